@@ -1,0 +1,1 @@
+"""Who is asking, and what they may do. Imports `errors` only; no HTTP here."""

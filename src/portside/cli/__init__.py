@@ -1,0 +1,65 @@
+"""The `portside` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from portside.config import hand_off, load_settings
+
+app = typer.Typer(help="Portside: a container image registry.", no_args_is_help=True, add_completion=False)
+
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="YAML configuration file")]
+DataDirOption = Annotated[
+    Optional[Path], typer.Option("--data-dir", help="data directory [default: ./portside-data, or PORTSIDE_DATA_DIR]")
+]
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    listen: Annotated[
+        Optional[str], typer.Option("--listen", help="HOST:PORT [default: 127.0.0.1:5000, or PORTSIDE_LISTEN]")
+    ] = None,
+    data_dir: DataDirOption = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="server processes")] = None,
+) -> None:
+    """Run the registry."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    from portside import wiring
+
+    settings = load_settings(config, listen=listen, data_dir=data_dir, workers=workers)
+    wiring.configure_logging(settings)
+    wiring.migrate(settings)
+    hand_off(settings)
+    typer.echo(f"portside: serving http://{settings.listen} from {settings.data_dir.resolve()}", err=True)
+    Granian(
+        "portside.wiring:serve_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        runtime_threads=settings.runtime_threads,
+        log_enabled=True,
+        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+        log_access=False,
+    ).serve()
+
+
+@app.command()
+def migrate(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Upgrade the database schema to this version of Portside."""
+    from portside import wiring
+
+    settings = load_settings(config, data_dir=data_dir)
+    wiring.migrate(settings)
+    typer.echo("database is up to date")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,121 @@
+"""Every error the registry API can return: spec code, HTTP status, message.
+
+Services raise these anywhere; one renderer per API surface writes the body
+(`{"errors": [{"code", "message", "detail"}]}` for `/v2`). Nothing else lives here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "RegistryError",
+    "BlobUnknown",
+    "BlobUploadInvalid",
+    "BlobUploadUnknown",
+    "DigestInvalid",
+    "ManifestBlobUnknown",
+    "ManifestInvalid",
+    "ManifestUnknown",
+    "NameInvalid",
+    "NameUnknown",
+    "SizeInvalid",
+    "ManifestTooLarge",
+    "RangeInvalid",
+    "Unauthorized",
+    "Denied",
+    "Unsupported",
+    "TooManyRequests",
+    "PaginationInvalid",
+]
+
+
+class RegistryError(Exception):
+    code: ClassVar[str] = "UNKNOWN"
+    status: ClassVar[int] = 500
+    message: ClassVar[str] = "unknown error"
+
+    def __init__(self, message: str | None = None, detail: Any = None, headers: dict[str, str] | None = None):
+        self.text = message or self.message
+        self.detail = detail
+        self.headers = headers or {}
+        super().__init__(self.text)
+
+    def body(self) -> dict[str, Any]:
+        return {"errors": [{"code": self.code, "message": self.text, "detail": self.detail}]}
+
+
+class BlobUnknown(RegistryError):
+    code, status, message = "BLOB_UNKNOWN", 404, "blob unknown to registry"
+
+
+class BlobUploadInvalid(RegistryError):
+    code, status, message = "BLOB_UPLOAD_INVALID", 400, "blob upload invalid"
+
+
+class BlobUploadUnknown(RegistryError):
+    code, status, message = "BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry"
+
+
+class DigestInvalid(RegistryError):
+    code, status, message = "DIGEST_INVALID", 400, "provided digest did not match uploaded content"
+
+
+class ManifestBlobUnknown(RegistryError):
+    code, status, message = "MANIFEST_BLOB_UNKNOWN", 400, "manifest references a manifest or blob unknown to registry"
+
+
+class ManifestInvalid(RegistryError):
+    code, status, message = "MANIFEST_INVALID", 400, "manifest invalid"
+
+
+class ManifestUnknown(RegistryError):
+    code, status, message = "MANIFEST_UNKNOWN", 404, "manifest unknown to registry"
+
+
+class NameInvalid(RegistryError):
+    code, status, message = "NAME_INVALID", 400, "invalid repository name"
+
+
+class NameUnknown(RegistryError):
+    code, status, message = "NAME_UNKNOWN", 404, "repository name not known to registry"
+
+
+class SizeInvalid(RegistryError):
+    code, status, message = "SIZE_INVALID", 400, "provided length did not match content length"
+
+
+class ManifestTooLarge(SizeInvalid):
+    """The spec answers an oversized manifest with 413 and SIZE_INVALID."""
+
+    status = 413
+    message = "manifest exceeds the size limit"
+
+
+class RangeInvalid(BlobUploadInvalid):
+    """A chunk that does not start where the upload ends: 416, as the spec says."""
+
+    status = 416
+    message = "requested range not satisfiable"
+
+
+class Unauthorized(RegistryError):
+    code, status, message = "UNAUTHORIZED", 401, "authentication required"
+
+
+class Denied(RegistryError):
+    code, status, message = "DENIED", 403, "requested access to the resource is denied"
+
+
+class Unsupported(RegistryError):
+    code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
+
+
+class TooManyRequests(RegistryError):
+    code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
+
+
+class PaginationInvalid(RegistryError):
+    """Distribution's code for a bad `n`, which the OCI spec leaves to registries."""
+
+    code, status, message = "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"

@@ -1,0 +1,72 @@
+"""Build the ASGI application from wired services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portside.errors import NameUnknown, RegistryError, Unsupported
+from portside.http.health import healthz, readyz
+from portside.http.requestlog import RequestLog
+from portside.http.services import Services
+from portside.http.v2.common import API_VERSION_HEADER, render_error
+from portside.http.v2.routes import v2_routes
+
+__all__ = ["build_app"]
+
+
+class _ApiVersionHeader:
+    """Every `/v2` answer says which API it speaks, as Distribution's clients check."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+        self.header = (API_VERSION_HEADER[0].encode(), API_VERSION_HEADER[1].encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v2"):
+            await self.app(scope, receive, send)
+            return
+
+        async def add_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), self.header]
+            await send(message)
+
+        await self.app(scope, receive, add_header)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    head = request.method == "HEAD"
+    if exc.status_code == 405:
+        return render_error(Unsupported(f"{request.method} is not supported on {request.url.path}"), head)
+    if exc.status_code == 404:
+        return render_error(NameUnknown(f"no such endpoint {request.url.path}"), head)
+    return render_error(RegistryError(str(exc.detail)), head)
+
+
+def build_app(services: Services, on_shutdown: Callable[[], Awaitable[None]] | None = None) -> ASGIApp:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            await on_shutdown()
+
+    app = Starlette(
+        routes=[*v2_routes(), Route("/healthz", healthz), Route("/readyz", readyz)],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False
+    app.state.services = services
+    wrapped: ASGIApp = _ApiVersionHeader(app)
+    if services.log_requests:
+        wrapped = RequestLog(wrapped)
+    return wrapped

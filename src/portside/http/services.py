@@ -1,0 +1,26 @@
+"""The services one app serves, handed to the HTTP layer by `wiring`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from portside.auth.access import Authorizer
+from portside.registry.blobs import BlobService
+from portside.registry.catalog import CatalogService
+from portside.registry.manifests import ManifestService
+from portside.registry.uploads import UploadService
+
+__all__ = ["Services"]
+
+
+@dataclass(frozen=True)
+class Services:
+    blobs: BlobService
+    uploads: UploadService
+    manifests: ManifestService
+    catalog: CatalogService
+    authorizer: Authorizer
+    # Each returns normally when its dependency is usable; used by /readyz.
+    readiness_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    log_requests: bool = True

@@ -1,0 +1,57 @@
+"""`/v2/<name>/manifests/<reference>`: GET, HEAD, PUT, DELETE by tag or digest."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portside.errors import ManifestTooLarge
+from portside.http.v2.common import read_limited, repo_name, services
+from portside.registry.manifests import parse_reference
+
+
+def _accept(request: Request) -> list[str]:
+    values = []
+    for header in request.headers.getlist("accept"):
+        for item in header.split(","):
+            media_type = item.split(";")[0].strip()
+            if media_type:
+                values.append(media_type)
+    return values
+
+
+async def get_manifest(request: Request) -> Response:
+    reference = parse_reference(request.path_params["reference"])
+    record = await services(request).manifests.get(repo_name(request), reference, _accept(request))
+    headers = {
+        "docker-content-digest": str(record.digest),
+        "etag": f'"{record.digest}"',
+        "content-length": str(len(record.payload)),
+    }
+    body = b"" if request.method == "HEAD" else record.payload
+    return Response(body, headers=headers, media_type=record.media_type)
+
+
+async def put_manifest(request: Request) -> Response:
+    repo = repo_name(request)
+    reference = parse_reference(request.path_params["reference"])
+    manifests = services(request).manifests
+    limit = manifests.max_manifest_bytes
+    payload = await read_limited(
+        request, limit, ManifestTooLarge(f"manifest exceeds the limit of {limit} bytes", detail={"limit": limit})
+    )
+    manifest = await manifests.put(repo, reference, payload, request.headers.get("content-type"))
+    headers = {
+        "location": f"/v2/{repo}/manifests/{manifest.digest}",
+        "docker-content-digest": str(manifest.digest),
+        "content-length": "0",
+    }
+    if manifest.subject is not None:
+        headers["oci-subject"] = str(manifest.subject.digest)
+    return Response(status_code=201, headers=headers)
+
+
+async def delete_manifest(request: Request) -> Response:
+    reference = parse_reference(request.path_params["reference"])
+    await services(request).manifests.delete(repo_name(request), reference)
+    return Response(status_code=202, headers={"content-length": "0"})

@@ -1,0 +1,21 @@
+"""`/v2/<name>/referrers/<digest>`: the manifests whose subject is `digest`, as an index."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portside.http.v2.common import repo_name, services
+from portside.oci import mediatypes as mt
+from portside.oci.digest import Digest
+
+
+async def list_referrers(request: Request) -> Response:
+    subject = Digest.parse(request.path_params["digest"])
+    artifact_type = request.query_params.get("artifactType") or None
+    found = await services(request).manifests.referrers(repo_name(request), subject, artifact_type)
+    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [d.to_json() for d in found]}
+    headers = {"oci-filters-applied": "artifactType"} if artifact_type else {}
+    return Response(json.dumps(index, separators=(",", ":")), headers=headers, media_type=mt.OCI_INDEX)

@@ -1,0 +1,1 @@
+"""SQLAlchemy implementation of the metadata stores, for SQLite and PostgreSQL."""

@@ -1,0 +1,75 @@
+"""Metadata store protocols: small, split by role, all async."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from portside.oci.digest import Digest
+from portside.oci.manifest import Descriptor, Manifest
+
+__all__ = ["ManifestRecord", "UploadRecord", "RepoStore", "UploadStore", "Database"]
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRecord:
+    digest: Digest
+    media_type: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    upload_id: str
+    repository: str
+    size: int
+    started_at: datetime
+
+
+class RepoStore(Protocol):
+    async def blob_size(self, repo: str, digest: Digest) -> int | None:
+        """Size of `digest` when it is linked to `repo` (the only blobs `repo` may read)."""
+
+    async def unlink_blob(self, repo: str, digest: Digest) -> bool:
+        """Remove the link; raises `Denied` while a manifest of `repo` still needs the blob."""
+
+    async def put_manifest(self, repo: str, manifest: Manifest, tag: str | None) -> None:
+        """Store and link `manifest`, after checking in the same transaction that every
+        blob and child manifest it needs is in `repo`; raises `ManifestBlobUnknown`."""
+
+    async def get_manifest(self, repo: str, reference: str | Digest) -> ManifestRecord | None: ...
+
+    async def delete_manifest(self, repo: str, digest: Digest) -> bool: ...
+
+    async def delete_tag(self, repo: str, tag: str) -> bool: ...
+
+    async def list_tags(self, repo: str, last: str | None, limit: int | None) -> list[str] | None:
+        """Tags in lexical order after `last`; None when `repo` does not exist."""
+
+    async def list_repositories(self, last: str | None, limit: int | None) -> list[str]: ...
+
+    async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]: ...
+
+
+class UploadStore(Protocol):
+    async def create_upload(self, upload_id: str, repo: str) -> UploadRecord: ...
+
+    async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
+
+    async def set_upload_size(self, upload_id: str, size: int) -> None: ...
+
+    async def delete_upload(self, upload_id: str) -> None: ...
+
+    async def complete_upload(self, upload_id: str, repo: str, digest: Digest, size: int) -> None:
+        """In one transaction: record the blob, link it to `repo`, forget the upload."""
+
+    async def link_blob(self, repo: str, digest: Digest, size: int) -> None:
+        """Link a blob that is already stored (a cross-repository mount)."""
+
+
+class Database(RepoStore, UploadStore, Protocol):
+    async def check(self) -> None:
+        """Raise when the database cannot be reached (readiness probe)."""
+
+    async def close(self) -> None: ...

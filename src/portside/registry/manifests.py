@@ -1,0 +1,93 @@
+"""Manifests, tags and referrers of a repository."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+
+from portside.errors import DigestInvalid, ManifestTooLarge, ManifestUnknown
+from portside.meta.stores import ManifestRecord, RepoStore
+from portside.oci import mediatypes as mt
+from portside.oci.digest import Digest
+from portside.oci.manifest import Descriptor, Manifest, parse_manifest
+from portside.oci.reference import check_tag
+
+__all__ = ["ManifestService", "Reference"]
+
+Reference = str | Digest
+
+
+def parse_reference(text: str) -> Reference:
+    return Digest.parse(text) if Digest.is_digest(text) else check_tag(text)
+
+
+class ManifestService:
+    def __init__(self, repos: RepoStore, max_manifest_bytes: int):
+        self._repos = repos
+        self.max_manifest_bytes = max_manifest_bytes
+
+    async def put(self, repo: str, reference: Reference, payload: bytes, content_type: str | None) -> Manifest:
+        if len(payload) > self.max_manifest_bytes:
+            raise ManifestTooLarge(
+                f"manifest is {len(payload)} bytes; the limit is {self.max_manifest_bytes}",
+                detail={"limit": self.max_manifest_bytes},
+            )
+        if isinstance(reference, Digest):
+            digest = Digest.of(payload, reference.algorithm)
+            if digest != reference:
+                raise DigestInvalid(
+                    f"manifest has digest {digest}, not {reference}", detail={"digest": str(reference)}
+                )
+        else:
+            digest = Digest.of(payload)
+        manifest = parse_manifest(payload, content_type, digest)
+        await self._repos.put_manifest(repo, manifest, None if isinstance(reference, Digest) else reference)
+        return manifest
+
+    async def get(self, repo: str, reference: Reference, accept: Collection[str] = ()) -> ManifestRecord:
+        record = await self._repos.get_manifest(repo, reference)
+        if record is None:
+            raise ManifestUnknown(f"manifest {reference} unknown to repository {repo}", detail={"reference": str(reference)})
+        if not accept or _accepts(accept, record.media_type):
+            return record
+        if record.media_type in mt.INDEXES and not isinstance(reference, Digest) and _accepts_images(accept):
+            # A client that cannot read indexes gets the linux/amd64 image, as Distribution does.
+            child = _default_platform_child(record.payload)
+            if child is not None:
+                fallback = await self._repos.get_manifest(repo, child)
+                if fallback is not None and _accepts(accept, fallback.media_type):
+                    return fallback
+        raise ManifestUnknown(
+            f"manifest {reference} is a {record.media_type}, which the Accept header does not allow",
+            detail={"reference": str(reference), "mediaType": record.media_type},
+        )
+
+    async def delete(self, repo: str, reference: Reference) -> None:
+        if isinstance(reference, Digest):
+            found = await self._repos.delete_manifest(repo, reference)
+        else:
+            found = await self._repos.delete_tag(repo, reference)
+        if not found:
+            raise ManifestUnknown(f"manifest {reference} unknown to repository {repo}", detail={"reference": str(reference)})
+
+    async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
+        return await self._repos.referrers(repo, subject, artifact_type)
+
+
+def _accepts(accept: Collection[str], media_type: str) -> bool:
+    return any(a in ("*/*", media_type, "application/*") for a in accept)
+
+
+def _accepts_images(accept: Collection[str]) -> bool:
+    return any(a in mt.IMAGE_MANIFESTS for a in accept)
+
+
+def _default_platform_child(payload: bytes) -> Digest | None:
+    try:
+        for child in json.loads(payload).get("manifests", []):
+            platform = child.get("platform") or {}
+            if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
+                return Digest.parse(child["digest"])
+    except (ValueError, KeyError, AttributeError, TypeError):
+        return None
+    return None

@@ -1,0 +1,60 @@
+"""The blob-store interface: content-addressed blobs and resumable upload writers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Protocol
+
+from portside.oci.digest import Digest
+
+__all__ = ["BlobStore", "BlobWriter", "UploadLost"]
+
+
+class UploadLost(Exception):
+    """The staged bytes of an upload are gone (purged, or lost in a crash)."""
+
+
+class BlobWriter(Protocol):
+    """Appends to one upload's staging area while the caller holds it exclusively."""
+
+    @property
+    def size(self) -> int: ...
+
+    async def write(self, data: bytes) -> None:
+        """Append `data`; it counts towards `size` at once, and is durable after `flush`."""
+
+    async def flush(self) -> None:
+        """Make every byte written so far durable, so a restart can resume from `size`."""
+
+    async def digest(self, algorithm: str) -> Digest:
+        """The digest of everything written so far."""
+
+    async def commit(self, digest: Digest) -> None:
+        """Durably publish the staged bytes as blob `digest`; a no-op copy when it exists."""
+
+
+class BlobStore(Protocol):
+    async def size(self, digest: Digest) -> int | None:
+        """The stored size of `digest`, or None when the content is absent."""
+
+    def local_path(self, digest: Digest) -> Path | None:
+        """A path the HTTP server can send with zero copies, when the store is local."""
+
+    def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Bytes `start`..`end` (exclusive) of a stored blob."""
+
+    async def delete(self, digest: Digest) -> None: ...
+
+    def upload(self, upload_id: str, size: int) -> AbstractAsyncContextManager[BlobWriter]:
+        """Hold upload `upload_id` exclusively, positioned at `size` acknowledged bytes.
+
+        Bytes past `size` (from a request that failed half-way) are discarded. Raises
+        `UploadLost` when the staged bytes are shorter than `size`.
+        """
+
+    async def discard_upload(self, upload_id: str) -> None: ...
+
+    async def check(self) -> None:
+        """Raise when the store cannot be used (for readiness probes)."""

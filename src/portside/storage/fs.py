@@ -1,0 +1,259 @@
+"""The blob store on a local filesystem.
+
+Layout under the root directory::
+
+    blobs/<algorithm>/<first two hex digits>/<hex>   published content; never changed once there
+    uploads/<upload id>                              staging file of one upload session
+
+Staging and published files share one filesystem, so publishing is a rename: a reader
+sees either no blob or the whole, fsync'ed blob. Several processes may serve the same
+root; an upload is held with `flock` while a request appends to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import os
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio.to_thread
+
+from portside.oci.digest import Digest
+from portside.storage.driver import BlobWriter, UploadLost
+
+__all__ = ["FsBlobStore"]
+
+# Appends are gathered up to this size before one write+hash call off the event loop.
+_WRITE_BATCH = 4 * 1024 * 1024
+_READ_CHUNK = 1024 * 1024
+# Writers whose hash state is kept between requests of an upload; older ones are closed
+# and re-hash their staged bytes from disk if their upload comes back.
+_CACHED_WRITERS = 256
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _FsWriter:
+    def __init__(self, store: "FsBlobStore", upload_id: str, fd: int, size: int, hasher: "hashlib._Hash"):
+        self._store = store
+        self.upload_id = upload_id
+        self.fd = fd
+        self._size = size
+        self._flushed = size
+        self._hasher = hasher
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    async def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        self._size += len(data)
+        if self._pending_bytes >= _WRITE_BATCH:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        if not self._pending:
+            return
+        chunks, self._pending, self._pending_bytes = self._pending, [], 0
+        await anyio.to_thread.run_sync(self._write_chunks, chunks)
+
+    def _write_chunks(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+            # hashlib releases the GIL on large buffers, so hashing overlaps other requests.
+            self._hasher.update(chunk)
+        self._flushed += sum(len(c) for c in chunks)
+
+    async def flush(self) -> None:
+        await self._drain()
+        await anyio.to_thread.run_sync(os.fdatasync, self.fd)
+
+    async def digest(self, algorithm: str) -> Digest:
+        await self._drain()
+        if algorithm == "sha256":
+            return Digest("sha256", self._hasher.copy().hexdigest())
+        # Other algorithms are rare; hash the staged bytes again rather than pay twice always.
+        path = self._store.upload_path(self.upload_id)
+        return Digest(algorithm, await anyio.to_thread.run_sync(_hash_file, path, algorithm, self._size))
+
+    async def commit(self, digest: Digest) -> None:
+        await self._drain()
+        await anyio.to_thread.run_sync(self._publish, digest)
+
+    def _publish(self, digest: Digest) -> None:
+        os.fsync(self.fd)
+        staged = self._store.upload_path(self.upload_id)
+        dest = self._store.blob_path(digest)
+        if dest.exists():
+            # Another upload published the same content first: keep one copy.
+            staged.unlink(missing_ok=True)
+            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staged, dest)
+        _fsync_dir(dest.parent)
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+def _hash_file(path: Path, algorithm: str, size: int) -> str:
+    hasher = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        remaining = size
+        while remaining > 0:
+            chunk = f.read(min(_READ_CHUNK * 8, remaining))
+            if not chunk:
+                raise UploadLost(f"staged upload {path.name} is shorter than expected")
+            hasher.update(chunk)
+            remaining -= len(chunk)
+    return hasher.hexdigest()
+
+
+class FsBlobStore:
+    name = "filesystem"
+
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+        self._blobs = self.root / "blobs"
+        self._uploads = self.root / "uploads"
+        self._blobs.mkdir(parents=True, exist_ok=True)
+        self._uploads.mkdir(parents=True, exist_ok=True)
+        self._writers: OrderedDict[str, _FsWriter] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
+
+    def blob_path(self, digest: Digest) -> Path:
+        return self._blobs / digest.algorithm / digest.hex[:2] / digest.hex
+
+    def upload_path(self, upload_id: str) -> Path:
+        return self._uploads / upload_id
+
+    async def size(self, digest: Digest) -> int | None:
+        try:
+            return (await anyio.to_thread.run_sync(os.stat, self.blob_path(digest))).st_size
+        except FileNotFoundError:
+            return None
+
+    def local_path(self, digest: Digest) -> Path | None:
+        return self.blob_path(digest)
+
+    async def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        path = self.blob_path(digest)
+        f = await anyio.to_thread.run_sync(open, path, "rb")
+        try:
+            await anyio.to_thread.run_sync(f.seek, start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                want = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
+                chunk = await anyio.to_thread.run_sync(f.read, want)
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            f.close()
+
+    async def delete(self, digest: Digest) -> None:
+        await anyio.to_thread.run_sync(lambda: self.blob_path(digest).unlink(missing_ok=True))
+
+    @asynccontextmanager
+    async def upload(self, upload_id: str, size: int) -> AsyncIterator[BlobWriter]:
+        lock = self._locks.setdefault(upload_id, asyncio.Lock())
+        self._lock_users[upload_id] = self._lock_users.get(upload_id, 0) + 1
+        try:
+            async with lock:
+                writer = self._writers.pop(upload_id, None)
+                if writer is not None:
+                    await anyio.to_thread.run_sync(fcntl.flock, writer.fd, fcntl.LOCK_EX)
+                    # Another process may have appended since: the caller's size is the truth.
+                    if writer.size != size or os.fstat(writer.fd).st_size != size:
+                        writer.close()
+                        writer = None
+                if writer is None:
+                    writer = await anyio.to_thread.run_sync(self._reopen, upload_id, size)
+                try:
+                    yield writer
+                except BaseException:
+                    # A request that failed half-way leaves bytes nobody acknowledged; the
+                    # next request re-opens the upload, cutting them off.
+                    writer.close()
+                    raise
+                else:
+                    fcntl.flock(writer.fd, fcntl.LOCK_UN)
+                    self._keep(writer)
+        finally:
+            self._lock_users[upload_id] -= 1
+            if not self._lock_users[upload_id]:
+                del self._lock_users[upload_id]
+                del self._locks[upload_id]
+
+    def _keep(self, writer: _FsWriter) -> None:
+        if not os.path.exists(self.upload_path(writer.upload_id)):
+            writer.close()  # committed or discarded
+            return
+        self._writers[writer.upload_id] = writer
+        while len(self._writers) > _CACHED_WRITERS:
+            _, old = self._writers.popitem(last=False)
+            old.close()
+
+    def _reopen(self, upload_id: str, size: int) -> _FsWriter:
+        path = self.upload_path(upload_id)
+        flags = os.O_RDWR | (os.O_CREAT if size == 0 else 0)
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:
+            raise UploadLost(f"upload {upload_id} has no staged data") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_size < size:
+                raise UploadLost(f"upload {upload_id} holds fewer bytes than were acknowledged")
+            os.ftruncate(fd, size)
+            hasher = hashlib.sha256()
+            os.lseek(fd, 0, os.SEEK_SET)
+            remaining = size
+            while remaining:
+                chunk = os.read(fd, min(8 * _READ_CHUNK, remaining))
+                hasher.update(chunk)
+                remaining -= len(chunk)
+            os.lseek(fd, size, os.SEEK_SET)
+        except BaseException:
+            os.close(fd)
+            raise
+        return _FsWriter(self, upload_id, fd, size, hasher)
+
+    async def discard_upload(self, upload_id: str) -> None:
+        writer = self._writers.pop(upload_id, None)
+        if writer is not None:
+            writer.close()
+        await anyio.to_thread.run_sync(lambda: self.upload_path(upload_id).unlink(missing_ok=True))
+
+    async def check(self) -> None:
+        def probe() -> None:
+            if not os.access(self._uploads, os.W_OK) or not os.access(self._blobs, os.W_OK):
+                raise OSError(f"{self.root} is not writable")
+
+        await anyio.to_thread.run_sync(probe)
