@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
@@ -43,7 +44,8 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
 class RegistryServer:
     """A registry process on 127.0.0.1; `host` is what clients put in image names."""
 
-    name: str
+    name: ClassVar[str] = "registry"
+
     data_dir: Path
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
@@ -101,7 +103,7 @@ class RegistryServer:
 
 @dataclass
 class Portside(RegistryServer):
-    name: str = "portside"
+    name: ClassVar[str] = "portside"
 
     def command(self) -> list[str]:
         return [
@@ -114,7 +116,7 @@ class Portside(RegistryServer):
 class Distribution(RegistryServer):
     """The CNCF Distribution registry from Debian's `docker-registry` package."""
 
-    name: str = "distribution"
+    name: ClassVar[str] = "distribution"
 
     def command(self) -> list[str]:
         binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"

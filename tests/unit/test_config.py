@@ -1,0 +1,36 @@
+from pathlib import Path
+
+import pytest
+
+from portside.config import hand_off, load_settings, received_settings
+
+
+def test_precedence_defaults_file_env_flags(tmp_path, monkeypatch):
+    config = tmp_path / "portside.yml"
+    config.write_text("listen: 127.0.0.1:6000\nmax_manifest_bytes: 1000\nlog_requests: false\n")
+    settings = load_settings(config)
+    assert settings.listen == "127.0.0.1:6000" and settings.max_manifest_bytes == 1000 and not settings.log_requests
+    monkeypatch.setenv("PORTSIDE_LISTEN", "127.0.0.1:7000")
+    monkeypatch.setenv("PORTSIDE_DATA_DIR", str(tmp_path / "d"))
+    settings = load_settings(config)
+    assert settings.port == 7000 and settings.data_dir == tmp_path / "d"
+    assert load_settings(config, listen="127.0.0.1:8000").port == 8000
+    assert load_settings().max_manifest_bytes == 4 * 1024 * 1024
+
+
+def test_bad_settings_are_refused(tmp_path):
+    with pytest.raises(ValueError):
+        load_settings(listen="no-port")
+    with pytest.raises(FileNotFoundError):
+        load_settings(tmp_path / "missing.yml")
+    config = tmp_path / "bad.yml"
+    config.write_text("no_such_setting: 1\n")
+    with pytest.raises(ValueError):
+        load_settings(config)
+
+
+def test_hand_off_to_workers(monkeypatch):
+    monkeypatch.delenv("PORTSIDE_SERVE_SETTINGS_JSON", raising=False)
+    settings = load_settings(listen="127.0.0.1:5999", data_dir=Path("/tmp/x"))
+    hand_off(settings)
+    assert received_settings() == settings

@@ -1,0 +1,65 @@
+import hashlib
+import os
+
+import pytest
+
+from portside.oci.digest import Digest
+from portside.storage.driver import UploadLost
+from portside.storage.fs import FsBlobStore
+
+
+async def test_upload_resumes_after_restart_and_publishes_once(tmp_path):
+    store = FsBlobStore(tmp_path)
+    async with store.upload("u1", 0) as writer:
+        await writer.write(b"hello ")
+        await writer.flush()
+        size = writer.size
+    # A new store object is what a restarted server sees: no cached hash state.
+    restarted = FsBlobStore(tmp_path)
+    async with restarted.upload("u1", size) as writer:
+        await writer.write(b"world")
+        digest = await writer.digest("sha256")
+        assert digest == Digest.of(b"hello world")
+        assert await writer.digest("sha512") == Digest.of(b"hello world", "sha512")
+        await writer.commit(digest)
+    assert restarted.blob_path(digest).read_bytes() == b"hello world"
+    assert not restarted.upload_path("u1").exists()
+    assert await restarted.size(digest) == 11
+
+
+async def test_unacknowledged_bytes_are_cut_off(tmp_path):
+    store = FsBlobStore(tmp_path)
+    with pytest.raises(RuntimeError):
+        async with store.upload("u", 0) as writer:
+            await writer.write(b"acknowledged")
+            await writer.flush()
+            raise RuntimeError("request failed after the bytes were written")
+    async with store.upload("u", 3) as writer:
+        assert writer.size == 3
+        assert await writer.digest("sha256") == Digest.of(b"ack")
+
+
+async def test_missing_or_short_staging_is_lost(tmp_path):
+    store = FsBlobStore(tmp_path)
+    with pytest.raises(UploadLost):
+        async with store.upload("gone", 5):
+            pass
+    async with store.upload("short", 0) as writer:
+        await writer.write(b"ab")
+        await writer.flush()
+    with pytest.raises(UploadLost):
+        async with FsBlobStore(tmp_path).upload("short", 10):
+            pass
+
+
+async def test_same_content_twice_keeps_one_copy(tmp_path):
+    store = FsBlobStore(tmp_path)
+    data = os.urandom(1000)
+    digest = Digest("sha256", hashlib.sha256(data).hexdigest())
+    for upload_id in ("a", "b"):
+        async with store.upload(upload_id, 0) as writer:
+            await writer.write(data)
+            await writer.commit(digest)
+    files = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+    assert files == [store.blob_path(digest)]
+    assert b"".join([c async for c in store.read(digest, 10, 20)]) == data[10:20]
