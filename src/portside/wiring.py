@@ -23,7 +23,7 @@ from portside.registry.manifests import ManifestService
 from portside.registry.uploads import UploadService
 from portside.storage.fs import FsBlobStore
 
-__all__ = ["build", "serve_app", "migrate", "configure_logging"]
+__all__ = ["build", "serve_app", "migrate", "upgrade_database", "configure_logging"]
 
 
 def configure_logging(settings: Settings) -> None:
@@ -53,18 +53,18 @@ def build(settings: Settings) -> ASGIApp:
     return build_app(services, on_shutdown=database.close)
 
 
-def migrate(settings: Settings) -> None:
+async def upgrade_database(settings: Settings) -> None:
     """Bring the database schema up to date (the server does this at start)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.sqlalchemy_url, pool_size=1)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
 
-    async def run() -> None:
-        engine = create_engine(settings.sqlalchemy_url, pool_size=1)
-        try:
-            await upgrade(engine)
-        finally:
-            await engine.dispose()
 
-    asyncio.run(run())
+def migrate(settings: Settings) -> None:
+    asyncio.run(upgrade_database(settings))
 
 
 def serve_app() -> ASGIApp:
