@@ -61,7 +61,12 @@ _TABLE: Mapping[tuple[str, str], _Rule] = {
 
 
 def required_access(route: str, request: Request) -> list[Access]:
-    return _TABLE[(route, request.method)](request)
+    rule = _TABLE.get((route, request.method))
+    if rule is None and request.method == "HEAD":
+        rule = _TABLE[(route, "GET")]  # a HEAD reads what its GET reads
+    if rule is None:
+        raise KeyError(f"no access rule for {request.method} on {route}")
+    return rule(request)
 
 
 def methods(route: str) -> list[str]:
