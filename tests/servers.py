@@ -64,7 +64,7 @@ class RegistryServer:
     def command(self) -> list[str]:
         raise NotImplementedError
 
-    def start(self) -> "RegistryServer":
+    def start(self) -> RegistryServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"{self.name}-{self.port}.log"
         log = open(self.log_path, "ab")
@@ -107,8 +107,15 @@ class Portside(RegistryServer):
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "portside", "serve",
-            "--listen", self.host, "--data-dir", str(self.data_dir), *self.extra_args,
+            sys.executable,
+            "-m",
+            "portside",
+            "serve",
+            "--listen",
+            self.host,
+            "--data-dir",
+            str(self.data_dir),
+            *self.extra_args,
         ]
 
 

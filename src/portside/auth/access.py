@@ -21,19 +21,19 @@ class Access:
     action: str  # "pull", "push", "delete", "*"
 
     @classmethod
-    def pull(cls, repo: str) -> "Access":
+    def pull(cls, repo: str) -> Access:
         return cls("repository", repo, "pull")
 
     @classmethod
-    def push(cls, repo: str) -> "Access":
+    def push(cls, repo: str) -> Access:
         return cls("repository", repo, "push")
 
     @classmethod
-    def delete(cls, repo: str) -> "Access":
+    def delete(cls, repo: str) -> Access:
         return cls("repository", repo, "delete")
 
     @classmethod
-    def catalog(cls) -> "Access":
+    def catalog(cls) -> Access:
         return cls("registry", "catalog", "*")
 
     def scope(self) -> str:

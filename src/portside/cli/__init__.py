@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,9 +11,9 @@ from portside.config import hand_off, load_settings
 
 app = typer.Typer(help="Portside: a container image registry.", no_args_is_help=True, add_completion=False)
 
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="YAML configuration file")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML configuration file")]
 DataDirOption = Annotated[
-    Optional[Path], typer.Option("--data-dir", help="data directory [default: ./portside-data, or PORTSIDE_DATA_DIR]")
+    Path | None, typer.Option("--data-dir", help="data directory [default: ./portside-data, or PORTSIDE_DATA_DIR]")
 ]
 
 
@@ -21,10 +21,10 @@ DataDirOption = Annotated[
 def serve(
     config: ConfigOption = None,
     listen: Annotated[
-        Optional[str], typer.Option("--listen", help="HOST:PORT [default: 127.0.0.1:5000, or PORTSIDE_LISTEN]")
+        str | None, typer.Option("--listen", help="HOST:PORT [default: 127.0.0.1:5000, or PORTSIDE_LISTEN]")
     ] = None,
     data_dir: DataDirOption = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", help="server processes")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="server processes")] = None,
 ) -> None:
     """Run the registry."""
     from granian import Granian

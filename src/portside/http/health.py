@@ -27,4 +27,6 @@ async def readyz(request: Request) -> Response:
             log.warning("readiness check %s failed: %s", name, exc)
             checks[name] = f"failed: {exc}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+    )

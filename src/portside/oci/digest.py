@@ -15,7 +15,7 @@ ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
 _DIGEST = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 
 
-def new_hasher(algorithm: str) -> "hashlib._Hash":
+def new_hasher(algorithm: str) -> hashlib._Hash:
     return hashlib.new(algorithm)
 
 
@@ -25,7 +25,7 @@ class Digest:
     hex: str
 
     @classmethod
-    def parse(cls, text: str) -> "Digest":
+    def parse(cls, text: str) -> Digest:
         match = _DIGEST.match(text)
         if not match:
             raise DigestInvalid(f"invalid digest {text!r}", detail={"digest": text})
@@ -42,7 +42,7 @@ class Digest:
         return ":" in text
 
     @classmethod
-    def of(cls, data: bytes, algorithm: str = "sha256") -> "Digest":
+    def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
         return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
 
     def __str__(self) -> str:

@@ -35,9 +35,7 @@ class ManifestService:
         if isinstance(reference, Digest):
             digest = Digest.of(payload, reference.algorithm)
             if digest != reference:
-                raise DigestInvalid(
-                    f"manifest has digest {digest}, not {reference}", detail={"digest": str(reference)}
-                )
+                raise DigestInvalid(f"manifest has digest {digest}, not {reference}", detail={"digest": str(reference)})
         else:
             digest = Digest.of(payload)
         manifest = parse_manifest(payload, content_type, digest)
@@ -47,7 +45,9 @@ class ManifestService:
     async def get(self, repo: str, reference: Reference, accept: Collection[str] = ()) -> ManifestRecord:
         record = await self._repos.get_manifest(repo, reference)
         if record is None:
-            raise ManifestUnknown(f"manifest {reference} unknown to repository {repo}", detail={"reference": str(reference)})
+            raise ManifestUnknown(
+                f"manifest {reference} unknown to repository {repo}", detail={"reference": str(reference)}
+            )
         if not accept or _accepts(accept, record.media_type):
             return record
         if record.media_type in mt.INDEXES and not isinstance(reference, Digest) and _accepts_images(accept):
@@ -68,7 +68,9 @@ class ManifestService:
         else:
             found = await self._repos.delete_tag(repo, reference)
         if not found:
-            raise ManifestUnknown(f"manifest {reference} unknown to repository {repo}", detail={"reference": str(reference)})
+            raise ManifestUnknown(
+                f"manifest {reference} unknown to repository {repo}", detail={"reference": str(reference)}
+            )
 
     async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
         return await self._repos.referrers(repo, subject, artifact_type)

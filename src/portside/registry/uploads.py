@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from portside.errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
+from portside.errors import BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
 from portside.meta.stores import UploadRecord, UploadStore
 from portside.oci.digest import Digest
 from portside.storage.driver import BlobStore, BlobWriter, UploadLost
@@ -29,7 +29,7 @@ class ChunkRange:
     end: int
 
     @classmethod
-    def parse(cls, header: str) -> "ChunkRange":
+    def parse(cls, header: str) -> ChunkRange:
         text = header.strip()
         if text.startswith("bytes"):
             text = text[5:].lstrip(" =")
@@ -88,7 +88,8 @@ class UploadService:
             if actual != digest:
                 await self.cancel(repo, upload_id)
                 raise DigestInvalid(
-                    f"content has digest {actual}, not {digest}", detail={"expected": str(digest), "actual": str(actual)}
+                    f"content has digest {actual}, not {digest}",
+                    detail={"expected": str(digest), "actual": str(actual)},
                 )
             await writer.commit(digest)
             size = writer.size

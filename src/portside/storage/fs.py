@@ -45,7 +45,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 class _FsWriter:
-    def __init__(self, store: "FsBlobStore", upload_id: str, fd: int, size: int, hasher: "hashlib._Hash"):
+    def __init__(self, store: FsBlobStore, upload_id: str, fd: int, size: int, hasher: hashlib._Hash):
         self._store = store
         self.upload_id = upload_id
         self.fd = fd

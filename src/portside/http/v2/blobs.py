@@ -28,9 +28,7 @@ async def get_blob(request: Request) -> Response:
         except FileNotFoundError:
             raise BlobUnknown(f"content of {digest} is missing from storage", detail={"digest": str(digest)}) from None
         # FileResponse answers Range requests itself, and sends whole files with pathsend.
-        return FileResponse(
-            blob.local_path, stat_result=stat, headers=headers, media_type="application/octet-stream"
-        )
+        return FileResponse(blob.local_path, stat_result=stat, headers=headers, media_type="application/octet-stream")
     headers["content-length"] = str(blob.size)
     if request.method == "HEAD":
         return Response(headers=headers, media_type="application/octet-stream")

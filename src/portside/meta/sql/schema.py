@@ -1,9 +1,9 @@
 """Tables. Manifests are content (one row per digest); repositories link to them.
 
-    repositories ─┬─ repo_blobs ──── blobs          (a repo reads only linked blobs)
-                  ├─ repo_manifests ─ manifests ─── manifest_refs (blobs and child manifests it needs)
-                  └─ tags ─────────── manifests
-    uploads                                         (sessions that survive restarts)
+repositories ─┬─ repo_blobs ──── blobs          (a repo reads only linked blobs)
+              ├─ repo_manifests ─ manifests ─── manifest_refs (blobs and child manifests it needs)
+              └─ tags ─────────── manifests
+uploads                                         (sessions that survive restarts)
 """
 
 from __future__ import annotations

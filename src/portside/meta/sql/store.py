@@ -7,12 +7,12 @@ two writers queue on the database lock (busy_timeout) instead of failing half-wa
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, event, func, select, text, update
+from sqlalchemy import delete, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -96,9 +96,7 @@ class SqlDatabase:
         return (await conn.execute(select(repositories.c.id).where(repositories.c.name == repo))).scalar()
 
     async def _ensure_repo(self, conn: AsyncConnection, repo: str) -> int:
-        await conn.execute(
-            self._insert(repositories).values(name=repo, created_at=_now()).on_conflict_do_nothing()
-        )
+        await conn.execute(self._insert(repositories).values(name=repo, created_at=_now()).on_conflict_do_nothing())
         repo_id = await self._repo_id(conn, repo)
         assert repo_id is not None
         return repo_id
@@ -235,8 +233,10 @@ class SqlDatabase:
             manifests, manifests.c.digest == repo_manifests.c.digest
         )
         if isinstance(reference, Digest):
-            query = select(*columns).select_from(joined).where(
-                repositories.c.name == repo, repo_manifests.c.digest == str(reference)
+            query = (
+                select(*columns)
+                .select_from(joined)
+                .where(repositories.c.name == repo, repo_manifests.c.digest == str(reference))
             )
         else:
             query = (
@@ -302,7 +302,9 @@ class SqlDatabase:
         async with self._read() as conn:
             return await self._page(conn, select(repositories.c.name), repositories.c.name, last, limit)
 
-    async def _page(self, conn: AsyncConnection, query: Any, column: Any, last: str | None, limit: int | None) -> list[str]:
+    async def _page(
+        self, conn: AsyncConnection, query: Any, column: Any, last: str | None, limit: int | None
+    ) -> list[str]:
         # Lexical byte order, whatever the database's collation, as the spec's pagination expects.
         ordered = column.collate("C") if self.engine.dialect.name == "postgresql" else column
         if last:
@@ -314,8 +316,13 @@ class SqlDatabase:
 
     async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
         query = (
-            select(manifests.c.digest, manifests.c.media_type, manifests.c.size, manifests.c.artifact_type,
-                   manifests.c.annotations)
+            select(
+                manifests.c.digest,
+                manifests.c.media_type,
+                manifests.c.size,
+                manifests.c.artifact_type,
+                manifests.c.annotations,
+            )
             .select_from(repositories.join(repo_manifests, repo_manifests.c.repo_id == repositories.c.id))
             .join(manifests, manifests.c.digest == repo_manifests.c.digest)
             .where(repositories.c.name == repo, manifests.c.subject == str(subject))

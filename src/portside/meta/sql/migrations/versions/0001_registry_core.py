@@ -79,6 +79,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("uploads", "tags", "repo_manifests", "manifest_refs", "manifests", "repo_blobs", "blobs",
-                  "repositories"):
+    for table in (
+        "uploads",
+        "tags",
+        "repo_manifests",
+        "manifest_refs",
+        "manifests",
+        "repo_blobs",
+        "blobs",
+        "repositories",
+    ):
         op.drop_table(table)
