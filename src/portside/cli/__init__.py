@@ -13,7 +13,7 @@ app = typer.Typer(help="Portside: a container image registry.", no_args_is_help=
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML configuration file")]
 DataDirOption = Annotated[
-    Path | None, typer.Option("--data-dir", help="data directory [default: ./portside-data, or PORTSIDE_DATA_DIR]")
+    Path | None, typer.Option("--data-dir", help="data directory (default ./portside-data, or PORTSIDE_DATA_DIR)")
 ]
 
 
@@ -21,7 +21,7 @@ DataDirOption = Annotated[
 def serve(
     config: ConfigOption = None,
     listen: Annotated[
-        str | None, typer.Option("--listen", help="HOST:PORT [default: 127.0.0.1:5000, or PORTSIDE_LISTEN]")
+        str | None, typer.Option("--listen", help="HOST:PORT (default 127.0.0.1:5000, or PORTSIDE_LISTEN)")
     ] = None,
     data_dir: DataDirOption = None,
     workers: Annotated[int | None, typer.Option("--workers", help="server processes")] = None,

@@ -7,7 +7,7 @@ two writers queue on the database lock (busy_timeout) instead of failing half-wa
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -71,7 +71,8 @@ class SqlDatabase:
         self.engine = engine
         self._reader = engine.execution_options(**{_READ_ONLY: True})
         dialect = engine.dialect.name
-        self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+        # Both dialects' INSERT know ON CONFLICT; the generic one does not.
+        self._insert: Callable[..., Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
