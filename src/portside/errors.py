@@ -115,7 +115,7 @@ class TooManyRequests(RegistryError):
     code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
 
 
-class PaginationInvalid(RegistryError):
-    """Distribution's code for a bad `n`, which the OCI spec leaves to registries."""
+class PaginationInvalid(Unsupported):
+    """A bad `n`: the spec's UNSUPPORTED ("an invalid set of parameters"), as a 400."""
 
-    code, status, message = "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"
+    status, message = 400, "invalid number of results requested"

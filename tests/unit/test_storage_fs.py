@@ -10,13 +10,15 @@ from portside.storage.fs import FsBlobStore
 
 async def test_upload_resumes_after_restart_and_publishes_once(tmp_path):
     store = FsBlobStore(tmp_path)
-    async with store.upload("u1", 0) as writer:
+    async with store.upload("u1") as writer:
+        await writer.resume(0)
         await writer.write(b"hello ")
         await writer.flush()
         size = writer.size
     # A new store object is what a restarted server sees: no cached hash state.
     restarted = FsBlobStore(tmp_path)
-    async with restarted.upload("u1", size) as writer:
+    async with restarted.upload("u1") as writer:
+        await writer.resume(size)
         await writer.write(b"world")
         digest = await writer.digest("sha256")
         assert digest == Digest.of(b"hello world")
@@ -30,11 +32,13 @@ async def test_upload_resumes_after_restart_and_publishes_once(tmp_path):
 async def test_unacknowledged_bytes_are_cut_off(tmp_path):
     store = FsBlobStore(tmp_path)
     with pytest.raises(RuntimeError):
-        async with store.upload("u", 0) as writer:
+        async with store.upload("u") as writer:
+            await writer.resume(0)
             await writer.write(b"acknowledged")
             await writer.flush()
             raise RuntimeError("request failed after the bytes were written")
-    async with store.upload("u", 3) as writer:
+    async with store.upload("u") as writer:
+        await writer.resume(3)
         assert writer.size == 3
         assert await writer.digest("sha256") == Digest.of(b"ack")
 
@@ -42,14 +46,15 @@ async def test_unacknowledged_bytes_are_cut_off(tmp_path):
 async def test_missing_or_short_staging_is_lost(tmp_path):
     store = FsBlobStore(tmp_path)
     with pytest.raises(UploadLost):
-        async with store.upload("gone", 5):
-            pass
-    async with store.upload("short", 0) as writer:
+        async with store.upload("gone") as writer:
+            await writer.resume(5)
+    async with store.upload("short") as writer:
+        await writer.resume(0)
         await writer.write(b"ab")
         await writer.flush()
     with pytest.raises(UploadLost):
-        async with FsBlobStore(tmp_path).upload("short", 10):
-            pass
+        async with FsBlobStore(tmp_path).upload("short") as writer:
+            await writer.resume(10)
 
 
 async def test_same_content_twice_keeps_one_copy(tmp_path):
@@ -57,9 +62,22 @@ async def test_same_content_twice_keeps_one_copy(tmp_path):
     data = os.urandom(1000)
     digest = Digest("sha256", hashlib.sha256(data).hexdigest())
     for upload_id in ("a", "b"):
-        async with store.upload(upload_id, 0) as writer:
+        async with store.upload(upload_id) as writer:
+            await writer.resume(0)
             await writer.write(data)
             await writer.commit(digest)
     files = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
     assert files == [store.blob_path(digest)]
     assert b"".join([c async for c in store.read(digest, 10, 20)]) == data[10:20]
+
+
+async def test_cached_writer_rewinds_to_the_acknowledged_size(tmp_path):
+    store = FsBlobStore(tmp_path)
+    async with store.upload("u") as writer:
+        await writer.resume(0)
+        await writer.write(b"0123456789")
+        await writer.flush()
+    async with store.upload("u") as writer:
+        await writer.resume(4)  # only four bytes were acknowledged
+        await writer.write(b"x")
+        assert await writer.digest("sha256") == Digest.of(b"0123x")

@@ -43,6 +43,10 @@ class ChunkRange:
         return self.end - self.start + 1
 
 
+class _EndedMeanwhile(Exception):
+    pass
+
+
 class UploadService:
     def __init__(self, store: BlobStore, uploads: UploadStore):
         self._store = store
@@ -63,9 +67,8 @@ class UploadService:
         length: int | None = None,
     ) -> int:
         """Append a chunk (at `chunk.start` when given, which must be the current size)."""
-        session = await self._session(repo, upload_id)
-        async with self._writer(session) as writer:
-            await self._receive(writer, session, body, chunk, length)
+        async with self._held(repo, upload_id) as writer:
+            await self._receive(writer, body, chunk, length)
             await writer.flush()
             await self._uploads.set_upload_size(upload_id, writer.size)
             return writer.size
@@ -80,22 +83,20 @@ class UploadService:
         length: int | None = None,
     ) -> int:
         """Take an optional last chunk, verify `digest` and publish the blob; returns its size."""
-        session = await self._session(repo, upload_id)
-        async with self._writer(session) as writer:
+        async with self._held(repo, upload_id) as writer:
             if body is not None:
-                await self._receive(writer, session, body, chunk, length)
+                await self._receive(writer, body, chunk, length)
             actual = await writer.digest(digest.algorithm)
             if actual != digest:
-                await self.cancel(repo, upload_id)
+                await self._forget(upload_id)
                 raise DigestInvalid(
                     f"content has digest {actual}, not {digest}",
                     detail={"expected": str(digest), "actual": str(actual)},
                 )
             await writer.commit(digest)
-            size = writer.size
-        await self._uploads.complete_upload(upload_id, repo, digest, size)
-        await self._store.discard_upload(upload_id)
-        return size
+            await self._uploads.complete_upload(upload_id, repo, digest, writer.size)
+            await self._store.discard_upload(upload_id)
+            return writer.size
 
     async def upload_whole(self, repo: str, digest: Digest, body: AsyncIterable[bytes], length: int | None) -> int:
         """A monolithic upload: a session that lives for one request."""
@@ -121,19 +122,30 @@ class UploadService:
         return session
 
     @asynccontextmanager
-    async def _writer(self, session: UploadRecord) -> AsyncIterator[BlobWriter]:
-        """The session's writer, held exclusively; a lost staging file ends the session."""
+    async def _held(self, repo: str, upload_id: str) -> AsyncIterator[BlobWriter]:
+        """The session's writer, held exclusively and positioned after its acknowledged bytes.
+
+        The session is read again once held: a request that waited for the hold must see
+        what the one before it acknowledged (or that it completed the upload)."""
+        await self._session(repo, upload_id)  # refuse unknown sessions before touching storage
         try:
-            async with self._store.upload(session.upload_id, session.size) as writer:
+            async with self._store.upload(upload_id) as writer:
+                session = await self._uploads.get_upload(upload_id)
+                if session is None:
+                    raise _EndedMeanwhile
+                await writer.resume(session.size)
                 yield writer
+        except _EndedMeanwhile:
+            # Completed or cancelled by the request we waited for; its staging area goes too.
+            await self._store.discard_upload(upload_id)
+            raise BlobUploadUnknown(f"upload {upload_id} has ended", detail={"uuid": upload_id}) from None
         except UploadLost as exc:
-            await self._forget(session.upload_id)
-            raise BlobUploadUnknown(str(exc), detail={"uuid": session.upload_id}) from exc
+            await self._forget(upload_id)
+            raise BlobUploadUnknown(str(exc), detail={"uuid": upload_id}) from exc
 
     async def _receive(
         self,
         writer: BlobWriter,
-        session: UploadRecord,
         body: AsyncIterable[bytes],
         chunk: ChunkRange | None,
         length: int | None,

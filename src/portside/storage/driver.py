@@ -22,6 +22,10 @@ class BlobWriter(Protocol):
     @property
     def size(self) -> int: ...
 
+    async def resume(self, size: int) -> None:
+        """Position the writer after the `size` acknowledged bytes, discarding any bytes past
+        them (from a request that failed half-way). Raises `UploadLost` when fewer are staged."""
+
     async def write(self, data: bytes) -> None:
         """Append `data`; it counts towards `size` at once, and is durable after `flush`."""
 
@@ -47,12 +51,9 @@ class BlobStore(Protocol):
 
     async def delete(self, digest: Digest) -> None: ...
 
-    def upload(self, upload_id: str, size: int) -> AbstractAsyncContextManager[BlobWriter]:
-        """Hold upload `upload_id` exclusively, positioned at `size` acknowledged bytes.
-
-        Bytes past `size` (from a request that failed half-way) are discarded. Raises
-        `UploadLost` when the staged bytes are shorter than `size`.
-        """
+    def upload(self, upload_id: str) -> AbstractAsyncContextManager[BlobWriter]:
+        """Hold upload `upload_id` exclusively (across processes too), creating its staging
+        area when new. The holder calls `resume` with the acknowledged size before writing."""
 
     async def discard_upload(self, upload_id: str) -> None: ...
 

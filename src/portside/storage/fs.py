@@ -59,6 +59,28 @@ class _FsWriter:
     def size(self) -> int:
         return self._size
 
+    async def resume(self, size: int) -> None:
+        if self._size == size and not self._pending:
+            # Another process may have appended since this writer was cached.
+            if (await anyio.to_thread.run_sync(os.fstat, self.fd)).st_size == size:
+                return
+        await anyio.to_thread.run_sync(self._rewind, size)
+
+    def _rewind(self, size: int) -> None:
+        self._pending, self._pending_bytes = [], 0
+        if os.fstat(self.fd).st_size < size:
+            raise UploadLost(f"upload {self.upload_id} holds fewer bytes than were acknowledged")
+        os.ftruncate(self.fd, size)
+        hasher = hashlib.sha256()
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        remaining = size
+        while remaining:
+            chunk = os.read(self.fd, min(8 * _READ_CHUNK, remaining))
+            hasher.update(chunk)
+            remaining -= len(chunk)
+        os.lseek(self.fd, size, os.SEEK_SET)
+        self._hasher, self._size, self._flushed = hasher, size, size
+
     async def write(self, data: bytes) -> None:
         if not data:
             return
@@ -181,25 +203,20 @@ class FsBlobStore:
         await anyio.to_thread.run_sync(lambda: self.blob_path(digest).unlink(missing_ok=True))
 
     @asynccontextmanager
-    async def upload(self, upload_id: str, size: int) -> AsyncIterator[BlobWriter]:
+    async def upload(self, upload_id: str) -> AsyncIterator[BlobWriter]:
         lock = self._locks.setdefault(upload_id, asyncio.Lock())
         self._lock_users[upload_id] = self._lock_users.get(upload_id, 0) + 1
         try:
             async with lock:
                 writer = self._writers.pop(upload_id, None)
-                if writer is not None:
-                    await anyio.to_thread.run_sync(fcntl.flock, writer.fd, fcntl.LOCK_EX)
-                    # Another process may have appended since: the caller's size is the truth.
-                    if writer.size != size or os.fstat(writer.fd).st_size != size:
-                        writer.close()
-                        writer = None
                 if writer is None:
-                    writer = await anyio.to_thread.run_sync(self._reopen, upload_id, size)
+                    writer = await anyio.to_thread.run_sync(self._open, upload_id)
+                await anyio.to_thread.run_sync(fcntl.flock, writer.fd, fcntl.LOCK_EX)
                 try:
                     yield writer
                 except BaseException:
                     # A request that failed half-way leaves bytes nobody acknowledged; the
-                    # next request re-opens the upload, cutting them off.
+                    # next request re-opens the upload and `resume` cuts them off.
                     writer.close()
                     raise
                 else:
@@ -220,30 +237,10 @@ class FsBlobStore:
             _, old = self._writers.popitem(last=False)
             old.close()
 
-    def _reopen(self, upload_id: str, size: int) -> _FsWriter:
-        path = self.upload_path(upload_id)
-        flags = os.O_RDWR | (os.O_CREAT if size == 0 else 0)
-        try:
-            fd = os.open(path, flags, 0o600)
-        except FileNotFoundError:
-            raise UploadLost(f"upload {upload_id} has no staged data") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.fstat(fd).st_size < size:
-                raise UploadLost(f"upload {upload_id} holds fewer bytes than were acknowledged")
-            os.ftruncate(fd, size)
-            hasher = hashlib.sha256()
-            os.lseek(fd, 0, os.SEEK_SET)
-            remaining = size
-            while remaining:
-                chunk = os.read(fd, min(8 * _READ_CHUNK, remaining))
-                hasher.update(chunk)
-                remaining -= len(chunk)
-            os.lseek(fd, size, os.SEEK_SET)
-        except BaseException:
-            os.close(fd)
-            raise
-        return _FsWriter(self, upload_id, fd, size, hasher)
+    def _open(self, upload_id: str) -> _FsWriter:
+        fd = os.open(self.upload_path(upload_id), os.O_RDWR | os.O_CREAT, 0o600)
+        # Size unknown until `resume` says how many bytes were acknowledged.
+        return _FsWriter(self, upload_id, fd, -1, hashlib.sha256())
 
     async def discard_upload(self, upload_id: str) -> None:
         writer = self._writers.pop(upload_id, None)
