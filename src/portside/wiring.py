@@ -15,8 +15,9 @@ from portside.auth.access import OpenRegistry
 from portside.config import Settings, received_settings
 from portside.http.app import build_app
 from portside.http.services import Services
+from portside.meta.sql.engine import create_engine
 from portside.meta.sql.migrate import upgrade
-from portside.meta.sql.store import SqlDatabase, create_engine
+from portside.meta.sql.store import SqlDatabase
 from portside.registry.blobs import BlobService
 from portside.registry.catalog import CatalogService
 from portside.registry.manifests import ManifestService

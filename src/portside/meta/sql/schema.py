@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -32,6 +34,9 @@ repositories = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("pull_count", BigInteger, nullable=False, default=0),
+    Column("updated_at", DateTime(timezone=True), nullable=True),
 )
 
 blobs = Table(
@@ -80,6 +85,7 @@ repo_manifests = Table(
     Column("repo_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
     Column("digest", DIGEST, ForeignKey("manifests.digest"), primary_key=True),
     Column("pushed_at", DateTime(timezone=True), nullable=False),
+    Column("pulled_at", DateTime(timezone=True), nullable=True),
 )
 
 tags = Table(
@@ -100,4 +106,87 @@ uploads = Table(
     Column("size", BigInteger, nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- accounts, projects and audit (access control) -------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(255), nullable=False, unique=True),
+    Column("email", String(255), nullable=True, unique=True),
+    Column("realname", String(255), nullable=False, default=""),
+    Column("comment", String(1024), nullable=False, default=""),
+    Column("password_hash", String(255), nullable=False),
+    Column("sysadmin", Boolean, nullable=False, default=False),
+    Column("totp_secret", String(64), nullable=True),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("project_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("owner_id", Integer, ForeignKey("users.user_id"), nullable=False),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+)
+
+# Harbor's project metadata: a map of strings ("public": "true", ...).
+project_metadata = Table(
+    "project_metadata",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.project_id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", String(1024), nullable=False),
+)
+
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.project_id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("role_id", Integer, nullable=False),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("project_id", "user_id", name="uq_project_members_project_user"),
+)
+
+robots = Table(
+    "robots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", String(1024), nullable=False, default=""),
+    Column("secret_hash", String(255), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("project_id", Integer, ForeignKey("projects.project_id", ondelete="CASCADE"), nullable=True),
+    Column("duration", Integer, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    # JSON list of {"kind", "namespace", "access": [{"resource", "action", "effect"}]}
+    Column("permissions", Text, nullable=False),
+    Column("creator", String(255), nullable=False, default=""),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+)
+
+audit_logs = Table(
+    "audit_logs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, nullable=True),
+    Column("username", String(255), nullable=False),
+    Column("operation", String(32), nullable=False),
+    Column("resource_type", String(32), nullable=False),
+    Column("resource", String(1024), nullable=False),
+    Column("client", String(64), nullable=False, default=""),
+    Column("success", Boolean, nullable=False, default=True),
+    Column("op_time", DateTime(timezone=True), nullable=False),
+    Index("ix_audit_logs_project_time", "project_id", "op_time"),
+    Index("ix_audit_logs_time", "op_time"),
 )

@@ -1,23 +1,15 @@
-"""`Database` on SQLAlchemy Core: SQLite (WAL) by default, PostgreSQL by URL.
-
-SQLite allows one writer at a time; write transactions start with BEGIN IMMEDIATE so
-two writers queue on the database lock (busy_timeout) instead of failing half-way.
-"""
+"""The registry's metadata on SQLAlchemy Core: SQLite (WAL) by default, PostgreSQL by URL."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, event, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.errors import Denied, ManifestBlobUnknown, ManifestInvalid
+from portside.meta.sql.engine import SqlBase, now
 from portside.meta.sql.schema import (
     blobs,
     manifest_refs,
@@ -33,63 +25,11 @@ from portside.oci import mediatypes as mt
 from portside.oci.digest import Digest
 from portside.oci.manifest import Descriptor, Manifest
 
-__all__ = ["SqlDatabase", "create_engine"]
-
-_READ_ONLY = "portside_read_only"
+__all__ = ["SqlDatabase"]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def create_engine(url: str, pool_size: int = 8) -> AsyncEngine:
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Let SQLAlchemy's begin event, not the driver, decide when transactions start.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL is durable across process crashes; blob files are fsync'ed first.
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=60000")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
-
-        return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-
-
-class SqlDatabase:
-    def __init__(self, engine: AsyncEngine):
-        self.engine = engine
-        self._reader = engine.execution_options(**{_READ_ONLY: True})
-        dialect = engine.dialect.name
-        # Both dialects' INSERT know ON CONFLICT; the generic one does not.
-        self._insert: Callable[..., Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._reader.connect() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
-            yield conn
-
-    async def check(self) -> None:
-        async with self._read() as conn:
-            await conn.execute(text("SELECT 1"))
-
-    async def close(self) -> None:
-        await self.engine.dispose()
+class SqlDatabase(SqlBase):
+    """Repositories, blobs, manifests, tags and uploads."""
 
     # --- repositories and blobs -------------------------------------------------------
 
@@ -97,20 +37,20 @@ class SqlDatabase:
         return (await conn.execute(select(repositories.c.id).where(repositories.c.name == repo))).scalar()
 
     async def _ensure_repo(self, conn: AsyncConnection, repo: str) -> int:
-        await conn.execute(self._insert(repositories).values(name=repo, created_at=_now()).on_conflict_do_nothing())
+        await conn.execute(self._insert(repositories).values(name=repo, created_at=now()).on_conflict_do_nothing())
         repo_id = await self._repo_id(conn, repo)
         assert repo_id is not None
         return repo_id
 
     async def _link(self, conn: AsyncConnection, repo: str, digest: Digest, size: int) -> None:
-        now = _now()
+        when = now()
         await conn.execute(
-            self._insert(blobs).values(digest=str(digest), size=size, created_at=now).on_conflict_do_nothing()
+            self._insert(blobs).values(digest=str(digest), size=size, created_at=when).on_conflict_do_nothing()
         )
         repo_id = await self._ensure_repo(conn, repo)
         await conn.execute(
             self._insert(repo_blobs)
-            .values(repo_id=repo_id, digest=str(digest), created_at=now)
+            .values(repo_id=repo_id, digest=str(digest), created_at=when)
             .on_conflict_do_nothing()
         )
 
@@ -161,7 +101,7 @@ class SqlDatabase:
         digest = str(manifest.digest)
         needed_blobs = {str(d.digest): d for d in manifest.blobs if not mt.is_nondistributable(d.media_type)}
         needed_children = {str(d.digest) for d in manifest.children}
-        now = _now()
+        when = now()
         async with self._write() as conn:
             repo_id = await self._ensure_repo(conn, repo)
             if needed_blobs:
@@ -205,7 +145,7 @@ class SqlDatabase:
                     artifact_type=manifest.artifact_type,
                     subject=str(manifest.subject.digest) if manifest.subject else None,
                     annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
-                    created_at=now,
+                    created_at=when,
                 )
                 .on_conflict_do_nothing()
             )
@@ -216,15 +156,15 @@ class SqlDatabase:
                     await conn.execute(self._insert(manifest_refs).on_conflict_do_nothing(), refs)
             await conn.execute(
                 self._insert(repo_manifests)
-                .values(repo_id=repo_id, digest=digest, pushed_at=now)
+                .values(repo_id=repo_id, digest=digest, pushed_at=when)
                 .on_conflict_do_nothing()
             )
             if tag is not None:
-                upsert = self._insert(tags).values(repo_id=repo_id, name=tag, digest=digest, updated_at=now)
+                upsert = self._insert(tags).values(repo_id=repo_id, name=tag, digest=digest, updated_at=when)
                 await conn.execute(
                     upsert.on_conflict_do_update(
                         index_elements=[tags.c.repo_id, tags.c.name],
-                        set_={"digest": digest, "updated_at": now},
+                        set_={"digest": digest, "updated_at": when},
                     )
                 )
 
@@ -347,12 +287,12 @@ class SqlDatabase:
     # --- uploads ------------------------------------------------------------------------
 
     async def create_upload(self, upload_id: str, repo: str) -> UploadRecord:
-        now = _now()
+        when = now()
         async with self._write() as conn:
             await conn.execute(
-                uploads.insert().values(id=upload_id, repository=repo, size=0, started_at=now, updated_at=now)
+                uploads.insert().values(id=upload_id, repository=repo, size=0, started_at=when, updated_at=when)
             )
-        return UploadRecord(upload_id, repo, 0, now)
+        return UploadRecord(upload_id, repo, 0, when)
 
     async def get_upload(self, upload_id: str) -> UploadRecord | None:
         async with self._read() as conn:
@@ -363,7 +303,7 @@ class SqlDatabase:
 
     async def set_upload_size(self, upload_id: str, size: int) -> None:
         async with self._write() as conn:
-            await conn.execute(update(uploads).where(uploads.c.id == upload_id).values(size=size, updated_at=_now()))
+            await conn.execute(update(uploads).where(uploads.c.id == upload_id).values(size=size, updated_at=now()))
 
     async def delete_upload(self, upload_id: str) -> None:
         async with self._write() as conn:
