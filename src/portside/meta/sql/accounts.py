@@ -166,7 +166,7 @@ class SqlAccounts(SqlBase):
             .select_from(repositories)
             .where(
                 or_(
-                    repositories.c.name.like(func.concat(projects.c.name, "/%")),
+                    repositories.c.name.like(projects.c.name.concat("/%")),
                     repositories.c.name == projects.c.name,
                 )
             )

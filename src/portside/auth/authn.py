@@ -1,0 +1,107 @@
+"""Checking credentials: user passwords (argon2) and robot secrets, with throttling.
+
+Registry clients send the same Basic credentials on many requests; a verified pair is
+remembered for a short time (by a keyed hash, never the password) so argon2's deliberate
+slowness is paid once per client, not once per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+from portside.auth.passwords import verify_password, verify_secret
+from portside.auth.policy import robot_active
+from portside.auth.principal import Principal
+from portside.auth.throttle import LoginThrottle
+from portside.errors import Unauthorized
+from portside.meta.accounts import AuditStore, RobotStore, UserStore
+
+__all__ = ["Authenticator", "ROBOT_PREFIX"]
+
+ROBOT_PREFIX = "robot$"
+_REMEMBER_SECONDS = 60.0
+_REMEMBERED_MAX = 10_000
+
+
+class Authenticator:
+    def __init__(self, users: UserStore, robots: RobotStore, audit: AuditStore, throttle: LoginThrottle):
+        self._users = users
+        self._robots = robots
+        self._audit = audit
+        self._throttle = throttle
+        self._cache_key = secrets.token_bytes(32)
+        self._verified: dict[bytes, tuple[float, str]] = {}
+
+    def _fingerprint(self, username: str, password: str) -> bytes:
+        return hmac.new(self._cache_key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+
+    async def login(self, username: str, password: str, client: str = "", *, audit: bool = True) -> Principal:
+        """The principal these credentials name; raises `Unauthorized` or `TooManyRequests`."""
+        keys = (f"account:{username}", f"client:{client}")
+        self._throttle.check(keys)
+        fingerprint = self._fingerprint(username, password)
+        remembered = self._verified.get(fingerprint)
+        fresh = remembered is not None and remembered[0] > time.monotonic()
+        principal = await self._check(username, password, trust_secret=fresh)
+        if principal is None:
+            self._verified.pop(fingerprint, None)
+            self._throttle.failed(keys)
+            if audit:
+                await self._audit.record(
+                    project_id=None,
+                    username=username,
+                    operation="login",
+                    resource_type="user",
+                    resource=username,
+                    client=client,
+                    success=False,
+                )
+            raise Unauthorized("invalid username or password")
+        self._throttle.succeeded(keys[0])
+        if not fresh:
+            if len(self._verified) >= _REMEMBERED_MAX:
+                self._verified.clear()
+            self._verified[fingerprint] = (time.monotonic() + _REMEMBER_SECONDS, username)
+            if audit:
+                await self._audit.record(
+                    project_id=None,
+                    username=username,
+                    operation="login",
+                    resource_type="user",
+                    resource=username,
+                    client=client,
+                )
+        return principal
+
+    async def _check(self, username: str, password: str, *, trust_secret: bool) -> Principal | None:
+        # The account is read every time, so a deleted user or disabled robot stops at once.
+        if username.startswith(ROBOT_PREFIX):
+            robot = await self._robots.get_robot(username)
+            if robot is None or not robot_active(robot):
+                return None
+            if not (trust_secret or verify_secret(robot.secret_hash, password)):
+                return None
+            return Principal.of_robot(robot)
+        user = await self._users.get_user(username)
+        if user is None:
+            return None
+        if not (trust_secret or verify_password(user.password_hash, password)):
+            return None
+        return Principal.of_user(user)
+
+    async def principal(self, kind: str, name: str) -> Principal | None:
+        """Look a principal up again by name (for a token's subject)."""
+        if kind == "robot":
+            robot = await self._robots.get_robot(name)
+            return Principal.of_robot(robot) if robot and robot_active(robot) else None
+        user = await self._users.get_user(name)
+        return Principal.of_user(user) if user else None
+
+    def forget(self, username: str) -> None:
+        """Drop remembered verifications of `username` (its password or secret changed)."""
+        for fingerprint, (_, name) in list(self._verified.items()):
+            if name == username:
+                del self._verified[fingerprint]
