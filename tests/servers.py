@@ -101,9 +101,22 @@ class RegistryServer:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
 
+ADMIN_PASSWORD = "Portside-Admin-1"
+
+
 @dataclass
 class Portside(RegistryServer):
+    """Portside on a data directory of its own. The registry-core suites run it as an open
+    registry (their subject is the protocol); access-control suites pass `open_registry=False`
+    and sign in as `admin` with `ADMIN_PASSWORD` or as accounts they create."""
+
     name: ClassVar[str] = "portside"
+    open_registry: bool = True
+
+    def start(self) -> RegistryServer:
+        self.env.setdefault("PORTSIDE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        self.env.setdefault("PORTSIDE_OPEN_REGISTRY", "true" if self.open_registry else "false")
+        return super().start()
 
     def command(self) -> list[str]:
         return [

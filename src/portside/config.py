@@ -28,6 +28,22 @@ class Settings(BaseSettings):
     log_level: str = "info"
     max_manifest_bytes: int = Field(4 * 1024 * 1024, gt=0)
     workers: int = Field(1, ge=1, description="server processes")
+    external_url: str | None = Field(
+        None, description="URL clients reach Portside at (token realm); default http://LISTEN"
+    )
+    admin_password: str | None = Field(None, description="first password of the built-in admin")
+    token_service: str = Field("portside", description="the `service` of Docker token auth")
+    token_ttl_seconds: int = Field(1800, gt=0, description="lifetime of registry tokens")
+    refresh_token_ttl_seconds: int = Field(7 * 86400, gt=0, description="lifetime of offline refresh tokens")
+    token_key_file: Path | None = Field(None, description="PEM key signing tokens; default DATA_DIR/token-key.pem")
+    open_registry: bool = Field(
+        False, description="no access control on /v2: anyone may pull, push and delete (trusted networks only)"
+    )
+    admin_creates_projects: bool = Field(False, description="an admin's push into a missing project creates it")
+    login_failure_limit: int = Field(5, ge=1, description="failed logins per account or address per window")
+    login_failure_window_seconds: int = Field(300, ge=1)
+    audit_retention_days: int = Field(0, ge=0, description="purge audit records older than this; 0 keeps all")
+    session_ttl_seconds: int = Field(8 * 3600, gt=0, description="web UI session lifetime")
     runtime_threads: int = Field(1, ge=1, description="I/O threads per worker process")
     # When several clients push the same blob at once the rename that publishes it is the
     # only serialisation point; no tunable is needed for that.
@@ -47,6 +63,14 @@ class Settings(BaseSettings):
     @property
     def port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    @property
+    def base_url(self) -> str:
+        return (self.external_url or f"http://{self.listen}").rstrip("/")
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.token_key_file or self.data_dir / "token-key.pem"
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -12,19 +12,43 @@ import sys
 from starlette.types import ASGIApp
 
 from portside.auth.access import OpenRegistry
+from portside.auth.authn import Authenticator
+from portside.auth.controller import AccessController
+from portside.auth.passwords import hash_password, new_robot_secret, password_problem
+from portside.auth.policy import Policy
+from portside.auth.throttle import LoginThrottle
+from portside.auth.tokens import TokenService, load_or_create_key
 from portside.config import Settings, received_settings
 from portside.http.app import build_app
 from portside.http.services import Services
+from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.migrate import upgrade
 from portside.meta.sql.store import SqlDatabase
 from portside.registry.blobs import BlobService
 from portside.registry.catalog import CatalogService
 from portside.registry.manifests import ManifestService
+from portside.registry.trail import AuditTrail
 from portside.registry.uploads import UploadService
 from portside.storage.fs import FsBlobStore
 
-__all__ = ["build", "serve_app", "migrate", "upgrade_database", "configure_logging"]
+__all__ = [
+    "bootstrap",
+    "build",
+    "configure_logging",
+    "load_or_create_signing_key",
+    "migrate",
+    "serve_app",
+    "upgrade_database",
+]
+
+ADMIN_USERNAME = "admin"
+LIBRARY_PROJECT = "library"
+
+
+def load_or_create_signing_key(settings: Settings) -> None:
+    """Make the token signing key exist before server processes start (they share it)."""
+    load_or_create_key(settings.signing_key_path)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -41,17 +65,68 @@ def configure_logging(settings: Settings) -> None:
 def build(settings: Settings) -> ASGIApp:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = FsBlobStore(settings.data_dir)
-    database = SqlDatabase(create_engine(settings.sqlalchemy_url))
-    services = Services(
+    engine = create_engine(settings.sqlalchemy_url)
+    database = SqlDatabase(engine)
+    accounts = SqlAccounts(engine)
+    throttle = LoginThrottle(settings.login_failure_limit, settings.login_failure_window_seconds)
+    authenticator = Authenticator(accounts, accounts, accounts, throttle)
+    policy = Policy(accounts)
+    tokens = TokenService(
+        load_or_create_key(settings.signing_key_path),
+        settings.token_service,
+        settings.token_ttl_seconds,
+        settings.refresh_token_ttl_seconds,
+    )
+    controller = AccessController(
+        authenticator,
+        tokens,
+        policy,
+        accounts,
+        realm=f"{settings.base_url}/service/token",
+        admin_creates_projects=settings.admin_creates_projects,
+    )
+    registry = Services(
         blobs=BlobService(store, database, database),
         uploads=UploadService(store, database),
         manifests=ManifestService(database, settings.max_manifest_bytes),
         catalog=CatalogService(database),
-        authorizer=OpenRegistry(),
+        authorizer=OpenRegistry() if settings.open_registry else controller,
+        token_issuer=None if settings.open_registry else controller,
+        trail=AuditTrail(accounts, accounts, database),
         readiness_checks={"storage": store.check, "database": database.check},
         log_requests=settings.log_requests,
     )
-    return build_app(services, on_shutdown=database.close)
+    return build_app(registry, on_shutdown=engine.dispose)
+
+
+async def bootstrap(settings: Settings) -> str | None:
+    """First start: the built-in admin and the public `library` project.
+
+    Returns the admin's password when it was generated here (to be shown once), else None."""
+    engine = create_engine(settings.sqlalchemy_url, pool_size=1)
+    accounts = SqlAccounts(engine)
+    generated = None
+    try:
+        admin = await accounts.get_user(ADMIN_USERNAME)
+        if admin is None:
+            password = settings.admin_password
+            if password is None:
+                generated = password = new_robot_secret()[:24]
+            elif problem := password_problem(password):
+                raise ValueError(f"admin password: {problem}")
+            admin = await accounts.create_user(
+                ADMIN_USERNAME,
+                hash_password(password),
+                email=None,
+                realname="System Administrator",
+                comment="built-in administrator",
+                sysadmin=True,
+            )
+        if await accounts.get_project(LIBRARY_PROJECT) is None:
+            await accounts.create_project(LIBRARY_PROJECT, admin.user_id, {"public": "true"})
+    finally:
+        await engine.dispose()
+    return generated
 
 
 async def upgrade_database(settings: Settings) -> None:

@@ -37,7 +37,7 @@ async def _call(app, method, path, extensions):
 
 
 async def test_blob_get_uses_pathsend(tmp_path):
-    settings = load_settings(data_dir=tmp_path, log_requests=False)
+    settings = load_settings(data_dir=tmp_path, log_requests=False, open_registry=True)
     await wiring.upgrade_database(settings)
     app = wiring.build(settings)
     data = os.urandom(3 * 1024 * 1024)

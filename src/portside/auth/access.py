@@ -42,16 +42,20 @@ class Access:
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """What the client presented: an Authorization header's scheme and value, if any."""
+    """What the client presented: an Authorization header's scheme and value, if any, and
+    the address it came from (for login throttling and the audit log)."""
 
     scheme: str | None = None
     value: str | None = None
+    client: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
     subject: str | None
     granted: tuple[Access, ...]
+    # For the catalog: the projects whose repositories the caller may list (None: all).
+    visible_projects: frozenset[str] | None = None
 
 
 class Authorizer(Protocol):

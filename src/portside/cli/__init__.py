@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +36,14 @@ def serve(
     settings = load_settings(config, listen=listen, data_dir=data_dir, workers=workers)
     wiring.configure_logging(settings)
     wiring.migrate(settings)
+    generated = asyncio.run(wiring.bootstrap(settings))
+    if generated is not None:
+        typer.echo(
+            f"portside: created the admin account with password {generated}\n"
+            "portside: it is shown only this once; change it with `portside user passwd admin`",
+            err=True,
+        )
+    wiring.load_or_create_signing_key(settings)
     hand_off(settings)
     typer.echo(f"portside: serving http://{settings.listen} from {settings.data_dir.resolve()}", err=True)
     Granian(

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portside.errors import NameUnknown, RegistryError, Unsupported
 from portside.http.health import healthz, readyz
 from portside.http.requestlog import RequestLog
 from portside.http.services import Services
+from portside.http.token import token_endpoint
 from portside.http.v2.common import API_VERSION_HEADER, render_error
 from portside.http.v2.routes import v2_routes
 
@@ -52,15 +53,27 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return render_error(RegistryError(str(exc.detail)), head)
 
 
-def build_app(services: Services, on_shutdown: Callable[[], Awaitable[None]] | None = None) -> ASGIApp:
+def build_app(
+    services: Services,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> ASGIApp:
+    """The whole application; `extra_routes` are other APIs served beside `/v2` (management)."""
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        if services.trail is not None:
+            await services.trail.flush()
         if on_shutdown is not None:
             await on_shutdown()
 
+    routes: list[BaseRoute] = [*v2_routes(), Route("/healthz", healthz), Route("/readyz", readyz)]
+    if services.token_issuer is not None:
+        routes.append(Route("/service/token", token_endpoint, methods=["GET", "POST"]))
+    routes.extend(extra_routes)
     app = Starlette(
-        routes=[*v2_routes(), Route("/healthz", healthz), Route("/readyz", readyz)],
+        routes=routes,
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

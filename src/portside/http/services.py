@@ -6,9 +6,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from portside.auth.access import Authorizer
+from portside.auth.controller import AccessController
 from portside.registry.blobs import BlobService
 from portside.registry.catalog import CatalogService
 from portside.registry.manifests import ManifestService
+from portside.registry.trail import AuditTrail
 from portside.registry.uploads import UploadService
 
 __all__ = ["Services"]
@@ -21,6 +23,9 @@ class Services:
     manifests: ManifestService
     catalog: CatalogService
     authorizer: Authorizer
+    # Issues registry tokens at /service/token; None for an open registry.
+    token_issuer: AccessController | None = None
+    trail: AuditTrail | None = None
     # Each returns normally when its dependency is usable; used by /readyz.
     readiness_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     log_requests: bool = True

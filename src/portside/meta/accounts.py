@@ -17,6 +17,7 @@ __all__ = [
     "RobotPermission",
     "AuditRecord",
     "AuditQuery",
+    "AuditEntry",
     "Page",
     "UserUpdate",
     "UserStore",
@@ -94,6 +95,20 @@ class Robot:
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     id: int
+    project_id: int | None
+    username: str
+    operation: str
+    resource_type: str
+    resource: str
+    client: str
+    success: bool
+    op_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """An audit record to write."""
+
     project_id: int | None
     username: str
     operation: str
@@ -240,6 +255,9 @@ class AuditStore(Protocol):
         client: str = "",
         success: bool = True,
     ) -> None: ...
+
+    async def record_many(self, entries: Sequence[AuditEntry]) -> None:
+        """Write many records in one transaction."""
 
     async def list_audit(
         self, query: AuditQuery, offset: int, limit: int, newest_first: bool = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -50,6 +51,9 @@ class RepoStore(Protocol):
     async def list_repositories(self, last: str | None, limit: int | None) -> list[str]: ...
 
     async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]: ...
+
+    async def record_pulls(self, pulls: Sequence[tuple[str, Digest, datetime]]) -> None:
+        """Count pulls and keep each manifest's last pull time: (repository, digest, when)."""
 
 
 class UploadStore(Protocol):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from portside.errors import NameUnknown
 from portside.meta.stores import RepoStore
 
 __all__ = ["Page", "CatalogService"]
+
+_SCAN_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +33,21 @@ class CatalogService:
             raise NameUnknown(f"repository {repo} is not known to the registry", detail={"name": repo})
         return _page(items, n)
 
-    async def repositories(self, last: str | None, n: int | None) -> Page:
-        return _page(await self._repos.list_repositories(last, None if n is None else n + 1), n)
+    async def repositories(self, last: str | None, n: int | None, projects: Collection[str] | None = None) -> Page:
+        """Repositories after `last`; only those of `projects` (by first component) when given."""
+        if projects is None:
+            return _page(await self._repos.list_repositories(last, None if n is None else n + 1), n)
+        wanted = None if n is None else n + 1
+        found: list[str] = []
+        # Read on in batches until enough visible names are found: visibility is per
+        # project, and most callers see most of what they ask for.
+        while wanted is None or len(found) < wanted:
+            batch = await self._repos.list_repositories(last, _SCAN_BATCH)
+            found.extend(name for name in batch if name.split("/", 1)[0] in projects)
+            if len(batch) < _SCAN_BATCH:
+                break
+            last = batch[-1]
+        return _page(found if wanted is None else found[:wanted], n)
 
 
 def _page(items: list[str], n: int | None) -> Page:

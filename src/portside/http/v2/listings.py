@@ -39,5 +39,6 @@ async def list_tags(request: Request) -> Response:
 
 async def catalog(request: Request) -> Response:
     last, n = _page_params(request)
-    page = await services(request).catalog.repositories(last, n)
+    visible = request.state.grant.visible_projects
+    page = await services(request).catalog.repositories(last, n, visible)
     return JSONResponse({"repositories": page.items}, headers=_link("/v2/_catalog", page, n))

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portside.auth.access import Credentials
+from portside.auth.access import Credentials, Grant
 from portside.errors import BlobUploadInvalid, RegistryError
 from portside.http.access import methods, required_access
 from portside.http.v2 import base, blobs, listings, manifests, referrers, uploads
 from portside.http.v2.common import render_error, services
+from portside.oci.digest import Digest
 from portside.oci.reference import check_name
+from portside.registry.trail import RegistryEvent
 
 __all__ = ["v2_routes"]
 
@@ -24,12 +27,49 @@ log = logging.getLogger("portside.http")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 def _credentials(request: Request) -> Credentials:
     header = request.headers.get("authorization")
     if not header:
-        return Credentials()
+        return Credentials(client=_client(request))
     scheme, _, value = header.partition(" ")
-    return Credentials(scheme.lower(), value.strip())
+    return Credentials(scheme.lower(), value.strip(), _client(request))
+
+
+# Which successful requests the audit trail records: (route, method) → (operation, resource type).
+_AUDITED = {
+    ("manifest", "PUT"): ("create", "artifact"),
+    ("manifest", "GET"): ("pull", "artifact"),
+    ("manifest", "DELETE"): ("delete", "artifact"),
+    ("blob", "DELETE"): ("delete", "blob"),
+}
+
+
+def _audit(route: str, request: Request, response: Response, grant: Grant) -> None:
+    trail = services(request).trail
+    kind = _AUDITED.get((route, request.method))
+    if trail is None or kind is None or response.status_code >= 300:
+        return
+    operation, resource_type = kind
+    reference = request.path_params.get("reference") or request.path_params.get("digest", "")
+    if operation == "delete" and resource_type == "artifact" and ":" not in reference:
+        resource_type = "tag"
+    digest = response.headers.get("docker-content-digest")
+    trail.emit(
+        RegistryEvent(
+            operation,
+            resource_type,
+            request.path_params["name"],
+            reference,
+            Digest.parse(digest) if digest and operation == "pull" else None,
+            grant.subject or "anonymous",
+            _client(request),
+            datetime.now(UTC),
+        )
+    )
 
 
 def _guarded(route: str, handler: Handler) -> Handler:
@@ -39,8 +79,11 @@ def _guarded(route: str, handler: Handler) -> Handler:
             if "name" in request.path_params:
                 check_name(request.path_params["name"])
             wanted = required_access(route, request)
-            await services(request).authorizer.authorize(_credentials(request), wanted)
-            return await handler(request)
+            grant = await services(request).authorizer.authorize(_credentials(request), wanted)
+            request.state.grant = grant
+            response = await handler(request)
+            _audit(route, request, response, grant)
+            return response
         except RegistryError as error:
             return render_error(error, head)
         except ClientDisconnect:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.meta.accounts import (
+    AuditEntry,
     AuditQuery,
     AuditRecord,
     Member,
@@ -477,6 +478,27 @@ class SqlAccounts(SqlBase):
                     success=success,
                     op_time=now(),
                 )
+            )
+
+    async def record_many(self, entries: Sequence[AuditEntry]) -> None:
+        if not entries:
+            return
+        async with self._write() as conn:
+            await conn.execute(
+                insert(audit_logs),
+                [
+                    {
+                        "project_id": e.project_id,
+                        "username": e.username,
+                        "operation": e.operation,
+                        "resource_type": e.resource_type,
+                        "resource": e.resource[:1024],
+                        "client": e.client[:64],
+                        "success": e.success,
+                        "op_time": e.op_time,
+                    }
+                    for e in entries
+                ],
             )
 
     async def list_audit(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -283,6 +285,23 @@ class SqlDatabase(SqlBase):
             )
             for row in rows
         ]
+
+    async def record_pulls(self, pulls: Sequence[tuple[str, Digest, datetime]]) -> None:
+        async with self._write() as conn:
+            for repo, digest, when in pulls:
+                repo_id = await self._repo_id(conn, repo)
+                if repo_id is None:
+                    continue
+                await conn.execute(
+                    update(repositories)
+                    .where(repositories.c.id == repo_id)
+                    .values(pull_count=repositories.c.pull_count + 1)
+                )
+                await conn.execute(
+                    update(repo_manifests)
+                    .where(repo_manifests.c.repo_id == repo_id, repo_manifests.c.digest == str(digest))
+                    .values(pulled_at=when)
+                )
 
     # --- uploads ------------------------------------------------------------------------
 

@@ -1,0 +1,182 @@
+"""The registry's access controller: Docker token auth and Basic auth in front of `/v2`.
+
+A request carries a Bearer token (verified here, no database needed), Basic credentials
+(checked like a login), or nothing (anonymous). What a principal may do comes from
+`Policy`; tokens carry only what was granted when they were issued.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+
+from portside.auth.access import Access, Credentials, Grant
+from portside.auth.authn import Authenticator
+from portside.auth.policy import Policy, robot_active
+from portside.auth.principal import ANONYMOUS, Principal
+from portside.auth.tokens import TokenService
+from portside.errors import Denied, Unauthorized
+from portside.meta.accounts import Project, ProjectStore
+
+__all__ = ["AccessController", "project_of"]
+
+# Registry actions → Harbor permissions in the repository's project.
+_PERMISSION = {"pull": ("repository", "pull"), "push": ("repository", "push"), "delete": ("artifact", "delete")}
+
+
+def project_of(repository: str) -> str:
+    """A repository's project is its first path component."""
+    return repository.split("/", 1)[0]
+
+
+class AccessController:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        tokens: TokenService,
+        policy: Policy,
+        projects: ProjectStore,
+        realm: str,
+        admin_creates_projects: bool = False,
+    ):
+        self._authn = authenticator
+        self.tokens = tokens
+        self._policy = policy
+        self._projects = projects
+        self.realm = realm
+        self._admin_creates_projects = admin_creates_projects
+
+    # --- what a principal may do ------------------------------------------------------
+
+    async def grant(self, who: Principal, wanted: Sequence[Access]) -> list[Access]:
+        """The subset of `wanted` that `who` may do (the token endpoint issues exactly this)."""
+        granted: list[Access] = []
+        projects: dict[str, Project | None] = {}
+        for access in wanted:
+            if access.resource_type == "registry":
+                if access.name == "catalog" and who.authenticated:
+                    granted.append(access)
+                continue
+            if access.resource_type != "repository":
+                continue
+            actions = ("pull", "push", "delete") if access.action == "*" else (access.action,)
+            name = project_of(access.name)
+            if name not in projects:
+                projects[name] = await self._project(name, who, creating="push" in actions)
+            project = projects[name]
+            if project is None:
+                continue
+            for action in actions:
+                permission = _PERMISSION.get(action)
+                if permission and await self._policy.permits(who, project, *permission):
+                    granted.append(Access(access.resource_type, access.name, action))
+        return granted
+
+    async def _project(self, name: str, who: Principal, creating: bool) -> Project | None:
+        project = await self._projects.get_project(name)
+        if project is None and creating and who.sysadmin and self._admin_creates_projects and who.user:
+            try:
+                project = await self._projects.create_project(name, who.user.user_id, {"public": "false"})
+            except Exception:  # created meanwhile by a concurrent push
+                project = await self._projects.get_project(name)
+        return project
+
+    async def visible_projects(self, who: Principal) -> frozenset[str] | None:
+        if who.sysadmin:
+            return None
+        if who.robot is not None:
+            namespaces = {
+                p.namespace
+                for p in who.robot.permissions
+                if p.kind == "project" and any(r == "repository" for r, _ in p.access)
+            }
+            if "*" in namespaces and robot_active(who.robot):
+                return None
+            return frozenset(namespaces) if robot_active(who.robot) else frozenset()
+        page = await self._projects.list_projects(
+            name_contains=None,
+            exact_name=None,
+            public=None,
+            visible_to=who.user_id if who.user else -1,
+            member_of=None,
+            offset=0,
+            limit=1_000_000,
+        )
+        return frozenset(p.name for p in page.items)
+
+    # --- who is asking ---------------------------------------------------------------
+
+    async def principal_from_basic(self, value: str, client: str, audit: bool = False) -> Principal:
+        """Basic credentials on a registry request (no audit: a client sends them on every
+        request), or at the token endpoint (a login: audited)."""
+        try:
+            username, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("malformed Basic credentials") from None
+        if not sep:
+            raise Unauthorized("malformed Basic credentials")
+        return await self._authn.login(username, password, client, audit=audit)
+
+    async def authenticate(self, username: str, password: str, client: str) -> Principal:
+        return await self._authn.login(username, password, client, audit=True)
+
+    async def principal_named(self, kind: str, name: str) -> Principal:
+        if kind == "anonymous":
+            return ANONYMOUS
+        found = await self._authn.principal(kind, name)
+        if found is None:
+            raise Unauthorized(f"the account {name} no longer exists or is disabled")
+        return found
+
+    # --- the /v2 gate ----------------------------------------------------------------
+
+    def challenge(self, wanted: Sequence[Access], message: str, error: str | None = None) -> Unauthorized:
+        parts = [f'realm="{self.realm}"', f'service="{self.tokens.service}"']
+        scopes = _scopes(wanted)
+        if scopes:
+            parts.append(f'scope="{scopes}"')
+        if error:
+            parts.append(f'error="{error}"')
+        return Unauthorized(message, headers={"WWW-Authenticate": "Bearer " + ",".join(parts)})
+
+    async def authorize(self, credentials: Credentials, wanted: Sequence[Access]) -> Grant:
+        scheme = credentials.scheme
+        if scheme == "bearer" and credentials.value:
+            try:
+                claims = self.tokens.verify(credentials.value)
+            except Unauthorized as exc:
+                raise self.challenge(wanted, exc.text, "invalid_token") from None
+            missing = [a for a in wanted if not claims.allows(a)]
+            if missing:
+                raise self.challenge(
+                    wanted, f"the token does not grant {', '.join(a.scope() for a in missing)}", "insufficient_scope"
+                )
+            visible = None
+            if any(a.resource_type == "registry" for a in wanted):
+                visible = await self.visible_projects(await self.principal_named(claims.subject_kind, claims.subject))
+            return Grant(claims.subject, tuple(wanted), visible)
+        if scheme == "basic" and credentials.value:
+            who = await self.principal_from_basic(credentials.value, credentials.client)
+        elif wanted and all(a.action == "pull" for a in wanted):
+            who = ANONYMOUS  # anonymous pulls of public projects need no token round trip
+        else:
+            raise self.challenge(wanted, "authentication required")
+        granted = await self.grant(who, wanted)
+        missing = [a for a in wanted if a not in granted]
+        if missing:
+            if not who.authenticated:
+                raise self.challenge(wanted, "authentication required")
+            raise Denied(
+                f"{who.name} may not {', '.join(a.scope() for a in missing)}",
+                detail=[{"Type": a.resource_type, "Name": a.name, "Action": a.action} for a in missing],
+            )
+        visible = await self.visible_projects(who) if any(a.resource_type == "registry" for a in wanted) else None
+        return Grant(who.name if who.authenticated else None, tuple(granted), visible)
+
+
+def _scopes(wanted: Sequence[Access]) -> str:
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for a in wanted:
+        grouped.setdefault((a.resource_type, a.name), []).append(a.action)
+    return " ".join(f"{t}:{n}:{','.join(actions)}" for (t, n), actions in grouped.items())

@@ -1,0 +1,145 @@
+"""Registry tokens (Docker token authentication): short-lived JWTs signed by Portside's key.
+
+Access tokens carry the `access` claim of Docker's token spec — only the actions granted.
+Refresh tokens (OAuth2 `offline_token`) name their subject and nothing else; each use
+re-checks the account, so deleting a user or disabling a robot ends its refresh tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from portside.auth.access import Access
+from portside.errors import Unauthorized
+
+__all__ = ["TokenService", "Claims", "load_or_create_key", "IssuedToken"]
+
+_ALGORITHM = "ES256"
+_ISSUER = "portside"
+
+
+def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    """The signing key in `path`, generated there (mode 0600) on first use."""
+    if not path.exists():
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first; use theirs
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(pem)
+                f.flush()
+                os.fsync(f.fileno())
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{path} must hold an EC P-256 private key")
+    return loaded
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    subject: str
+    subject_kind: str  # "user", "robot" or "anonymous"
+    access: tuple[Access, ...]
+
+    def allows(self, wanted: Access) -> bool:
+        return any(
+            a.resource_type == wanted.resource_type and a.name == wanted.name and a.action in (wanted.action, "*")
+            for a in self.access
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    issued_at: float
+
+
+def _access_claim(granted: Sequence[Access]) -> list[dict[str, object]]:
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for a in granted:
+        actions = grouped.setdefault((a.resource_type, a.name), [])
+        if a.action not in actions:
+            actions.append(a.action)
+    return [{"type": t, "name": n, "actions": actions} for (t, n), actions in grouped.items()]
+
+
+class TokenService:
+    def __init__(self, key: ec.EllipticCurvePrivateKey, service: str, ttl_seconds: int, refresh_ttl_seconds: int):
+        self._key = key
+        self._public = key.public_key()
+        self.service = service
+        self.ttl = ttl_seconds
+        self.refresh_ttl = refresh_ttl_seconds
+
+    def _sign(self, subject: str, kind: str, ttl: int, extra: dict[str, object]) -> IssuedToken:
+        now = time.time()
+        claims: dict[str, object] = {
+            "iss": _ISSUER,
+            "sub": subject,
+            "aud": self.service,
+            "iat": int(now),
+            "nbf": int(now) - 1,
+            "exp": int(now) + ttl,
+            "jti": secrets.token_hex(16),
+            "portside_kind": kind,
+            **extra,
+        }
+        return IssuedToken(jwt.encode(claims, self._key, algorithm=_ALGORITHM), ttl, now)
+
+    def issue(self, subject: str, kind: str, granted: Sequence[Access]) -> IssuedToken:
+        return self._sign(subject, kind, self.ttl, {"access": _access_claim(granted)})
+
+    def issue_refresh(self, subject: str, kind: str) -> IssuedToken:
+        return self._sign(subject, kind, self.refresh_ttl, {"portside_use": "refresh"})
+
+    def _decode(self, token: str) -> dict[str, object]:
+        try:
+            claims: dict[str, object] = jwt.decode(
+                token,
+                self._public,
+                algorithms=[_ALGORITHM],
+                audience=self.service,
+                issuer=_ISSUER,
+                options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from None
+        return claims
+
+    def verify(self, token: str) -> Claims:
+        claims = self._decode(token)
+        if claims.get("portside_use") == "refresh":
+            raise Unauthorized("a refresh token cannot be used as an access token")
+        access: list[Access] = []
+        raw = claims.get("access")
+        if not isinstance(raw, list):
+            raise Unauthorized("invalid token: no access claim")
+        for entry in raw:
+            if not isinstance(entry, dict):
+                raise Unauthorized("invalid token: malformed access claim")
+            for action in entry.get("actions") or ():
+                access.append(Access(str(entry.get("type")), str(entry.get("name")), str(action)))
+        return Claims(str(claims["sub"]), str(claims.get("portside_kind", "user")), tuple(access))
+
+    def verify_refresh(self, token: str) -> tuple[str, str]:
+        """(subject, kind) of a valid refresh token."""
+        claims = self._decode(token)
+        if claims.get("portside_use") != "refresh":
+            raise Unauthorized("not a refresh token")
+        return str(claims["sub"]), str(claims.get("portside_kind", "user"))
