@@ -50,15 +50,7 @@ class Authenticator:
             self._verified.pop(fingerprint, None)
             self._throttle.failed(keys)
             if audit:
-                await self._audit.record(
-                    project_id=None,
-                    username=username,
-                    operation="login",
-                    resource_type="user",
-                    resource=username,
-                    client=client,
-                    success=False,
-                )
+                await self._record_login(username, client, success=False)
             raise Unauthorized("invalid username or password")
         self._throttle.succeeded(keys[0])
         if not fresh:
@@ -66,15 +58,19 @@ class Authenticator:
                 self._verified.clear()
             self._verified[fingerprint] = (time.monotonic() + _REMEMBER_SECONDS, username)
             if audit:
-                await self._audit.record(
-                    project_id=None,
-                    username=username,
-                    operation="login",
-                    resource_type="user",
-                    resource=username,
-                    client=client,
-                )
+                await self._record_login(username, client, success=True)
         return principal
+
+    async def _record_login(self, username: str, client: str, success: bool) -> None:
+        await self._audit.record(
+            project_id=None,
+            username=username,
+            operation="login",
+            resource_type="user",
+            resource=username,
+            client=client,
+            success=success,
+        )
 
     async def _check(self, username: str, password: str, *, trust_secret: bool) -> Principal | None:
         # The account is read every time, so a deleted user or disabled robot stops at once.

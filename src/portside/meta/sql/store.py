@@ -66,6 +66,21 @@ class SqlDatabase(SqlBase):
         async with self._read() as conn:
             return (await conn.execute(query)).scalar()
 
+    async def _needed_by(self, conn: AsyncConnection, repo_id: int, digest: Digest, kind: str) -> str | None:
+        """A manifest of the repository that needs `digest` (as a blob, or as an index child)."""
+        query = (
+            select(manifest_refs.c.parent)
+            .join(repo_manifests, repo_manifests.c.digest == manifest_refs.c.parent)
+            .where(
+                repo_manifests.c.repo_id == repo_id,
+                manifest_refs.c.child == str(digest),
+                manifest_refs.c.kind == kind,
+                manifest_refs.c.parent != str(digest),
+            )
+            .limit(1)
+        )
+        return (await conn.execute(query)).scalar()
+
     async def link_blob(self, repo: str, digest: Digest, size: int) -> None:
         async with self._write() as conn:
             await self._link(conn, repo, digest, size)
@@ -75,18 +90,7 @@ class SqlDatabase(SqlBase):
             repo_id = await self._repo_id(conn, repo)
             if repo_id is None:
                 return False
-            needed_by = (
-                await conn.execute(
-                    select(manifest_refs.c.parent)
-                    .join(repo_manifests, repo_manifests.c.digest == manifest_refs.c.parent)
-                    .where(
-                        repo_manifests.c.repo_id == repo_id,
-                        manifest_refs.c.child == str(digest),
-                        manifest_refs.c.kind == "blob",
-                    )
-                    .limit(1)
-                )
-            ).scalar()
+            needed_by = await self._needed_by(conn, repo_id, digest, "blob")
             if needed_by is not None:
                 raise Denied(
                     f"blob {digest} is used by manifest {needed_by} in {repo}; delete the manifest first",
@@ -199,19 +203,7 @@ class SqlDatabase(SqlBase):
             repo_id = await self._repo_id(conn, repo)
             if repo_id is None:
                 return False
-            parent = (
-                await conn.execute(
-                    select(manifest_refs.c.parent)
-                    .join(repo_manifests, repo_manifests.c.digest == manifest_refs.c.parent)
-                    .where(
-                        repo_manifests.c.repo_id == repo_id,
-                        manifest_refs.c.child == str(digest),
-                        manifest_refs.c.kind == "manifest",
-                        manifest_refs.c.parent != str(digest),
-                    )
-                    .limit(1)
-                )
-            ).scalar()
+            parent = await self._needed_by(conn, repo_id, digest, "manifest")
             if parent is not None:
                 raise Denied(
                     f"manifest {digest} is a child of index {parent} in {repo}; delete the index first",
