@@ -490,6 +490,52 @@ def _kill_during_completion(server: Portside, repo: str, delay: float) -> None:
         assert g.status_code == 200 and g.content == data, where
 
 
+def test_sigkill_during_retag_is_old_or_new(fresh_portside: Portside) -> None:
+    """A tag moved from one manifest to another while the server is killed at many moments:
+    afterwards the tag names the old manifest or the new one, whole, and the tags list agrees."""
+    repo = "crash/retag"
+    # A big manifest (800 layers, all present) makes each PUT take a while to check.
+    config = oci.config_blob()
+    layers = [oci.Blob(b"layer" + i.to_bytes(4, "big"), oci.OCI_LAYER) for i in range(800)]
+    with _client(fresh_portside) as c:
+        for blob in [config, *layers]:
+            r = c.post(f"/v2/{repo}/blobs/uploads/", params={"digest": blob.digest}, content=blob.data)
+            assert r.status_code == 201, oci.error_text(r)
+        old = oci.image_manifest(config, layers, annotations={"round": "start"})
+        assert oci.put_manifest(c, repo, "moving", old).status_code == 201
+    for n, delay in enumerate([0.0, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08]):
+        new = oci.image_manifest(config, layers, annotations={"round": str(n)})
+
+        def put(body: bytes = new.body) -> None:
+            try:
+                with httpx.Client(timeout=30.0) as c2:
+                    c2.put(
+                        f"{fresh_portside.url}/v2/{repo}/manifests/moving",
+                        content=body,
+                        headers={"content-type": oci.OCI_MANIFEST},
+                    )
+            except httpx.HTTPError:
+                pass
+
+        t = threading.Thread(target=put, daemon=True)
+        t.start()
+        time.sleep(delay)
+        fresh_portside.kill()
+        t.join(30)
+        fresh_portside.start()
+        where = f"(killed {delay * 1000:.0f} ms into the PUT)"
+        with _client(fresh_portside) as c:
+            r = c.get(f"/v2/{repo}/manifests/moving", headers={"accept": oci.OCI_MANIFEST})
+            assert r.status_code == 200, f"{where} the tag is gone: {oci.error_text(r)}"
+            assert r.content in (old.body, new.body), where
+            assert r.headers["docker-content-digest"] == oci.digest(r.content), where
+            assert "moving" in c.get(f"/v2/{repo}/tags/list").json()["tags"], where
+            if r.content == new.body:
+                by_digest = c.get(f"/v2/{repo}/manifests/{new.digest}", headers={"accept": oci.OCI_MANIFEST})
+                assert by_digest.status_code == 200, where
+                old = new
+
+
 def test_manifest_refused_for_blobs_that_did_not_land(fresh_portside: Portside) -> None:
     repo = "durable/refused"
     with _client(fresh_portside) as c:

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from portside.oci.digest import Digest
-from portside.storage.driver import UploadLost
+from portside.storage.driver import UploadLost, UploadSealed
 from portside.storage.fs import FsBlobStore
 
 
@@ -25,6 +25,7 @@ async def test_upload_resumes_after_restart_and_publishes_once(tmp_path):
         assert await writer.digest("sha512") == Digest.of(b"hello world", "sha512")
         await writer.commit(digest)
     assert restarted.blob_path(digest).read_bytes() == b"hello world"
+    await restarted.discard_upload("u1")
     assert not restarted.upload_path("u1").exists()
     assert await restarted.size(digest) == 11
 
@@ -81,3 +82,26 @@ async def test_cached_writer_rewinds_to_the_acknowledged_size(tmp_path):
         await writer.resume(4)  # only four bytes were acknowledged
         await writer.write(b"x")
         assert await writer.digest("sha256") == Digest.of(b"0123x")
+
+
+async def test_a_published_upload_is_sealed_until_discarded(tmp_path):
+    store = FsBlobStore(tmp_path)
+    data = b"final bytes"
+    digest = Digest.of(data)
+    async with store.upload("u") as writer:
+        await writer.resume(0)
+        await writer.write(data)
+        await writer.commit(digest)
+    # The process dies here, before the database records the blob. After a restart the
+    # upload still leads to the published bytes, which can be committed but not changed.
+    restarted = FsBlobStore(tmp_path)
+    async with restarted.upload("u") as writer:
+        await writer.resume(3)
+        assert writer.sealed and writer.size == len(data)
+        with pytest.raises(UploadSealed):
+            await writer.write(b"more")
+        assert await writer.digest("sha256") == digest
+        await writer.commit(digest)
+    await restarted.discard_upload("u")
+    assert restarted.blob_path(digest).read_bytes() == data
+    assert not restarted.upload_path("u").exists()

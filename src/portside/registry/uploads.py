@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from portside.errors import BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
+from portside.errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
 from portside.meta.stores import UploadRecord, UploadStore
 from portside.oci.digest import Digest
 from portside.storage.driver import BlobStore, BlobWriter, UploadLost
@@ -68,6 +68,8 @@ class UploadService:
     ) -> int:
         """Append a chunk (at `chunk.start` when given, which must be the current size)."""
         async with self._held(repo, upload_id) as writer:
+            if writer.sealed:
+                raise BlobUploadInvalid("this upload was completed; repeat its PUT to finish it")
             await self._receive(writer, body, chunk, length)
             await writer.flush()
             await self._uploads.set_upload_size(upload_id, writer.size)
@@ -84,7 +86,13 @@ class UploadService:
     ) -> int:
         """Take an optional last chunk, verify `digest` and publish the blob; returns its size."""
         async with self._held(repo, upload_id) as writer:
-            if body is not None:
+            if writer.sealed:
+                # A retry after a crash: the bytes were verified and published then; any
+                # final chunk sent again is already among them.
+                if body is not None:
+                    async for _ in body:
+                        pass
+            elif body is not None:
                 await self._receive(writer, body, chunk, length)
             actual = await writer.digest(digest.algorithm)
             if actual != digest:

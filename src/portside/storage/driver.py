@@ -9,11 +9,15 @@ from typing import Protocol
 
 from portside.oci.digest import Digest
 
-__all__ = ["BlobStore", "BlobWriter", "UploadLost"]
+__all__ = ["BlobStore", "BlobWriter", "UploadLost", "UploadSealed"]
 
 
 class UploadLost(Exception):
     """The staged bytes of an upload are gone (purged, or lost in a crash)."""
+
+
+class UploadSealed(Exception):
+    """The upload's bytes were published already; they can be committed, not changed."""
 
 
 class BlobWriter(Protocol):
@@ -22,9 +26,15 @@ class BlobWriter(Protocol):
     @property
     def size(self) -> int: ...
 
+    @property
+    def sealed(self) -> bool:
+        """True when a completion published these bytes but died before it was recorded:
+        the bytes are final and `write` raises `UploadSealed`; `commit` may be retried."""
+
     async def resume(self, size: int) -> None:
         """Position the writer after the `size` acknowledged bytes, discarding any bytes past
-        them (from a request that failed half-way). Raises `UploadLost` when fewer are staged."""
+        them (from a request that failed half-way). Raises `UploadLost` when fewer are staged.
+        A sealed upload keeps all its bytes."""
 
     async def write(self, data: bytes) -> None:
         """Append `data`; it counts towards `size` at once, and is durable after `flush`."""
@@ -36,7 +46,9 @@ class BlobWriter(Protocol):
         """The digest of everything written so far."""
 
     async def commit(self, digest: Digest) -> None:
-        """Durably publish the staged bytes as blob `digest`; a no-op copy when it exists."""
+        """Durably publish the staged bytes as blob `digest` (nothing to do when it exists).
+        The staged bytes stay until `discard_upload`, so a crash before the database records
+        the blob leaves a completion that can be retried."""
 
 
 class BlobStore(Protocol):

@@ -24,7 +24,7 @@ from pathlib import Path
 import anyio.to_thread
 
 from portside.oci.digest import Digest
-from portside.storage.driver import BlobWriter, UploadLost
+from portside.storage.driver import BlobWriter, UploadLost, UploadSealed
 
 __all__ = ["FsBlobStore"]
 
@@ -54,6 +54,7 @@ class _FsWriter:
         self._hasher = hasher
         self._pending: list[bytes] = []
         self._pending_bytes = 0
+        self.sealed = False
 
     @property
     def size(self) -> int:
@@ -62,15 +63,23 @@ class _FsWriter:
     async def resume(self, size: int) -> None:
         if self._size == size and not self._pending:
             # Another process may have appended since this writer was cached.
-            if (await anyio.to_thread.run_sync(os.fstat, self.fd)).st_size == size:
+            stat = await anyio.to_thread.run_sync(os.fstat, self.fd)
+            if stat.st_size == size and stat.st_nlink == 1:
                 return
         await anyio.to_thread.run_sync(self._rewind, size)
 
     def _rewind(self, size: int) -> None:
         self._pending, self._pending_bytes = [], 0
-        if os.fstat(self.fd).st_size < size:
+        stat = os.fstat(self.fd)
+        if stat.st_nlink > 1:
+            # Published (linked into blobs/) by a request that then died before the database
+            # said so. Those bytes are a blob now: never cut or extend them.
+            self.sealed = True
+            size = stat.st_size
+        elif stat.st_size < size:
             raise UploadLost(f"upload {self.upload_id} holds fewer bytes than were acknowledged")
-        os.ftruncate(self.fd, size)
+        else:
+            os.ftruncate(self.fd, size)
         hasher = hashlib.sha256()
         os.lseek(self.fd, 0, os.SEEK_SET)
         remaining = size
@@ -82,6 +91,8 @@ class _FsWriter:
         self._hasher, self._size, self._flushed = hasher, size, size
 
     async def write(self, data: bytes) -> None:
+        if self.sealed:
+            raise UploadSealed(f"upload {self.upload_id} was already published")
         if not data:
             return
         self._pending.append(data)
@@ -127,11 +138,14 @@ class _FsWriter:
         staged = self._store.upload_path(self.upload_id)
         dest = self._store.blob_path(digest)
         if dest.exists():
-            # Another upload published the same content first: keep one copy.
-            staged.unlink(missing_ok=True)
-            return
+            return  # another upload published the same content first: keep one copy
         dest.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(staged, dest)
+        # A hard link, not a rename: until the database links the blob, the staging name
+        # still leads to the bytes, so a retried completion after a crash finds them.
+        try:
+            os.link(staged, dest)
+        except FileExistsError:
+            return
         _fsync_dir(dest.parent)
 
     def close(self) -> None:
