@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
@@ -21,6 +24,8 @@ from portside.http.v2.common import API_VERSION_HEADER, render_error
 from portside.http.v2.routes import v2_routes
 
 __all__ = ["build_app"]
+
+log = logging.getLogger("portside.http")
 
 
 class _ApiVersionHeader:
@@ -43,6 +48,15 @@ class _ApiVersionHeader:
         await self.app(scope, receive, add_header)
 
 
+async def _every(interval: float, task: Callable[[], Awaitable[object]]) -> None:
+    while True:
+        try:
+            await task()
+        except Exception:  # a failed round is logged; the next one may succeed
+            log.exception("periodic task %s failed", getattr(task, "__name__", task))
+        await asyncio.sleep(interval)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     head = request.method == "HEAD"
@@ -57,12 +71,17 @@ def build_app(
     services: Services,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    periodic: Sequence[tuple[float, Callable[[], Awaitable[object]]]] = (),
 ) -> ASGIApp:
-    """The whole application; `extra_routes` are other APIs served beside `/v2` (management)."""
+    """The whole application; `extra_routes` are other APIs served beside `/v2` (management),
+    `periodic` are (interval in seconds, task) pairs run while the server runs."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(_every(interval, task)) for interval, task in periodic]
         yield
+        for running in tasks:
+            running.cancel()
         if services.trail is not None:
             await services.trail.flush()
         if on_shutdown is not None:
