@@ -8,7 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from portside.auth.access import OpenRegistry
@@ -19,12 +24,25 @@ from portside.auth.policy import Policy
 from portside.auth.throttle import LoginThrottle
 from portside.auth.tokens import TokenService, load_or_create_key
 from portside.config import Settings, received_settings
+from portside.http.api.app import management_routes
+from portside.http.api.services import ManagementServices
 from portside.http.app import build_app
 from portside.http.services import Services
 from portside.meta.sql.accounts import SqlAccounts
+from portside.meta.sql.artifacts import SqlArtifacts
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.migrate import upgrade
+from portside.meta.sql.sessions import SqlSessions
 from portside.meta.sql.store import SqlDatabase
+from portside.mgmt.artifacts import ArtifactService, RepositoryService
+from portside.mgmt.audit import AuditService, purge_expired
+from portside.mgmt.guard import Guard
+from portside.mgmt.members import MemberService
+from portside.mgmt.projects import ProjectService
+from portside.mgmt.robots import RobotService
+from portside.mgmt.sessions import SessionService
+from portside.mgmt.totp import TotpService
+from portside.mgmt.users import UserService
 from portside.registry.blobs import BlobService
 from portside.registry.catalog import CatalogService
 from portside.registry.manifests import ManifestService
@@ -38,6 +56,7 @@ __all__ = [
     "configure_logging",
     "load_or_create_signing_key",
     "migrate",
+    "operator_services",
     "serve_app",
     "upgrade_database",
 ]
@@ -96,7 +115,47 @@ def build(settings: Settings) -> ASGIApp:
         readiness_checks={"storage": store.check, "database": database.check},
         log_requests=settings.log_requests,
     )
-    return build_app(registry, on_shutdown=engine.dispose)
+    sessions = SqlSessions(engine)
+    management = _management_routes(settings, sessions, accounts, database, registry, authenticator, policy)
+
+    async def purge_old_audit_records() -> None:
+        await purge_expired(accounts, settings.audit_retention_days)
+
+    async def purge_expired_sessions() -> None:
+        await sessions.purge_sessions(datetime.now(UTC))
+
+    return build_app(
+        registry,
+        on_shutdown=engine.dispose,
+        extra_routes=management,
+        periodic=[(3600.0, purge_old_audit_records), (3600.0, purge_expired_sessions)],
+    )
+
+
+@dataclass(frozen=True)
+class OperatorServices:
+    """What `portside user|project|robot` act through: the API's services, as the operator."""
+
+    users: UserService
+    projects: ProjectService
+    robots: RobotService
+
+
+@asynccontextmanager
+async def operator_services(settings: Settings) -> AsyncIterator[OperatorServices]:
+    await upgrade_database(settings)
+    engine = create_engine(settings.sqlalchemy_url, pool_size=1)
+    try:
+        accounts = SqlAccounts(engine)
+        authenticator = Authenticator(accounts, accounts, accounts, LoginThrottle())
+        guard = Guard(Policy(accounts), accounts)
+        yield OperatorServices(
+            UserService(accounts, accounts, guard, authenticator, SqlSessions(engine)),
+            ProjectService(accounts, accounts, guard),
+            RobotService(accounts, accounts, guard, authenticator),
+        )
+    finally:
+        await engine.dispose()
 
 
 async def bootstrap(settings: Settings) -> str | None:
@@ -148,3 +207,32 @@ def serve_app() -> ASGIApp:
     settings = received_settings()
     configure_logging(settings)
     return build(settings)
+
+
+def _management_routes(
+    settings: Settings,
+    sessions: SqlSessions,
+    accounts: SqlAccounts,
+    database: SqlDatabase,
+    registry: Services,
+    authenticator: Authenticator,
+    policy: Policy,
+) -> list[BaseRoute]:
+    """The management API (/api/v2.0, /c/login, /c/log_out) over the same stores as /v2."""
+    artifacts = SqlArtifacts(database.engine)
+    guard = Guard(policy, accounts)
+    return management_routes(
+        ManagementServices(
+            authenticator=authenticator,
+            users=UserService(accounts, accounts, guard, authenticator, sessions),
+            totp=TotpService(accounts, accounts),
+            projects=ProjectService(accounts, accounts, guard),
+            members=MemberService(accounts, accounts, accounts, guard),
+            robots=RobotService(accounts, accounts, guard, authenticator),
+            repositories=RepositoryService(artifacts, accounts, guard),
+            artifacts=ArtifactService(artifacts, registry.manifests, accounts, guard),
+            audit=AuditService(accounts, guard),
+            sessions=SessionService(sessions, accounts, authenticator, settings.session_ttl_seconds),
+            secure_cookies=settings.base_url.startswith("https://"),
+        )
+    )

@@ -72,3 +72,10 @@ def migrate(config: ConfigOption = None, data_dir: DataDirOption = None) -> None
 
 def main() -> None:
     app()
+
+
+from portside.cli.accounts import project_app, robot_app, user_app  # noqa: E402
+
+app.add_typer(user_app, name="user")
+app.add_typer(project_app, name="project")
+app.add_typer(robot_app, name="robot")

@@ -190,3 +190,18 @@ audit_logs = Table(
     Index("ix_audit_logs_project_time", "project_id", "op_time"),
     Index("ix_audit_logs_time", "op_time"),
 )
+
+# --- web UI sessions (management API) ---------------------------------------------------
+
+# The cookie carries a random id; only its SHA-256 is stored, so a leaked table opens no session.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_web_sessions_user", "user_id"),
+    Index("ix_web_sessions_expires", "expires_at"),
+)

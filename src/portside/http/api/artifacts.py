@@ -1,0 +1,160 @@
+"""/projects/{p}/repositories/{r}/artifacts: Harbor's artifacts and tags.
+
+Registered before the repository routes: `{repository_name:path}` would otherwise
+swallow the `/artifacts/...` suffix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+
+from portside.http.api.context import Caller, Pages, iso, paged, services, without_none
+from portside.meta.accounts import Page, Project
+from portside.meta.artifacts import ArtifactInfo
+from portside.mgmt.artifacts import derived_id
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["artifact"])
+_LIST = "/projects/{project_name}/repositories/{repository_name:path}/artifacts"
+_ONE = _LIST + "/{reference}"
+
+_TYPES = {
+    "application/vnd.docker.container.image.v1+json": "IMAGE",
+    "application/vnd.oci.image.config.v1+json": "IMAGE",
+    "application/vnd.cncf.helm.config.v1+json": "CHART",
+    "application/vnd.cnab.manifest.v1": "CNAB",
+    "application/vnd.wasm.config.v1+json": "WASM",
+}
+
+
+class TagReq(BaseModel):
+    name: str
+
+
+def artifact_type(artifact: ArtifactInfo) -> str:
+    if artifact.references:  # an index: Harbor calls multi-platform images IMAGE too
+        return "IMAGE"
+    return _TYPES.get(artifact.config_media_type or "", "ARTIFACT")
+
+
+def artifact_resp(project: Project, a: ArtifactInfo, with_tag: bool = True) -> dict[str, Any]:
+    artifact_id = derived_id(a.repository_id, a.digest)
+    document: dict[str, Any] = {
+        "id": artifact_id,
+        "type": artifact_type(a),
+        "media_type": a.config_media_type or a.manifest_media_type,
+        "manifest_media_type": a.manifest_media_type,
+        "artifact_type": a.artifact_type or a.config_media_type or a.manifest_media_type,
+        "project_id": project.project_id,
+        "repository_id": a.repository_id,
+        "repository_name": a.repository_name,
+        "digest": a.digest,
+        "size": a.size,
+        "push_time": iso(a.push_time),
+        "pull_time": iso(a.pull_time) or "0001-01-01T00:00:00Z",
+        "annotations": dict(a.annotations),
+        "extra_attrs": {},
+        "references": [
+            without_none(
+                {
+                    "parent_id": artifact_id,
+                    "child_id": derived_id(a.repository_id, c.digest),
+                    "child_digest": c.digest,
+                    "platform": dict(c.platform) if c.platform else None,
+                    "annotations": dict(c.annotations) if c.annotations else None,
+                    "urls": list(c.urls) or None,
+                }
+            )
+            for c in a.references
+        ],
+    }
+    if with_tag:
+        document["tags"] = [
+            without_none(
+                {
+                    "id": derived_id(a.repository_id, "tag", t.name),
+                    "repository_id": a.repository_id,
+                    "artifact_id": artifact_id,
+                    "name": t.name,
+                    "push_time": iso(t.push_time),
+                    "pull_time": iso(a.pull_time) or "0001-01-01T00:00:00Z",
+                    "immutable": False,
+                }
+            )
+            for t in a.tags
+        ]
+    return without_none(document)
+
+
+@router.get(_LIST, summary="Artifacts of a repository (q=tags=v1, q=digest=sha256:…)")
+async def list_artifacts(
+    request: Request,
+    response: Response,
+    who: Caller,
+    paging: Pages,
+    project_name: str,
+    repository_name: str,
+    q: str | None = None,
+    sort: str | None = None,
+    with_tag: bool = True,
+) -> list[dict[str, Any]]:
+    project, page = await services(request).artifacts.list(who, project_name, repository_name, q, sort, paging)
+    paged(request, response, page, paging)
+    return [artifact_resp(project, a, with_tag) for a in page.items]
+
+
+@router.get(_ONE, summary="An artifact, by digest or tag")
+async def get_artifact(
+    request: Request, who: Caller, project_name: str, repository_name: str, reference: str, with_tag: bool = True
+) -> dict[str, Any]:
+    project, artifact = await services(request).artifacts.get(who, project_name, repository_name, reference)
+    return artifact_resp(project, artifact, with_tag)
+
+
+@router.delete(_ONE, summary="Delete an artifact (as a /v2 manifest DELETE by digest)")
+async def delete_artifact(
+    request: Request, who: Caller, project_name: str, repository_name: str, reference: str
+) -> None:
+    await services(request).artifacts.delete(who, project_name, repository_name, reference)
+
+
+@router.get(_ONE + "/tags", summary="Tags of an artifact")
+async def list_tags(
+    request: Request,
+    response: Response,
+    who: Caller,
+    paging: Pages,
+    project_name: str,
+    repository_name: str,
+    reference: str,
+) -> list[dict[str, Any]]:
+    project, artifact = await services(request).artifacts.get(who, project_name, repository_name, reference)
+    tags = artifact_resp(project, artifact).get("tags", [])
+    window = tags[paging.offset : paging.offset + paging.limit]
+    paged(request, response, Page(window, len(tags)), paging)
+    return list(window)
+
+
+@router.post(_ONE + "/tags", status_code=201, summary="Tag an artifact")
+async def create_tag(
+    request: Request,
+    response: Response,
+    who: Caller,
+    project_name: str,
+    repository_name: str,
+    reference: str,
+    body: TagReq,
+) -> None:
+    await services(request).artifacts.add_tag(who, project_name, repository_name, reference, body.name)
+    response.headers["Location"] = f"{request.url.path}/{body.name}"
+
+
+@router.delete(_ONE + "/tags/{tag_name}", summary="Delete a tag")
+async def delete_tag(
+    request: Request, who: Caller, project_name: str, repository_name: str, reference: str, tag_name: str
+) -> None:
+    await services(request).artifacts.delete_tag(who, project_name, repository_name, reference, tag_name)

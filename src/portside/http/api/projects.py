@@ -1,0 +1,105 @@
+"""/projects: Harbor's project resources."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from portside.http.api.context import Caller, Pages, iso, paged, project_key, services, without_none
+from portside.mgmt.errors import BadRequest, NotFound
+from portside.mgmt.projects import ListedProject
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["project"])
+NameHeader = Annotated[bool, Header(alias="X-Is-Resource-Name")]
+
+
+class ProjectReq(BaseModel):
+    project_name: str | None = Field(None, max_length=255)
+    public: bool | None = None
+    metadata: dict[str, str] | None = None
+    storage_limit: int | None = None
+    registry_id: int | None = None
+
+
+def project_resp(listed: ListedProject) -> dict[str, Any]:
+    p = listed.project
+    return without_none(
+        {
+            "project_id": p.project_id,
+            "owner_id": p.owner_id,
+            "name": p.name,
+            "creation_time": iso(p.creation_time),
+            "update_time": iso(p.update_time),
+            "deleted": False,
+            "owner_name": p.owner_name,
+            "togglable": True,
+            "current_user_role_id": listed.role_id or 0,
+            "current_user_role_ids": [listed.role_id] if listed.role_id else [],
+            "repo_count": p.repo_count,
+            "metadata": {"public": "false", **dict(p.metadata)},
+        }
+    )
+
+
+@router.post("/projects", status_code=201, summary="Create a project (any signed-in user)")
+async def create_project(
+    request: Request,
+    response: Response,
+    who: Caller,
+    body: ProjectReq,
+    name_in_location: Annotated[bool, Header(alias="X-Resource-Name-In-Location")] = False,
+) -> None:
+    if not body.project_name:
+        raise BadRequest("project_name is required")
+    project = await services(request).projects.create(who, body.project_name, body.public, body.metadata or {})
+    key = project.name if name_in_location else project.project_id
+    response.headers["Location"] = f"{request.url.path}/{key}"
+
+
+@router.head("/projects", summary="Whether a project exists")
+async def project_exists(request: Request, project_name: Annotated[str, Query()]) -> None:
+    if not await services(request).projects.exists(project_name):
+        raise NotFound(f"project {project_name} not found")
+
+
+@router.get("/projects", summary="Projects the caller may see")
+async def list_projects(
+    request: Request,
+    response: Response,
+    who: Caller,
+    paging: Pages,
+    q: str | None = None,
+    sort: str | None = None,
+    name: str | None = None,
+    public: bool | None = None,
+    owner: str | None = None,
+    with_detail: bool = True,
+) -> list[dict[str, Any]]:
+    page = await services(request).projects.list(who, name=name, public=public, owner=owner, q=q, paging=paging)
+    paged(request, response, page, paging)
+    return [project_resp(p) for p in page.items]
+
+
+@router.get("/projects/{project_name_or_id}", summary="A project")
+async def get_project(
+    request: Request, who: Caller, project_name_or_id: str, is_name: NameHeader = False
+) -> dict[str, Any]:
+    return project_resp(await services(request).projects.get(who, project_key(project_name_or_id, is_name)))
+
+
+@router.put("/projects/{project_name_or_id}", summary="Update a project's metadata")
+async def update_project(
+    request: Request, who: Caller, project_name_or_id: str, body: ProjectReq, is_name: NameHeader = False
+) -> None:
+    await services(request).projects.update(
+        who, project_key(project_name_or_id, is_name), body.public, body.metadata or {}
+    )
+
+
+@router.delete("/projects/{project_name_or_id}", summary="Delete a project without repositories")
+async def delete_project(request: Request, who: Caller, project_name_or_id: str, is_name: NameHeader = False) -> None:
+    await services(request).projects.delete(who, project_key(project_name_or_id, is_name))

@@ -1,0 +1,319 @@
+"""Repositories, artifacts and tags for the management API, on SQLAlchemy Core.
+
+Reads only; every change that /v2 can also make (deleting manifests and tags, tagging)
+goes through `RepoStore`, so both APIs keep one set of rules. Deleting a whole repository
+and its description are the management API's own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, not_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from portside.meta.accounts import Page
+from portside.meta.artifacts import ArtifactFilter, ArtifactInfo, ChildReference, RepositoryInfo, TagInfo
+from portside.meta.sql.engine import SqlBase, now
+from portside.meta.sql.schema import blobs, manifest_refs, manifests, repo_manifests, repositories, tags
+
+__all__ = ["SqlArtifacts"]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _is_child_in_repo(repo_id: Any, digest: Any) -> Any:
+    """Whether `digest` is a child of an index linked to the same repository."""
+    parent_link = repo_manifests.alias("parent_link")
+    return exists(
+        select(1)
+        .select_from(manifest_refs.join(parent_link, parent_link.c.digest == manifest_refs.c.parent))
+        .where(
+            parent_link.c.repo_id == repo_id,
+            manifest_refs.c.child == digest,
+            manifest_refs.c.kind == "manifest",
+            manifest_refs.c.parent != digest,
+        )
+    )
+
+
+def _artifact_count() -> Any:
+    return (
+        select(func.count())
+        .select_from(repo_manifests)
+        .where(
+            repo_manifests.c.repo_id == repositories.c.id,
+            not_(_is_child_in_repo(repositories.c.id, repo_manifests.c.digest)),
+        )
+        .scalar_subquery()
+    )
+
+
+def _last_push() -> Any:
+    return (
+        select(func.max(repo_manifests.c.pushed_at))
+        .where(repo_manifests.c.repo_id == repositories.c.id)
+        .scalar_subquery()
+    )
+
+
+def _repository_query() -> Select[Any]:
+    return select(
+        repositories.c.id,
+        repositories.c.name,
+        repositories.c.description,
+        repositories.c.pull_count,
+        repositories.c.created_at,
+        func.coalesce(repositories.c.updated_at, _last_push(), repositories.c.created_at).label("update_time"),
+        _artifact_count().label("artifact_count"),
+    )
+
+
+def _repository(row: Any) -> RepositoryInfo:
+    return RepositoryInfo(
+        row.id,
+        row.name,
+        row.description or "",
+        int(row.artifact_count or 0),
+        int(row.pull_count or 0),
+        row.created_at,
+        row.update_time,
+    )
+
+
+class SqlArtifacts(SqlBase):
+    # --- repositories ---------------------------------------------------------------------
+
+    async def list_repositories(
+        self,
+        *,
+        projects: Sequence[str] | None,
+        name_contains: str | None,
+        exact_name: str | None,
+        sort: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+    ) -> Page[RepositoryInfo]:
+        if projects is not None and not projects:
+            return Page([], 0)
+        query = _repository_query()
+        if projects is not None:
+            query = query.where(
+                or_(
+                    *(
+                        or_(repositories.c.name.like(_like_escape(p) + "/%", escape="\\"), repositories.c.name == p)
+                        for p in projects
+                    )
+                )
+            )
+        if name_contains:
+            query = query.where(repositories.c.name.like(f"%{_like_escape(name_contains)}%", escape="\\"))
+        if exact_name:
+            query = query.where(repositories.c.name == exact_name)
+        columns: dict[str, Any] = {
+            "name": repositories.c.name,
+            "creation_time": repositories.c.created_at,
+            "update_time": query.selected_columns.update_time,
+            "pull_count": repositories.c.pull_count,
+        }
+        order = [columns[f].desc() if descending else columns[f] for f, descending in sort if f in columns]
+        async with self._read() as conn:
+            total = await self._count(conn, query)
+            rows = await conn.execute(query.order_by(*order, repositories.c.id).offset(offset).limit(limit))
+            return Page([_repository(r) for r in rows], total)
+
+    async def get_repository(self, name: str) -> RepositoryInfo | None:
+        async with self._read() as conn:
+            row = (await conn.execute(_repository_query().where(repositories.c.name == name))).first()
+        return _repository(row) if row else None
+
+    async def set_description(self, name: str, description: str) -> bool:
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(repositories)
+                .where(repositories.c.name == name)
+                .values(description=description, updated_at=now())
+            )
+            return result.rowcount > 0
+
+    async def delete_repository(self, name: str) -> bool:
+        # Links, manifests of the repository and tags go with it (ON DELETE CASCADE).
+        async with self._write() as conn:
+            result = await conn.execute(delete(repositories).where(repositories.c.name == name))
+            return result.rowcount > 0
+
+    # --- artifacts ------------------------------------------------------------------------
+
+    async def list_artifacts(
+        self, repo: str, match: ArtifactFilter, *, newest_first: bool, offset: int, limit: int
+    ) -> Page[ArtifactInfo]:
+        async with self._read() as conn:
+            repo_id = await self._repo_id(conn, repo)
+            if repo_id is None:
+                return Page([], 0)
+            query = self._artifact_query(repo_id).where(not_(_is_child_in_repo(repo_id, repo_manifests.c.digest)))
+            for condition in self._conditions(repo_id, match):
+                query = query.where(condition)
+            total = await self._count(conn, query)
+            order = repo_manifests.c.pushed_at.desc() if newest_first else repo_manifests.c.pushed_at
+            rows = (
+                await conn.execute(query.order_by(order, repo_manifests.c.digest).offset(offset).limit(limit))
+            ).all()
+            return Page(await self._artifacts(conn, repo_id, repo, rows), total)
+
+    async def get_artifact(self, repo: str, digest: str) -> ArtifactInfo | None:
+        async with self._read() as conn:
+            repo_id = await self._repo_id(conn, repo)
+            if repo_id is None:
+                return None
+            rows = (await conn.execute(self._artifact_query(repo_id).where(repo_manifests.c.digest == digest))).all()
+            found = await self._artifacts(conn, repo_id, repo, rows)
+        return found[0] if found else None
+
+    async def tag_digest(self, repo: str, tag: str) -> str | None:
+        query = (
+            select(tags.c.digest)
+            .join(repositories, repositories.c.id == tags.c.repo_id)
+            .where(repositories.c.name == repo, tags.c.name == tag)
+        )
+        async with self._read() as conn:
+            return (await conn.execute(query)).scalar()
+
+    # --- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _artifact_query(repo_id: int) -> Select[Any]:
+        return (
+            select(
+                repo_manifests.c.digest,
+                repo_manifests.c.pushed_at,
+                repo_manifests.c.pulled_at,
+                manifests.c.media_type,
+                manifests.c.payload,
+                manifests.c.artifact_type,
+                manifests.c.annotations,
+            )
+            .select_from(repo_manifests.join(manifests, manifests.c.digest == repo_manifests.c.digest))
+            .where(repo_manifests.c.repo_id == repo_id)
+        )
+
+    @staticmethod
+    def _conditions(repo_id: int, match: ArtifactFilter) -> Iterable[ColumnElement[bool]]:
+        def tagged(*extra: ColumnElement[bool]) -> Any:
+            return exists(select(1).where(tags.c.repo_id == repo_id, tags.c.digest == repo_manifests.c.digest, *extra))
+
+        if match.digest is not None:
+            yield repo_manifests.c.digest == match.digest
+        if match.tag is not None:
+            yield tagged(tags.c.name == match.tag)
+        if match.tag_contains is not None:
+            yield tagged(tags.c.name.like(f"%{_like_escape(match.tag_contains)}%", escape="\\"))
+        if match.tagged is True:
+            yield tagged()
+        if match.tagged is False:
+            yield not_(tagged())
+
+    async def _artifacts(
+        self, conn: AsyncConnection, repo_id: int, repo: str, rows: Sequence[Any]
+    ) -> list[ArtifactInfo]:
+        if not rows:
+            return []
+        digests = [r.digest for r in rows]
+        tag_rows = await conn.execute(
+            select(tags.c.name, tags.c.digest, tags.c.updated_at)
+            .where(tags.c.repo_id == repo_id, tags.c.digest.in_(digests))
+            .order_by(tags.c.name)
+        )
+        by_digest: dict[str, list[TagInfo]] = {d: [] for d in digests}
+        for t in tag_rows:
+            by_digest[t.digest].append(TagInfo(t.name, repo_id, t.digest, t.updated_at))
+        sizes = await self._total_sizes(conn, set(digests))
+        out = []
+        for r in rows:
+            document = _json(r.payload)
+            config = document.get("config") if isinstance(document.get("config"), dict) else None
+            out.append(
+                ArtifactInfo(
+                    repository_id=repo_id,
+                    repository_name=repo,
+                    digest=r.digest,
+                    manifest_media_type=r.media_type,
+                    config_media_type=str(config["mediaType"]) if config and "mediaType" in config else None,
+                    artifact_type=r.artifact_type,
+                    size=sizes.get(r.digest, 0),
+                    push_time=r.pushed_at,
+                    pull_time=r.pulled_at,
+                    annotations=json.loads(r.annotations) if r.annotations else {},
+                    tags=tuple(by_digest[r.digest]),
+                    references=_children(document),
+                )
+            )
+        return out
+
+    async def _total_sizes(self, conn: AsyncConnection, digests: set[str], depth: int = 0) -> dict[str, int]:
+        """Manifest size plus the blobs it needs plus, for an index, its children's totals."""
+        if not digests:
+            return {}
+        sizes = {
+            r.digest: int(r.size)
+            for r in await conn.execute(
+                select(manifests.c.digest, manifests.c.size).where(manifests.c.digest.in_(digests))
+            )
+        }
+        blob_sums = await conn.execute(
+            select(manifest_refs.c.parent, func.sum(blobs.c.size))
+            .join(blobs, blobs.c.digest == manifest_refs.c.child)
+            .where(manifest_refs.c.parent.in_(digests), manifest_refs.c.kind == "blob")
+            .group_by(manifest_refs.c.parent)
+        )
+        for parent, total in blob_sums:
+            sizes[parent] = sizes.get(parent, 0) + int(total or 0)
+        # Indexes nest at most a level or two in practice; the bound guards against cycles.
+        if depth < 3:
+            edges = (
+                await conn.execute(
+                    select(manifest_refs.c.parent, manifest_refs.c.child).where(
+                        and_(manifest_refs.c.parent.in_(digests), manifest_refs.c.kind == "manifest")
+                    )
+                )
+            ).all()
+            children = await self._total_sizes(conn, {e.child for e in edges}, depth + 1)
+            for parent, child in edges:
+                sizes[parent] = sizes.get(parent, 0) + children.get(child, 0)
+        return sizes
+
+    @staticmethod
+    async def _repo_id(conn: AsyncConnection, repo: str) -> int | None:
+        return (await conn.execute(select(repositories.c.id).where(repositories.c.name == repo))).scalar()
+
+    @staticmethod
+    async def _count(conn: AsyncConnection, query: Select[Any]) -> int:
+        return int((await conn.execute(select(func.count()).select_from(query.subquery()))).scalar() or 0)
+
+
+def _json(payload: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _children(document: dict[str, Any]) -> tuple[ChildReference, ...]:
+    children = document.get("manifests")
+    if not isinstance(children, list):
+        return ()
+    return tuple(
+        ChildReference(
+            str(c["digest"]),
+            c.get("platform") if isinstance(c.get("platform"), dict) else None,
+            c.get("annotations") if isinstance(c.get("annotations"), dict) else None,
+            tuple(str(u) for u in c.get("urls") or ()),
+        )
+        for c in children
+        if isinstance(c, dict) and "digest" in c
+    )

@@ -1,0 +1,175 @@
+"""Projects: Harbor's `/projects`. Any signed-in user may create one and becomes its
+projectAdmin; callers see public projects and those they belong to."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from portside.auth.principal import Principal
+from portside.errors import Unauthorized
+from portside.meta.accounts import AuditStore, Page, Project, ProjectStore
+from portside.mgmt.errors import BadRequest, Conflict, Forbidden, PreconditionFailed
+from portside.mgmt.guard import Guard
+from portside.mgmt.paging import Paging, page_of, parse_q
+
+__all__ = ["ProjectService", "ListedProject", "check_project_name"]
+
+_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+_BOOLEAN_METADATA = ("public", "enable_content_trust", "enable_content_trust_cosign", "prevent_vul", "auto_scan")
+_ALL = 1_000_000
+
+
+def check_project_name(name: str) -> str:
+    if not 1 <= len(name) <= 255 or not _NAME.match(name):
+        raise BadRequest(f"invalid project name {name!r}: lowercase letters, digits and ._- between them")
+    return name
+
+
+def _clean_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for key, value in metadata.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if key in _BOOLEAN_METADATA and text not in ("true", "false"):
+            raise BadRequest(f'metadata.{key} must be "true" or "false"')
+        out[key] = text
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ListedProject:
+    project: Project
+    role_id: int | None  # the caller's role, for Harbor's current_user_role_id(s)
+
+
+class ProjectService:
+    def __init__(self, projects: ProjectStore, audit: AuditStore, guard: Guard):
+        self._projects = projects
+        self._audit = audit
+        self._guard = guard
+
+    async def _record(self, who: Principal, project: Project, operation: str) -> None:
+        await self._audit.record(
+            project_id=project.project_id,
+            username=who.name,
+            operation=operation,
+            resource_type="project",
+            resource=project.name,
+        )
+
+    async def create(self, who: Principal, name: str, public: bool | None, metadata: Mapping[str, str]) -> Project:
+        if who.user is None:
+            if not who.authenticated:
+                raise Unauthorized("sign in to create projects")
+            raise Forbidden("robots cannot create projects")
+        return await self.add(name, who.user.user_id, public, metadata, by=who.name)
+
+    async def add(
+        self, name: str, owner_id: int, public: bool | None, metadata: Mapping[str, str], *, by: str
+    ) -> Project:
+        """Create without a permission check (the CLI)."""
+        check_project_name(name)
+        clean = _clean_metadata(metadata)
+        if public is not None and "public" not in clean:
+            clean["public"] = "true" if public else "false"
+        clean.setdefault("public", "false")
+        if await self._projects.get_project(name) is not None:
+            raise Conflict(f"project {name} already exists")
+        project = await self._projects.create_project(name, owner_id, clean)
+        await self._audit.record(
+            project_id=project.project_id, username=by, operation="create", resource_type="project", resource=name
+        )
+        return project
+
+    async def exists(self, name: str) -> bool:
+        return await self._projects.get_project(name) is not None
+
+    async def get(self, who: Principal, key: int | str) -> ListedProject:
+        project = await self._guard.project_for(who, key, "project", "read")
+        return ListedProject(project, await self._guard.policy.role(who, project))
+
+    async def list(
+        self,
+        who: Principal,
+        *,
+        name: str | None,
+        public: bool | None,
+        owner: str | None,
+        q: str | None,
+        paging: Paging,
+    ) -> Page[ListedProject]:
+        query = parse_q(q, ["name", "public", "owner"])
+        exact = None
+        contains = name
+        if "name" in query:
+            if query["name"].kind == "fuzzy":
+                contains = query["name"].value
+            else:
+                exact = query["name"].value
+        if "public" in query:
+            public = query["public"].value.lower() == "true"
+        if "owner" in query:
+            owner = query["owner"].value
+        if who.robot is not None or owner:
+            # Rare listings, filtered in memory: robots see the projects their permissions
+            # name, and the store has no owner filter.
+            every = await self._list(who, contains, exact, public, 0, _ALL)
+            allowed = await self._guard.visible(who, "project", "read")
+            names = None if allowed is None else {p.name for p in allowed}
+            kept = [
+                p for p in every.items if (names is None or p.name in names) and (not owner or p.owner_name == owner)
+            ]
+            found = page_of(kept, paging)
+        else:
+            found = await self._list(who, contains, exact, public, paging.offset, paging.limit)
+        roles = await self._projects.roles_of_user(who.user.user_id) if who.user else {}
+        return Page([ListedProject(p, roles.get(p.name)) for p in found.items], found.total)
+
+    async def _list(
+        self, who: Principal, contains: str | None, exact: str | None, public: bool | None, offset: int, limit: int
+    ) -> Page[Project]:
+        visible_to = None if who.sysadmin or who.robot is not None else (who.user_id if who.user else -1)
+        return await self._projects.list_projects(
+            name_contains=contains,
+            exact_name=exact,
+            public=public,
+            visible_to=visible_to,
+            member_of=None,
+            offset=offset,
+            limit=limit,
+        )
+
+    async def update(self, who: Principal, key: int | str, public: bool | None, metadata: Mapping[str, str]) -> None:
+        project = await self._guard.project_for(who, key, "project", "update")
+        clean = _clean_metadata(metadata)
+        if public is not None and "public" not in clean:
+            clean["public"] = "true" if public else "false"
+        if clean:
+            await self._projects.update_metadata(project.project_id, clean)
+        await self._record(who, project, "update")
+
+    async def delete(self, who: Principal, key: int | str) -> None:
+        project = await self._guard.project_for(who, key, "project", "delete")
+        if project.repo_count:
+            raise PreconditionFailed(
+                f"project {project.name} still has {project.repo_count} repositories; delete them first"
+            )
+        await self._projects.delete_project(project.project_id)
+        await self._record(who, project, "delete")
+
+    async def find(self, key: int | str) -> Project:
+        """A project by id or name, without a permission check (the CLI)."""
+        return await self._guard.project(key)
+
+    async def page(self, paging: Paging) -> Page[Project]:
+        """Every project, for the CLI."""
+        return await self._projects.list_projects(
+            name_contains=None,
+            exact_name=None,
+            public=None,
+            visible_to=None,
+            member_of=None,
+            offset=paging.offset,
+            limit=paging.limit,
+        )

@@ -1,0 +1,99 @@
+"""Repositories, artifacts and tags per role, and consistency with what /v2 serves."""
+
+import pytest
+
+from tests.mgmt.conftest import Harbor
+from tests.mgmt.harbor_schema import check
+
+ROLES = {"admin1": 1, "dev": 2, "guest": 3, "maint": 4, "limited": 5}
+
+
+@pytest.fixture
+async def team(harbor: Harbor) -> dict[str, tuple[str, str]]:
+    people = {}
+    await harbor.project("team")
+    for name, role in ROLES.items():
+        people[name], _ = await harbor.user(name)
+        await harbor.member("team", name, role)
+    people["outsider"], _ = await harbor.user("outsider")
+    await harbor.push("team/app", "v1")
+    await harbor.push("team/nested/app", "v1", layer=b"other")
+    await harbor.push("library/hello", "latest")
+    return people
+
+
+async def test_listing_and_shapes(harbor: Harbor, team: dict[str, tuple[str, str]]) -> None:
+    r = await harbor.call("GET", "/projects/team/repositories", who=team["limited"], params={"sort": "name"})
+    assert r.status_code == 200
+    check(r.json(), "Repository", array=True)
+    assert [x["name"] for x in r.json()] == ["team/app", "team/nested/app"]
+    assert r.json()[0]["artifact_count"] == 1
+    r = await harbor.call("GET", "/repositories", who=team["outsider"])
+    assert {x["name"] for x in r.json()} == {"library/hello"}
+    r = await harbor.call("GET", "/repositories", who=None)
+    assert {x["name"] for x in r.json()} == {"library/hello"}
+    r = await harbor.call("GET", "/repositories", who=team["guest"])
+    assert {x["name"] for x in r.json()} == {"library/hello", "team/app", "team/nested/app"}
+    assert await harbor.status("GET", "/projects/team/repositories", who=team["outsider"]) == 403
+    assert await harbor.status("GET", "/projects/team/repositories", who=None) == 401
+
+    for encoded in ("nested%252Fapp", "nested%2Fapp"):
+        r = await harbor.call("GET", f"/projects/team/repositories/{encoded}/artifacts", who=team["guest"])
+        assert r.status_code == 200, (encoded, r.text)
+        check(r.json(), "Artifact", array=True)
+        assert [t["name"] for t in r.json()[0]["tags"]] == ["v1"]
+    r = await harbor.call("GET", "/projects/team/repositories/app/artifacts/v1", who=team["limited"])
+    assert r.status_code == 200
+    artifact = r.json()
+    check(artifact, "Artifact")
+    assert artifact["type"] == "IMAGE" and artifact["media_type"] == "application/vnd.oci.image.config.v1+json"
+    assert artifact["manifest_media_type"] == "application/vnd.oci.image.manifest.v1+json"
+    assert artifact["repository_name"] == "team/app" and artifact["size"] > len(b"layer")
+    r = await harbor.call(
+        "GET", "/projects/team/repositories/app/artifacts", who=team["guest"], params={"q": "tags=nope"}
+    )
+    assert r.json() == [] and r.headers["X-Total-Count"] == "0"
+    r = await harbor.call(
+        "GET", "/projects/team/repositories/app/artifacts", who=team["guest"], params={"with_tag": "false"}
+    )
+    assert "tags" not in r.json()[0]
+    assert await harbor.status("GET", "/projects/team/repositories/app/artifacts", who=team["outsider"]) == 403
+
+
+async def test_tags_and_deletes_by_role(harbor: Harbor, team: dict[str, tuple[str, str]]) -> None:
+    path = "/projects/team/repositories/app/artifacts/v1/tags"
+    for who in ("limited", "guest", "outsider"):
+        assert await harbor.status("POST", path, who=team[who], json={"name": "v2"}) == 403, who
+    assert await harbor.status("POST", path, who=team["dev"], json={"name": "v2"}) == 201
+    assert await harbor.status("POST", path, who=team["dev"], json={"name": "v2"}) == 409
+    r = await harbor.client.get("/v2/team/app/manifests/v2", headers=_basic(team["dev"]))
+    assert r.status_code == 200
+    r = await harbor.call("GET", path, who=team["guest"])
+    check(r.json(), "Tag", array=True)
+    assert [t["name"] for t in r.json()] == ["v1", "v2"]
+    assert await harbor.status("DELETE", f"{path}/v2", who=team["dev"]) == 403
+    assert await harbor.status("DELETE", f"{path}/v2", who=team["maint"]) == 200
+    r = await harbor.client.get("/v2/team/app/manifests/v2", headers=_basic(team["dev"]))
+    assert r.status_code == 404
+    one = "/projects/team/repositories/app/artifacts/v1"
+    assert await harbor.status("DELETE", one, who=team["dev"]) == 403
+    assert await harbor.status("DELETE", one, who=team["maint"]) == 200
+    assert await harbor.status("GET", one, who=team["maint"]) == 404
+    r = await harbor.client.get("/v2/team/app/tags/list", headers=_basic(team["dev"]))
+    assert r.json().get("tags") in (None, [])
+    r = await harbor.call("PUT", "/projects/team/repositories/app", who=team["guest"], json={"description": "d"})
+    assert r.status_code == 403
+    r = await harbor.call("PUT", "/projects/team/repositories/app", who=team["dev"], json={"description": "d"})
+    assert r.status_code == 200
+    r = await harbor.call("GET", "/projects/team/repositories/app", who=team["guest"])
+    check(r.json(), "Repository")
+    assert r.json()["description"] == "d"
+    assert await harbor.status("DELETE", "/projects/team/repositories/app", who=team["dev"]) == 403
+    assert await harbor.status("DELETE", "/projects/team/repositories/app", who=team["maint"]) == 200
+    assert await harbor.status("GET", "/projects/team/repositories/app", who=team["maint"]) == 404
+
+
+def _basic(who: tuple[str, str]) -> dict[str, str]:
+    from tests.mgmt.conftest import basic
+
+    return basic(*who)
