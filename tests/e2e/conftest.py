@@ -9,15 +9,11 @@ once per session, and stopped at the end of it.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.clients import ContainerdDaemon, DockerDaemon, Podman, RegistryHTTP, unmount_under
+from tests.e2e.clients import RegistryHTTP
 from tests.servers import RegistryServer
 
 TARGETS = ("portside", "distribution")
@@ -42,39 +38,3 @@ def repo(request: pytest.FixtureRequest) -> str:
     name = request.node.name.removeprefix("test_").lower()
     name = "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")[:40].strip("-")
     return f"e2e/{name}-{uuid.uuid4().hex[:6]}"
-
-
-@pytest.fixture(scope="session")
-def e2e_root() -> Iterator[Path]:
-    """A short private directory for daemons' state (unix socket paths must stay short)."""
-    root = Path(tempfile.mkdtemp(prefix="pse2e-", dir="/tmp"))
-    yield root
-    unmount_under(root)
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def e2e_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Daemons' logs, kept after the session (pytest's temporary directory) for post-mortems."""
-    return tmp_path_factory.mktemp("e2e-logs")
-
-
-@pytest.fixture(scope="session")
-def docker_daemon(e2e_root: Path, e2e_logs: Path) -> Iterator[DockerDaemon]:
-    daemon = DockerDaemon.ensure(e2e_root / "docker", e2e_logs)
-    yield daemon
-    daemon.stop()
-
-
-@pytest.fixture(scope="session")
-def containerd_daemon(e2e_root: Path, e2e_logs: Path) -> Iterator[ContainerdDaemon]:
-    daemon = ContainerdDaemon.ensure(e2e_root / "containerd", e2e_logs)
-    yield daemon
-    daemon.stop()
-
-
-@pytest.fixture(scope="session")
-def podman(e2e_root: Path) -> Iterator[Podman]:
-    client = Podman(e2e_root / "podman")
-    yield client
-    client.cleanup()

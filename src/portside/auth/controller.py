@@ -53,6 +53,8 @@ class AccessController:
         """The subset of `wanted` that `who` may do (the token endpoint issues exactly this)."""
         granted: list[Access] = []
         projects: dict[str, Project | None] = {}
+        # Scopes come split by action; a push anywhere in the project may create it.
+        pushed = {project_of(a.name) for a in wanted if a.resource_type == "repository" and a.action in ("push", "*")}
         for access in wanted:
             if access.resource_type == "registry":
                 if access.name == "catalog" and who.authenticated:
@@ -63,7 +65,7 @@ class AccessController:
             actions = ("pull", "push", "delete") if access.action == "*" else (access.action,)
             name = project_of(access.name)
             if name not in projects:
-                projects[name] = await self._project(name, who, creating="push" in actions)
+                projects[name] = await self._project(name, who, creating=name in pushed)
             project = projects[name]
             if project is None:
                 continue
@@ -149,6 +151,8 @@ class AccessController:
                 raise self.challenge(wanted, exc.text, "invalid_token") from None
             missing = [a for a in wanted if not claims.allows(a)]
             if missing:
+                if claims.subject_kind != "anonymous":
+                    await self._deny_missing_project(missing)
                 raise self.challenge(
                     wanted, f"the token does not grant {', '.join(a.scope() for a in missing)}", "insufficient_scope"
                 )
@@ -167,12 +171,23 @@ class AccessController:
         if missing:
             if not who.authenticated:
                 raise self.challenge(wanted, "authentication required")
+            await self._deny_missing_project(missing)
             raise Denied(
                 f"{who.name} may not {', '.join(a.scope() for a in missing)}",
                 detail=[{"Type": a.resource_type, "Name": a.name, "Action": a.action} for a in missing],
             )
         visible = await self.visible_projects(who) if any(a.resource_type == "registry" for a in wanted) else None
         return Grant(who.name if who.authenticated else None, tuple(granted), visible)
+
+    async def _deny_missing_project(self, missing: Sequence[Access]) -> None:
+        """A signed-in caller refused because the project does not exist is told so."""
+        for a in missing:
+            if a.resource_type == "repository":
+                name = project_of(a.name)
+                if await self._projects.get_project(name) is None:
+                    raise Denied(
+                        f"project {name} does not exist", detail=[{"Type": "project", "Name": name, "Action": a.action}]
+                    )
 
 
 def _scopes(wanted: Sequence[Access]) -> str:

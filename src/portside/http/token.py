@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
+from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -21,6 +23,12 @@ from portside.errors import RegistryError, Unauthorized, Unsupported
 from portside.http.v2.common import render_error
 
 __all__ = ["token_endpoint"]
+
+
+class UnsupportedGrant(Unsupported):
+    """OAuth2 (RFC 6749 §5.2) answers an unknown grant type as a client error."""
+
+    status = 400
 
 
 def _parse_scopes(values: Iterable[str]) -> list[Access]:
@@ -63,8 +71,11 @@ async def token_endpoint(request: Request) -> Response:
     controller = _controller(request)
     try:
         if request.method == "POST":
-            form = await request.form()
-            wanted = _parse_scopes(str(v) for v in form.getlist("scope"))
+            # The OAuth2 token request is always urlencoded; no multipart parser needed.
+            form = ImmutableMultiDict(
+                parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+            )
+            wanted = _parse_scopes(form.getlist("scope"))
             grant_type = form.get("grant_type")
             offline = form.get("access_type") == "offline"
             if grant_type == "password":
@@ -76,7 +87,7 @@ async def token_endpoint(request: Request) -> Response:
                 who = await controller.principal_named(kind, subject)
                 offline = True  # the client keeps using its refresh token
             else:
-                raise Unsupported(f"unsupported grant_type {grant_type!r}")
+                raise UnsupportedGrant(f"unsupported grant_type {grant_type!r}")
             return await _answer(controller, who, wanted, offline)
         wanted = _parse_scopes(request.query_params.getlist("scope"))
         header = request.headers.get("authorization", "")

@@ -115,7 +115,7 @@ async def get_artifact(
     return artifact_resp(project, artifact, with_tag)
 
 
-@router.delete(_ONE, summary="Delete an artifact (as a /v2 manifest DELETE by digest)")
+@router.delete(_ONE, summary="Delete an artifact (as a /v2 manifest DELETE by digest)", response_class=Response)
 async def delete_artifact(
     request: Request, who: Caller, project_name: str, repository_name: str, reference: str
 ) -> None:
@@ -139,7 +139,7 @@ async def list_tags(
     return list(window)
 
 
-@router.post(_ONE + "/tags", status_code=201, summary="Tag an artifact")
+@router.post(_ONE + "/tags", status_code=201, summary="Tag an artifact", response_class=Response)
 async def create_tag(
     request: Request,
     response: Response,
@@ -153,7 +153,7 @@ async def create_tag(
     response.headers["Location"] = f"{request.url.path}/{body.name}"
 
 
-@router.delete(_ONE + "/tags/{tag_name}", summary="Delete a tag")
+@router.delete(_ONE + "/tags/{tag_name}", summary="Delete a tag", response_class=Response)
 async def delete_tag(
     request: Request, who: Caller, project_name: str, repository_name: str, reference: str, tag_name: str
 ) -> None:

@@ -59,7 +59,7 @@ async def list_members(
     return [member_resp(m) for m in page.items]
 
 
-@router.post(_PATH, status_code=201, summary="Add a user to a project with a role")
+@router.post(_PATH, status_code=201, summary="Add a user to a project with a role", response_class=Response)
 async def add_member(
     request: Request,
     response: Response,
@@ -82,14 +82,14 @@ async def get_member(
     return member_resp(await services(request).members.get(who, project_key(project_name_or_id, is_name), mid))
 
 
-@router.put(_PATH + "/{mid}", summary="Change a member's role")
+@router.put(_PATH + "/{mid}", summary="Change a member's role", response_class=Response)
 async def update_member(
     request: Request, who: Caller, project_name_or_id: str, mid: int, body: RoleRequest, is_name: NameHeader = False
 ) -> None:
     await services(request).members.update(who, project_key(project_name_or_id, is_name), mid, body.role_id)
 
 
-@router.delete(_PATH + "/{mid}", summary="Remove a member")
+@router.delete(_PATH + "/{mid}", summary="Remove a member", response_class=Response)
 async def remove_member(
     request: Request, who: Caller, project_name_or_id: str, mid: int, is_name: NameHeader = False
 ) -> None:

@@ -45,7 +45,7 @@ def project_resp(listed: ListedProject) -> dict[str, Any]:
     )
 
 
-@router.post("/projects", status_code=201, summary="Create a project (any signed-in user)")
+@router.post("/projects", status_code=201, summary="Create a project (any signed-in user)", response_class=Response)
 async def create_project(
     request: Request,
     response: Response,
@@ -60,7 +60,7 @@ async def create_project(
     response.headers["Location"] = f"{request.url.path}/{key}"
 
 
-@router.head("/projects", summary="Whether a project exists")
+@router.head("/projects", summary="Whether a project exists", response_class=Response)
 async def project_exists(request: Request, project_name: Annotated[str, Query()]) -> None:
     if not await services(request).projects.exists(project_name):
         raise NotFound(f"project {project_name} not found")
@@ -91,7 +91,7 @@ async def get_project(
     return project_resp(await services(request).projects.get(who, project_key(project_name_or_id, is_name)))
 
 
-@router.put("/projects/{project_name_or_id}", summary="Update a project's metadata")
+@router.put("/projects/{project_name_or_id}", summary="Update a project's metadata", response_class=Response)
 async def update_project(
     request: Request, who: Caller, project_name_or_id: str, body: ProjectReq, is_name: NameHeader = False
 ) -> None:
@@ -100,6 +100,8 @@ async def update_project(
     )
 
 
-@router.delete("/projects/{project_name_or_id}", summary="Delete a project without repositories")
+@router.delete(
+    "/projects/{project_name_or_id}", summary="Delete a project without repositories", response_class=Response
+)
 async def delete_project(request: Request, who: Caller, project_name_or_id: str, is_name: NameHeader = False) -> None:
     await services(request).projects.delete(who, project_key(project_name_or_id, is_name))

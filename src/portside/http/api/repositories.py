@@ -69,13 +69,13 @@ async def get_repository(request: Request, who: Caller, project_name: str, repos
     return repository_resp(await services(request).repositories.get(who, project_name, repository_name))
 
 
-@router.put(_ONE, summary="Update a repository's description")
+@router.put(_ONE, summary="Update a repository's description", response_class=Response)
 async def update_repository(
     request: Request, who: Caller, project_name: str, repository_name: str, body: RepositoryReq
 ) -> None:
     await services(request).repositories.update(who, project_name, repository_name, body.description)
 
 
-@router.delete(_ONE, summary="Delete a repository with all its artifacts and tags")
+@router.delete(_ONE, summary="Delete a repository with all its artifacts and tags", response_class=Response)
 async def delete_repository(request: Request, who: Caller, project_name: str, repository_name: str) -> None:
     await services(request).repositories.delete(who, project_name, repository_name)

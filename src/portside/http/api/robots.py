@@ -104,7 +104,11 @@ async def get_robot(request: Request, who: Caller, robot_id: int) -> dict[str, A
     return robot_resp(await services(request).robots.get(who, robot_id))
 
 
-@router.put("/robots/{robot_id}", summary="Update a robot's description, permissions, duration or disable it")
+@router.put(
+    "/robots/{robot_id}",
+    summary="Update a robot's description, permissions, duration or disable it",
+    response_class=Response,
+)
 async def update_robot(request: Request, who: Caller, robot_id: int, body: RobotCreate) -> None:
     await services(request).robots.update(who, robot_id, _spec(body))
 
@@ -114,6 +118,6 @@ async def refresh_robot_secret(request: Request, who: Caller, robot_id: int, bod
     return {"secret": await services(request).robots.refresh_secret(who, robot_id, body.secret)}
 
 
-@router.delete("/robots/{robot_id}", summary="Delete a robot account")
+@router.delete("/robots/{robot_id}", summary="Delete a robot account", response_class=Response)
 async def delete_robot(request: Request, who: Caller, robot_id: int) -> None:
     await services(request).robots.delete(who, robot_id)

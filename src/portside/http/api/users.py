@@ -60,7 +60,7 @@ def user_resp(user: User) -> dict[str, Any]:
     )
 
 
-@router.post("/users", status_code=201, summary="Create a user (system administrators)")
+@router.post("/users", status_code=201, summary="Create a user (system administrators)", response_class=Response)
 async def create_user(request: Request, response: Response, who: Caller, body: UserCreationReq) -> None:
     user = await services(request).users.create(
         who, NewUser(body.username, body.password, body.email, body.realname, body.comment)
@@ -101,12 +101,16 @@ async def start_totp(request: Request, who: Caller) -> dict[str, str]:
     return {"secret": enrollment.secret, "uri": enrollment.uri}
 
 
-@router.put("/users/current/totp", summary="Confirm TOTP with a current code; /c/login then asks for it")
+@router.put(
+    "/users/current/totp",
+    summary="Confirm TOTP with a current code; /c/login then asks for it",
+    response_class=Response,
+)
 async def confirm_totp(request: Request, who: Caller, body: TotpCode) -> None:
     await services(request).totp.confirm(who, body.code)
 
 
-@router.delete("/users/current/totp", summary="Disable TOTP for web sign-in")
+@router.delete("/users/current/totp", summary="Disable TOTP for web sign-in", response_class=Response)
 async def disable_totp(request: Request, who: Caller) -> None:
     await services(request).totp.disable(who)
 
@@ -121,12 +125,12 @@ async def get_user(request: Request, who: Caller, user_id: int) -> dict[str, Any
     return user_resp(await services(request).users.get(who, user_id))
 
 
-@router.put("/users/{user_id}", summary="Update a user's profile")
+@router.put("/users/{user_id}", summary="Update a user's profile", response_class=Response)
 async def update_user(request: Request, who: Caller, user_id: int, body: UserProfile) -> None:
     await services(request).users.update_profile(who, user_id, Profile(body.email, body.realname, body.comment))
 
 
-@router.delete("/users/{user_id}", summary="Delete a user (system administrators)")
+@router.delete("/users/{user_id}", summary="Delete a user (system administrators)", response_class=Response)
 async def delete_user(request: Request, who: Caller, user_id: int) -> None:
     await services(request).users.delete(who, user_id)
 
@@ -138,6 +142,6 @@ async def change_password(request: Request, who: Caller, user_id: int, body: Pas
     await services(request).users.change_password(who, user_id, body.old_password, body.new_password)
 
 
-@router.put("/users/{user_id}/sysadmin", summary="Grant or revoke system administrator")
+@router.put("/users/{user_id}/sysadmin", summary="Grant or revoke system administrator", response_class=Response)
 async def set_sysadmin(request: Request, who: Caller, user_id: int, body: UserSysAdminFlag) -> None:
     await services(request).users.set_sysadmin(who, user_id, body.sysadmin_flag)
