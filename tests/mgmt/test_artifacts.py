@@ -97,3 +97,55 @@ def _basic(who: tuple[str, str]) -> dict[str, str]:
     from tests.mgmt.conftest import basic
 
     return basic(*who)
+
+
+async def test_index_lists_its_references(harbor: Harbor) -> None:
+    import hashlib
+    import json
+
+    from tests.mgmt.conftest import ADMIN, basic
+
+    await harbor.project("multi")
+    amd64 = await harbor.push("multi/app", "amd64", layer=b"amd64 layer")
+    arm64 = await harbor.push("multi/app", "arm64", layer=b"arm64 layer")
+    children = []
+    for digest, arch in ((amd64, "amd64"), (arm64, "arm64")):
+        manifest = await harbor.client.get(f"/v2/multi/app/manifests/{digest}", headers=basic(*ADMIN))
+        children.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest,
+                "size": len(manifest.content),
+                "platform": {"os": "linux", "architecture": arch},
+            }
+        )
+    index = json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children}
+    ).encode()
+    r = await harbor.client.put(
+        "/v2/multi/app/manifests/latest",
+        content=index,
+        headers={**basic(*ADMIN), "Content-Type": "application/vnd.oci.image.index.v1+json"},
+    )
+    assert r.status_code == 201, r.text
+
+    r = await harbor.call("GET", "/projects/multi/repositories/app/artifacts/latest")
+    assert r.status_code == 200, r.text
+    artifact = r.json()
+    check(artifact, "Artifact")
+    assert artifact["digest"] == "sha256:" + hashlib.sha256(index).hexdigest()
+    assert artifact["manifest_media_type"] == "application/vnd.oci.image.index.v1+json"
+    references = {ref["child_digest"]: ref for ref in artifact["references"]}
+    assert set(references) == {amd64, arm64}
+    assert references[arm64]["platform"]["architecture"] == "arm64"
+    assert all(ref["parent_id"] == artifact["id"] for ref in artifact["references"])
+    # An index weighs itself plus what its children weigh.
+    sizes = {}
+    for digest in (amd64, arm64):
+        child = await harbor.call("GET", f"/projects/multi/repositories/app/artifacts/{digest}")
+        sizes[digest] = child.json()["size"]
+    assert len(index) + max(sizes.values()) < artifact["size"] <= len(index) + sum(sizes.values())
+    # A child an index needs cannot be deleted before the index.
+    assert await harbor.status("DELETE", f"/projects/multi/repositories/app/artifacts/{amd64}") in (403, 412)
+    assert await harbor.status("DELETE", "/projects/multi/repositories/app/artifacts/latest") == 200
+    assert await harbor.status("DELETE", f"/projects/multi/repositories/app/artifacts/{amd64}") == 200
