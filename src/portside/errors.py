@@ -1,4 +1,4 @@
-"""Every error the registry API can return: spec code, HTTP status, message.
+"""Every error either API can return: code, HTTP status, message.
 
 Services raise these anywhere; one renderer per API surface writes the body
 (`{"errors": [{"code", "message", "detail"}]}` for `/v2`). Nothing else lives here.
@@ -27,6 +27,11 @@ __all__ = [
     "Unsupported",
     "TooManyRequests",
     "PaginationInvalid",
+    "NotFound",
+    "Conflict",
+    "BadRequest",
+    "PreconditionFailed",
+    "Forbidden",
 ]
 
 
@@ -119,3 +124,27 @@ class PaginationInvalid(Unsupported):
     """A bad `n`: the spec's UNSUPPORTED ("an invalid set of parameters"), as a 400."""
 
     status, message = 400, "invalid number of results requested"
+
+
+# --- the management API (Harbor's codes); registry errors raised beneath it are rendered
+# there by status, so both surfaces share these classes.
+
+
+class NotFound(RegistryError):
+    code, status, message = "NOT_FOUND", 404, "resource not found"
+
+
+class Conflict(RegistryError):
+    code, status, message = "CONFLICT", 409, "resource already exists"
+
+
+class BadRequest(RegistryError):
+    code, status, message = "BAD_REQUEST", 400, "bad request"
+
+
+class PreconditionFailed(RegistryError):
+    code, status, message = "PRECONDITION", 412, "precondition failed"
+
+
+class Forbidden(RegistryError):
+    code, status, message = "FORBIDDEN", 403, "forbidden"

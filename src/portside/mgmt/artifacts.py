@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from portside.auth.principal import Principal
-from portside.errors import Denied
+from portside.errors import BadRequest, Conflict, Denied, NotFound, PreconditionFailed
 from portside.meta.accounts import AuditStore, Page, Project
 from portside.meta.artifacts import ArtifactFilter, ArtifactInfo, ArtifactStore, RepositoryInfo
-from portside.mgmt.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Paging, parse_q, parse_sort
 from portside.oci.digest import Digest

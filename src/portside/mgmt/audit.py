@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from portside.auth.principal import Principal
+from portside.errors import BadRequest
 from portside.meta.accounts import AuditQuery, AuditRecord, AuditStore, Page
-from portside.mgmt.errors import BadRequest
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Paging, parse_q, parse_sort
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from portside.auth.policy import Policy
 from portside.auth.principal import Principal
-from portside.errors import Unauthorized
+from portside.errors import Forbidden, NotFound, Unauthorized
 from portside.meta.accounts import Project, ProjectStore
-from portside.mgmt.errors import Forbidden, NotFound
 
 __all__ = ["Guard"]
 

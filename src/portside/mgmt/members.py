@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from portside.auth.principal import Principal
 from portside.auth.rbac import ROLE_NAMES
+from portside.errors import BadRequest, Conflict, Forbidden, NotFound
 from portside.meta.accounts import AuditStore, Member, Page, ProjectStore, UserStore
-from portside.mgmt.errors import BadRequest, Conflict, Forbidden, NotFound
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Paging
 

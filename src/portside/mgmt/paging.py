@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from portside.errors import BadRequest
 from portside.meta.accounts import Page
-from portside.mgmt.errors import BadRequest
 
 __all__ = ["Paging", "Match", "parse_q", "page_of", "parse_sort", "MAX_PAGE_SIZE"]
 

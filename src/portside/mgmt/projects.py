@@ -8,9 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from portside.auth.principal import Principal
-from portside.errors import Unauthorized
+from portside.errors import BadRequest, Conflict, Forbidden, PreconditionFailed, Unauthorized
 from portside.meta.accounts import AuditStore, Page, Project, ProjectStore
-from portside.mgmt.errors import BadRequest, Conflict, Forbidden, PreconditionFailed
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Paging, page_of, parse_q
 

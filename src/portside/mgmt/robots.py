@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from portside.auth.authn import ROBOT_PREFIX, Authenticator
 from portside.auth.passwords import hash_secret, new_robot_secret, password_problem
 from portside.auth.principal import Principal
+from portside.errors import BadRequest, Conflict, NotFound
 from portside.meta.accounts import AuditStore, Page, Project, Robot, RobotPermission, RobotStore
-from portside.mgmt.errors import BadRequest, Conflict, NotFound
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Paging, page_of, parse_q
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import pyotp
 
 from portside.auth.principal import Principal
-from portside.errors import Unauthorized
+from portside.errors import BadRequest, Forbidden, Unauthorized
 from portside.meta.accounts import AuditStore, User, UserStore, UserUpdate
-from portside.mgmt.errors import BadRequest, Forbidden
 
 __all__ = ["TotpService", "TotpEnrollment", "totp_enabled", "totp_accepts"]
 

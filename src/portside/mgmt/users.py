@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from portside.auth.authn import ROBOT_PREFIX, Authenticator
 from portside.auth.passwords import hash_password, password_problem, verify_password
 from portside.auth.principal import Principal
-from portside.errors import Unauthorized
+from portside.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized
 from portside.meta.accounts import AuditStore, Page, User, UserStore, UserUpdate
 from portside.meta.sessions import SessionStore
-from portside.mgmt.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Paging, parse_q
 

@@ -17,10 +17,9 @@ from urllib.parse import urlencode
 from fastapi import Depends, Header, Query, Request, Response
 
 from portside.auth.principal import ANONYMOUS, Principal
-from portside.errors import Unauthorized
+from portside.errors import Forbidden, Unauthorized
 from portside.http.api.services import ManagementServices
 from portside.meta.accounts import Page
-from portside.mgmt.errors import Forbidden
 from portside.mgmt.paging import MAX_PAGE_SIZE, Paging
 
 __all__ = [

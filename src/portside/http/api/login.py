@@ -11,10 +11,9 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portside.errors import RegistryError
+from portside.errors import BadRequest, RegistryError
 from portside.http.api.context import CSRF_HEADER, SESSION_COOKIE, client_address, services
 from portside.http.api.errors import error_response
-from portside.mgmt.errors import BadRequest
 
 __all__ = ["login", "log_out"]
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from portside.errors import BadRequest, NotFound
 from portside.http.api.context import Caller, Pages, iso, paged, project_key, services, without_none
-from portside.mgmt.errors import BadRequest, NotFound
 from portside.mgmt.projects import ListedProject
 
 __all__ = ["router"]
