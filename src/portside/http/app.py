@@ -81,8 +81,11 @@ def build_app(
         yield
         for running in tasks:
             running.cancel()
+        # Wait until they have stopped: one cut off inside a database call must be done with
+        # its connection before the engine is disposed, or it waits forever.
+        await asyncio.gather(*tasks, return_exceptions=True)
         if services.trail is not None:
-            await services.trail.flush()
+            await services.trail.close()
         if on_shutdown is not None:
             await on_shutdown()
 

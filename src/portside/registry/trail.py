@@ -54,6 +54,13 @@ class AuditTrail:
             await asyncio.sleep(_FLUSH_SECONDS)
             await self.flush()
 
+    async def close(self) -> None:
+        """Stop the background writer and write what is queued (at shutdown)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
     async def flush(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
