@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
@@ -30,6 +32,7 @@ from portside.http.app import build_app
 from portside.http.services import Services
 from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.artifacts import SqlArtifacts
+from portside.meta.sql.changes import SqliteChangeCounter
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.migrate import upgrade
 from portside.meta.sql.sessions import SqlSessions
@@ -44,6 +47,7 @@ from portside.mgmt.sessions import SessionService
 from portside.mgmt.totp import TotpService
 from portside.mgmt.users import UserService
 from portside.registry.blobs import BlobService
+from portside.registry.cache import ManifestCache
 from portside.registry.catalog import CatalogService
 from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
@@ -107,7 +111,7 @@ def build(settings: Settings) -> ASGIApp:
     registry = Services(
         blobs=BlobService(store, database, database),
         uploads=UploadService(store, database),
-        manifests=ManifestService(database, settings.max_manifest_bytes),
+        manifests=ManifestService(database, settings.max_manifest_bytes, _manifest_cache(settings, engine)),
         catalog=CatalogService(database),
         authorizer=OpenRegistry() if settings.open_registry else controller,
         token_issuer=None if settings.open_registry else controller,
@@ -156,6 +160,14 @@ async def operator_services(settings: Settings) -> AsyncIterator[OperatorService
         )
     finally:
         await engine.dispose()
+
+
+def _manifest_cache(settings: Settings, engine: AsyncEngine) -> ManifestCache | None:
+    # Only SQLite can tell cheaply that anything changed; other databases go uncached
+    # until a shared change feed (Redis) is configured.
+    if not settings.manifest_cache_entries or engine.dialect.name != "sqlite" or not engine.url.database:
+        return None
+    return ManifestCache(SqliteChangeCounter(Path(engine.url.database)), settings.manifest_cache_entries)
 
 
 async def bootstrap(settings: Settings) -> str | None:

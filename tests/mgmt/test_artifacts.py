@@ -149,3 +149,25 @@ async def test_index_lists_its_references(harbor: Harbor) -> None:
     assert await harbor.status("DELETE", f"/projects/multi/repositories/app/artifacts/{amd64}") in (403, 412)
     assert await harbor.status("DELETE", "/projects/multi/repositories/app/artifacts/latest") == 200
     assert await harbor.status("DELETE", f"/projects/multi/repositories/app/artifacts/{amd64}") == 200
+
+
+async def test_pulls_are_counted(harbor: Harbor) -> None:
+    import asyncio
+
+    from tests.mgmt.conftest import ADMIN, basic
+
+    await harbor.project("counted")
+    await harbor.push("counted/app", "v1")
+    for _ in range(3):
+        r = await harbor.client.get("/v2/counted/app/manifests/v1", headers=basic(*ADMIN))
+        assert r.status_code == 200
+    # HEAD is not a pull.
+    assert (await harbor.client.head("/v2/counted/app/manifests/v1", headers=basic(*ADMIN))).status_code == 200
+    for _ in range(50):  # the audit trail writes about once a second
+        repository = (await harbor.call("GET", "/projects/counted/repositories/app")).json()
+        if repository["pull_count"]:
+            break
+        await asyncio.sleep(0.1)
+    assert repository["pull_count"] == 3
+    artifact = (await harbor.call("GET", "/projects/counted/repositories/app/artifacts/v1")).json()
+    assert artifact["pull_time"] and not artifact["pull_time"].startswith("0001")

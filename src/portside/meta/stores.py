@@ -10,7 +10,7 @@ from typing import Protocol
 from portside.oci.digest import Digest
 from portside.oci.manifest import Descriptor, Manifest
 
-__all__ = ["ManifestRecord", "UploadRecord", "RepoStore", "UploadStore", "Database"]
+__all__ = ["ManifestRecord", "UploadRecord", "RepoStore", "UploadStore", "Database", "ChangeCounter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +77,9 @@ class Database(RepoStore, UploadStore, Protocol):
         """Raise when the database cannot be reached (readiness probe)."""
 
     async def close(self) -> None: ...
+
+
+class ChangeCounter(Protocol):
+    def current(self) -> int | None:
+        """A number that changes whenever any process commits a change to the metadata;
+        cheap enough to ask on every request. None: cannot tell (then nothing is cached)."""

@@ -11,6 +11,7 @@ from portside.oci import mediatypes as mt
 from portside.oci.digest import Digest
 from portside.oci.manifest import Descriptor, Manifest, parse_manifest
 from portside.oci.reference import check_tag
+from portside.registry.cache import ManifestCache
 
 __all__ = ["ManifestService", "Reference"]
 
@@ -22,9 +23,15 @@ def parse_reference(text: str) -> Reference:
 
 
 class ManifestService:
-    def __init__(self, repos: RepoStore, max_manifest_bytes: int):
+    def __init__(self, repos: RepoStore, max_manifest_bytes: int, cache: ManifestCache | None = None):
         self._repos = repos
         self.max_manifest_bytes = max_manifest_bytes
+        self._cache = cache
+
+    async def _lookup(self, repo: str, reference: Reference) -> ManifestRecord | None:
+        if self._cache is None:
+            return await self._repos.get_manifest(repo, reference)
+        return await self._cache.lookup(repo, reference, lambda: self._repos.get_manifest(repo, reference))
 
     async def put(self, repo: str, reference: Reference, payload: bytes, content_type: str | None) -> Manifest:
         if len(payload) > self.max_manifest_bytes:
@@ -43,7 +50,7 @@ class ManifestService:
         return manifest
 
     async def get(self, repo: str, reference: Reference, accept: Collection[str] = ()) -> ManifestRecord:
-        record = await self._repos.get_manifest(repo, reference)
+        record = await self._lookup(repo, reference)
         if record is None:
             raise ManifestUnknown(
                 f"manifest {reference} unknown to repository {repo}", detail={"reference": str(reference)}
@@ -54,7 +61,7 @@ class ManifestService:
             # A client that cannot read indexes gets the linux/amd64 image, as Distribution does.
             child = _default_platform_child(record.payload)
             if child is not None:
-                fallback = await self._repos.get_manifest(repo, child)
+                fallback = await self._lookup(repo, child)
                 if fallback is not None and _accepts(accept, fallback.media_type):
                     return fallback
         raise ManifestUnknown(

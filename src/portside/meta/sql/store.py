@@ -279,21 +279,31 @@ class SqlDatabase(SqlBase):
         ]
 
     async def record_pulls(self, pulls: Sequence[tuple[str, Digest, datetime]]) -> None:
+        # A busy registry pulls the same few manifests thousands of times a second: add the
+        # pulls up first, then write one row per repository and per manifest.
+        counts: dict[str, int] = {}
+        latest: dict[tuple[str, str], datetime] = {}
+        for repo, digest, when in pulls:
+            counts[repo] = counts.get(repo, 0) + 1
+            key = (repo, str(digest))
+            if key not in latest or when > latest[key]:
+                latest[key] = when
         async with self._write() as conn:
-            for repo, digest, when in pulls:
-                repo_id = await self._repo_id(conn, repo)
-                if repo_id is None:
-                    continue
-                await conn.execute(
-                    update(repositories)
-                    .where(repositories.c.id == repo_id)
-                    .values(pull_count=repositories.c.pull_count + 1)
-                )
-                await conn.execute(
-                    update(repo_manifests)
-                    .where(repo_manifests.c.repo_id == repo_id, repo_manifests.c.digest == str(digest))
-                    .values(pulled_at=when)
-                )
+            ids = {repo: await self._repo_id(conn, repo) for repo in counts}
+            for repo, count in counts.items():
+                if ids[repo] is not None:
+                    await conn.execute(
+                        update(repositories)
+                        .where(repositories.c.id == ids[repo])
+                        .values(pull_count=repositories.c.pull_count + count)
+                    )
+            for (repo, manifest), when in latest.items():
+                if ids[repo] is not None:
+                    await conn.execute(
+                        update(repo_manifests)
+                        .where(repo_manifests.c.repo_id == ids[repo], repo_manifests.c.digest == manifest)
+                        .values(pulled_at=when)
+                    )
 
     # --- uploads ------------------------------------------------------------------------
 

@@ -1,0 +1,48 @@
+"""An in-memory cache of manifest lookups, for the data plane's hottest request.
+
+Correctness comes first: the whole cache is dropped whenever the metadata changed anywhere
+(a `ChangeCounter` moved), and a lookup is only cached when nothing changed while it ran.
+Under a steady pull load that means one database read per key per change; under a push
+storm it means no caching, which is still correct.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+from portside.meta.stores import ChangeCounter, ManifestRecord
+from portside.oci.digest import Digest
+
+__all__ = ["ManifestCache"]
+
+
+class ManifestCache:
+    def __init__(self, counter: ChangeCounter, max_entries: int = 10_000):
+        self._counter = counter
+        self._max = max_entries
+        self._entries: OrderedDict[tuple[str, str], ManifestRecord] = OrderedDict()
+        self._generation: int | None = None
+
+    def _current(self) -> int | None:
+        generation = self._counter.current()
+        if generation is None or generation != self._generation:
+            self._entries.clear()
+            self._generation = generation
+        return generation
+
+    async def lookup(
+        self, repo: str, reference: str | Digest, load: Callable[[], Awaitable[ManifestRecord | None]]
+    ) -> ManifestRecord | None:
+        before = self._current()
+        key = (repo, str(reference))
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            return found
+        record = await load()
+        if record is not None and before is not None and self._current() == before:
+            self._entries[key] = record
+            if len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return record

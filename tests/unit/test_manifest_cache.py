@@ -1,0 +1,87 @@
+import sqlite3
+
+from portside.meta.sql.changes import SqliteChangeCounter
+from portside.meta.stores import ManifestRecord
+from portside.oci.digest import Digest
+from portside.registry.cache import ManifestCache
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.value: int | None = 1
+
+    def current(self) -> int | None:
+        return self.value
+
+
+def _record(text: bytes) -> ManifestRecord:
+    return ManifestRecord(Digest.of(text), "application/vnd.oci.image.manifest.v1+json", text)
+
+
+async def test_hits_until_anything_changes():
+    counter, loads = Counter(), []
+    cache = ManifestCache(counter)
+
+    async def load():
+        loads.append(1)
+        return _record(b"v1")
+
+    assert (await cache.lookup("r", "latest", load)).payload == b"v1"
+    assert (await cache.lookup("r", "latest", load)).payload == b"v1"
+    assert len(loads) == 1
+    counter.value = 2  # a commit somewhere: the tag may have moved
+    await cache.lookup("r", "latest", load)
+    assert len(loads) == 2
+
+
+async def test_a_lookup_racing_a_change_is_not_kept():
+    counter = Counter()
+    cache = ManifestCache(counter)
+
+    async def load_while_a_commit_lands():
+        counter.value = 5
+        return _record(b"old")
+
+    await cache.lookup("r", "t", load_while_a_commit_lands)
+    fresh = []
+
+    async def load():
+        fresh.append(1)
+        return _record(b"new")
+
+    assert (await cache.lookup("r", "t", load)).payload == b"new" and fresh
+
+
+async def test_misses_and_unknown_state_are_not_cached():
+    counter = Counter()
+    cache = ManifestCache(counter)
+    calls = []
+
+    async def missing():
+        calls.append(1)
+        return None
+
+    await cache.lookup("r", "t", missing)
+    await cache.lookup("r", "t", missing)
+    assert len(calls) == 2
+    counter.value = None
+    await cache.lookup("r", "u", lambda: _async(_record(b"x")))
+    assert not cache._entries
+
+
+async def _async(value):
+    return value
+
+
+def test_sqlite_counter_sees_commits_of_other_connections(tmp_path):
+    path = tmp_path / "db.sqlite"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("CREATE TABLE t (x)")
+    counter = SqliteChangeCounter(path)
+    first = counter.current()
+    assert counter.current() == first
+    writer.execute("INSERT INTO t VALUES (1)")
+    assert counter.current() != first
+    counter.close()
+    writer.close()
