@@ -93,19 +93,6 @@ class Robot:
 
 
 @dataclass(frozen=True, slots=True)
-class AuditRecord:
-    id: int
-    project_id: int | None
-    username: str
-    operation: str
-    resource_type: str
-    resource: str
-    client: str
-    success: bool
-    op_time: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class AuditEntry:
     """An audit record to write."""
 
@@ -117,6 +104,13 @@ class AuditEntry:
     client: str
     success: bool
     op_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord(AuditEntry):
+    """An audit record as stored: the entry and the id it was given."""
+
+    id: int
 
 
 @dataclass(frozen=True, slots=True)

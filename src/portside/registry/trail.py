@@ -42,7 +42,6 @@ class AuditTrail:
         self._repos = repos
         self._queue: list[RegistryEvent] = []
         self._task: asyncio.Task[None] | None = None
-        self._project_ids: dict[str, int | None] = {}
 
     def emit(self, event: RegistryEvent) -> None:
         self._queue.append(event)
@@ -69,17 +68,16 @@ class AuditTrail:
             except Exception:  # the trail must never break the registry; say so loudly
                 log.exception("could not record %d audit events", len(batch))
 
-    async def _project_id(self, repository: str) -> int | None:
-        name = repository.split("/", 1)[0]
-        if name not in self._project_ids:
-            project = await self._projects.get_project(name)
-            self._project_ids[name] = project.project_id if project else None
-        return self._project_ids[name]
-
     async def _write(self, batch: list[RegistryEvent]) -> None:
+        # Project ids are looked up once per batch, not kept: a project can be deleted and
+        # made again under a new id.
+        project_ids: dict[str, int | None] = {}
+        for name in {e.repository.split("/", 1)[0] for e in batch}:
+            project = await self._projects.get_project(name)
+            project_ids[name] = project.project_id if project else None
         entries = [
             AuditEntry(
-                project_id=await self._project_id(e.repository),
+                project_id=project_ids[e.repository.split("/", 1)[0]],
                 username=e.actor,
                 operation=e.operation,
                 resource_type=e.resource_type,

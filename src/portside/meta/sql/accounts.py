@@ -529,15 +529,15 @@ class SqlAccounts(SqlBase):
             return Page(
                 [
                     AuditRecord(
-                        r.id,
-                        r.project_id,
-                        r.username,
-                        r.operation,
-                        r.resource_type,
-                        r.resource,
-                        r.client,
-                        bool(r.success),
-                        r.op_time,
+                        project_id=r.project_id,
+                        username=r.username,
+                        operation=r.operation,
+                        resource_type=r.resource_type,
+                        resource=r.resource,
+                        client=r.client,
+                        success=bool(r.success),
+                        op_time=r.op_time,
+                        id=r.id,
                     )
                     for r in rows
                 ],
