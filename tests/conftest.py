@@ -9,20 +9,35 @@ import pytest
 
 from tests.e2e.clients import ContainerdDaemon, DockerDaemon, Podman, unmount_under
 from tests.servers import Distribution, Portside
+from tests.stacks import STACKS, Backing
 
 
 @pytest.fixture(scope="session")
-def portside(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
-    """One Portside server shared by the session; tests use distinct repository names."""
-    server = Portside(data_dir=tmp_path_factory.mktemp("portside") / "data").start()
+def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backing]:
+    """PostgreSQL, Redis and S3 for the scaled stack, started when first needed."""
+    services = Backing(tmp_path_factory.mktemp("backing"))
+    yield services
+    services.stop()
+
+
+@pytest.fixture(scope="session", params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    """Which stack the registry-level test runs on: `fs` or `scaled` (see tests/stacks.py)."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def portside(tmp_path_factory: pytest.TempPathFactory, stack: str, backing: Backing) -> Iterator[Portside]:
+    """One Portside server per stack shared by the session; tests use distinct repository names."""
+    server = Portside(data_dir=tmp_path_factory.mktemp(f"portside-{stack}") / "data", env=backing.env(stack)).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def fresh_portside(tmp_path: Path) -> Iterator[Portside]:
+def fresh_portside(tmp_path: Path, stack: str, backing: Backing) -> Iterator[Portside]:
     """A Portside server of the test's own, for tests that restart or kill it."""
-    server = Portside(data_dir=tmp_path / "data").start()
+    server = Portside(data_dir=tmp_path / "data", env=backing.env(stack)).start()
     yield server
     server.stop()
 

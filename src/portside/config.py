@@ -46,6 +46,35 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(0, ge=0, description="purge audit records older than this; 0 keeps all")
     session_ttl_seconds: int = Field(8 * 3600, gt=0, description="web UI session lifetime")
     runtime_threads: int = Field(1, ge=1, description="I/O threads per worker process")
+
+    # --- scaling out: object storage, PostgreSQL, Redis ---------------------------------
+    storage_url: str | None = Field(
+        None, description="file:///PATH or s3://BUCKET/PREFIX; default: the data directory"
+    )
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, Ceph); default: AWS")
+    s3_region: str | None = Field(None, description="default: from the standard AWS configuration")
+    s3_path_style: bool = Field(False, description="path-style addressing (most non-AWS endpoints need it)")
+    s3_server_side_encryption: str | None = Field(None, description="AES256 or aws:kms")
+    s3_sse_kms_key_id: str | None = Field(None, description="the KMS key for aws:kms")
+    s3_storage_class: str | None = Field(None, description="e.g. STANDARD_IA; default: the bucket's")
+    s3_part_size_mib: int = Field(16, ge=5, le=5120, description="multipart part size (S3's minimum is 5 MiB)")
+    s3_redirect: bool = Field(False, description="answer blob GETs with a redirect to a presigned URL")
+    s3_presign_ttl_seconds: int = Field(1200, ge=60, le=7 * 86400)
+    database_pool_size: int = Field(10, ge=1, description="connections kept per server process")
+    database_max_overflow: int = Field(10, ge=0, description="extra connections a burst may open per process")
+    redis_url: str | None = Field(None, description="redis://… shared by every instance; optional")
+    redis_key_prefix: str = Field("portside:", description="lets several deployments share one Redis")
+
+    # --- garbage collection, quotas, uploads ---------------------------------------------
+    gc_grace_seconds: int = Field(
+        7200, ge=0, description="blobs and untagged manifests younger than this survive GC (pushes in flight)"
+    )
+    upload_max_idle_seconds: int = Field(
+        86400, ge=60, description="upload sessions idle longer than this are purged"
+    )
+    default_project_storage_limit: int = Field(
+        -1, ge=-1, description="bytes a new project may store; -1: unlimited (Harbor's storage_per_project)"
+    )
     # When several clients push the same blob at once the rename that publishes it is the
     # only serialisation point; no tunable is needed for that.
 
@@ -76,7 +105,12 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:
-            return self.database_url
+            url = self.database_url
+            # Plain postgresql:// (as libpq writes it) means the asyncio driver.
+            for plain in ("postgresql://", "postgres://"):
+                if url.startswith(plain):
+                    return "postgresql+asyncpg://" + url[len(plain) :]
+            return url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'portside.db').resolve()}"
 
     @classmethod

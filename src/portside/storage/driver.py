@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from portside.oci.digest import Digest
 
-__all__ = ["BlobStore", "BlobWriter", "UploadLost", "UploadSealed"]
+__all__ = ["BlobStore", "BlobWriter", "StoredBlob", "StagedUpload", "UploadLost", "UploadSealed"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    digest: Digest
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StagedUpload:
+    upload_id: str
+    modified: datetime
 
 
 class UploadLost(Exception):
@@ -31,9 +46,16 @@ class BlobWriter(Protocol):
         """True when a completion published these bytes but died before it was recorded:
         the bytes are final and `write` raises `UploadSealed`; `commit` may be retried."""
 
-    async def resume(self, size: int) -> None:
+    @property
+    def state(self) -> bytes | None:
+        """What another process or instance needs to continue this upload (for example
+        multipart parts and the running hash), valid after `flush`; the caller saves it
+        with the acknowledged size and hands it back to `resume`. None: nothing to save."""
+
+    async def resume(self, size: int, state: bytes | None) -> None:
         """Position the writer after the `size` acknowledged bytes, discarding any bytes past
-        them (from a request that failed half-way). Raises `UploadLost` when fewer are staged.
+        them (from a request that failed half-way); `state` is what `state` said when those
+        bytes were acknowledged. Raises `UploadLost` when fewer are staged.
         A sealed upload keeps all its bytes."""
 
     async def write(self, data: bytes) -> None:
@@ -63,6 +85,19 @@ class BlobStore(Protocol):
 
     async def delete(self, digest: Digest) -> None: ...
 
+    async def redirect_url(self, digest: Digest) -> str | None:
+        """A URL clients may fetch the blob from directly (a presigned object-store URL),
+        or None to serve it through Portside."""
+
+    def list_blobs(self) -> AsyncIterator[StoredBlob]:
+        """Every stored blob, in no particular order (for GC's sweep of orphans and scrub)."""
+
+    def list_uploads(self) -> AsyncIterator[StagedUpload]:
+        """Every upload staging area, with when it last changed (for purging idle ones)."""
+
+    async def quarantine(self, digest: Digest) -> None:
+        """Move a blob's content out of service, keeping it for inspection (scrub)."""
+
     def upload(self, upload_id: str) -> AbstractAsyncContextManager[BlobWriter]:
         """Hold upload `upload_id` exclusively (across processes too), creating its staging
         area when new. The holder calls `resume` with the acknowledged size before writing."""
@@ -71,3 +106,5 @@ class BlobStore(Protocol):
 
     async def check(self) -> None:
         """Raise when the store cannot be used (for readiness probes)."""
+
+    async def close(self) -> None: ...

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -45,6 +46,10 @@ blobs = Table(
     Column("digest", DIGEST, primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # When something last needed the blob (upload, mount, manifest push); GC's grace
+    # period counts from here.
+    Column("touched_at", DateTime(timezone=True), nullable=True),
+    Index("ix_blobs_touched", "touched_at"),
 )
 
 repo_blobs = Table(
@@ -53,6 +58,7 @@ repo_blobs = Table(
     Column("repo_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
     Column("digest", DIGEST, ForeignKey("blobs.digest"), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_repo_blobs_digest", "digest"),
 )
 
 manifests = Table(
@@ -86,6 +92,7 @@ repo_manifests = Table(
     Column("digest", DIGEST, ForeignKey("manifests.digest"), primary_key=True),
     Column("pushed_at", DateTime(timezone=True), nullable=False),
     Column("pulled_at", DateTime(timezone=True), nullable=True),
+    Index("ix_repo_manifests_digest", "digest"),
 )
 
 tags = Table(
@@ -106,6 +113,9 @@ uploads = Table(
     Column("size", BigInteger, nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The blob store's resumable writer state, saved with the acknowledged size.
+    Column("state", LargeBinary, nullable=True),
+    Index("ix_uploads_updated", "updated_at"),
 )
 
 # --- accounts, projects and audit (access control) -------------------------------------
@@ -204,4 +214,43 @@ web_sessions = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("ix_web_sessions_user", "user_id"),
     Index("ix_web_sessions_expires", "expires_at"),
+)
+
+# --- background jobs (GC, scrub) and quotas ----------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("parameters", Text, nullable=False),
+    Column("result", Text, nullable=True),
+    Column("log", Text, nullable=False, server_default=""),
+    Column("stop_requested", Boolean, nullable=False, server_default=false()),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+    Index("ix_jobs_kind_time", "kind", "creation_time"),
+)
+
+job_schedules = Table(
+    "job_schedules",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("cron", String(64), nullable=False),
+    Column("parameters", Text, nullable=False),
+    Column("next_run", DateTime(timezone=True), nullable=True),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+)
+
+quotas = Table(
+    "quotas",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.project_id", ondelete="CASCADE"), primary_key=True),
+    Column("storage_limit", BigInteger, nullable=False),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
 )

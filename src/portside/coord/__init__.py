@@ -1,0 +1,1 @@
+"""Coordination between server processes and instances: locks, shared counters, change feeds."""

@@ -1,0 +1,289 @@
+"""Backing services for the scaled-out stack: PostgreSQL, Redis, an S3 endpoint (moto in
+server mode, over real HTTP) and nginx as the load balancer, from Debian's packages.
+
+Each runs as a real process on 127.0.0.1 with a port picked at start, in a directory of
+its own, and is stopped by the fixture that started it. One of each serves a whole test
+session; servers get a database, a bucket and a Redis key prefix of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.servers import free_port, wait_http
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+
+
+@dataclass
+class Postgres:
+    """A throw-away PostgreSQL cluster (trust authentication on loopback only).
+
+    initdb refuses to run as root, so the cluster belongs to Debian's `postgres` user, in
+    a directory of its own under /tmp (pytest's temporary directories are closed to it)."""
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="portside-pg-", dir="/tmp")))
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def _as_postgres(self, *argv: str) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else list(argv)
+
+    def start(self) -> Postgres:
+        data = self.root / "pgdata"
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+        subprocess.run(
+            self._as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"),
+            check=True,
+            capture_output=True,
+        )
+        log = open(self.root / "postgres.log", "ab")
+        self.proc = subprocess.Popen(
+            self._as_postgres(
+                str(PG_BIN / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={self.root}",
+                "-c",
+                "max_connections=400",
+                "-c",
+                "fsync=on",
+                "-c",
+                "shared_buffers=128MB",
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        _wait_port(self.port, self.proc)
+        # Accepting connections comes a moment after listening.
+        deadline = time.monotonic() + 30
+        while self.psql("SELECT 1", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError("PostgreSQL did not accept connections")
+            time.sleep(0.1)
+        return self
+
+    def psql(self, sql: str, database: str = "postgres", check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database, "-v",
+             "ON_ERROR_STOP=1", "-qAtc", sql],
+            check=check,
+            capture_output=True,
+            text=True,
+        )
+
+    def create_database(self, name: str | None = None) -> str:
+        """A new empty database; returns its URL."""
+        name = name or f"portside_{uuid.uuid4().hex[:12]}"
+        self.psql(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class Redis:
+    root: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Redis:
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = open(self.root / "redis.log", "ab")
+        self.proc = subprocess.Popen(
+            [shutil.which("redis-server") or "/usr/bin/redis-server", "--bind", "127.0.0.1", "--port",
+             str(self.port), "--save", "", "--appendonly", "no", "--dir", str(self.root), "--protected-mode", "no"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        _wait_port(self.port, self.proc)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+# moto accepts any credentials; these only make the AWS SDK sign its requests.
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "portside-test",
+    "AWS_SECRET_ACCESS_KEY": "portside-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass
+class S3:
+    """moto in server mode: an S3 endpoint over real HTTP on loopback."""
+
+    root: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> S3:
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = open(self.root / "moto.log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **S3_ENV},
+            start_new_session=True,
+        )
+        log.close()
+        wait_http(f"{self.endpoint}/moto-api/", self.proc)
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def create_bucket(self, name: str | None = None) -> str:
+        """A new empty bucket; returns its name."""
+        import boto3
+
+        name = name or f"portside-{uuid.uuid4().hex[:12]}"
+        client = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1", **_boto_credentials())
+        client.create_bucket(Bucket=name)
+        return name
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+def _boto_credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+@dataclass
+class Nginx:
+    """nginx on loopback balancing over `upstreams` (HOST:PORT), round robin, with the
+    settings a registry needs behind a proxy: no body size limit, no buffering of uploads."""
+
+    root: Path
+    upstreams: list[str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Nginx:
+        self.root.mkdir(parents=True, exist_ok=True)
+        servers = "\n".join(f"        server {u} max_fails=1 fail_timeout=2s;" for u in self.upstreams)
+        (self.root / "nginx.conf").write_text(
+            f"""
+worker_processes 1;
+pid {self.root}/nginx.pid;
+error_log {self.root}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.root}/body;
+    proxy_temp_path {self.root}/proxy;
+    fastcgi_temp_path {self.root}/fastcgi;
+    uwsgi_temp_path {self.root}/uwsgi;
+    scgi_temp_path {self.root}/scgi;
+    upstream portside {{
+{servers}
+        keepalive 32;
+    }}
+    server {{
+        listen 127.0.0.1:{self.port};
+        client_max_body_size 0;
+        chunked_transfer_encoding on;
+        location / {{
+            proxy_pass http://portside;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_request_buffering off;
+            proxy_buffering off;
+            proxy_read_timeout 900s;
+            # A request that reached an instance that then died is not retried by nginx
+            # for non-idempotent methods; clients retry, as they would against any proxy.
+            proxy_next_upstream error timeout http_502;
+        }}
+    }}
+}}
+"""
+        )
+        log = open(self.root / "nginx.out", "ab")
+        self.proc = subprocess.Popen(
+            [shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(self.root), "-c", str(self.root / "nginx.conf"),
+             "-g", "daemon off;"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        _wait_port(self.port, self.proc)
+        return self
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGQUIT)
