@@ -24,6 +24,8 @@ from pathlib import Path
 from tests.servers import free_port, wait_http
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# The site configuration the README's production topology uses; the tests run it as is.
+NGINX_SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "portside.conf"
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -216,7 +218,7 @@ def _boto_credentials() -> dict[str, str]:
 @dataclass
 class Nginx:
     """nginx on loopback balancing over `upstreams` (HOST:PORT), round robin, with the
-    settings a registry needs behind a proxy: no body size limit, no buffering of uploads."""
+    site configuration of deploy/nginx/portside.conf."""
 
     root: Path
     upstreams: list[str]
@@ -225,7 +227,10 @@ class Nginx:
 
     def start(self) -> Nginx:
         self.root.mkdir(parents=True, exist_ok=True)
-        servers = "\n".join(f"        server {u} max_fails=1 fail_timeout=2s;" for u in self.upstreams)
+        site = NGINX_SITE.read_text()
+        servers = "\n".join(f"    server {u} max_fails=1 fail_timeout=2s;" for u in self.upstreams)
+        site = site.replace("UPSTREAM_SERVERS", servers).replace("LISTEN", f"127.0.0.1:{self.port}")
+        (self.root / "portside.conf").write_text(site)
         (self.root / "nginx.conf").write_text(
             f"""
 worker_processes 1;
@@ -239,29 +244,7 @@ http {{
     fastcgi_temp_path {self.root}/fastcgi;
     uwsgi_temp_path {self.root}/uwsgi;
     scgi_temp_path {self.root}/scgi;
-    upstream portside {{
-{servers}
-        keepalive 32;
-    }}
-    server {{
-        listen 127.0.0.1:{self.port};
-        client_max_body_size 0;
-        chunked_transfer_encoding on;
-        location / {{
-            proxy_pass http://portside;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_request_buffering off;
-            proxy_buffering off;
-            proxy_read_timeout 900s;
-            # A request that reached an instance that then died is not retried by nginx
-            # for non-idempotent methods; clients retry, as they would against any proxy.
-            proxy_next_upstream error timeout http_502;
-        }}
-    }}
+    include {self.root}/portside.conf;
 }}
 """
         )

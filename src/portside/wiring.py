@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,12 +19,13 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from portside.auth.access import OpenRegistry
+from portside.coord.locks import LocalLocks, Locks
 from portside.auth.authn import Authenticator
 from portside.auth.controller import AccessController
 from portside.auth.passwords import hash_password, new_robot_secret, password_problem
 from portside.auth.policy import Policy
 from portside.auth.throttle import LoginThrottle
-from portside.auth.tokens import TokenService, load_or_create_key
+from portside.auth.tokens import TokenService, load_or_create_key, new_key_pem, write_key
 from portside.config import Settings, received_settings
 from portside.http.api.app import management_routes
 from portside.http.api.services import ManagementServices
@@ -34,6 +35,7 @@ from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.artifacts import SqlArtifacts
 from portside.meta.sql.changes import SqliteChangeCounter
 from portside.meta.sql.engine import create_engine
+from portside.meta.sql.keys import SqlKeys
 from portside.meta.sql.migrate import upgrade
 from portside.meta.sql.sessions import SqlSessions
 from portside.meta.sql.store import SqlDatabase
@@ -52,6 +54,7 @@ from portside.registry.catalog import CatalogService
 from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
 from portside.registry.uploads import UploadService
+from portside.storage.driver import BlobStore
 from portside.storage.fs import FsBlobStore
 
 __all__ = [
@@ -70,8 +73,56 @@ LIBRARY_PROJECT = "library"
 
 
 def load_or_create_signing_key(settings: Settings) -> None:
-    """Make the token signing key exist before server processes start (they share it)."""
+    """Make the token signing key exist before server processes start (they share it).
+
+    Instances that share a database (several machines behind a load balancer) share the
+    key through it, unless a key file is configured: the first instance to start creates
+    it and every instance keeps a copy at `signing_key_path` for its server processes."""
+    if settings.token_key_file is None and _shared_database(settings):
+        pem = asyncio.run(_shared_signing_key(settings))
+        write_key(settings.signing_key_path, pem, replace=True)
     load_or_create_key(settings.signing_key_path)
+
+
+def _shared_database(settings: Settings) -> bool:
+    return not settings.sqlalchemy_url.startswith("sqlite")
+
+
+async def _shared_signing_key(settings: Settings) -> str:
+    engine = create_engine(settings.sqlalchemy_url, pool_size=1)
+    try:
+        return await SqlKeys(engine).get_or_create("token", new_key_pem())
+    finally:
+        await engine.dispose()
+
+
+def _blob_store(settings: Settings, locks: Locks) -> BlobStore:
+    """The blob store `storage_url` names: a directory (file://) or a bucket (s3://)."""
+    url = settings.storage_url
+    if url is None:
+        return FsBlobStore(settings.data_dir)
+    if url.startswith("file://"):
+        return FsBlobStore(Path(url.removeprefix("file://")))
+    if url.startswith("s3://"):
+        # Imported here: a single machine on the filesystem never loads the AWS SDK.
+        from portside.storage.s3 import S3BlobStore, S3Config
+
+        return S3BlobStore(
+            S3Config.from_url(
+                url,
+                endpoint_url=settings.s3_endpoint_url,
+                region=settings.s3_region,
+                path_style=settings.s3_path_style,
+                sse=settings.s3_server_side_encryption,
+                kms_key_id=settings.s3_sse_kms_key_id,
+                storage_class=settings.s3_storage_class,
+                part_size=settings.s3_part_size_mib * 1024 * 1024,
+                redirect=settings.s3_redirect,
+                presign_ttl=settings.s3_presign_ttl_seconds,
+            ),
+            locks,
+        )
+    raise ValueError(f"storage_url must be file:///PATH or s3://BUCKET/PREFIX, not {url!r}")
 
 
 def configure_logging(settings: Settings) -> None:
@@ -87,7 +138,8 @@ def configure_logging(settings: Settings) -> None:
 
 def build(settings: Settings) -> ASGIApp:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = FsBlobStore(settings.data_dir)
+    locks: Locks = LocalLocks(settings.data_dir / "locks")
+    store = _blob_store(settings, locks)
     engine = create_engine(settings.sqlalchemy_url)
     database = SqlDatabase(engine)
     accounts = SqlAccounts(engine)
@@ -130,10 +182,23 @@ def build(settings: Settings) -> ASGIApp:
 
     return build_app(
         registry,
-        on_shutdown=engine.dispose,
+        on_shutdown=_closing(store.close, engine.dispose),
         extra_routes=management,
         periodic=[(3600.0, purge_old_audit_records), (3600.0, purge_expired_sessions)],
     )
+
+
+def _closing(*closers: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """One shutdown step that closes each resource in turn, even when one of them fails."""
+
+    async def close_all() -> None:
+        for close in closers:
+            try:
+                await close()
+            except Exception:
+                logging.getLogger("portside").exception("closing %s failed", close)
+
+    return close_all
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def registry(request: pytest.FixtureRequest) -> RegistryServer:
-    """The server under test: Portside unless PORTSIDE_API_TARGET says otherwise."""
+def registry(request: pytest.FixtureRequest, stack: str) -> RegistryServer:
+    """The server under test: Portside on each stack, unless PORTSIDE_API_TARGET says otherwise."""
     return request.getfixturevalue(TARGET)
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from tests.api import oci
 from tests.servers import Portside
+from tests.stacks import Backing
 
 pytestmark = [pytest.mark.portside_only, pytest.mark.slow]
 
@@ -56,13 +57,14 @@ def _assert_ready(client: httpx.Client) -> None:
 
 
 @pytest.fixture(params=[1, 4], ids=["1worker", "4workers"])
-def racy_portside(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Portside]:
+def racy_portside(request: pytest.FixtureRequest, tmp_path: Path, stack: str, backing: Backing) -> Iterator[Portside]:
     """A server of the test's own, with one worker process or several: locks that hold
     within one process must hold across processes too."""
     if request.param == 1:
         yield request.getfixturevalue("fresh_portside")
         return
-    server = Portside(data_dir=tmp_path / "data", env={"PORTSIDE_WORKERS": str(request.param)}).start()
+    env = {**backing.env(stack), "PORTSIDE_WORKERS": str(request.param)}
+    server = Portside(data_dir=tmp_path / "data", env=env).start()
     try:
         yield server
     finally:

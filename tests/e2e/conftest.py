@@ -20,7 +20,8 @@ TARGETS = ("portside", "distribution")
 
 
 @pytest.fixture(scope="session")
-def registry(request: pytest.FixtureRequest) -> RegistryServer:
+def registry(request: pytest.FixtureRequest, stack: str) -> RegistryServer:
+    """Portside on each stack (tests/stacks.py), or the target PORTSIDE_E2E_TARGET names."""
     target = os.environ.get("PORTSIDE_E2E_TARGET", "portside")
     if target not in TARGETS:
         pytest.fail(f"PORTSIDE_E2E_TARGET must be one of {TARGETS}, not {target!r}", pytrace=False)

@@ -34,3 +34,15 @@ def test_hand_off_to_workers(monkeypatch):
     settings = load_settings(listen="127.0.0.1:5999", data_dir=Path("/tmp/x"))
     hand_off(settings)
     assert received_settings() == settings
+
+
+def test_the_production_example_configuration_loads(monkeypatch):
+    """deploy/portside.yaml, which the README's topology points to, is valid as written,
+    and each instance's PORTSIDE_LISTEN wins over the file's `listen`."""
+    monkeypatch.setenv("PORTSIDE_LISTEN", "127.0.0.1:5002")
+    example = Path(__file__).resolve().parents[2] / "deploy" / "portside.yaml"
+    s = load_settings(example)
+    assert s.listen == "127.0.0.1:5002"
+    assert s.storage_url == "s3://example-registry/portside"
+    assert s.sqlalchemy_url.startswith("postgresql+asyncpg://")
+    assert s.redis_url and s.workers == 2

@@ -21,29 +21,47 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from portside.auth.access import Access
 from portside.errors import Unauthorized
 
-__all__ = ["TokenService", "Claims", "load_or_create_key", "IssuedToken"]
+__all__ = ["TokenService", "Claims", "load_or_create_key", "new_key_pem", "write_key", "IssuedToken"]
 
 _ALGORITHM = "ES256"
 _ISSUER = "portside"
 
 
+def new_key_pem() -> str:
+    """A new EC P-256 signing key, PEM-encoded."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def write_key(path: Path, pem: str, *, replace: bool) -> None:
+    """Store `pem` in `path` (mode 0600, fsync'ed). Without `replace`, a file that exists
+    wins (another process made it first)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if replace:
+        staging = path.with_name(path.name + ".new")
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pem)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(staging, path)
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(pem)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
     """The signing key in `path`, generated there (mode 0600) on first use."""
     if not path.exists():
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first; use theirs
-        else:
-            with os.fdopen(fd, "wb") as f:
-                f.write(pem)
-                f.flush()
-                os.fsync(f.fileno())
+        write_key(path, new_key_pem(), replace=False)
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{path} must hold an EC P-256 private key")

@@ -246,6 +246,14 @@ job_schedules = Table(
     Column("update_time", DateTime(timezone=True), nullable=False),
 )
 
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("pem", Text, nullable=False),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+)
+
 quotas = Table(
     "quotas",
     metadata,

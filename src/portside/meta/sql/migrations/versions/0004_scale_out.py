@@ -55,6 +55,14 @@ def upgrade() -> None:
         sa.Column("creation_time", WHEN, nullable=False),
         sa.Column("update_time", WHEN, nullable=False),
     )
+    # The token signing key, when instances share a database instead of a key file: the
+    # first instance to start creates it, the others read it.
+    op.create_table(
+        "signing_keys",
+        sa.Column("name", sa.String(32), primary_key=True),
+        sa.Column("pem", sa.Text, nullable=False),
+        sa.Column("creation_time", WHEN, nullable=False),
+    )
     op.create_table(
         "quotas",
         sa.Column(
@@ -68,6 +76,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("quotas")
+    op.drop_table("signing_keys")
     op.drop_table("job_schedules")
     op.drop_table("jobs")
     op.drop_index("ix_uploads_updated", "uploads")
