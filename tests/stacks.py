@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.backing import S3, S3_ENV, Postgres, Redis
@@ -69,3 +71,45 @@ class Backing:
         for service in (self._s3, self._redis, self._postgres):
             if service is not None:
                 service.stop()
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One stored file or object of a server, outside its upload staging area."""
+
+    name: str
+    size: int
+    read: Callable[[], bytes]
+
+
+def stored_objects(data_dir: Path, env: dict[str, str], staging: frozenset[str]) -> Iterator[StoredObject]:
+    """What a server keeps in its blob store: the data directory's files on `fs`, the
+    bucket's objects on `scaled` (read with boto3, as an operator would)."""
+    url = env.get("PORTSIDE_STORAGE_URL", "")
+    if not url.startswith("s3://"):
+        for dirpath, dirnames, filenames in os.walk(data_dir):
+            dirnames[:] = [d for d in dirnames if d not in staging]
+            for name in filenames:
+                path = Path(dirpath) / name
+                yield StoredObject(str(path), path.stat().st_size, path.read_bytes)
+        return
+    import boto3
+
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    client = boto3.client(
+        "s3",
+        endpoint_url=env["PORTSIDE_S3_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if any(f"/{part}/" in f"/{key}" for part in staging):
+                continue
+
+            def read(key: str = key) -> bytes:
+                return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+            yield StoredObject(key, int(item["Size"]), read)

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     upload_max_idle_seconds: int = Field(
         86400, ge=60, description="upload sessions idle longer than this are purged"
     )
+    job_poll_seconds: float = Field(
+        30.0, gt=0, description="how often each server looks for scheduled GC and scrub runs that are due"
+    )
     default_project_storage_limit: int = Field(
         -1, ge=-1, description="bytes a new project may store; -1: unlimited (Harbor's storage_per_project)"
     )

@@ -26,6 +26,7 @@ __all__ = [
     "Denied",
     "Unsupported",
     "TooManyRequests",
+    "Unavailable",
     "PaginationInvalid",
     "NotFound",
     "Conflict",
@@ -118,6 +119,12 @@ class Unsupported(RegistryError):
 
 class TooManyRequests(RegistryError):
     code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
+
+
+class Unavailable(RegistryError):
+    """A service the request needs (the shared Redis, say) did not answer in time."""
+
+    code, status, message = "UNAVAILABLE", 503, "service temporarily unavailable"
 
 
 class PaginationInvalid(Unsupported):

@@ -19,7 +19,6 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from portside.auth.access import OpenRegistry
-from portside.coord.locks import LocalLocks, Locks
 from portside.auth.authn import Authenticator
 from portside.auth.controller import AccessController
 from portside.auth.passwords import hash_password, new_robot_secret, password_problem
@@ -27,6 +26,7 @@ from portside.auth.policy import Policy
 from portside.auth.throttle import LoginThrottle
 from portside.auth.tokens import TokenService, load_or_create_key, new_key_pem, write_key
 from portside.config import Settings, received_settings
+from portside.coord.locks import LocalLocks, Locks
 from portside.http.api.app import management_routes
 from portside.http.api.services import ManagementServices
 from portside.http.app import build_app
@@ -35,8 +35,11 @@ from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.artifacts import SqlArtifacts
 from portside.meta.sql.changes import SqliteChangeCounter
 from portside.meta.sql.engine import create_engine
+from portside.meta.sql.gc import SqlUpkeep
+from portside.meta.sql.jobs import SqlJobs
 from portside.meta.sql.keys import SqlKeys
 from portside.meta.sql.migrate import upgrade
+from portside.meta.sql.quotas import SqlQuotas
 from portside.meta.sql.sessions import SqlSessions
 from portside.meta.sql.store import SqlDatabase
 from portside.mgmt.artifacts import ArtifactService, RepositoryService
@@ -44,8 +47,10 @@ from portside.mgmt.audit import AuditService, purge_expired
 from portside.mgmt.guard import Guard
 from portside.mgmt.members import MemberService
 from portside.mgmt.projects import ProjectService
+from portside.mgmt.quotas import QuotaService
 from portside.mgmt.robots import RobotService
 from portside.mgmt.sessions import SessionService
+from portside.mgmt.system import SystemJobService
 from portside.mgmt.totp import TotpService
 from portside.mgmt.users import UserService
 from portside.registry.blobs import BlobService
@@ -56,6 +61,11 @@ from portside.registry.trail import AuditTrail
 from portside.registry.uploads import UploadService
 from portside.storage.driver import BlobStore
 from portside.storage.fs import FsBlobStore
+from portside.upkeep.gc import GarbageCollector, GcOptions
+from portside.upkeep.jobs import JobRunner
+from portside.upkeep.purge import UploadPurger
+from portside.upkeep.schedule import Scheduler
+from portside.upkeep.scrub import Scrubber
 
 __all__ = [
     "bootstrap",
@@ -64,6 +74,7 @@ __all__ = [
     "load_or_create_signing_key",
     "migrate",
     "operator_services",
+    "operator_upkeep",
     "serve_app",
     "upgrade_database",
 ]
@@ -141,7 +152,7 @@ def build(settings: Settings) -> ASGIApp:
     locks: Locks = LocalLocks(settings.data_dir / "locks")
     store = _blob_store(settings, locks)
     engine = create_engine(settings.sqlalchemy_url)
-    database = SqlDatabase(engine)
+    database = SqlDatabase(engine, default_storage_limit=settings.default_project_storage_limit)
     accounts = SqlAccounts(engine)
     throttle = LoginThrottle(settings.login_failure_limit, settings.login_failure_window_seconds)
     authenticator = Authenticator(accounts, accounts, accounts, throttle)
@@ -161,8 +172,8 @@ def build(settings: Settings) -> ASGIApp:
         admin_creates_projects=settings.admin_creates_projects,
     )
     registry = Services(
-        blobs=BlobService(store, database, database),
-        uploads=UploadService(store, database),
+        blobs=BlobService(store, database, database, locks),
+        uploads=UploadService(store, database, locks),
         manifests=ManifestService(database, settings.max_manifest_bytes, _manifest_cache(settings, engine)),
         catalog=CatalogService(database),
         authorizer=OpenRegistry() if settings.open_registry else controller,
@@ -172,7 +183,8 @@ def build(settings: Settings) -> ASGIApp:
         log_requests=settings.log_requests,
     )
     sessions = SqlSessions(engine)
-    management = _management_routes(settings, sessions, accounts, database, registry, authenticator, policy)
+    upkeep = _upkeep(settings, engine, store, locks, Guard(policy, accounts))
+    management = _management_routes(settings, sessions, accounts, database, registry, authenticator, policy, upkeep)
 
     async def purge_old_audit_records() -> None:
         await purge_expired(accounts, settings.audit_retention_days)
@@ -182,9 +194,9 @@ def build(settings: Settings) -> ASGIApp:
 
     return build_app(
         registry,
-        on_shutdown=_closing(store.close, engine.dispose),
+        on_shutdown=_closing(upkeep.runner.close, store.close, engine.dispose),
         extra_routes=management,
-        periodic=[(3600.0, purge_old_audit_records), (3600.0, purge_expired_sessions)],
+        periodic=[(3600.0, purge_old_audit_records), (3600.0, purge_expired_sessions), *upkeep.periodic],
     )
 
 
@@ -218,9 +230,12 @@ async def operator_services(settings: Settings) -> AsyncIterator[OperatorService
         accounts = SqlAccounts(engine)
         authenticator = Authenticator(accounts, accounts, accounts, LoginThrottle())
         guard = Guard(Policy(accounts), accounts)
+        quotas = SqlQuotas(engine, settings.default_project_storage_limit)
         yield OperatorServices(
             UserService(accounts, accounts, guard, authenticator, SqlSessions(engine)),
-            ProjectService(accounts, accounts, guard),
+            ProjectService(
+                accounts, accounts, guard, QuotaService(quotas, accounts, guard, settings.default_project_storage_limit)
+            ),
             RobotService(accounts, accounts, guard, authenticator),
         )
     finally:
@@ -294,16 +309,20 @@ def _management_routes(
     registry: Services,
     authenticator: Authenticator,
     policy: Policy,
+    upkeep: Upkeep,
 ) -> list[BaseRoute]:
     """The management API (/api/v2.0, /c/login, /c/log_out) over the same stores as /v2."""
     artifacts = SqlArtifacts(database.engine)
     guard = Guard(policy, accounts)
+    limit = settings.default_project_storage_limit
+    quotas = QuotaService(SqlQuotas(database.engine, limit), accounts, guard, limit)
     return management_routes(
         ManagementServices(
             authenticator=authenticator,
             users=UserService(accounts, accounts, guard, authenticator, sessions),
             totp=TotpService(accounts, accounts),
-            projects=ProjectService(accounts, accounts, guard),
+            projects=ProjectService(accounts, accounts, guard, quotas),
+            quotas=quotas,
             members=MemberService(accounts, accounts, accounts, guard),
             robots=RobotService(accounts, accounts, guard, authenticator),
             repositories=RepositoryService(artifacts, accounts, guard),
@@ -311,5 +330,63 @@ def _management_routes(
             audit=AuditService(accounts, guard),
             sessions=SessionService(sessions, accounts, authenticator, settings.session_ttl_seconds),
             secure_cookies=settings.base_url.startswith("https://"),
+            gc=upkeep.gc,
+            scrub=upkeep.scrub,
         )
     )
+
+
+@dataclass(frozen=True)
+class Upkeep:
+    """GC, upload purging and scrub as wired for one process: the jobs API's services,
+    the runner (the CLI runs jobs through it), and the periodic tasks a server runs."""
+
+    runner: JobRunner
+    gc: SystemJobService
+    scrub: SystemJobService
+    periodic: list[tuple[float, Callable[[], Awaitable[object]]]]
+
+
+def _upkeep(settings: Settings, engine: AsyncEngine, store: BlobStore, locks: Locks, guard: Guard) -> Upkeep:
+    upkeep_store = SqlUpkeep(engine)
+    jobs = SqlJobs(engine)
+    purger = UploadPurger(upkeep_store, store, settings.upload_max_idle_seconds)
+    collector = GarbageCollector(upkeep_store, store, locks, settings.gc_grace_seconds, purger)
+    scrubber = Scrubber(upkeep_store, store, locks)
+    runner = JobRunner(
+        jobs,
+        {"gc": collector.job, "scrub": scrubber.job},
+        checks={"gc": GcOptions.from_parameters, "scrub": Scrubber.options},
+    )
+    scheduler = Scheduler(jobs, runner)
+
+    async def purge_idle_uploads() -> None:
+        await purger.purge()
+
+    async def run_due_schedules() -> None:
+        await scheduler.tick()
+
+    return Upkeep(
+        runner=runner,
+        gc=SystemJobService("gc", "garbage-collection", guard, jobs, runner, scheduler),
+        scrub=SystemJobService("scrub", "scrub", guard, jobs, runner, scheduler),
+        periodic=[
+            (settings.job_poll_seconds, run_due_schedules),
+            (min(3600.0, settings.upload_max_idle_seconds / 4), purge_idle_uploads),
+        ],
+    )
+
+
+@asynccontextmanager
+async def operator_upkeep(settings: Settings) -> AsyncIterator[Upkeep]:
+    """What `portside gc|scrub` run jobs through: the server's stores, as the operator."""
+    await upgrade_database(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    locks: Locks = LocalLocks(settings.data_dir / "locks")
+    store = _blob_store(settings, locks)
+    engine = create_engine(settings.sqlalchemy_url, pool_size=2)
+    try:
+        accounts = SqlAccounts(engine)
+        yield _upkeep(settings, engine, store, locks, Guard(Policy(accounts), accounts))
+    finally:
+        await _closing(store.close, engine.dispose)()

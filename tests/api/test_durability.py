@@ -16,7 +16,7 @@ import pytest
 
 from tests.api import oci
 from tests.servers import Portside
-from tests.stacks import Backing
+from tests.stacks import Backing, StoredObject, stored_objects
 
 pytestmark = [pytest.mark.portside_only, pytest.mark.slow]
 
@@ -29,24 +29,17 @@ def _client(server: Portside) -> httpx.Client:
     return httpx.Client(base_url=server.url, timeout=60.0)
 
 
-def _stored_files(root: Path) -> Iterator[Path]:
-    """Regular files of the data directory outside the staging areas."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in STAGING_NAMES]
-        for name in filenames:
-            yield Path(dirpath) / name
+def _stored(server: Portside) -> Iterator[StoredObject]:
+    """The server's stored files or objects outside the staging areas (either stack)."""
+    return stored_objects(server.data_dir, server.env, frozenset(STAGING_NAMES))
 
 
-def _sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for piece in iter(lambda: f.read(MIB), b""):
-            h.update(piece)
-    return f"sha256:{h.hexdigest()}"
+def _sha256_of(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
-def _copies(root: Path, digest: str, size: int) -> list[Path]:
-    return [p for p in _stored_files(root) if p.stat().st_size == size and _sha256_of(p) == digest]
+def _copies(server: Portside, digest: str, size: int) -> list[str]:
+    return [o.name for o in _stored(server) if o.size == size and _sha256_of(o.read()) == digest]
 
 
 def _assert_ready(client: httpx.Client) -> None:
@@ -260,7 +253,7 @@ async def test_fifty_concurrent_uploads_of_one_blob(racy_portside: Portside) -> 
         for name in sorted(set(repos)):
             r = await client.get(f"/v2/{name}/blobs/{d}")
             assert r.status_code == 200 and r.content == data
-    copies = _copies(racy_portside.data_dir, d, len(data))
+    copies = _copies(racy_portside, d, len(data))
     assert len(copies) == 1, f"one stored copy expected, found {copies}"
 
 
@@ -272,7 +265,7 @@ def test_one_copy_across_repositories_and_mounts(fresh_portside: Portside) -> No
             oci.push_blob(c, f"dedup/seq{i}", data)
         r = c.post("/v2/dedup/mounted/blobs/uploads/", params={"mount": d, "from": "dedup/seq0"})
         assert r.status_code == 201
-    assert len(_copies(fresh_portside.data_dir, d, len(data))) == 1
+    assert len(_copies(fresh_portside, d, len(data))) == 1
 
 
 # Crashes in the middle of uploads ---------------------------------------------------------------
@@ -285,10 +278,10 @@ def _assert_never_half_visible(server: Portside, repo: str, content: BigContent)
         assert h.status_code == 404, oci.error_text(h)
         oci.assert_error(c.get(f"/v2/{repo}/blobs/{content.digest}"), 404, "BLOB_UNKNOWN")
     hexpart = content.digest.split(":", 1)[1]
-    for path in _stored_files(server.data_dir):
-        if hexpart in path.name or hexpart in str(path.parent):
-            assert path.stat().st_size == content.size and _sha256_of(path) == content.digest, (
-                f"{path} is named for the blob but holds other bytes"
+    for stored in _stored(server):
+        if hexpart in stored.name:
+            assert stored.size == content.size and _sha256_of(stored.read()) == content.digest, (
+                f"{stored.name} is named for the blob but holds other bytes"
             )
 
 
@@ -606,7 +599,7 @@ async def test_concurrent_completion_of_one_session(racy_portside: Portside) -> 
                 oci.assert_error(a, {400, 404, 416}, "BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID")
         got = await client.get(f"/v2/{repo}/blobs/{d}")
         assert got.status_code == 200 and got.content == data
-    assert len(_copies(racy_portside.data_dir, d, len(data))) == 1
+    assert len(_copies(racy_portside, d, len(data))) == 1
 
 
 async def test_concurrent_tag_updates(racy_portside: Portside) -> None:
@@ -712,8 +705,7 @@ def test_finished_uploads_leave_no_staging_files(fresh_portside: Portside) -> No
         assert r.status_code == 400
         r = c.post(f"/v2/{repo}/blobs/uploads/", params={"digest": oci.layer(10).digest}, content=b"z" * 10)
         assert r.status_code == 400
-    leftovers = []
-    for dirpath, _dirnames, filenames in os.walk(fresh_portside.data_dir):
-        if set(Path(dirpath).relative_to(fresh_portside.data_dir).parts) & STAGING_NAMES:
-            leftovers += [Path(dirpath) / f for f in filenames if (Path(dirpath) / f).stat().st_size >= 10]
+    everything = stored_objects(fresh_portside.data_dir, fresh_portside.env, frozenset())
+    kept = {o.name for o in _stored(fresh_portside)}
+    leftovers = [o.name for o in everything if o.name not in kept and o.size >= 10]
     assert not leftovers, f"staging files left behind: {leftovers}"

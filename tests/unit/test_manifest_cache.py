@@ -10,7 +10,7 @@ class Counter:
     def __init__(self) -> None:
         self.value: int | None = 1
 
-    def current(self) -> int | None:
+    async def current(self) -> int | None:
         return self.value
 
 
@@ -73,15 +73,15 @@ async def _async(value):
     return value
 
 
-def test_sqlite_counter_sees_commits_of_other_connections(tmp_path):
+async def test_sqlite_counter_sees_commits_of_other_connections(tmp_path):
     path = tmp_path / "db.sqlite"
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("PRAGMA journal_mode=WAL")
     writer.execute("CREATE TABLE t (x)")
     counter = SqliteChangeCounter(path)
-    first = counter.current()
-    assert counter.current() == first
+    first = await counter.current()
+    assert await counter.current() == first
     writer.execute("INSERT INTO t VALUES (1)")
-    assert counter.current() != first
+    assert await counter.current() != first
     counter.close()
     writer.close()

@@ -3,6 +3,11 @@
 Registry clients send the same Basic credentials on many requests; a verified pair is
 remembered for a short time (by a keyed hash, never the password) so argon2's deliberate
 slowness is paid once per client, not once per request.
+
+What is remembered is dropped whenever an account changes anywhere: `account_changes`
+moves on every committed account or robot change (a shared generation in Redis when
+several instances serve), and it is asked on every login. A password changed, a user
+deleted or a robot's secret refreshed through one instance is refused by all at once.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import time
 from portside.auth.passwords import verify_password, verify_secret
 from portside.auth.policy import robot_active
 from portside.auth.principal import Principal
-from portside.auth.throttle import LoginThrottle
+from portside.auth.throttle import Throttle
 from portside.errors import Unauthorized
 from portside.meta.accounts import AuditStore, RobotStore, UserStore
+from portside.meta.stores import ChangeCounter
 
 __all__ = ["Authenticator", "ROBOT_PREFIX"]
 
@@ -27,13 +33,22 @@ _REMEMBERED_MAX = 10_000
 
 
 class Authenticator:
-    def __init__(self, users: UserStore, robots: RobotStore, audit: AuditStore, throttle: LoginThrottle):
+    def __init__(
+        self,
+        users: UserStore,
+        robots: RobotStore,
+        audit: AuditStore,
+        throttle: Throttle,
+        account_changes: ChangeCounter | None = None,
+    ):
         self._users = users
         self._robots = robots
         self._audit = audit
         self._throttle = throttle
+        self._account_changes = account_changes
         self._cache_key = secrets.token_bytes(32)
         self._verified: dict[bytes, tuple[float, str]] = {}
+        self._generation: int | None = None
 
     def _fingerprint(self, username: str, password: str) -> bytes:
         return hmac.new(self._cache_key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
@@ -41,25 +56,40 @@ class Authenticator:
     async def login(self, username: str, password: str, client: str = "", *, audit: bool = True) -> Principal:
         """The principal these credentials name; raises `Unauthorized` or `TooManyRequests`."""
         keys = (f"account:{username}", f"client:{client}")
-        self._throttle.check(keys)
+        await self._throttle.check(keys)
+        generation = await self._accounts_generation()
         fingerprint = self._fingerprint(username, password)
         remembered = self._verified.get(fingerprint)
         fresh = remembered is not None and remembered[0] > time.monotonic()
         principal = await self._check(username, password, trust_secret=fresh)
         if principal is None:
             self._verified.pop(fingerprint, None)
-            self._throttle.failed(keys)
+            await self._throttle.failed(keys)
             if audit:
                 await self._record_login(username, client, success=False)
             raise Unauthorized("invalid username or password")
-        self._throttle.succeeded(keys[0])
+        await self._throttle.succeeded(keys[0])
         if not fresh:
-            if len(self._verified) >= _REMEMBERED_MAX:
-                self._verified.clear()
-            self._verified[fingerprint] = (time.monotonic() + _REMEMBER_SECONDS, username)
+            # Only remember a verification when no change was noticed while it ran: it may
+            # have read the account as it was before that change.
+            if generation is not None and await self._accounts_generation() == generation:
+                if len(self._verified) >= _REMEMBERED_MAX:
+                    self._verified.clear()
+                self._verified[fingerprint] = (time.monotonic() + _REMEMBER_SECONDS, username)
             if audit:
                 await self._record_login(username, client, success=True)
         return principal
+
+    async def _accounts_generation(self) -> int | None:
+        """The accounts' generation; what is remembered is dropped when it moved, and when
+        it cannot be told (None: nothing is remembered then). Without a counter, constant."""
+        if self._account_changes is None:
+            return 0
+        generation = await self._account_changes.current()
+        if generation is None or generation != self._generation:
+            self._verified.clear()
+            self._generation = generation
+        return generation
 
     async def _record_login(self, username: str, client: str, success: bool) -> None:
         await self._audit.record(

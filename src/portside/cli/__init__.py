@@ -75,7 +75,10 @@ def main() -> None:
 
 
 from portside.cli.accounts import project_app, robot_app, user_app  # noqa: E402
+from portside.cli.upkeep import gc, scrub  # noqa: E402
 
 app.add_typer(user_app, name="user")
 app.add_typer(project_app, name="project")
 app.add_typer(robot_app, name="robot")
+app.command("gc")(gc)
+app.command("scrub")(scrub)

@@ -124,6 +124,10 @@ def project_add(
     name: str,
     public: Annotated[bool, typer.Option("--public", help="anyone may pull")] = False,
     owner: Annotated[str, typer.Option("--owner", help="owning user (its projectAdmin)")] = "admin",
+    storage_limit: Annotated[
+        int | None,
+        typer.Option("--storage-limit", help="bytes the project may store; -1 unlimited (default: the setting)"),
+    ] = None,
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -131,7 +135,7 @@ def project_add(
 
     async def add(s: OperatorServices) -> int:
         user = await s.users.find(owner)
-        return (await s.projects.add(name, user.user_id, public, {}, by=_CLI)).project_id
+        return (await s.projects.add(name, user.user_id, public, {}, by=_CLI, storage_limit=storage_limit)).project_id
 
     project_id = _run(config, data_dir, add)
     typer.echo(f"created project {name} (id {project_id})")

@@ -18,12 +18,35 @@ from typing import Protocol
 
 import anyio.to_thread
 
-__all__ = ["LocalLocks", "Locks"]
+__all__ = ["LocalLocks", "Locks", "ProcessLocks"]
 
 
 class Locks(Protocol):
     def hold(self, key: str) -> AbstractAsyncContextManager[None]:
         """Hold `key` exclusively until the block ends; waits while another holder has it."""
+
+
+class ProcessLocks:
+    """Locks among the tasks of one process: an asyncio lock per key, forgotten when
+    nobody holds or waits for it. The other implementations queue a process's own
+    contenders here first, so only one task per process waits on the shared lock."""
+
+    def __init__(self) -> None:
+        self._local: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._local.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                del self._local[key]
 
 
 class LocalLocks:
@@ -34,8 +57,7 @@ class LocalLocks:
     def __init__(self, directory: Path):
         self._dir = directory
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._local: dict[str, asyncio.Lock] = {}
-        self._users: dict[str, int] = {}
+        self._process = ProcessLocks()
 
     def _path(self, key: str) -> Path:
         # A fixed number of lock files per kind of key ("upload", "blob"): keys of one kind
@@ -49,18 +71,10 @@ class LocalLocks:
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._local.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
-        try:
-            async with lock:
-                fd = os.open(self._path(key), os.O_RDWR | os.O_CREAT, 0o600)
-                try:
-                    await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
-                    yield
-                finally:
-                    os.close(fd)  # closing releases the flock
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key]
-                del self._local[key]
+        async with self._process.hold(key):
+            fd = os.open(self._path(key), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the flock

@@ -26,6 +26,8 @@ class UploadRecord:
     repository: str
     size: int
     started_at: datetime
+    # The blob writer's state when `size` bytes were acknowledged (see BlobWriter.state).
+    state: bytes | None = None
 
 
 class RepoStore(Protocol):
@@ -61,7 +63,8 @@ class UploadStore(Protocol):
 
     async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
 
-    async def set_upload_size(self, upload_id: str, size: int) -> None: ...
+    async def set_upload_size(self, upload_id: str, size: int, state: bytes | None) -> None:
+        """Record the acknowledged size and the writer's state at that size, together."""
 
     async def delete_upload(self, upload_id: str) -> None: ...
 
@@ -80,6 +83,7 @@ class Database(RepoStore, UploadStore, Protocol):
 
 
 class ChangeCounter(Protocol):
-    def current(self) -> int | None:
-        """A number that changes whenever any process commits a change to the metadata;
-        cheap enough to ask on every request. None: cannot tell (then nothing is cached)."""
+    async def current(self) -> int | None:
+        """A number that changes whenever any process or instance commits a change to what
+        its holder caches, by the time the writer's request is answered; cheap enough to ask
+        on every request (a pragma, or one Redis GET). None: cannot tell (cache nothing)."""

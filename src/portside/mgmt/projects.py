@@ -1,19 +1,23 @@
 """Projects: Harbor's `/projects`. Any signed-in user may create one and becomes its
-projectAdmin; callers see public projects and those they belong to."""
+projectAdmin; callers see public projects and those they belong to. A new project gets
+its storage quota (`mgmt.quotas`), and its summary counts what the caller may see."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, Forbidden, PreconditionFailed, Unauthorized
 from portside.meta.accounts import AuditStore, Page, Project, ProjectStore
+from portside.meta.quotas import Quota
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Paging, page_of, parse_q
+from portside.mgmt.quotas import QuotaService
 
-__all__ = ["ProjectService", "ListedProject", "check_project_name"]
+__all__ = ["ProjectService", "ListedProject", "ProjectSummary", "check_project_name"]
 
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _BOOLEAN_METADATA = ("public", "enable_content_trust", "enable_content_trust_cosign", "prevent_vul", "auto_scan")
@@ -42,11 +46,19 @@ class ListedProject:
     role_id: int | None  # the caller's role, for Harbor's current_user_role_id(s)
 
 
+@dataclass(frozen=True, slots=True)
+class ProjectSummary:
+    project: Project
+    members_by_role: Mapping[int, int] | None  # role id → members; None: the caller may not list them
+    quota: Quota | None  # None: the caller may not read it
+
+
 class ProjectService:
-    def __init__(self, projects: ProjectStore, audit: AuditStore, guard: Guard):
+    def __init__(self, projects: ProjectStore, audit: AuditStore, guard: Guard, quotas: QuotaService | None = None):
         self._projects = projects
         self._audit = audit
         self._guard = guard
+        self._quotas = quotas
 
     async def _record(self, who: Principal, project: Project, operation: str) -> None:
         await self._audit.record(
@@ -57,18 +69,40 @@ class ProjectService:
             resource=project.name,
         )
 
-    async def create(self, who: Principal, name: str, public: bool | None, metadata: Mapping[str, str]) -> Project:
+    async def create(
+        self,
+        who: Principal,
+        name: str,
+        public: bool | None,
+        metadata: Mapping[str, str],
+        storage_limit: int | None = None,
+    ) -> Project:
         if who.user is None:
             if not who.authenticated:
                 raise Unauthorized("sign in to create projects")
             raise Forbidden("robots cannot create projects")
-        return await self.add(name, who.user.user_id, public, metadata, by=who.name)
+        if self._quotas is not None:
+            self._quotas.may_choose(who, storage_limit)
+        return await self.add(name, who.user.user_id, public, metadata, by=who.name, storage_limit=storage_limit)
 
     async def add(
-        self, name: str, owner_id: int, public: bool | None, metadata: Mapping[str, str], *, by: str
+        self,
+        name: str,
+        owner_id: int,
+        public: bool | None,
+        metadata: Mapping[str, str],
+        *,
+        by: str,
+        storage_limit: int | None = None,
     ) -> Project:
-        """Create without a permission check (the CLI)."""
+        """Create without a permission check (the CLI); `storage_limit` None: the default."""
         check_project_name(name)
+        if self._quotas is None:
+            if storage_limit is not None:
+                raise BadRequest("storage quotas are not available here")
+            limit = None
+        else:
+            limit = self._quotas.initial_limit(storage_limit)
         clean = _clean_metadata(metadata)
         if public is not None and "public" not in clean:
             clean["public"] = "true" if public else "false"
@@ -76,6 +110,8 @@ class ProjectService:
         if await self._projects.get_project(name) is not None:
             raise Conflict(f"project {name} already exists")
         project = await self._projects.create_project(name, owner_id, clean)
+        if self._quotas is not None and limit is not None:
+            await self._quotas.start(project, limit)
         await self._audit.record(
             project_id=project.project_id, username=by, operation="create", resource_type="project", resource=name
         )
@@ -87,6 +123,16 @@ class ProjectService:
     async def get(self, who: Principal, key: int | str) -> ListedProject:
         project = await self._guard.project_for(who, key, "project", "read")
         return ListedProject(project, await self._guard.policy.role(who, project))
+
+    async def summary(self, who: Principal, key: int | str) -> ProjectSummary:
+        """Harbor's project summary: member counts and quota only for callers who may see them."""
+        project = await self._guard.project_for(who, key, "project", "read")
+        members = None
+        if await self._guard.policy.permits(who, project, "member", "list"):
+            found = await self._projects.list_members(project.project_id, None, 0, _ALL)
+            members = Counter(m.role_id for m in found.items)
+        quota = await self._quotas.of_project(who, project) if self._quotas is not None else None
+        return ProjectSummary(project, members, quota)
 
     async def list(
         self,

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from portside.coord.locks import Locks
 from portside.errors import BlobUnknown
 from portside.meta.stores import RepoStore, UploadStore
 from portside.oci.digest import Digest
@@ -26,10 +27,11 @@ class BlobHandle:
 
 
 class BlobService:
-    def __init__(self, store: BlobStore, repos: RepoStore, uploads: UploadStore):
+    def __init__(self, store: BlobStore, repos: RepoStore, uploads: UploadStore, locks: Locks):
         self._store = store
         self._repos = repos
         self._uploads = uploads
+        self._locks = locks
 
     async def open(self, repo: str, digest: Digest) -> BlobHandle:
         size = await self._repos.blob_size(repo, digest)
@@ -39,11 +41,14 @@ class BlobService:
 
     async def mount(self, repo: str, digest: Digest, source: str) -> bool:
         """Link a blob of `source` into `repo` without copying; False when `source` lacks it."""
-        size = await self._repos.blob_size(source, digest)
-        if size is None or await self._store.size(digest) is None:
-            return False
-        await self._uploads.link_blob(repo, digest, size)
-        return True
+        # Under the blob's lock, as GC sweeps: the content checked here is still there
+        # when the link (which touches the blob) commits.
+        async with self._locks.hold(f"blob:{digest}"):
+            size = await self._repos.blob_size(source, digest)
+            if size is None or await self._store.size(digest) is None:
+                return False
+            await self._uploads.link_blob(repo, digest, size)
+            return True
 
     async def delete(self, repo: str, digest: Digest) -> None:
         """Unlink the blob from `repo`; its content stays until garbage collection."""

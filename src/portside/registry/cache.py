@@ -1,9 +1,11 @@
 """An in-memory cache of manifest lookups, for the data plane's hottest request.
 
-Correctness comes first: the whole cache is dropped whenever the metadata changed anywhere
-(a `ChangeCounter` moved), and a lookup is only cached when nothing changed while it ran.
-Under a steady pull load that means one database read per key per change; under a push
-storm it means no caching, which is still correct.
+Correctness comes first: the whole cache is dropped whenever manifests or tags changed
+anywhere (a `ChangeCounter` moved), and a lookup is only cached when nothing changed while
+it ran. The counter is asked on every lookup, hit or miss, so a tag moved through another
+instance is seen by the next request after the push was answered (read-your-writes across
+instances). Under a steady pull load that means one database read per key per change;
+under a push storm it means no caching, which is still correct.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ class ManifestCache:
         self._entries: OrderedDict[tuple[str, str], ManifestRecord] = OrderedDict()
         self._generation: int | None = None
 
-    def _current(self) -> int | None:
-        generation = self._counter.current()
+    async def _current(self) -> int | None:
+        generation = await self._counter.current()
         if generation is None or generation != self._generation:
             self._entries.clear()
             self._generation = generation
@@ -34,14 +36,14 @@ class ManifestCache:
     async def lookup(
         self, repo: str, reference: str | Digest, load: Callable[[], Awaitable[ManifestRecord | None]]
     ) -> ManifestRecord | None:
-        before = self._current()
+        before = await self._current()
         key = (repo, str(reference))
         found = self._entries.get(key)
         if found is not None:
             self._entries.move_to_end(key)
             return found
         record = await load()
-        if record is not None and before is not None and self._current() == before:
+        if record is not None and before is not None and await self._current() == before:
             self._entries[key] = record
             if len(self._entries) > self._max:
                 self._entries.popitem(last=False)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from portside.coord.locks import Locks
 from portside.errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
 from portside.meta.stores import UploadRecord, UploadStore
 from portside.oci.digest import Digest
@@ -48,9 +49,10 @@ class _EndedMeanwhile(Exception):
 
 
 class UploadService:
-    def __init__(self, store: BlobStore, uploads: UploadStore):
+    def __init__(self, store: BlobStore, uploads: UploadStore, locks: Locks):
         self._store = store
         self._uploads = uploads
+        self._locks = locks
 
     async def start(self, repo: str) -> UploadRecord:
         return await self._uploads.create_upload(uuid.uuid4().hex, repo)
@@ -72,7 +74,7 @@ class UploadService:
                 raise BlobUploadInvalid("this upload was completed; repeat its PUT to finish it")
             await self._receive(writer, body, chunk, length)
             await writer.flush()
-            await self._uploads.set_upload_size(upload_id, writer.size)
+            await self._uploads.set_upload_size(upload_id, writer.size, writer.state)
             return writer.size
 
     async def complete(
@@ -101,8 +103,11 @@ class UploadService:
                     f"content has digest {actual}, not {digest}",
                     detail={"expected": str(digest), "actual": str(actual)},
                 )
-            await writer.commit(digest)
-            await self._uploads.complete_upload(upload_id, repo, digest, writer.size)
+            # Under the blob's lock from publishing to recording: GC sweeps a blob under it
+            # too, so it never deletes content that this commit found already in place.
+            async with self._locks.hold(f"blob:{digest}"):
+                await writer.commit(digest)
+                await self._uploads.complete_upload(upload_id, repo, digest, writer.size)
             await self._store.discard_upload(upload_id)
             return writer.size
 
@@ -141,7 +146,7 @@ class UploadService:
                 session = await self._uploads.get_upload(upload_id)
                 if session is None:
                     raise _EndedMeanwhile
-                await writer.resume(session.size)
+                await writer.resume(session.size, session.state)
                 yield writer
         except _EndedMeanwhile:
             # Completed or cancelled by the request we waited for; its staging area goes too.

@@ -4,10 +4,15 @@ Layout under the root directory::
 
     blobs/<algorithm>/<first two hex digits>/<hex>   published content; never changed once there
     uploads/<upload id>                              staging file of one upload session
+    quarantine/<algorithm>/<hex>                     content scrub took out of service
 
 Staging and published files share one filesystem, so publishing is a rename: a reader
 sees either no blob or the whole, fsync'ed blob. Several processes may serve the same
 root; an upload is held with `flock` while a request appends to it.
+
+A writer's `state` is its running SHA-256 (see `hashstate`), so the request after a
+restart, or one served by another process, continues the hash instead of reading the
+staged bytes again.
 """
 
 from __future__ import annotations
@@ -19,20 +24,23 @@ import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio.to_thread
 
+from portside.errors import DigestInvalid
 from portside.oci.digest import Digest
-from portside.storage.driver import BlobWriter, UploadLost, UploadSealed
+from portside.storage.driver import BlobWriter, StagedUpload, StoredBlob, UploadLost, UploadSealed
+from portside.storage.hashstate import HashStateInvalid, ResumableHash
 
 __all__ = ["FsBlobStore"]
 
 # Appends are gathered up to this size before one write+hash call off the event loop.
 _WRITE_BATCH = 4 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
-# Writers whose hash state is kept between requests of an upload; older ones are closed
-# and re-hash their staged bytes from disk if their upload comes back.
+# Writers kept open between requests of an upload; older ones are closed and continue
+# from the saved hash state (or, without one, re-hash the staged bytes) if it comes back.
 _CACHED_WRITERS = 256
 
 
@@ -45,7 +53,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 class _FsWriter:
-    def __init__(self, store: FsBlobStore, upload_id: str, fd: int, size: int, hasher: hashlib._Hash):
+    def __init__(self, store: FsBlobStore, upload_id: str, fd: int, size: int, hasher: ResumableHash):
         self._store = store
         self.upload_id = upload_id
         self.fd = fd
@@ -60,15 +68,22 @@ class _FsWriter:
     def size(self) -> int:
         return self._size
 
-    async def resume(self, size: int) -> None:
+    @property
+    def state(self) -> bytes | None:
+        """The running SHA-256 of the flushed bytes; None while some are still buffered."""
+        if self._pending or self._hasher.size != self._size:
+            return None
+        return self._hasher.export()
+
+    async def resume(self, size: int, state: bytes | None = None) -> None:
         if self._size == size and not self._pending:
             # Another process may have appended since this writer was cached.
             stat = await anyio.to_thread.run_sync(os.fstat, self.fd)
             if stat.st_size == size and stat.st_nlink == 1:
                 return
-        await anyio.to_thread.run_sync(self._rewind, size)
+        await anyio.to_thread.run_sync(self._rewind, size, state)
 
-    def _rewind(self, size: int) -> None:
+    def _rewind(self, size: int, state: bytes | None) -> None:
         self._pending, self._pending_bytes = [], 0
         stat = os.fstat(self.fd)
         if stat.st_nlink > 1:
@@ -80,7 +95,12 @@ class _FsWriter:
             raise UploadLost(f"upload {self.upload_id} holds fewer bytes than were acknowledged")
         else:
             os.ftruncate(self.fd, size)
-        hasher = hashlib.sha256()
+            saved = _restore(state, size)
+            if saved is not None:
+                os.lseek(self.fd, size, os.SEEK_SET)
+                self._hasher, self._size, self._flushed = saved, size, size
+                return
+        hasher = ResumableHash()
         os.lseek(self.fd, 0, os.SEEK_SET)
         remaining = size
         while remaining:
@@ -113,7 +133,7 @@ class _FsWriter:
             while view:
                 written = os.write(self.fd, view)
                 view = view[written:]
-            # hashlib releases the GIL on large buffers, so hashing overlaps other requests.
+            # ctypes releases the GIL during the hash call, so hashing overlaps other requests.
             self._hasher.update(chunk)
         self._flushed += sum(len(c) for c in chunks)
 
@@ -124,7 +144,7 @@ class _FsWriter:
     async def digest(self, algorithm: str) -> Digest:
         await self._drain()
         if algorithm == "sha256":
-            return Digest("sha256", self._hasher.copy().hexdigest())
+            return Digest("sha256", self._hasher.hexdigest())
         # Other algorithms are rare; hash the staged bytes again rather than pay twice always.
         path = self._store.upload_path(self.upload_id)
         return Digest(algorithm, await anyio.to_thread.run_sync(_hash_file, path, algorithm, self._size))
@@ -155,6 +175,17 @@ class _FsWriter:
             pass
 
 
+def _restore(state: bytes | None, size: int) -> ResumableHash | None:
+    """The saved hash when it is one of exactly `size` bytes; else the bytes are re-hashed."""
+    if state is None:
+        return None
+    try:
+        hasher = ResumableHash.restore(state)
+    except HashStateInvalid:
+        return None
+    return hasher if hasher.name == "sha256" and hasher.size == size else None
+
+
 def _hash_file(path: Path, algorithm: str, size: int) -> str:
     hasher = hashlib.new(algorithm)
     with open(path, "rb") as f:
@@ -175,6 +206,7 @@ class FsBlobStore:
         self.root = root.resolve()
         self._blobs = self.root / "blobs"
         self._uploads = self.root / "uploads"
+        self._quarantine = self.root / "quarantine"
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._uploads.mkdir(parents=True, exist_ok=True)
         self._writers: OrderedDict[str, _FsWriter] = OrderedDict()
@@ -216,6 +248,34 @@ class FsBlobStore:
     async def delete(self, digest: Digest) -> None:
         await anyio.to_thread.run_sync(lambda: self.blob_path(digest).unlink(missing_ok=True))
 
+    async def redirect_url(self, digest: Digest) -> str | None:
+        return None
+
+    async def list_blobs(self) -> AsyncIterator[StoredBlob]:
+        # One directory (a two-hex-digit fan-out bucket) per thread hop.
+        buckets = await anyio.to_thread.run_sync(_subdirectories, self._blobs, 2)
+        for bucket in buckets:
+            for blob in await anyio.to_thread.run_sync(_blobs_in, bucket):
+                yield blob
+
+    async def list_uploads(self) -> AsyncIterator[StagedUpload]:
+        for upload in await anyio.to_thread.run_sync(_uploads_in, self._uploads):
+            yield upload
+
+    async def quarantine(self, digest: Digest) -> None:
+        def move() -> None:
+            source = self.blob_path(digest)
+            dest = self._quarantine / digest.algorithm / digest.hex
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(source, dest)
+            except FileNotFoundError:
+                return
+            _fsync_dir(dest.parent)
+            _fsync_dir(source.parent)
+
+        await anyio.to_thread.run_sync(move)
+
     @asynccontextmanager
     async def upload(self, upload_id: str) -> AsyncIterator[BlobWriter]:
         lock = self._locks.setdefault(upload_id, asyncio.Lock())
@@ -254,7 +314,7 @@ class FsBlobStore:
     def _open(self, upload_id: str) -> _FsWriter:
         fd = os.open(self.upload_path(upload_id), os.O_RDWR | os.O_CREAT, 0o600)
         # Size unknown until `resume` says how many bytes were acknowledged.
-        return _FsWriter(self, upload_id, fd, -1, hashlib.sha256())
+        return _FsWriter(self, upload_id, fd, -1, ResumableHash())
 
     async def discard_upload(self, upload_id: str) -> None:
         writer = self._writers.pop(upload_id, None)
@@ -262,9 +322,48 @@ class FsBlobStore:
             writer.close()
         await anyio.to_thread.run_sync(lambda: self.upload_path(upload_id).unlink(missing_ok=True))
 
+    async def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
     async def check(self) -> None:
         def probe() -> None:
             if not os.access(self._uploads, os.W_OK) or not os.access(self._blobs, os.W_OK):
                 raise OSError(f"{self.root} is not writable")
 
         await anyio.to_thread.run_sync(probe)
+
+
+def _mtime(stat: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(stat.st_mtime, UTC)
+
+
+def _subdirectories(root: Path, depth: int) -> list[Path]:
+    level = [root]
+    for _ in range(depth):
+        level = [Path(e.path) for d in level if d.is_dir() for e in os.scandir(d) if e.is_dir(follow_symlinks=False)]
+    return level
+
+
+def _blobs_in(bucket: Path) -> list[StoredBlob]:
+    """The blobs of one `blobs/<algorithm>/<xx>` directory (names that are no digest skipped)."""
+    found = []
+    for entry in os.scandir(bucket):
+        try:
+            digest = Digest.parse(f"{bucket.parent.name}:{entry.name}")
+            stat = entry.stat(follow_symlinks=False)
+        except (DigestInvalid, FileNotFoundError):
+            continue
+        found.append(StoredBlob(digest, stat.st_size, _mtime(stat)))
+    return found
+
+
+def _uploads_in(directory: Path) -> list[StagedUpload]:
+    found = []
+    for entry in os.scandir(directory):
+        try:
+            found.append(StagedUpload(entry.name, _mtime(entry.stat(follow_symlinks=False))))
+        except FileNotFoundError:
+            continue  # committed or discarded meanwhile
+    return found

@@ -13,7 +13,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from portside.http.api import artifacts, audit, login, members, projects, repositories, robots, users
+from portside.http.api import (
+    artifacts,
+    audit,
+    login,
+    members,
+    projects,
+    quotas,
+    repositories,
+    robots,
+    system,
+    users,
+)
 from portside.http.api.errors import install_error_handlers
 from portside.http.api.services import ManagementServices
 
@@ -36,7 +47,7 @@ def build_management_api(management: ManagementServices) -> FastAPI:
     install_error_handlers(api)
     api.router.redirect_slashes = False
     # Artifacts before repositories: see http/api/artifacts.py.
-    for module in (users, projects, members, robots, artifacts, repositories, audit):
+    for module in (users, projects, members, robots, artifacts, repositories, audit, quotas, system):
         api.include_router(module.router)
     api.state.management = management
     return api

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from portside.auth.rbac import DEVELOPER, GUEST, LIMITED_GUEST, MAINTAINER, PROJECT_ADMIN
 from portside.errors import BadRequest, NotFound
 from portside.http.api.context import Caller, Pages, iso, paged, project_key, services, without_none
-from portside.mgmt.projects import ListedProject
+from portside.http.api.quotas import resources
+from portside.mgmt.projects import ListedProject, ProjectSummary
 
 __all__ = ["router"]
 
@@ -45,6 +47,28 @@ def project_resp(listed: ListedProject) -> dict[str, Any]:
     )
 
 
+_MEMBER_COUNTS = {
+    PROJECT_ADMIN: "project_admin_count",
+    MAINTAINER: "maintainer_count",
+    DEVELOPER: "developer_count",
+    GUEST: "guest_count",
+    LIMITED_GUEST: "limited_guest_count",
+}
+
+
+def summary_resp(summary: ProjectSummary) -> dict[str, Any]:
+    """Harbor's ProjectSummary, with what this caller may see (no proxy-cache registry here)."""
+    body: dict[str, Any] = {"repo_count": summary.project.repo_count}
+    if summary.members_by_role is not None:
+        body.update({field: summary.members_by_role.get(role, 0) for role, field in _MEMBER_COUNTS.items()})
+    if summary.quota is not None:
+        body["quota"] = {
+            "hard": resources(summary.quota.storage_limit),
+            "used": resources(summary.quota.storage_used),
+        }
+    return body
+
+
 @router.post("/projects", status_code=201, summary="Create a project (any signed-in user)", response_class=Response)
 async def create_project(
     request: Request,
@@ -55,7 +79,9 @@ async def create_project(
 ) -> None:
     if not body.project_name:
         raise BadRequest("project_name is required")
-    project = await services(request).projects.create(who, body.project_name, body.public, body.metadata or {})
+    project = await services(request).projects.create(
+        who, body.project_name, body.public, body.metadata or {}, body.storage_limit
+    )
     key = project.name if name_in_location else project.project_id
     response.headers["Location"] = f"{request.url.path}/{key}"
 
@@ -89,6 +115,13 @@ async def get_project(
     request: Request, who: Caller, project_name_or_id: str, is_name: NameHeader = False
 ) -> dict[str, Any]:
     return project_resp(await services(request).projects.get(who, project_key(project_name_or_id, is_name)))
+
+
+@router.get("/projects/{project_name_or_id}/summary", summary="A project's repository, member and quota figures")
+async def get_project_summary(
+    request: Request, who: Caller, project_name_or_id: str, is_name: NameHeader = False
+) -> dict[str, Any]:
+    return summary_resp(await services(request).projects.summary(who, project_key(project_name_or_id, is_name)))
 
 
 @router.put("/projects/{project_name_or_id}", summary="Update a project's metadata", response_class=Response)

@@ -9,8 +9,10 @@ from portside.mgmt.artifacts import ArtifactService, RepositoryService
 from portside.mgmt.audit import AuditService
 from portside.mgmt.members import MemberService
 from portside.mgmt.projects import ProjectService
+from portside.mgmt.quotas import QuotaService
 from portside.mgmt.robots import RobotService
 from portside.mgmt.sessions import SessionService
+from portside.mgmt.system import SystemJobService
 from portside.mgmt.totp import TotpService
 from portside.mgmt.users import UserService
 
@@ -23,6 +25,7 @@ class ManagementServices:
     users: UserService
     totp: TotpService
     projects: ProjectService
+    quotas: QuotaService
     members: MemberService
     robots: RobotService
     repositories: RepositoryService
@@ -30,3 +33,5 @@ class ManagementServices:
     audit: AuditService
     sessions: SessionService
     secure_cookies: bool = False
+    gc: SystemJobService | None = None  # /system/gc
+    scrub: SystemJobService | None = None  # /system/scrub

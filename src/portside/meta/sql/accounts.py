@@ -7,10 +7,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from portside.errors import Conflict, NotFound
 from portside.meta.accounts import (
     AuditEntry,
     AuditQuery,
@@ -23,7 +25,7 @@ from portside.meta.accounts import (
     User,
     UserUpdate,
 )
-from portside.meta.sql.engine import SqlBase, now
+from portside.meta.sql.engine import SqlBase, is_unique_violation, now, retry_transient, utc
 from portside.meta.sql.schema import (
     audit_logs,
     project_members,
@@ -37,11 +39,17 @@ from portside.meta.sql.schema import (
 __all__ = ["SqlAccounts", "PROJECT_ADMIN_ROLE"]
 
 PROJECT_ADMIN_ROLE = 1
+_PURGE_BATCH = 10_000
 
 
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def _contains(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
+    # Case-insensitive as SQLite's LIKE always is (for ASCII); PostgreSQL's LIKE is not.
+    return column.ilike(_like(text), escape="\\")
 
 
 def _user(row: Row[Any]) -> User:
@@ -54,8 +62,8 @@ def _user(row: Row[Any]) -> User:
         row.password_hash,
         bool(row.sysadmin),
         row.totp_secret,
-        row.creation_time,
-        row.update_time,
+        utc(row.creation_time),
+        utc(row.update_time),
     )
 
 
@@ -88,33 +96,44 @@ def _robot(row: Row[Any]) -> Robot:
         bool(row.disabled),
         _permissions_from_json(row.permissions),
         row.creator,
-        row.creation_time,
-        row.update_time,
+        utc(row.creation_time),
+        utc(row.update_time),
     )
 
 
 class SqlAccounts(SqlBase):
     # --- users ----------------------------------------------------------------------------
 
+    # Names are unique by constraint: whoever loses a race to create one gets Conflict from
+    # the constraint, whatever the caller looked up before.
+
+    @retry_transient
     async def create_user(
         self, username: str, password_hash: str, *, email: str | None, realname: str, comment: str, sysadmin: bool
     ) -> User:
         when = now()
-        async with self._write() as conn:
-            result = await conn.execute(
-                insert(users).values(
-                    username=username,
-                    email=email or None,
-                    realname=realname,
-                    comment=comment,
-                    password_hash=password_hash,
-                    sysadmin=sysadmin,
-                    creation_time=when,
-                    update_time=when,
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(
+                    insert(users).values(
+                        username=username,
+                        email=email or None,
+                        realname=realname,
+                        comment=comment,
+                        password_hash=password_hash,
+                        sysadmin=sysadmin,
+                        creation_time=when,
+                        update_time=when,
+                    )
                 )
-            )
-            user_id = result.inserted_primary_key[0]  # type: ignore[index]
-            row = (await conn.execute(select(users).where(users.c.user_id == user_id))).one()
+                user_id = result.inserted_primary_key[0]  # type: ignore[index]
+                row = (await conn.execute(select(users).where(users.c.user_id == user_id))).one()
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+            if "email" in str(exc.orig):
+                raise Conflict(f"email {email} is already used") from exc
+            raise Conflict(f"username {username} is already used") from exc
         return _user(row)
 
     async def get_user(self, key: int | str) -> User | None:
@@ -126,7 +145,7 @@ class SqlAccounts(SqlBase):
     async def list_users(self, name_contains: str | None, offset: int, limit: int) -> Page[User]:
         query = select(users)
         if name_contains:
-            query = query.where(users.c.username.like(_like(name_contains), escape="\\"))
+            query = query.where(_contains(users.c.username, name_contains))
         async with self._read() as conn:
             total = await self._count(conn, query)
             rows = await conn.execute(query.order_by(users.c.user_id).offset(offset).limit(limit))
@@ -148,11 +167,17 @@ class SqlAccounts(SqlBase):
         if change.clear_totp:
             values["totp_secret"] = None
         values["update_time"] = now()
-        async with self._write() as conn:
-            await conn.execute(update(users).where(users.c.user_id == user_id).values(**values))
-            row = (await conn.execute(select(users).where(users.c.user_id == user_id))).first()
+        try:
+            async with self._write() as conn:
+                await conn.execute(update(users).where(users.c.user_id == user_id).values(**values))
+                row = (await conn.execute(select(users).where(users.c.user_id == user_id))).first()
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+            raise Conflict(f"email {change.email} is already used") from exc
         return _user(row) if row else None
 
+    @retry_transient
     async def delete_user(self, user_id: int) -> bool:
         async with self._write() as conn:
             await conn.execute(delete(project_members).where(project_members.c.user_id == user_id))
@@ -162,13 +187,17 @@ class SqlAccounts(SqlBase):
     # --- projects -------------------------------------------------------------------------
 
     def _project_query(self) -> Select[Any]:
+        # The project's repositories are its name or begin with "name/": as a range of names,
+        # from "name/" up to "name0" ("0" follows "/"), which the name index serves and
+        # which, unlike LIKE, takes no "_" in a project name for a wildcard.
+        name = self._bytewise(repositories.c.name)
         repo_count = (
             select(func.count())
             .select_from(repositories)
             .where(
                 or_(
-                    repositories.c.name.like(projects.c.name.concat("/%")),
-                    repositories.c.name == projects.c.name,
+                    and_(name >= projects.c.name.concat("/"), name < projects.c.name.concat("0")),
+                    name == projects.c.name,
                 )
             )
             .scalar_subquery()
@@ -192,14 +221,23 @@ class SqlAccounts(SqlBase):
                 r.owner_id,
                 r.owner_name,
                 meta[r.project_id],
-                r.creation_time,
-                r.update_time,
+                utc(r.creation_time),
+                utc(r.update_time),
                 r.repo_count or 0,
             )
             for r in rows
         ]
 
+    @retry_transient
     async def create_project(self, name: str, owner_id: int, metadata: Mapping[str, str]) -> Project:
+        try:
+            return await self._create_project(name, owner_id, metadata)
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+            raise Conflict(f"project {name} already exists") from exc
+
+    async def _create_project(self, name: str, owner_id: int, metadata: Mapping[str, str]) -> Project:
         when = now()
         async with self._write() as conn:
             result = await conn.execute(
@@ -247,7 +285,7 @@ class SqlAccounts(SqlBase):
             .scalar_subquery()
         )
         if name_contains:
-            query = query.where(projects.c.name.like(_like(name_contains), escape="\\"))
+            query = query.where(_contains(projects.c.name, name_contains))
         if exact_name:
             query = query.where(projects.c.name == exact_name)
         if public is not None:
@@ -263,12 +301,16 @@ class SqlAccounts(SqlBase):
                 query = query.where(or_(projects.c.project_id.in_(membership), projects.c.project_id.in_(is_public)))
         async with self._read() as conn:
             total = await self._count(conn, query)
-            items = await self._projects(conn, query.order_by(projects.c.name).offset(offset).limit(limit))
+            items = await self._projects(
+                conn, query.order_by(self._bytewise(projects.c.name)).offset(offset).limit(limit)
+            )
         return Page(items, total)
 
+    @retry_transient
     async def update_metadata(self, project_id: int, metadata: Mapping[str, str]) -> None:
         async with self._write() as conn:
-            for name, value in metadata.items():
+            # In key order, as every writer does, so two updates queue instead of deadlocking.
+            for name, value in sorted(metadata.items()):
                 await conn.execute(
                     self._insert(project_metadata)
                     .values(project_id=project_id, name=name, value=value)
@@ -278,6 +320,7 @@ class SqlAccounts(SqlBase):
                 )
             await conn.execute(update(projects).where(projects.c.project_id == project_id).values(update_time=now()))
 
+    @retry_transient
     async def delete_project(self, project_id: int) -> bool:
         async with self._write() as conn:
             await conn.execute(delete(project_metadata).where(project_metadata.c.project_id == project_id))
@@ -317,7 +360,7 @@ class SqlAccounts(SqlBase):
     async def list_members(self, project_id: int, name_contains: str | None, offset: int, limit: int) -> Page[Member]:
         query = self._member_query().where(project_members.c.project_id == project_id)
         if name_contains:
-            query = query.where(users.c.username.like(_like(name_contains), escape="\\"))
+            query = query.where(_contains(users.c.username, name_contains))
         async with self._read() as conn:
             total = await self._count(conn, query)
             rows = await conn.execute(query.order_by(project_members.c.id).offset(offset).limit(limit))
@@ -331,16 +374,23 @@ class SqlAccounts(SqlBase):
             row = (await conn.execute(query)).first()
         return self._member(row) if row else None
 
+    @retry_transient
     async def add_member(self, project_id: int, user_id: int, role_id: int) -> Member:
         when = now()
-        async with self._write() as conn:
-            result = await conn.execute(
-                insert(project_members).values(
-                    project_id=project_id, user_id=user_id, role_id=role_id, creation_time=when, update_time=when
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(
+                    insert(project_members).values(
+                        project_id=project_id, user_id=user_id, role_id=role_id, creation_time=when, update_time=when
+                    )
                 )
-            )
-            member_id = result.inserted_primary_key[0]  # type: ignore[index]
-            row = (await conn.execute(self._member_query().where(project_members.c.id == member_id))).one()
+                member_id = result.inserted_primary_key[0]  # type: ignore[index]
+                row = (await conn.execute(self._member_query().where(project_members.c.id == member_id))).one()
+        except IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise Conflict(f"user {user_id} is already a member of project {project_id}") from exc
+            # A foreign key: the project or the user was deleted meanwhile.
+            raise NotFound(f"project {project_id} or user {user_id} no longer exists") from exc
         return self._member(row)
 
     async def update_member(self, project_id: int, member_id: int, role_id: int) -> bool:
@@ -378,25 +428,30 @@ class SqlAccounts(SqlBase):
         creator: str,
     ) -> Robot:
         when = now()
-        async with self._write() as conn:
-            result = await conn.execute(
-                insert(robots).values(
-                    name=name,
-                    description=description,
-                    secret_hash=secret_hash,
-                    level=level,
-                    project_id=project_id,
-                    duration=duration,
-                    expires_at=expires_at,
-                    disabled=disabled,
-                    permissions=_permissions_to_json(permissions),
-                    creator=creator,
-                    creation_time=when,
-                    update_time=when,
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(
+                    insert(robots).values(
+                        name=name,
+                        description=description,
+                        secret_hash=secret_hash,
+                        level=level,
+                        project_id=project_id,
+                        duration=duration,
+                        expires_at=expires_at,
+                        disabled=disabled,
+                        permissions=_permissions_to_json(permissions),
+                        creator=creator,
+                        creation_time=when,
+                        update_time=when,
+                    )
                 )
-            )
-            robot_id = result.inserted_primary_key[0]  # type: ignore[index]
-            row = (await conn.execute(select(robots).where(robots.c.id == robot_id))).one()
+                robot_id = result.inserted_primary_key[0]  # type: ignore[index]
+                row = (await conn.execute(select(robots).where(robots.c.id == robot_id))).one()
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+            raise Conflict(f"robot {name} already exists") from exc
         return _robot(row)
 
     async def get_robot(self, key: int | str) -> Robot | None:
@@ -412,7 +467,7 @@ class SqlAccounts(SqlBase):
         if project_id is not None:
             query = query.where(robots.c.project_id == project_id)
         if name_contains:
-            query = query.where(robots.c.name.like(_like(name_contains), escape="\\"))
+            query = query.where(_contains(robots.c.name, name_contains))
         async with self._read() as conn:
             total = await self._count(conn, query)
             rows = await conn.execute(query.order_by(robots.c.id).offset(offset).limit(limit))
@@ -454,6 +509,8 @@ class SqlAccounts(SqlBase):
             return result.rowcount > 0
 
     # --- audit ----------------------------------------------------------------------------
+    # Audit rows change no account: they commit with notify=False, so a login's record does
+    # not make every instance drop its remembered credentials.
 
     async def record(
         self,
@@ -466,7 +523,7 @@ class SqlAccounts(SqlBase):
         client: str = "",
         success: bool = True,
     ) -> None:
-        async with self._write() as conn:
+        async with self._write(notify=False) as conn:
             await conn.execute(
                 insert(audit_logs).values(
                     project_id=project_id,
@@ -483,7 +540,7 @@ class SqlAccounts(SqlBase):
     async def record_many(self, entries: Sequence[AuditEntry]) -> None:
         if not entries:
             return
-        async with self._write() as conn:
+        async with self._write(notify=False) as conn:
             await conn.execute(
                 insert(audit_logs),
                 [
@@ -495,7 +552,7 @@ class SqlAccounts(SqlBase):
                         "resource": e.resource[:1024],
                         "client": e.client[:64],
                         "success": e.success,
-                        "op_time": e.op_time,
+                        "op_time": utc(e.op_time),
                     }
                     for e in entries
                 ],
@@ -517,15 +574,21 @@ class SqlAccounts(SqlBase):
             if value:
                 stmt = stmt.where(column == value)
         if query.resource:
-            stmt = stmt.where(audit_logs.c.resource.like(_like(query.resource), escape="\\"))
+            stmt = stmt.where(_contains(audit_logs.c.resource, query.resource))
         if query.since:
-            stmt = stmt.where(audit_logs.c.op_time >= query.since)
+            stmt = stmt.where(audit_logs.c.op_time >= utc(query.since))
         if query.until:
-            stmt = stmt.where(audit_logs.c.op_time <= query.until)
-        order = audit_logs.c.id.desc() if newest_first else audit_logs.c.id
+            stmt = stmt.where(audit_logs.c.op_time <= utc(query.until))
+        # By time, then id: on PostgreSQL instances take ids in one order and commit in
+        # another, and batches are written after the fact, so ids alone are not time order.
+        order = (
+            (audit_logs.c.op_time.desc(), audit_logs.c.id.desc())
+            if newest_first
+            else (audit_logs.c.op_time, audit_logs.c.id)
+        )
         async with self._read() as conn:
             total = await self._count(conn, stmt)
-            rows = await conn.execute(stmt.order_by(order).offset(offset).limit(limit))
+            rows = await conn.execute(stmt.order_by(*order).offset(offset).limit(limit))
             return Page(
                 [
                     AuditRecord(
@@ -536,7 +599,7 @@ class SqlAccounts(SqlBase):
                         resource=r.resource,
                         client=r.client,
                         success=bool(r.success),
-                        op_time=r.op_time,
+                        op_time=utc(r.op_time),
                         id=r.id,
                     )
                     for r in rows
@@ -545,9 +608,16 @@ class SqlAccounts(SqlBase):
             )
 
     async def purge_audit(self, before: datetime) -> int:
-        async with self._write() as conn:
-            result = await conn.execute(delete(audit_logs).where(audit_logs.c.op_time < before))
-            return result.rowcount
+        # In batches, each its own transaction: a day of pull records can be millions of
+        # rows, more than one statement should hold locks (or the statement timeout) for.
+        doomed = select(audit_logs.c.id).where(audit_logs.c.op_time < utc(before)).limit(_PURGE_BATCH)
+        purged = 0
+        while True:
+            async with self._write(notify=False) as conn:
+                result = await conn.execute(delete(audit_logs).where(audit_logs.c.id.in_(doomed)))
+            purged += result.rowcount
+            if result.rowcount < _PURGE_BATCH:
+                return purged
 
     # --- shared ---------------------------------------------------------------------------
 

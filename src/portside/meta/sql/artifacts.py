@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, not_, or_, select, update
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.meta.accounts import Page
 from portside.meta.artifacts import ArtifactFilter, ArtifactInfo, ChildReference, RepositoryInfo, TagInfo
-from portside.meta.sql.engine import SqlBase, now
+from portside.meta.sql.engine import SqlBase, now, retry_transient, utc
 from portside.meta.sql.schema import blobs, manifest_refs, manifests, repo_manifests, repositories, tags
 
 __all__ = ["SqlArtifacts"]
@@ -80,9 +81,13 @@ def _repository(row: Any) -> RepositoryInfo:
         row.description or "",
         int(row.artifact_count or 0),
         int(row.pull_count or 0),
-        row.created_at,
-        row.update_time,
+        utc(row.created_at),
+        _when(row.update_time),
     )
+
+
+def _when(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
 
 
 class SqlArtifacts(SqlBase):
@@ -111,11 +116,12 @@ class SqlArtifacts(SqlBase):
                 )
             )
         if name_contains:
-            query = query.where(repositories.c.name.like(f"%{_like_escape(name_contains)}%", escape="\\"))
+            # Case-insensitive, as SQLite's LIKE always is.
+            query = query.where(repositories.c.name.ilike(f"%{_like_escape(name_contains)}%", escape="\\"))
         if exact_name:
             query = query.where(repositories.c.name == exact_name)
         columns: dict[str, Any] = {
-            "name": repositories.c.name,
+            "name": self._bytewise(repositories.c.name),
             "creation_time": repositories.c.created_at,
             "update_time": query.selected_columns.update_time,
             "pull_count": repositories.c.pull_count,
@@ -140,6 +146,7 @@ class SqlArtifacts(SqlBase):
             )
             return result.rowcount > 0
 
+    @retry_transient
     async def delete_repository(self, name: str) -> bool:
         # Links, manifests of the repository and tags go with it (ON DELETE CASCADE).
         async with self._write() as conn:
@@ -211,7 +218,7 @@ class SqlArtifacts(SqlBase):
         if match.tag is not None:
             yield tagged(tags.c.name == match.tag)
         if match.tag_contains is not None:
-            yield tagged(tags.c.name.like(f"%{_like_escape(match.tag_contains)}%", escape="\\"))
+            yield tagged(tags.c.name.ilike(f"%{_like_escape(match.tag_contains)}%", escape="\\"))
         if match.tagged is True:
             yield tagged()
         if match.tagged is False:
@@ -226,11 +233,11 @@ class SqlArtifacts(SqlBase):
         tag_rows = await conn.execute(
             select(tags.c.name, tags.c.digest, tags.c.updated_at)
             .where(tags.c.repo_id == repo_id, tags.c.digest.in_(digests))
-            .order_by(tags.c.name)
+            .order_by(self._bytewise(tags.c.name))
         )
         by_digest: dict[str, list[TagInfo]] = {d: [] for d in digests}
         for t in tag_rows:
-            by_digest[t.digest].append(TagInfo(t.name, repo_id, t.digest, t.updated_at))
+            by_digest[t.digest].append(TagInfo(t.name, repo_id, t.digest, utc(t.updated_at)))
         sizes = await self._total_sizes(conn, set(digests))
         out = []
         for r in rows:
@@ -245,8 +252,8 @@ class SqlArtifacts(SqlBase):
                     config_media_type=str(config["mediaType"]) if config and "mediaType" in config else None,
                     artifact_type=r.artifact_type,
                     size=sizes.get(r.digest, 0),
-                    push_time=r.pushed_at,
-                    pull_time=r.pulled_at,
+                    push_time=utc(r.pushed_at),
+                    pull_time=_when(r.pulled_at),
                     annotations=json.loads(r.annotations) if r.annotations else {},
                     tags=tuple(by_digest[r.digest]),
                     references=_children(document),

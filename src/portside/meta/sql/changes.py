@@ -17,7 +17,8 @@ class SqliteChangeCounter:
     def __init__(self, database: Path):
         self._conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
 
-    def current(self) -> int | None:
+    async def current(self) -> int | None:
+        # Synchronous on purpose: the pragma reads shared memory, no file, in microseconds.
         cursor = self._conn.execute("PRAGMA data_version")
         try:
             row = cursor.fetchone()

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select
 
 from portside.meta.sessions import WebSession
-from portside.meta.sql.engine import SqlBase, now
+from portside.meta.sql.engine import SqlBase, now, utc
 from portside.meta.sql.schema import web_sessions
 
 __all__ = ["SqlSessions"]
@@ -22,7 +22,7 @@ class SqlSessions(SqlBase):
                     user_id=session.user_id,
                     csrf_token=session.csrf_token,
                     created_at=now(),
-                    expires_at=session.expires_at,
+                    expires_at=utc(session.expires_at),
                 )
             )
 
@@ -35,7 +35,7 @@ class SqlSessions(SqlBase):
             ).first()
         if row is None:
             return None
-        return WebSession(row.id_hash, row.user_id, row.csrf_token, row.expires_at)
+        return WebSession(row.id_hash, row.user_id, row.csrf_token, utc(row.expires_at))
 
     async def delete_session(self, id_hash: str) -> None:
         async with self._write() as conn:
@@ -47,5 +47,5 @@ class SqlSessions(SqlBase):
 
     async def purge_sessions(self, before: datetime) -> int:
         async with self._write() as conn:
-            result = await conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < before))
+            result = await conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < utc(before)))
             return result.rowcount

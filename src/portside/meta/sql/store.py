@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portside.errors import Denied, ManifestBlobUnknown, ManifestInvalid
-from portside.meta.sql.engine import SqlBase, now
+from portside.meta.quotas import UNLIMITED
+from portside.meta.sql.engine import SqlBase, now, retry_transient, utc
+from portside.meta.sql.quotas import check_storage
 from portside.meta.sql.schema import (
     blobs,
     manifest_refs,
@@ -31,7 +33,25 @@ __all__ = ["SqlDatabase"]
 
 
 class SqlDatabase(SqlBase):
-    """Repositories, blobs, manifests, tags and uploads."""
+    """Repositories, blobs, manifests, tags and uploads.
+
+    Writes that cannot change what `get_manifest` answers (blob links, uploads, pull
+    counts) commit with `notify=False`, so they leave other instances' manifest caches warm.
+
+    Writes that add content to a project (blob links, manifests) check its storage quota in
+    their own transaction first (`sql/quotas.py`); `default_storage_limit` is the limit of
+    a project that reaches its first push without a quota row.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        after_commit: Callable[[], Awaitable[None]] | None = None,
+        default_storage_limit: int = UNLIMITED,
+    ):
+        super().__init__(engine, after_commit=after_commit)
+        self._default_storage_limit = default_storage_limit
 
     # --- repositories and blobs -------------------------------------------------------
 
@@ -39,15 +59,28 @@ class SqlDatabase(SqlBase):
         return (await conn.execute(select(repositories.c.id).where(repositories.c.name == repo))).scalar()
 
     async def _ensure_repo(self, conn: AsyncConnection, repo: str) -> int:
-        await conn.execute(self._insert(repositories).values(name=repo, created_at=now()).on_conflict_do_nothing())
-        repo_id = await self._repo_id(conn, repo)
-        assert repo_id is not None
-        return repo_id
+        # FOR KEY SHARE: a concurrent delete_repository waits for this transaction instead
+        # of taking the row from under the links it is about to insert (a foreign key
+        # violation on PostgreSQL). Looking before inserting also spares PostgreSQL a
+        # sequence number on every push into an existing repository.
+        locked = select(repositories.c.id).where(repositories.c.name == repo).with_for_update(read=True, key_share=True)
+        while True:  # again only if a concurrent delete won between the two statements
+            repo_id: int | None = (await conn.execute(locked)).scalar()
+            if repo_id is not None:
+                return repo_id
+            # A concurrent creator's row makes this do nothing; the next look finds it.
+            await conn.execute(
+                self._insert(repositories).values(name=repo, created_at=now()).on_conflict_do_nothing()
+            )
 
     async def _link(self, conn: AsyncConnection, repo: str, digest: Digest, size: int) -> None:
         when = now()
+        # Touch the blob (row-locking it on PostgreSQL): GC's sweep re-checks touched_at
+        # under that lock, so it either waits for this link or goes first and we re-insert.
         await conn.execute(
-            self._insert(blobs).values(digest=str(digest), size=size, created_at=when).on_conflict_do_nothing()
+            self._insert(blobs)
+            .values(digest=str(digest), size=size, created_at=when, touched_at=when)
+            .on_conflict_do_update(index_elements=[blobs.c.digest], set_={"touched_at": when})
         )
         repo_id = await self._ensure_repo(conn, repo)
         await conn.execute(
@@ -81,12 +114,18 @@ class SqlDatabase(SqlBase):
         )
         return (await conn.execute(query)).scalar()
 
+    @retry_transient
     async def link_blob(self, repo: str, digest: Digest, size: int) -> None:
-        async with self._write() as conn:
+        async with self._write(notify=False) as conn:
+            await check_storage(conn, repo, str(digest), size, self._default_storage_limit)
             await self._link(conn, repo, digest, size)
 
+    @retry_transient
     async def unlink_blob(self, repo: str, digest: Digest) -> bool:
-        async with self._write() as conn:
+        async with self._write(notify=False) as conn:
+            # Under the repository's lock: a put_manifest that needs the blob either
+            # committed before (and the check below sees it) or waits, then finds it gone.
+            await self._lock_repository(conn, repo)
             repo_id = await self._repo_id(conn, repo)
             if repo_id is None:
                 return False
@@ -103,14 +142,23 @@ class SqlDatabase(SqlBase):
 
     # --- manifests and tags -------------------------------------------------------------
 
+    @retry_transient
     async def put_manifest(self, repo: str, manifest: Manifest, tag: str | None) -> None:
         digest = str(manifest.digest)
         needed_blobs = {str(d.digest): d for d in manifest.blobs if not mt.is_nondistributable(d.media_type)}
         needed_children = {str(d.digest) for d in manifest.children}
         when = now()
         async with self._write() as conn:
+            # The checks below hold until commit only under the repository's lock, which
+            # unlink_blob and delete_manifest take too: without it PostgreSQL would let
+            # one of them remove a blob or child after the check and before this commits.
+            await self._lock_repository(conn, repo)
             repo_id = await self._ensure_repo(conn, repo)
             if needed_blobs:
+                # Touch what this manifest needs (GC's grace counts from here).
+                await conn.execute(
+                    update(blobs).where(blobs.c.digest.in_(sorted(needed_blobs))).values(touched_at=when)
+                )
                 rows = await conn.execute(
                     select(blobs.c.digest, blobs.c.size)
                     .join(repo_blobs, repo_blobs.c.digest == blobs.c.digest)
@@ -141,6 +189,7 @@ class SqlDatabase(SqlBase):
                             f"manifest {child.digest} is not in repository {repo}",
                             detail={"digest": str(child.digest)},
                         )
+            await check_storage(conn, repo, digest, len(manifest.payload), self._default_storage_limit)
             inserted = await conn.execute(
                 self._insert(manifests)
                 .values(
@@ -153,7 +202,9 @@ class SqlDatabase(SqlBase):
                     annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
                     created_at=when,
                 )
-                .on_conflict_do_nothing()
+                # An existing row is locked (not skipped) so GC, which deletes manifests no
+                # repository links, waits for the link below instead of deleting it first.
+                .on_conflict_do_update(index_elements=[manifests.c.digest], set_={"size": manifests.c.size})
             )
             if inserted.rowcount:
                 refs = [{"parent": digest, "child": d, "kind": "blob"} for d in needed_blobs]
@@ -198,8 +249,12 @@ class SqlDatabase(SqlBase):
             return None
         return ManifestRecord(Digest.parse(row.digest), row.media_type, row.payload)
 
+    @retry_transient
     async def delete_manifest(self, repo: str, digest: Digest) -> bool:
         async with self._write() as conn:
+            # The repository's lock keeps an index that needs this manifest from being
+            # pushed between the check below and the delete (see put_manifest).
+            await self._lock_repository(conn, repo)
             repo_id = await self._repo_id(conn, repo)
             if repo_id is None:
                 return False
@@ -278,6 +333,7 @@ class SqlDatabase(SqlBase):
             for row in rows
         ]
 
+    @retry_transient
     async def record_pulls(self, pulls: Sequence[tuple[str, Digest, datetime]]) -> None:
         # A busy registry pulls the same few manifests thousands of times a second: add the
         # pulls up first, then write one row per repository and per manifest.
@@ -288,28 +344,43 @@ class SqlDatabase(SqlBase):
             key = (repo, str(digest))
             if key not in latest or when > latest[key]:
                 latest[key] = when
-        async with self._write() as conn:
-            ids = {repo: await self._repo_id(conn, repo) for repo in counts}
-            for repo, count in counts.items():
-                if ids[repo] is not None:
-                    await conn.execute(
-                        update(repositories)
-                        .where(repositories.c.id == ids[repo])
-                        .values(pull_count=repositories.c.pull_count + count)
+        async with self._write(notify=False) as conn:
+            rows = await conn.execute(
+                select(repositories.c.name, repositories.c.id).where(repositories.c.name.in_(counts))
+            )
+            ids: dict[str, int] = {row.name: row.id for row in rows}
+            # Rows are updated in one order, by key, in every batch: two instances writing
+            # overlapping batches then queue on the first row they share instead of each
+            # holding a row the other waits for (a deadlock on PostgreSQL).
+            pull_counts = sorted((ids[repo], count) for repo, count in counts.items() if repo in ids)
+            if pull_counts:
+                await conn.execute(
+                    update(repositories)
+                    .where(repositories.c.id == bindparam("repo_id_"))
+                    .values(pull_count=repositories.c.pull_count + bindparam("count_")),
+                    [{"repo_id_": repo_id, "count_": count} for repo_id, count in pull_counts],
+                )
+            pull_times = sorted(
+                (ids[repo], manifest, utc(when)) for (repo, manifest), when in latest.items() if repo in ids
+            )
+            if pull_times:
+                # Never backwards: another instance may have written a later pull first.
+                await conn.execute(
+                    update(repo_manifests)
+                    .where(
+                        repo_manifests.c.repo_id == bindparam("repo_id_"),
+                        repo_manifests.c.digest == bindparam("digest_"),
+                        or_(repo_manifests.c.pulled_at.is_(None), repo_manifests.c.pulled_at < bindparam("when_")),
                     )
-            for (repo, manifest), when in latest.items():
-                if ids[repo] is not None:
-                    await conn.execute(
-                        update(repo_manifests)
-                        .where(repo_manifests.c.repo_id == ids[repo], repo_manifests.c.digest == manifest)
-                        .values(pulled_at=when)
-                    )
+                    .values(pulled_at=bindparam("when_")),
+                    [{"repo_id_": r, "digest_": d, "when_": w} for r, d, w in pull_times],
+                )
 
     # --- uploads ------------------------------------------------------------------------
 
     async def create_upload(self, upload_id: str, repo: str) -> UploadRecord:
         when = now()
-        async with self._write() as conn:
+        async with self._write(notify=False) as conn:
             await conn.execute(
                 uploads.insert().values(id=upload_id, repository=repo, size=0, started_at=when, updated_at=when)
             )
@@ -320,17 +391,23 @@ class SqlDatabase(SqlBase):
             row = (await conn.execute(select(uploads).where(uploads.c.id == upload_id))).first()
         if row is None:
             return None
-        return UploadRecord(row.id, row.repository, row.size, row.started_at)
+        return UploadRecord(row.id, row.repository, row.size, utc(row.started_at), row.state)
 
-    async def set_upload_size(self, upload_id: str, size: int) -> None:
-        async with self._write() as conn:
-            await conn.execute(update(uploads).where(uploads.c.id == upload_id).values(size=size, updated_at=now()))
+    async def set_upload_size(self, upload_id: str, size: int, state: bytes | None) -> None:
+        async with self._write(notify=False) as conn:
+            await conn.execute(
+                update(uploads).where(uploads.c.id == upload_id).values(size=size, state=state, updated_at=now())
+            )
 
     async def delete_upload(self, upload_id: str) -> None:
-        async with self._write() as conn:
+        async with self._write(notify=False) as conn:
             await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
 
+    @retry_transient
     async def complete_upload(self, upload_id: str, repo: str, digest: Digest, size: int) -> None:
-        async with self._write() as conn:
+        async with self._write(notify=False) as conn:
+            # Refused: nothing is linked and the session stays (a retry after the limit is
+            # raised completes it); the published bytes wait for GC or that retry.
+            await check_storage(conn, repo, str(digest), size, self._default_storage_limit)
             await self._link(conn, repo, digest, size)
             await conn.execute(delete(uploads).where(uploads.c.id == upload_id))

@@ -16,11 +16,18 @@ DIGEST = sa.String(160)
 WHEN = sa.DateTime(timezone=True)
 
 
+def _name(length: int) -> sa.types.TypeEngine[str]:
+    # Names are compared and listed (catalog, tags) in byte order, SQLite's only order;
+    # PostgreSQL's default would follow the database's locale, and its index would not
+    # serve a byte-order page.
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 def upgrade() -> None:
     op.create_table(
         "repositories",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("name", sa.String(255), nullable=False, unique=True),
+        sa.Column("name", _name(255), nullable=False, unique=True),
         sa.Column("created_at", WHEN, nullable=False),
     )
     op.create_table(
@@ -63,7 +70,7 @@ def upgrade() -> None:
     op.create_table(
         "tags",
         sa.Column("repo_id", sa.Integer, sa.ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("name", sa.String(128), primary_key=True),
+        sa.Column("name", _name(128), primary_key=True),
         sa.Column("digest", DIGEST, nullable=False),
         sa.Column("updated_at", WHEN, nullable=False),
     )

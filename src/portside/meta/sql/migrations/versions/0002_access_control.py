@@ -13,6 +13,11 @@ branch_labels = None
 depends_on = None
 
 WHEN = sa.DateTime(timezone=True)
+# Project names are listed in byte order, as on SQLite (see 0001).
+PROJECT_NAME = sa.String(255).with_variant(sa.String(255, collation="C"), "postgresql")
+# The audit log gains a row per pull: PostgreSQL's 32-bit serial would run out. SQLite's
+# ids are 64-bit already, and only INTEGER PRIMARY KEY makes them automatic there.
+AUDIT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
@@ -38,7 +43,7 @@ def upgrade() -> None:
     op.create_table(
         "projects",
         sa.Column("project_id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("name", sa.String(255), nullable=False, unique=True),
+        sa.Column("name", PROJECT_NAME, nullable=False, unique=True),
         sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.user_id"), nullable=False),
         sa.Column("creation_time", WHEN, nullable=False),
         sa.Column("update_time", WHEN, nullable=False),
@@ -77,7 +82,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_logs",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("id", AUDIT_ID, primary_key=True, autoincrement=True),
         sa.Column("project_id", sa.Integer, nullable=True),
         sa.Column("username", sa.String(255), nullable=False),
         sa.Column("operation", sa.String(32), nullable=False),

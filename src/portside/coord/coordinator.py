@@ -1,0 +1,59 @@
+"""Everything server processes share, in one object: `LocalCoordinator` for one machine,
+`coord.redis.RedisCoordinator` for several instances over one Redis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from portside.auth.throttle import LoginThrottle, Throttle
+from portside.coord.counters import Generation, LocalChangeCounter
+from portside.coord.locks import LocalLocks, Locks
+
+__all__ = ["Coordinator", "LocalCoordinator"]
+
+
+class Coordinator(Protocol):
+    @property
+    def shared(self) -> bool:
+        """Whether the generations reach every process and instance (else: this process)."""
+
+    @property
+    def locks(self) -> Locks: ...
+
+    @property
+    def registry_changes(self) -> Generation:
+        """Bumped after commits that change manifests or tags (`SqlDatabase`'s hook)."""
+
+    @property
+    def account_changes(self) -> Generation:
+        """Bumped after committed account and robot changes (`SqlAccounts`' hook)."""
+
+    def login_throttle(self, limit: int, window: float) -> Throttle: ...
+
+    async def check(self) -> None:
+        """Raise `Unavailable` when what is shared cannot be reached."""
+
+    async def close(self) -> None: ...
+
+
+class LocalCoordinator:
+    """One machine without Redis: `flock` locks between its processes; generations and the
+    login throttle inside each process (a manifest cache over SQLite reads the database's
+    own change counter instead, which sees every process)."""
+
+    shared = False
+
+    def __init__(self, lock_directory: Path):
+        self.locks = LocalLocks(lock_directory)
+        self.registry_changes = LocalChangeCounter()
+        self.account_changes = LocalChangeCounter()
+
+    def login_throttle(self, limit: int, window: float) -> LoginThrottle:
+        return LoginThrottle(limit, window)
+
+    async def check(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,250 @@
+"""Project quotas on SQLAlchemy Core, and the storage check run by every write that grows a project.
+
+A repository belongs to the project named by its first path component. A project's
+usage is the sum over the distinct digests its repositories hold, blobs (repo_blobs) and
+manifests (repo_manifests) alike: a layer shared by ten repositories of one project
+counts once there, and once in every other project that holds it, as in Harbor.
+
+The check (`check_storage`) runs inside the write's own transaction, before the write:
+
+- a project without a limit pays one primary-key read;
+- content the project already holds costs nothing, and is let through unlocked (a
+  concurrent delete can only lower the usage it was counted in);
+- otherwise the project's quota row is locked (`SELECT ... FOR UPDATE` on PostgreSQL;
+  SQLite's writers hold the database lock already) and the usage computed, so writers
+  of one limited project, on any number of instances, see each other's committed growth.
+
+A refused write rolls its transaction back; bytes already in the blob store (an upload's
+published blob) stay unlinked until garbage collection removes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select, union
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from portside.errors import Denied
+from portside.meta.accounts import Page
+from portside.meta.quotas import UNLIMITED, Quota, QuotaQuery
+from portside.meta.sql.engine import SqlBase, now
+from portside.meta.sql.schema import (
+    blobs,
+    manifests,
+    projects,
+    quotas,
+    repo_blobs,
+    repo_manifests,
+    repositories,
+    users,
+)
+
+__all__ = ["SqlQuotas", "check_storage", "storage_used", "human_size"]
+
+
+def _project_of_repository(dialect: str) -> ColumnElement[Any]:
+    """The project a repository belongs to: its name up to the first slash."""
+    name = repositories.c.name
+    if dialect == "postgresql":
+        return func.split_part(name, "/", 1)
+    slash = func.instr(name, "/")
+    return case((slash > 0, func.substr(name, 1, slash - 1)), else_=name)
+
+
+async def storage_used(conn: AsyncConnection, project_ids: Sequence[int] | None) -> dict[int, int]:
+    """Bytes each project holds (None: every project); projects holding nothing are absent."""
+    owned = select(projects.c.project_id, repositories.c.id.label("repo_id")).select_from(
+        repositories.join(projects, projects.c.name == _project_of_repository(conn.dialect.name))
+    )
+    if project_ids is not None:
+        owned = owned.where(projects.c.project_id.in_(list(project_ids)))
+    repos = owned.cte("owned")
+    held_blobs = select(repos.c.project_id, blobs.c.digest, blobs.c.size).select_from(
+        repos.join(repo_blobs, repo_blobs.c.repo_id == repos.c.repo_id).join(
+            blobs, blobs.c.digest == repo_blobs.c.digest
+        )
+    )
+    held_manifests = select(repos.c.project_id, manifests.c.digest, manifests.c.size).select_from(
+        repos.join(repo_manifests, repo_manifests.c.repo_id == repos.c.repo_id).join(
+            manifests, manifests.c.digest == repo_manifests.c.digest
+        )
+    )
+    # UNION, not UNION ALL: each (project, digest) once, however many repositories hold it.
+    content = union(held_blobs, held_manifests).subquery("content")
+    rows = await conn.execute(select(content.c.project_id, func.sum(content.c.size)).group_by(content.c.project_id))
+    return {row[0]: int(row[1] or 0) for row in rows}
+
+
+async def _holds(conn: AsyncConnection, project: str, digest: str) -> bool:
+    """Whether a repository of `project` already holds `digest` (as a blob or a manifest)."""
+    owner = _project_of_repository(conn.dialect.name)
+    as_blob = (
+        select(repo_blobs.c.digest)
+        .join(repositories, repositories.c.id == repo_blobs.c.repo_id)
+        .where(repo_blobs.c.digest == digest, owner == project)
+    )
+    as_manifest = (
+        select(repo_manifests.c.digest)
+        .join(repositories, repositories.c.id == repo_manifests.c.repo_id)
+        .where(repo_manifests.c.digest == digest, owner == project)
+    )
+    return bool((await conn.execute(select(or_(exists(as_blob), exists(as_manifest))))).scalar())
+
+
+async def _add_missing_row(conn: AsyncConnection, project_id: int, limit: int) -> int:
+    """Give a project created before quotas (or by a path that sets none) its quota row."""
+    insert: Callable[..., Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[conn.dialect.name]
+    when = now()
+    await conn.execute(
+        insert(quotas)
+        .values(project_id=project_id, storage_limit=limit, creation_time=when, update_time=when)
+        .on_conflict_do_nothing()
+    )
+    stored = await conn.execute(select(quotas.c.storage_limit).where(quotas.c.project_id == project_id))
+    return int(stored.scalar_one())
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _exceeded(project: str, would_use: int, limit: int, used: int, size: int) -> Denied:
+    wanted, allowed = human_size(would_use), human_size(limit)
+    if wanted == allowed:  # too close to tell apart when rounded
+        wanted, allowed = f"{would_use} B", f"{limit} B"
+    return Denied(
+        f'quota exceeded: project "{project}" would use {wanted} of its {allowed} storage limit',
+        detail={"project": project, "limit": limit, "used": used, "requested": size},
+    )
+
+
+async def check_storage(conn: AsyncConnection, repo: str, digest: str, size: int, default_limit: int) -> None:
+    """Raise `Denied` when adding `digest` (`size` bytes) to `repo` would take its project
+    over its storage limit. Run inside the transaction of the write, before it."""
+    project = repo.split("/", 1)[0]
+    row = (
+        await conn.execute(
+            select(projects.c.project_id, quotas.c.storage_limit)
+            .select_from(projects.outerjoin(quotas, quotas.c.project_id == projects.c.project_id))
+            .where(projects.c.name == project)
+        )
+    ).first()
+    if row is None:
+        return  # not a project's repository (an open registry's): there is no limit to keep
+    limit = row.storage_limit
+    if limit is None:
+        limit = await _add_missing_row(conn, row.project_id, default_limit)
+    if limit == UNLIMITED or await _holds(conn, project, digest):
+        return
+    locked = select(quotas.c.storage_limit).where(quotas.c.project_id == row.project_id).with_for_update()
+    limit = int((await conn.execute(locked)).scalar_one())
+    # Looked at again under the lock: a writer we waited for may have added it meanwhile.
+    if limit == UNLIMITED or await _holds(conn, project, digest):
+        return
+    used = (await storage_used(conn, [row.project_id])).get(row.project_id, 0)
+    if used + size > limit:
+        raise _exceeded(project, used + size, limit, used, size)
+
+
+def _quota(row: Row[Any], used: int) -> Quota:
+    return Quota(
+        project_id=row.project_id,
+        project_name=row.name,
+        owner_name=row.owner_name,
+        storage_limit=row.storage_limit,
+        storage_used=used,
+        creation_time=row.creation_time,
+        update_time=row.update_time,
+    )
+
+
+class SqlQuotas(SqlBase):
+    """The quota rows, with usage computed on read; missing rows get `default_limit`."""
+
+    def __init__(self, engine: AsyncEngine, default_limit: int = UNLIMITED):
+        super().__init__(engine)
+        self._default_limit = default_limit
+
+    def _query(self) -> Select[Any]:
+        return (
+            select(quotas, projects.c.name, users.c.username.label("owner_name"))
+            .join(projects, projects.c.project_id == quotas.c.project_id)
+            .join(users, users.c.user_id == projects.c.owner_id)
+        )
+
+    async def _add_missing_rows(self, project_id: int | None = None) -> None:
+        missing = select(projects.c.project_id).where(~exists().where(quotas.c.project_id == projects.c.project_id))
+        if project_id is not None:
+            missing = missing.where(projects.c.project_id == project_id)
+        async with self._read() as conn:
+            ids = list((await conn.execute(missing)).scalars())
+        if not ids:
+            return
+        when = now()
+        async with self._write() as conn:
+            await conn.execute(
+                self._insert(quotas).on_conflict_do_nothing(),
+                [
+                    {"project_id": i, "storage_limit": self._default_limit, "creation_time": when, "update_time": when}
+                    for i in ids
+                ],
+            )
+
+    async def get_quota(self, project_id: int) -> Quota | None:
+        await self._add_missing_rows(project_id)
+        async with self._read() as conn:
+            row = (await conn.execute(self._query().where(quotas.c.project_id == project_id))).first()
+            if row is None:
+                return None
+            used = await storage_used(conn, [project_id])
+        return _quota(row, used.get(project_id, 0))
+
+    async def list_quotas(self, query: QuotaQuery, offset: int, limit: int) -> Page[Quota]:
+        await self._add_missing_rows(query.project_id)
+        stmt = self._query()
+        if query.project_id is not None:
+            stmt = stmt.where(quotas.c.project_id == query.project_id)
+        async with self._read() as conn:
+            if any(name == "used.storage" for name, _ in query.sort):
+                # Usage is not a column: compute it for every project, then sort and page here.
+                rows = (await conn.execute(stmt)).all()
+                used = await storage_used(conn, None if query.project_id is None else [query.project_id])
+                found = [_quota(r, used.get(r.project_id, 0)) for r in rows]
+                found.sort(key=lambda q: q.project_id)
+                for name, descending in reversed(query.sort):
+                    found.sort(
+                        key=lambda q: q.storage_used if name == "used.storage" else q.storage_limit,
+                        reverse=descending,
+                    )
+                return Page(found[offset : offset + limit], len(found))
+            total = int((await conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar() or 0)
+            order = [quotas.c.storage_limit.desc() if d else quotas.c.storage_limit for _, d in query.sort]
+            rows = (await conn.execute(stmt.order_by(*order, quotas.c.project_id).offset(offset).limit(limit))).all()
+            used = await storage_used(conn, [r.project_id for r in rows]) if rows else {}
+        return Page([_quota(r, used.get(r.project_id, 0)) for r in rows], total)
+
+    async def set_storage_limit(self, project_id: int, limit: int) -> bool:
+        when = now()
+        async with self._write() as conn:
+            found = await conn.execute(select(projects.c.project_id).where(projects.c.project_id == project_id))
+            if found.first() is None:
+                return False
+            await conn.execute(
+                self._insert(quotas)
+                .values(project_id=project_id, storage_limit=limit, creation_time=when, update_time=when)
+                .on_conflict_do_update(
+                    index_elements=[quotas.c.project_id], set_={"storage_limit": limit, "update_time": when}
+                )
+            )
+        return True
