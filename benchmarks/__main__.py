@@ -59,10 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     source = args.portside_src.resolve() if args.portside_src else None
     if args.command == "profile":
         spots = profile(args.load, args.seconds, args.out, args.portside_workers, source, args.svg)
-        print(f"{spots.samples} busy samples under {args.load}\n\nself %   function")
-        print("\n".join(f"{share:6.1f}   {name}" for name, share in spots.self_share[: args.top]))
-        print("\ntotal %  function")
-        print("\n".join(f"{share:6.1f}   {name}" for name, share in spots.total_share[: args.top]))
+        print(f"{spots.samples} busy samples under {args.load}")
+        for title, shares in (
+            ("self time by function", spots.by_function),
+            ("self time by package", spots.by_package),
+            ("by the deepest Portside frame on the stack", spots.by_portside_caller),
+        ):
+            print(f"\n   %   {title}")
+            print("\n".join(f"{share:5.1f}   {name}" for name, share in shares[: args.top]))
         return 0
     plan = (QUICK if args.quick else FULL).with_rounds(args.rounds)
     names = args.only or scenario_names()
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(markdown(results))
     missed = [v for v in verdicts(results) if v.met is False]
     print(f"\ntargets: {len(verdicts(results)) - len(missed)} met, {len(missed)} not met", file=sys.stderr)
+    print(f"load average as the rounds started: {meta['load_average']}", file=sys.stderr)
     return 0
 
 

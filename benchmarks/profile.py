@@ -1,11 +1,17 @@
-"""Where Portside spends its CPU under one kind of load: py-spy samples the server's
-processes while wrk or ab drives it, and the samples are summed per function.
+"""Where Portside spends its time under one kind of load: py-spy samples the server's
+processes while wrk or ab drives it, and the samples are summed per function, per package,
+and per deepest Portside frame (which of Portside's functions the time is spent under).
 
-    .venv/bin/python -m benchmarks profile --load manifest-tag [--seconds 20] [--out DIR]
+    .venv/bin/python -m benchmarks profile --load manifest-tag [--seconds 20] [--out DIR] [--svg]
 
-py-spy (`pip install py-spy` into the venv) samples only threads running Python, so the
-percentages are of the busy samples: "self" is time in the function's own code, "total"
-includes what it called. Time in Granian's Rust threads and in the kernel is not seen.
+py-spy (`pip install py-spy` into the venv) skips threads it sees idle, so the shares are of
+the busy samples. Two things to read them by:
+- Granian's I/O threads hold a Python thread state but run no Python frame; their samples
+  are shown as one line of their own.
+- aiosqlite runs each connection's calls on a thread of its own; the time such a thread
+  spends woken and waiting for a CPU (or handing results back) is counted as busy and shows
+  as self time of `_connection_worker_thread`. On a busy machine that is most of it: a
+  native profile (`py-spy record --native`) shows SQLite itself is a small part.
 """
 
 from __future__ import annotations
@@ -33,50 +39,57 @@ LOADS = ("manifest-tag", "manifest-digest", "head", "token", "manifest-tag-auth"
 @dataclass(frozen=True)
 class Hotspots:
     samples: int
-    self_share: list[tuple[str, float]]
-    total_share: list[tuple[str, float]]
+    by_function: list[tuple[str, float]]  # self time
+    by_package: list[tuple[str, float]]  # self time, summed per top-level package
+    by_portside_caller: list[tuple[str, float]]  # each sample charged to its deepest Portside frame
 
 
 _LINE = re.compile(r"^(.*) (\d+)$")
 _FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^()]*)\)$")
+# Threads that hold a Python thread state but run no Python frame: Granian's runtime threads.
+NO_FRAME = "(no Python frame: Granian's Rust threads)"
+OUTSIDE = "(outside Portside's code: server, framework, aiosqlite worker thread)"
 
 
-def _short(frame: str) -> str:
-    """`get_blob (/…/site-packages/portside/http/v2/blobs.py)` → `get_blob (portside/http/v2/blobs.py)`."""
+def _package(frame: str) -> str:
     match = _FRAME.match(frame)
     if not match:
         return frame
     path = match["file"]
-    for marker in ("site-packages/", "/src/", "lib/python3"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    return f"{match['name']} ({path})"
+    if path.startswith("<"):
+        return "python (runpy, frozen)"
+    first = path.split("/", 1)[0]
+    return first.removesuffix(".py") if "/" in path or path.endswith(".py") else path
+
+
+def _top(counter: Counter[str], samples: int, top: int) -> list[tuple[str, float]]:
+    return [(name, 100.0 * n / samples) for name, n in counter.most_common(top)] if samples else []
 
 
 def summarize(collapsed: str, top: int = 25) -> Hotspots:
-    """Self and total shares per function from py-spy's raw (collapsed) output."""
+    """Shares of busy samples from py-spy's raw (collapsed) output, whose frames look like
+    `get_blob (portside/http/v2/blobs.py)`; `process …` frames name the process."""
     own: Counter[str] = Counter()
-    total: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    callers: Counter[str] = Counter()
     samples = 0
     for line in collapsed.splitlines():
         match = _LINE.match(line.strip())
         if not match:
             continue
         count = int(match[2])
-        frames = [_short(f) for f in match[1].split(";") if f and not f.startswith(("process ", "thread "))]
-        if not frames:
-            continue
+        frames = [f for f in match[1].split(";") if f and not f.startswith("process ")]
         samples += count
+        if not frames:
+            own[NO_FRAME] += count
+            packages[NO_FRAME] += count
+            callers[NO_FRAME] += count
+            continue
         own[frames[-1]] += count
-        for frame in set(frames):
-            total[frame] += count
-    share = 100.0 / samples if samples else 0.0
-    return Hotspots(
-        samples,
-        [(name, n * share) for name, n in own.most_common(top)],
-        [(name, n * share) for name, n in total.most_common(top)],
-    )
+        packages[_package(frames[-1])] += count
+        mine = [f for f in frames if "(portside/" in f and not f.startswith(("<module>", "main ", "serve "))]
+        callers[mine[-1] if mine else OUTSIDE] += count
+    return Hotspots(samples, _top(own, samples, top), _top(packages, samples, top), _top(callers, samples, top))
 
 
 def _load_command(load: str, registry: Registry, digest: str, blob_digest: str, seconds: int) -> list[str]:

@@ -81,12 +81,23 @@ def run(
             if "limits" in names:
                 nginx = Nginx(payloads.root, root / "nginx").start()
             bench = Bench(plan, root, payloads, registries, nginx, memory)
+
+            def peaks(after: str) -> None:
+                """Which step raised a server's peak memory: the peaks after each step, in the JSON."""
+                memory.sample()
+                step = {f"{p}-{m}": round(memory.peak_mib(f"{p}-{m}"), 1) for p, m in registries}
+                meta["memory_after_step"].append({"after": after, **step})
+
+            peaks("start")
             for scenario in scenarios:
                 for mode in scenario.modes:
                     for product in REGISTRIES:
                         progress(f"setting up {scenario.name} on {product} ({mode})")
                         scenario.prepare(bench, bench.registry(product, mode))
+                peaks(f"setting up {scenario.name}")
             for round_ in range(plan.rounds):
+                # How busy the machine was: the 1-minute load average as each round starts.
+                meta["load_average"].append(round(os.getloadavg()[0], 1))
                 order = REGISTRIES if round_ % 2 == 0 else REGISTRIES[::-1]
                 for scenario in scenarios:
                     columns = order if scenario.columns == REGISTRIES else scenario.columns
@@ -94,6 +105,8 @@ def run(
                         progress(f"round {round_ + 1}/{plan.rounds}: {scenario.name} on {column}")
                         for key, value in scenario.measure(bench, column):
                             results.add(key, column, value)
+                    if round_ == 0:
+                        peaks(f"round 1: {scenario.name}")
             memory.stop()
             for scenario in scenarios:
                 for key, column, value in scenario.finish(bench):
@@ -156,4 +169,6 @@ def _meta(plan: Plan, names: list[str], workers: int, source: Path | None) -> di
         "nginx": _output(["nginx", "-v"]),
         "machine": _machine(),
         "columns": [PORTSIDE, DISTRIBUTION],
+        "load_average": [],
+        "memory_after_step": [],
     }

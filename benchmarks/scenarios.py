@@ -338,7 +338,7 @@ class WithAuth(Scenario):
 
 
 class PeakMemoryScenario(Scenario):
-    """Peak resident memory of each server over the whole run (see memory.py)."""
+    """Peak memory of each server over the whole run (see memory.py)."""
 
     name = "memory"
     columns = ()
@@ -346,13 +346,16 @@ class PeakMemoryScenario(Scenario):
 
     def rows(self) -> tuple[Row, ...]:
         return (
-            Row("memory.open", "peak RSS of the server without auth (sum of VmHWM)", "MiB", False),
-            Row("memory.auth", "peak RSS of the server with auth (sum of VmHWM)", "MiB", False),
+            Row("memory.open", "peak RSS, no auth (sum of VmHWM over its processes)", "MiB", False),
+            Row("memory.open.pss", "peak PSS, no auth (highest sampled sum)", "MiB", False),
+            Row("memory.auth", "peak RSS, with auth (sum of VmHWM over its processes)", "MiB", False),
+            Row("memory.auth.pss", "peak PSS, with auth (highest sampled sum)", "MiB", False),
         )
 
     def finish(self, bench: Bench) -> Iterator[tuple[str, str, float]]:
         for product, mode in bench.registries:
             yield f"memory.{mode}", product, bench.memory.peak_mib(f"{product}-{mode}")
+            yield f"memory.{mode}.pss", product, bench.memory.peak_pss_mib(f"{product}-{mode}")
 
 
 class MachineLimits(Scenario):

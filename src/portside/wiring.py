@@ -26,7 +26,9 @@ from portside.auth.policy import Policy
 from portside.auth.throttle import LoginThrottle
 from portside.auth.tokens import TokenService, load_or_create_key, new_key_pem, write_key
 from portside.config import Settings, received_settings
-from portside.coord.locks import LocalLocks, Locks
+from portside.coord.coordinator import Coordinator, LocalCoordinator
+from portside.coord.locks import Locks
+from portside.coord.redis import RedisCoordinator
 from portside.http.api.app import management_routes
 from portside.http.api.services import ManagementServices
 from portside.http.app import build_app
@@ -149,13 +151,20 @@ def configure_logging(settings: Settings) -> None:
 
 def build(settings: Settings) -> ASGIApp:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    locks: Locks = LocalLocks(settings.data_dir / "locks")
+    coordinator = _coordinator(settings)
+    locks = coordinator.locks
     store = _blob_store(settings, locks)
-    engine = create_engine(settings.sqlalchemy_url)
-    database = SqlDatabase(engine, default_storage_limit=settings.default_project_storage_limit)
-    accounts = SqlAccounts(engine)
-    throttle = LoginThrottle(settings.login_failure_limit, settings.login_failure_window_seconds)
-    authenticator = Authenticator(accounts, accounts, accounts, throttle)
+    engine = create_engine(settings.sqlalchemy_url, settings.database_pool_size, settings.database_max_overflow)
+    # Every store that changes manifests or tags moves the registry's generation (the
+    # manifest cache's invalidation); account changes move the accounts' generation.
+    database = SqlDatabase(
+        engine,
+        after_commit=coordinator.registry_changes.bump,
+        default_storage_limit=settings.default_project_storage_limit,
+    )
+    accounts = SqlAccounts(engine, after_commit=coordinator.account_changes.bump)
+    throttle = coordinator.login_throttle(settings.login_failure_limit, settings.login_failure_window_seconds)
+    authenticator = Authenticator(accounts, accounts, accounts, throttle, coordinator.account_changes)
     policy = Policy(accounts)
     tokens = TokenService(
         load_or_create_key(settings.signing_key_path),
@@ -174,16 +183,22 @@ def build(settings: Settings) -> ASGIApp:
     registry = Services(
         blobs=BlobService(store, database, database, locks),
         uploads=UploadService(store, database, locks),
-        manifests=ManifestService(database, settings.max_manifest_bytes, _manifest_cache(settings, engine)),
+        manifests=ManifestService(
+            database, settings.max_manifest_bytes, _manifest_cache(settings, engine, coordinator)
+        ),
         catalog=CatalogService(database),
         authorizer=OpenRegistry() if settings.open_registry else controller,
         token_issuer=None if settings.open_registry else controller,
         trail=AuditTrail(accounts, accounts, database),
-        readiness_checks={"storage": store.check, "database": database.check},
+        readiness_checks={
+            "storage": store.check,
+            "database": database.check,
+            **({"redis": coordinator.check} if coordinator.shared else {}),
+        },
         log_requests=settings.log_requests,
     )
     sessions = SqlSessions(engine)
-    upkeep = _upkeep(settings, engine, store, locks, Guard(policy, accounts))
+    upkeep = _upkeep(settings, engine, store, coordinator, Guard(policy, accounts))
     management = _management_routes(settings, sessions, accounts, database, registry, authenticator, policy, upkeep)
 
     async def purge_old_audit_records() -> None:
@@ -194,7 +209,7 @@ def build(settings: Settings) -> ASGIApp:
 
     return build_app(
         registry,
-        on_shutdown=_closing(upkeep.runner.close, store.close, engine.dispose),
+        on_shutdown=_closing(upkeep.runner.close, store.close, engine.dispose, coordinator.close),
         extra_routes=management,
         periodic=[(3600.0, purge_old_audit_records), (3600.0, purge_expired_sessions), *upkeep.periodic],
     )
@@ -226,9 +241,11 @@ class OperatorServices:
 async def operator_services(settings: Settings) -> AsyncIterator[OperatorServices]:
     await upgrade_database(settings)
     engine = create_engine(settings.sqlalchemy_url, pool_size=1)
+    # Account changes made here must reach the servers' verified-credentials caches.
+    coordinator = _coordinator(settings)
     try:
-        accounts = SqlAccounts(engine)
-        authenticator = Authenticator(accounts, accounts, accounts, LoginThrottle())
+        accounts = SqlAccounts(engine, after_commit=coordinator.account_changes.bump)
+        authenticator = Authenticator(accounts, accounts, accounts, LoginThrottle(), coordinator.account_changes)
         guard = Guard(Policy(accounts), accounts)
         quotas = SqlQuotas(engine, settings.default_project_storage_limit)
         yield OperatorServices(
@@ -239,15 +256,27 @@ async def operator_services(settings: Settings) -> AsyncIterator[OperatorService
             RobotService(accounts, accounts, guard, authenticator),
         )
     finally:
-        await engine.dispose()
+        await _closing(engine.dispose, coordinator.close)()
 
 
-def _manifest_cache(settings: Settings, engine: AsyncEngine) -> ManifestCache | None:
-    # Only SQLite can tell cheaply that anything changed; other databases go uncached
-    # until a shared change feed (Redis) is configured.
-    if not settings.manifest_cache_entries or engine.dialect.name != "sqlite" or not engine.url.database:
+def _coordinator(settings: Settings) -> Coordinator:
+    """Redis when configured (what several instances must share), else this machine's own."""
+    if settings.redis_url:
+        return RedisCoordinator.from_url(settings.redis_url, settings.redis_key_prefix)
+    return LocalCoordinator(settings.data_dir / "locks")
+
+
+def _manifest_cache(settings: Settings, engine: AsyncEngine, coordinator: Coordinator) -> ManifestCache | None:
+    if not settings.manifest_cache_entries:
         return None
-    return ManifestCache(SqliteChangeCounter(Path(engine.url.database)), settings.manifest_cache_entries)
+    if coordinator.shared:
+        # Every instance's commits move the shared generation.
+        return ManifestCache(coordinator.registry_changes, settings.manifest_cache_entries)
+    if engine.dialect.name == "sqlite" and engine.url.database:
+        # SQLite tells cheaply that any process committed anything.
+        return ManifestCache(SqliteChangeCounter(Path(engine.url.database)), settings.manifest_cache_entries)
+    # PostgreSQL without Redis: other instances' commits would go unnoticed; no cache.
+    return None
 
 
 async def bootstrap(settings: Settings) -> str | None:
@@ -312,7 +341,8 @@ def _management_routes(
     upkeep: Upkeep,
 ) -> list[BaseRoute]:
     """The management API (/api/v2.0, /c/login, /c/log_out) over the same stores as /v2."""
-    artifacts = SqlArtifacts(database.engine)
+    # Deleting a repository or an artifact removes manifests and tags the cache serves.
+    artifacts = SqlArtifacts(database.engine, after_commit=database.after_commit)
     guard = Guard(policy, accounts)
     limit = settings.default_project_storage_limit
     quotas = QuotaService(SqlQuotas(database.engine, limit), accounts, guard, limit)
@@ -347,8 +377,12 @@ class Upkeep:
     periodic: list[tuple[float, Callable[[], Awaitable[object]]]]
 
 
-def _upkeep(settings: Settings, engine: AsyncEngine, store: BlobStore, locks: Locks, guard: Guard) -> Upkeep:
-    upkeep_store = SqlUpkeep(engine)
+def _upkeep(
+    settings: Settings, engine: AsyncEngine, store: BlobStore, coordinator: Coordinator, guard: Guard
+) -> Upkeep:
+    locks = coordinator.locks
+    # GC unlinks manifests, which the manifest cache serves: its commits move the generation.
+    upkeep_store = SqlUpkeep(engine, after_commit=coordinator.registry_changes.bump)
     jobs = SqlJobs(engine)
     purger = UploadPurger(upkeep_store, store, settings.upload_max_idle_seconds)
     collector = GarbageCollector(upkeep_store, store, locks, settings.gc_grace_seconds, purger)
@@ -382,11 +416,13 @@ async def operator_upkeep(settings: Settings) -> AsyncIterator[Upkeep]:
     """What `portside gc|scrub` run jobs through: the server's stores, as the operator."""
     await upgrade_database(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    locks: Locks = LocalLocks(settings.data_dir / "locks")
-    store = _blob_store(settings, locks)
+    # The same coordinator as the servers: GC must share their blob locks and move the
+    # generation their caches watch.
+    coordinator = _coordinator(settings)
+    store = _blob_store(settings, coordinator.locks)
     engine = create_engine(settings.sqlalchemy_url, pool_size=2)
     try:
-        accounts = SqlAccounts(engine)
-        yield _upkeep(settings, engine, store, locks, Guard(Policy(accounts), accounts))
+        accounts = SqlAccounts(engine, after_commit=coordinator.account_changes.bump)
+        yield _upkeep(settings, engine, store, coordinator, Guard(Policy(accounts), accounts))
     finally:
-        await _closing(store.close, engine.dispose)()
+        await _closing(store.close, engine.dispose, coordinator.close)()

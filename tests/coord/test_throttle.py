@@ -35,16 +35,17 @@ async def test_failures_through_any_instance_add_up(instances: Instances) -> Non
 
 @pytest.mark.parametrize("shared", [True, False])
 async def test_failures_leave_the_window(instances: Instances, shared: bool) -> None:
-    throttle: Throttle = instances().login_throttle(2, 0.3) if shared else LoginThrottle(2, 0.3)
+    window = 0.6
+    throttle: Throttle = instances().login_throttle(2, window) if shared else LoginThrottle(2, window)
     await throttle.failed([ACCOUNT])
-    await asyncio.sleep(0.15)
+    await asyncio.sleep(window / 2)
     await throttle.failed([ACCOUNT])
     assert await _refused(throttle, ACCOUNT) == 1  # whole seconds, at least one
-    await asyncio.sleep(0.2)  # the first failure left the window; one remains
+    await asyncio.sleep(window * 2 / 3)  # the first failure left the window; the second remains
     await throttle.check([ACCOUNT])
     await throttle.failed([ACCOUNT])
     await _refused(throttle, ACCOUNT)
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(window + 0.2)
     await throttle.check([ACCOUNT])
 
 

@@ -7,7 +7,7 @@ import json
 import os
 
 from tests.mgmt.conftest import Harbor
-from tests.quota.conftest import V2, digest, used
+from tests.quota.conftest import V2, digest, image_manifest, used
 
 CONFIG = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers"}}).encode()
 
@@ -67,3 +67,14 @@ async def test_projects_are_told_apart_exactly(harbor: Harbor, v2: V2) -> None:
     assert (await v2.blob("solo/deeper/path", os.urandom(5))).status_code == 201
     for name, size in sizes.items():
         assert await used(harbor, name) == size + (5 if name == "solo" else 0)
+
+
+async def test_a_manifest_held_as_a_blob_too_counts_once(harbor: Harbor, v2: V2) -> None:
+    await harbor.project("team")
+    layer = os.urandom(700)
+    pushed = await v2.image("team/app", "v1", [layer], CONFIG)
+    expected = len(CONFIG) + len(layer) + pushed.size
+    assert await used(harbor, "team") == expected
+    # some clients upload a manifest's bytes as a blob as well: still one digest
+    assert (await v2.blob("team/other", image_manifest(CONFIG, [layer]))).status_code == 201
+    assert await used(harbor, "team") == expected

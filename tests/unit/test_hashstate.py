@@ -9,8 +9,8 @@ from portside.storage.hashstate import HashStateInvalid, ResumableHash
 
 DATA = random.Random(7).randbytes(3 * 1024 + 17)
 # Around the block sizes (64, 128) and their multiples, plus the ends.
-POINTS = sorted({0, 1, 2, 55, 56, 63, 64, 65, 111, 112, 119, 127, 128, 129, 191, 192, 255, 256, 257, 1000, 1024,
-                 2047, 2048, 2049, len(DATA) - 1, len(DATA)})
+EDGES = [0, 1, 2, 55, 56, 111, 112, 119, 1000, len(DATA) - 1, len(DATA)]
+POINTS = sorted(set(EDGES) | {n + d for n in (64, 128, 192, 256, 1024, 2048) for d in (-1, 0, 1)})
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "sha512"])

@@ -130,8 +130,12 @@ def multipart_uploads(raw, bucket: str) -> list[str]:
 
 def test_config_from_url():
     config = S3Config.from_url("s3://images/registry/v1/", region="eu-west-1", part_size=8 * MiB)
-    assert (config.bucket, config.prefix, config.region, config.part_size) == ("images", "registry/v1", "eu-west-1",
-                                                                                8 * MiB)
+    assert (config.bucket, config.prefix, config.region, config.part_size) == (
+        "images",
+        "registry/v1",
+        "eu-west-1",
+        8 * MiB,
+    )
     assert S3Config.from_url("s3://images").prefix == ""
     for url in ("file:///tmp", "s3:///prefix"):
         with pytest.raises(ValueError):
@@ -179,7 +183,7 @@ async def test_an_empty_blob(store: S3BlobStore):
 @pytest.mark.parametrize("chunk", [2 * MiB + 3, PART, 7 * MiB + 1])
 async def test_chunked_upload_across_instances(new_store, raw, bucket: str, chunk: int):
     """Every chunk is a request to a different instance; parts, tails and hash carry over."""
-    data = blob(11 * MiB + 5, seed=chunk)
+    data = blob(10 * MiB + 5, seed=chunk)
     saved: Saved = (0, None)
     for part in pieces(data, chunk):
         # Each request streams its chunk in small writes, as an HTTP body arrives.
@@ -200,14 +204,14 @@ async def test_chunked_upload_across_instances(new_store, raw, bucket: str, chun
 async def test_sha512_digests_are_read_back(new_store):
     small, large = blob(1000, 1), blob(PART + 100, 2)
     assert await finish(new_store(), "s", (0, None), small, "sha512") == Digest.of(small, "sha512")
-    saved = await request(new_store(), "l", (0, None), [large[:PART + 1]])
+    saved = await request(new_store(), "l", (0, None), [large[: PART + 1]])
     digest = await finish(new_store(), "l", saved, large[PART + 1 :], "sha512")
     assert digest == Digest.of(large, "sha512")
     assert await read_all(new_store(), digest) == large
 
 
 async def test_a_request_that_failed_half_way_is_ignored(new_store, raw, bucket: str):
-    data = blob(12 * MiB, 3)
+    data = blob(9 * MiB, 3)
     store = new_store()
     saved = await request(store, "u", (0, None), [data[: 2 * MiB]])
     # This request uploads a part, flushes a tail, then dies before the database saves
@@ -215,12 +219,12 @@ async def test_a_request_that_failed_half_way_is_ignored(new_store, raw, bucket:
     with pytest.raises(RuntimeError):
         async with store.upload("u") as writer:
             await writer.resume(*saved)
-            await writer.write(blob(7 * MiB, 99))
+            await writer.write(blob(6 * MiB, 99))
             await writer.flush()
             raise RuntimeError("the database write failed")
     # The client sends the chunk again (other bytes, to prove the old ones are not used).
-    saved = await request(new_store(), "u", saved, [data[2 * MiB : 9 * MiB]])
-    digest = await finish(new_store(), "u", saved, data[9 * MiB :])
+    saved = await request(new_store(), "u", saved, [data[2 * MiB : 8 * MiB]])
+    digest = await finish(new_store(), "u", saved, data[8 * MiB :])
     assert digest == Digest.of(data)
     assert await read_all(new_store(), digest) == data
     await new_store().discard_upload("u")
@@ -257,7 +261,7 @@ async def test_unusable_states_lose_the_upload(new_store):
 
 async def test_a_sealed_upload_is_committed_again_after_a_crash(new_store, raw, bucket: str, monkeypatch):
     data = blob(PART + 2 * MiB, 4)
-    saved = await request(new_store(), "u", (0, None), [data[:PART + MiB]])
+    saved = await request(new_store(), "u", (0, None), [data[: PART + MiB]])
 
     # The completion sends its last chunk and seals, then dies before completing.
     async def crash(self) -> None:

@@ -92,8 +92,13 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'portside.db'}")
+async def world(tmp_path: Path, stack: str, backing: Backing) -> AsyncIterator[World]:
+    """On the `fs` stack SQLite; on `scaled` a PostgreSQL database of the test's own."""
+    if stack == "scaled":
+        url = backing.postgres.create_database().replace("postgresql://", "postgresql+asyncpg://", 1)
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'portside.db'}"
+    engine = create_engine(url)
     await upgrade(engine)
     database = SqlDatabase(engine)
     store = FsBlobStore(tmp_path / "data")

@@ -3,14 +3,19 @@ reports the same and deletes nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from portside.oci.digest import Digest
+from portside.registry.uploads import UploadService
 from portside.upkeep.gc import GcOptions, GcResult
 from tests.api import oci
-from tests.upkeep.conftest import World, a_moment_later
+from tests.upkeep.conftest import World, _body, a_moment_later
 
 GRACE = 3600
 
@@ -211,3 +216,54 @@ async def test_orphan_content_is_swept_after_the_grace_period(world: World) -> N
     assert await world.store.size(young) == 200
     for blob in kept.blobs:
         assert await world.has_blob("r", blob.digest)
+
+
+class _PausingStore:
+    """The blob store, but a commit stops after publishing until the test lets it go on:
+    an upload caught between publishing its bytes and recording the blob."""
+
+    def __init__(self, store: Any):
+        self._store = store
+        self.published = asyncio.Event()
+        self.proceed = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    @contextlib.asynccontextmanager
+    async def upload(self, upload_id: str) -> AsyncIterator[Any]:
+        async with self._store.upload(upload_id) as writer:
+            commit = writer.commit
+
+            async def paused(digest: Digest) -> None:
+                await commit(digest)
+                self.published.set()
+                await self.proceed.wait()
+
+            writer.commit = paused
+            yield writer
+
+
+async def test_sweep_waits_for_an_upload_relying_on_the_same_content(world: World) -> None:
+    layer = oci.layer(1000)
+    image = oci.image_manifest(oci.config_blob(), [layer])
+    await world.push("r", image)
+    await world.manifests.delete("r", Digest.parse(image.digest))
+    await world.blobs.delete("r", Digest.parse(layer.digest))  # garbage now: linked nowhere
+    cutoff = await a_moment_later()
+
+    # The same layer is pushed again; its commit finds the content in place (nothing to
+    # publish) and pauses before the database records it.
+    pausing = _PausingStore(world.store)
+    uploads = UploadService(pausing, world.database, world.locks)  # type: ignore[arg-type]
+    session = await uploads.start("s")
+    push = asyncio.create_task(uploads.complete("s", session.upload_id, Digest.parse(layer.digest), _body(layer.data)))
+    await pausing.published.wait()
+    # GC planned with the layer as garbage reaches it now, and must wait for the upload.
+    gc = asyncio.create_task(world.collector(GRACE).collect(GcOptions(), now=cutoff + timedelta(seconds=GRACE)))
+    await asyncio.sleep(0.3)
+    pausing.proceed.set()
+    await push
+    result = await gc
+    assert await world.has_blob("s", layer.digest)
+    assert result.blobs_deleted == 1  # the config only

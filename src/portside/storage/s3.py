@@ -3,16 +3,17 @@
 Only the standard S3 API is used. Layout under `<prefix>/` in the bucket::
 
     blobs/<algorithm>/<first two hex digits>/<hex>   published content, never changed
-    uploads/<upload id>/tail.<size>                  the bytes after the last full part, ending at <size>
+    uploads/<upload id>/tail.<size>                  the bytes after the last part, up to <size>
     uploads/<upload id>/data                         the multipart upload's object, once completed
     uploads/<upload id>/sealed                       written just before completing (see below)
     quarantine/<algorithm>/<hex>                     content scrub took out of service
 
 An upload streams into an S3 multipart upload (key `uploads/<id>/data`) in parts of
-`part_size` bytes, so no more than about two parts of a layer are ever in memory and
-nothing is written to local disk. What is left after the last full part when a request
-ends is saved as a small `tail.<size>` object (below S3's 5 MiB minimum part size, or it
-becomes a part itself); the next request reads it back and continues. Bytes are hashed
+`part_size` bytes: one part fills while the one before it is sent, so memory holds a few
+parts at most, whatever the layer's size, and nothing is written to local disk. What is
+left after the last full part when a request ends is saved as a small `tail.<size>`
+object (below S3's 5 MiB minimum part size, or it becomes a part itself); the next
+request reads it back and continues. Bytes are hashed
 as they arrive, and the running SHA-256 (see `hashstate`) travels in the writer's state,
 because parts of an unfinished multipart upload cannot be read back.
 
@@ -50,7 +51,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,7 +59,7 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
 from aiobotocore.session import get_session  # type: ignore[import-untyped]
-from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from portside.coord.locks import Locks
 from portside.errors import DigestInvalid
@@ -169,7 +170,8 @@ class S3BlobStore:
             signature_version="s3v4",
             s3={"addressing_style": "path" if self.config.path_style else "auto"},
             retries={"max_attempts": 5, "mode": "standard"},
-            max_pool_connections=64,
+            # Every blob streamed through Portside holds a connection while it is sent.
+            max_pool_connections=256,
             # Long server-side copies answer late.
             read_timeout=300,
             # Only the checksums S3 requires: the newer default (trailing CRC checksums in
@@ -364,7 +366,7 @@ class S3BlobStore:
             except DigestInvalid:
                 continue
             if fan == digest.hex[:2]:
-                yield StoredBlob(digest, int(item["Size"]), item["LastModified"])
+                yield StoredBlob(digest, int(item["Size"]), item["LastModified"].astimezone(UTC))
 
     async def list_uploads(self) -> AsyncIterator[StagedUpload]:
         """Uploads with staged objects or an unfinished multipart upload (including ones a
@@ -377,7 +379,7 @@ class S3BlobStore:
         async for page in paginator.paginate(Bucket=self.config.bucket, Prefix=prefix):
             for item in page.get("Uploads", []):
                 upload_id = item["Key"][len(prefix) :].partition("/")[0]
-                when = item["Initiated"]
+                when = item["Initiated"].astimezone(UTC)
                 started[upload_id] = max(when, started.get(upload_id, when))
         current: str | None = None
         latest: datetime | None = None
@@ -387,7 +389,7 @@ class S3BlobStore:
                 if current is not None and latest is not None:
                     yield StagedUpload(current, max(latest, started.pop(current, latest)))
                 current, latest = upload_id, None
-            modified = item["LastModified"]
+            modified = item["LastModified"].astimezone(UTC)
             latest = modified if latest is None else max(latest, modified)
         if current is not None and latest is not None:
             yield StagedUpload(current, max(latest, started.pop(current, latest)))
@@ -447,15 +449,21 @@ class _Seal:
 
     def encode(self) -> bytes:
         parts = [[p.number, p.etag, p.size] for p in self.parts]
-        return json.dumps({"v": 1, "size": self.size, "sha256": self.sha256, "mp": self.multipart, "parts": parts},
-                          separators=(",", ":")).encode()
+        return json.dumps(
+            {"v": 1, "size": self.size, "sha256": self.sha256, "mp": self.multipart, "parts": parts},
+            separators=(",", ":"),
+        ).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> _Seal:
         try:
             doc = json.loads(data)
-            return cls(int(doc["size"]), str(doc["sha256"]), str(doc["mp"]),
-                       [_Part(int(n), str(e), int(s)) for n, e, s in doc["parts"]])
+            return cls(
+                int(doc["size"]),
+                str(doc["sha256"]),
+                str(doc["mp"]),
+                [_Part(int(n), str(e), int(s)) for n, e, s in doc["parts"]],
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise UploadLost("an upload's seal record is unreadable") from exc
 
@@ -542,7 +550,7 @@ class _S3Writer:
         self._hash, self._size, self._durable = hasher, size, size
         if stale:
             # The database holds this state, so the tails it replaced are garbage now.
-            with suppress(ClientError):
+            with suppress(ClientError, BotoCoreError):
                 await store._delete_keys([store.upload_key(self._id, name) for name in stale])
 
     async def write(self, data: bytes) -> None:

@@ -153,10 +153,13 @@ def mark(snapshot: GraphSnapshot, cutoff: datetime, delete_untagged: bool) -> Gc
     needed_anywhere: set[str] = set()
     needed_by_repo: dict[int, set[str]] = {}
     for repo_id, links in snapshot.manifest_links.items():
-        kept = _kept(links, snapshot.tagged.get(repo_id, ()), snapshot.manifests, cutoff, delete_untagged)
+        name = snapshot.repositories.get(repo_id)
+        # A repository the snapshot has no name for appeared while it was read: keep it all.
+        tagged = snapshot.tagged.get(repo_id, ()) if name is not None else links
+        kept = _kept(links, tagged, snapshot.manifests, cutoff, delete_untagged)
         kept_anywhere |= kept
-        name = snapshot.repositories[repo_id]
-        plan.manifest_unlinks += [(name, d) for d in _parents_first(set(links) - kept, snapshot.manifests)]
+        if name is not None:
+            plan.manifest_unlinks += [(name, d) for d in _parents_first(set(links) - kept, snapshot.manifests)]
         needed = needed_by_repo.setdefault(repo_id, set())
         for digest in kept:
             node = snapshot.manifests.get(digest)
@@ -168,10 +171,10 @@ def mark(snapshot: GraphSnapshot, cutoff: datetime, delete_untagged: bool) -> Gc
     still_linked: set[str] = set()
     for repo_id, blob_links in snapshot.blob_links.items():
         needed = needed_by_repo.get(repo_id, set())
-        name = snapshot.repositories[repo_id]
+        name = snapshot.repositories.get(repo_id)
         for digest, linked_at in sorted(blob_links.items()):
             blob = snapshot.blobs.get(digest)
-            if digest in needed or linked_at >= cutoff or blob is None or blob.touched_at >= cutoff:
+            if name is None or digest in needed or linked_at >= cutoff or blob is None or blob.touched_at >= cutoff:
                 still_linked.add(digest)
             else:
                 plan.blob_unlinks.append((name, digest))

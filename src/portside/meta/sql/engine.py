@@ -10,11 +10,12 @@ other is about to break. The stores therefore never rely on check-then-act acros
 statements without one of these, each chosen where it is used and said so there:
 
 - `INSERT … ON CONFLICT` for rows that may appear concurrently (repositories, blobs,
-  links, tags, pull counts), so a race ends in the same row rather than an error;
-- `lock_repository`: a transaction-scoped advisory lock per repository for the writes
+  links, tags), so a race ends in the same row rather than an error;
+- `_lock_repository`: a transaction-scoped advisory lock per repository for the writes
   that check the manifest graph before changing it (push a manifest, delete one, unlink a
   blob): the per-repository equivalent of SQLite's one writer;
-- row locks (`FOR KEY SHARE`) where a row must outlive the transaction that relies on it;
+- row locks (`FOR KEY SHARE`) where a row must not vanish before the transaction that
+  relies on it commits (a repository under the links being added to it);
 - unique constraints as the final word on names, translated to `Conflict`;
 - a consistent order (sorted keys) for batches that update many rows, and
   `retry_transient` for whatever deadlock or serialization failure is left: PostgreSQL
@@ -28,6 +29,7 @@ import functools
 import hashlib
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -36,7 +38,7 @@ from typing import Any, ParamSpec, TypeVar
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 __all__ = ["SqlBase", "create_engine", "now", "utc", "lock_key", "retry_transient", "is_unique_violation"]
@@ -105,16 +107,43 @@ def create_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Asyn
             conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        # A connection the server or a proxy closed while idle is replaced at checkout,
-        # not discovered by the request that gets it.
-        pool_pre_ping=True,
         isolation_level="READ COMMITTED",
         connect_args={"server_settings": _POSTGRES_SETTINGS},
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection that the server, a proxy or a failover closed while it sat idle is
+# replaced at checkout, not discovered by the request that gets it. SQLAlchemy's
+# pool_pre_ping would check before every use, which with asyncpg costs three round trips
+# (BEGIN, ping, ROLLBACK): more than the one a typical read here needs. A connection
+# returned moments ago is alive, so only one idle longer than this is pinged; and a
+# connection that fails in use anyway makes SQLAlchemy replace every connection of the
+# pool opened before the failure.
+_PING_AFTER_IDLE_SECONDS = 5.0
+_CHECKED_IN_AT = "portside_checked_in_at"
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get(_CHECKED_IN_AT)
+        if checked_in is None or time.monotonic() - checked_in < _PING_AFTER_IDLE_SECONDS:
+            return  # new, or just used
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool drops this connection and checks out another (a new one if need be).
+            raise DisconnectionError(f"idle connection failed its ping: {exc}") from exc
 
 
 # SQLSTATEs after which PostgreSQL has rolled the transaction back and running it again
@@ -176,6 +205,11 @@ class SqlBase:
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
         async with self._reader.connect() as conn:
+            if self._postgresql:
+                # No transaction: at READ COMMITTED each statement takes its own snapshot
+                # inside one as well, so a read loses nothing, and saves BEGIN and ROLLBACK
+                # (two of the three round trips of a one-query read).
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @asynccontextmanager

@@ -64,6 +64,9 @@ class SqlUpkeep(SqlBase):
         children: dict[str, list[str]] = {}
         needs: dict[str, list[str]] = {}
         async with self._read() as conn:
+            if self._postgresql:
+                # One snapshot for every statement below (SQLite's read transaction is one).
+                await conn.execution_options(isolation_level="REPEATABLE READ")
             for repo in await conn.execute(select(repositories.c.id, repositories.c.name)):
                 snap.repositories[repo.id] = repo.name
             for row in await conn.execute(

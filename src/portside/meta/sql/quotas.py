@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select, union
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, exists, func, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -46,51 +46,79 @@ from portside.meta.sql.schema import (
 __all__ = ["SqlQuotas", "check_storage", "storage_used", "human_size"]
 
 
-def _project_of_repository(dialect: str) -> ColumnElement[Any]:
-    """The project a repository belongs to: its name up to the first slash."""
+def _in_project(dialect: str, project: str) -> ColumnElement[bool]:
+    """Repositories of `project`: named `project` or `project/…`; an index range on SQLite.
+    Bytewise, so "/" sorts before "0" whatever PostgreSQL's collation says."""
     name = repositories.c.name
-    if dialect == "postgresql":
-        return func.split_part(name, "/", 1)
-    slash = func.instr(name, "/")
-    return case((slash > 0, func.substr(name, 1, slash - 1)), else_=name)
+    ordered = name.collate("C") if dialect == "postgresql" else name
+    return or_(name == project, and_(ordered > project + "/", ordered < project + "0"))
+
+
+async def _repositories_of(conn: AsyncConnection, project: str) -> list[int]:
+    rows = await conn.execute(select(repositories.c.id).where(_in_project(conn.dialect.name, project)))
+    return list(rows.scalars())
+
+
+async def _bytes_held(conn: AsyncConnection, repo_ids: Sequence[int]) -> int:
+    """The bytes of the distinct blobs and manifests the repositories hold together."""
+    if not repo_ids:
+        return 0
+    # The ids are written into the statement: no parameter limit, and PostgreSQL plans
+    # with the real number of repositories.
+    ids: BindParameter[list[int]] = bindparam("repo_ids", list(repo_ids), expanding=True, literal_execute=True)
+    # Distinct digests first, sizes after: a layer linked by fifty repositories is looked
+    # up once, not fifty times.
+    held_blobs = select(repo_blobs.c.digest).where(repo_blobs.c.repo_id.in_(ids)).distinct().subquery()
+    blob_bytes = select(func.coalesce(func.sum(blobs.c.size), 0)).select_from(
+        held_blobs.join(blobs, blobs.c.digest == held_blobs.c.digest)
+    )
+    held_manifests = select(repo_manifests.c.digest).where(repo_manifests.c.repo_id.in_(ids)).distinct().subquery()
+    # A digest held as a blob too (a client that uploaded a manifest's bytes as a blob)
+    # was counted above already.
+    also_a_blob = select(repo_blobs.c.digest).where(
+        repo_blobs.c.digest == held_manifests.c.digest, repo_blobs.c.repo_id.in_(ids)
+    )
+    manifest_bytes = (
+        select(func.coalesce(func.sum(manifests.c.size), 0))
+        .select_from(held_manifests.join(manifests, manifests.c.digest == held_manifests.c.digest))
+        .where(~exists(also_a_blob))
+    )
+    # One statement, so both parts come from one snapshot.
+    rows = await conn.execute(union_all(blob_bytes, manifest_bytes))
+    return sum(int(row[0]) for row in rows)
 
 
 async def storage_used(conn: AsyncConnection, project_ids: Sequence[int] | None) -> dict[int, int]:
-    """Bytes each project holds (None: every project); projects holding nothing are absent."""
-    owned = select(projects.c.project_id, repositories.c.id.label("repo_id")).select_from(
-        repositories.join(projects, projects.c.name == _project_of_repository(conn.dialect.name))
-    )
+    """Bytes each project holds (None: every project)."""
+    query = select(projects.c.project_id, projects.c.name)
     if project_ids is not None:
-        owned = owned.where(projects.c.project_id.in_(list(project_ids)))
-    repos = owned.cte("owned")
-    held_blobs = select(repos.c.project_id, blobs.c.digest, blobs.c.size).select_from(
-        repos.join(repo_blobs, repo_blobs.c.repo_id == repos.c.repo_id).join(
-            blobs, blobs.c.digest == repo_blobs.c.digest
-        )
-    )
-    held_manifests = select(repos.c.project_id, manifests.c.digest, manifests.c.size).select_from(
-        repos.join(repo_manifests, repo_manifests.c.repo_id == repos.c.repo_id).join(
-            manifests, manifests.c.digest == repo_manifests.c.digest
-        )
-    )
-    # UNION, not UNION ALL: each (project, digest) once, however many repositories hold it.
-    content = union(held_blobs, held_manifests).subquery("content")
-    rows = await conn.execute(select(content.c.project_id, func.sum(content.c.size)).group_by(content.c.project_id))
-    return {row[0]: int(row[1] or 0) for row in rows}
+        query = query.where(projects.c.project_id.in_(list(project_ids)))
+    names: dict[str, int] = {row.name: row.project_id for row in await conn.execute(query)}
+    repo_ids: dict[int, list[int]] = {}
+    if project_ids is None:
+        # Every project: one pass over the repositories, each to the project it names.
+        for repo_id, name in await conn.execute(select(repositories.c.id, repositories.c.name)):
+            owner = names.get(name.split("/", 1)[0])
+            if owner is not None:
+                repo_ids.setdefault(owner, []).append(repo_id)
+    else:
+        for name, project_id in names.items():
+            repo_ids[project_id] = await _repositories_of(conn, name)
+    return {project_id: await _bytes_held(conn, repo_ids.get(project_id, [])) for project_id in names.values()}
 
 
 async def _holds(conn: AsyncConnection, project: str, digest: str) -> bool:
     """Whether a repository of `project` already holds `digest` (as a blob or a manifest)."""
-    owner = _project_of_repository(conn.dialect.name)
+    mine = _in_project(conn.dialect.name, project)
     as_blob = (
         select(repo_blobs.c.digest)
         .join(repositories, repositories.c.id == repo_blobs.c.repo_id)
-        .where(repo_blobs.c.digest == digest, owner == project)
+        .where(repo_blobs.c.digest == digest, mine)
     )
     as_manifest = (
         select(repo_manifests.c.digest)
         .join(repositories, repositories.c.id == repo_manifests.c.repo_id)
-        .where(repo_manifests.c.digest == digest, owner == project)
+        .where(repo_manifests.c.digest == digest, mine)
     )
     return bool((await conn.execute(select(or_(exists(as_blob), exists(as_manifest))))).scalar())
 
@@ -152,7 +180,7 @@ async def check_storage(conn: AsyncConnection, repo: str, digest: str, size: int
     # Looked at again under the lock: a writer we waited for may have added it meanwhile.
     if limit == UNLIMITED or await _holds(conn, project, digest):
         return
-    used = (await storage_used(conn, [row.project_id])).get(row.project_id, 0)
+    used = await _bytes_held(conn, await _repositories_of(conn, project))
     if used + size > limit:
         raise _exceeded(project, used + size, limit, used, size)
 
