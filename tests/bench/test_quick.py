@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from benchmarks.plan import QUICK
 from benchmarks.results import DISTRIBUTION, PORTSIDE
 from benchmarks.scenarios import SCENARIOS
