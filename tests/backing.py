@@ -231,7 +231,8 @@ class Nginx:
         servers = "\n".join(f"    server {u} max_fails=1 fail_timeout=2s;" for u in self.upstreams)
         example_servers = "\n".join(f"    server 127.0.0.1:{p};" for p in (5001, 5002, 5003))
         assert example_servers in site and "listen 127.0.0.1:8080;" in site, "deploy/nginx/portside.conf changed"
-        site = site.replace(example_servers, servers).replace("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{self.port};")
+        site = site.replace(example_servers, servers)
+        site = site.replace("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{self.port};")
         (self.root / "portside.conf").write_text(site)
         (self.root / "nginx.conf").write_text(
             f"""
