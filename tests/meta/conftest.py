@@ -41,16 +41,19 @@ def asyncpg_url(url: str) -> str:
     return url.replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
-def create_pg_database(pg: Postgres, template: str = "template0") -> str:
-    """A new database named like a test's; ICU en-US collation where the server has ICU."""
+def create_pg_database(pg: Postgres, template: str | None = None) -> str:
+    """A new database: a copy of `template`, or empty with ICU en-US collation where the
+    server has ICU (a copy keeps its template's collation)."""
     name = f"meta_{uuid.uuid4().hex[:12]}"
+    if template is not None:
+        pg.psql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return name
     icu = pg.psql(
-        f"CREATE DATABASE \"{name}\" TEMPLATE \"{template}\" LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
-        " LOCALE 'C.UTF-8'",
+        f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'",
         check=False,
     )
     if icu.returncode != 0:
-        pg.psql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        pg.psql(f'CREATE DATABASE "{name}"')
     return name
 
 

@@ -196,3 +196,13 @@ async def test_project_summary(harbor: Harbor, v2: V2) -> None:
     r = await harbor.call("GET", f"/projects/{team_id}/summary", who=alice)
     assert r.status_code == 200 and r.json() == full
     assert await harbor.status("GET", "/projects/nope/summary") == 404
+
+
+async def test_a_deleted_projects_quota_goes_with_it(harbor: Harbor) -> None:
+    team = await harbor.project("team")
+    r = await harbor.call("PUT", f"/quotas/{team}", json={"hard": {"storage": MiB}})
+    assert r.status_code == 200
+    assert await harbor.status("DELETE", "/projects/team") == 200
+    assert await harbor.status("GET", f"/quotas/{team}") == 404
+    assert await harbor.status("PUT", f"/quotas/{team}", json={"hard": {"storage": MiB}}) == 404
+    assert [q["ref"]["name"] for q in await _quotas(harbor)] == ["library"]

@@ -211,10 +211,6 @@ class GarbageCollector:
         """The `gc` job's handler."""
         return (await self.collect(GcOptions.from_parameters(parameters), journal)).to_dict()
 
-    async def plan(self, options: GcOptions, now: datetime | None = None) -> GcPlan:
-        cutoff = (now or datetime.now(UTC)) - self._grace
-        return mark(await self._store.snapshot(), cutoff, options.delete_untagged)
-
     async def collect(
         self, options: GcOptions, journal: Journal | None = None, now: datetime | None = None
     ) -> GcResult:

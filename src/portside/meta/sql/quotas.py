@@ -7,7 +7,7 @@ counts once there, and once in every other project that holds it, as in Harbor.
 
 The check (`check_storage`) runs inside the write's own transaction, before the write:
 
-- a project without a limit pays one primary-key read;
+- a project without a limit pays one indexed read;
 - content the project already holds costs nothing, and is let through unlocked (a
   concurrent delete can only lower the usage it was counted in);
 - otherwise the project's quota row is locked (`SELECT ... FOR UPDATE` on PostgreSQL;

@@ -254,11 +254,14 @@ signing_keys = Table(
     Column("creation_time", DateTime(timezone=True), nullable=False),
 )
 
+# One per project (the quota's id is the project's): the limit only. Usage is computed
+# from the links, so deletes and GC need no bookkeeping (sql/quotas.py); a writer that
+# grows a limited project locks its row.
 quotas = Table(
     "quotas",
     metadata,
     Column("project_id", Integer, ForeignKey("projects.project_id", ondelete="CASCADE"), primary_key=True),
-    Column("storage_limit", BigInteger, nullable=False),
+    Column("storage_limit", BigInteger, nullable=False),  # bytes; -1 unlimited
     Column("creation_time", DateTime(timezone=True), nullable=False),
     Column("update_time", DateTime(timezone=True), nullable=False),
 )
