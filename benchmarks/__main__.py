@@ -8,6 +8,7 @@ python -m benchmarks list
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from benchmarks.plan import FULL, QUICK
 from benchmarks.profile import LOADS, profile
 from benchmarks.report import as_json, markdown, text_table, verdicts
+from benchmarks.results import Results
 from benchmarks.runner import run, scenario_names
 
 
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     runner.add_argument("--json", type=Path, help="write every sample, medians, ratios and targets here")
     runner.add_argument("--markdown", type=Path, help="write the results table here")
     runner.add_argument("--workdir", type=Path, help="parent of the run's temporary directory (default: the system's)")
+    reporter = commands.add_parser("report", help="print the tables of a run again from its JSON")
+    reporter.add_argument("json_file", type=Path)
+    reporter.add_argument("--markdown", type=Path, help="write the results table here")
     profiler = commands.add_parser("profile", help="py-spy samples of Portside under one load")
     profiler.add_argument("--load", choices=LOADS, required=True)
     profiler.add_argument("--seconds", type=int, default=20)
@@ -55,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "list":
         print("\n".join(scenario_names()))
+        return 0
+    if args.command == "report":
+        saved = json.loads(args.json_file.read_text())
+        results = Results.from_json(saved["rows"])
+        print(text_table(results))
+        if args.markdown:
+            args.markdown.write_text(markdown(results))
         return 0
     source = args.portside_src.resolve() if args.portside_src else None
     if args.command == "profile":

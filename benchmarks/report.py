@@ -56,10 +56,11 @@ def _machine_rows(results: Results) -> list[Row]:
 
 def _table(results: Results) -> tuple[list[str], list[list[str]], list[list[str]]]:
     targets = _targets_by_row(results)
-    header = ["scenario", "unit", "Portside", "Distribution", "ratio P/D", "target"]
+    header = ["scenario", "unit", "Portside", "Distribution", "ratio P/D", "round by round", "target"]
     body = []
     for row in _registry_rows(results):
         ratio = results.ratio(row.key)
+        paired = results.paired_ratios(row.key)
         body.append(
             [
                 row.label,
@@ -67,6 +68,7 @@ def _table(results: Results) -> tuple[list[str], list[list[str]], list[list[str]
                 _number(results.median(row.key, PORTSIDE)),
                 _number(results.median(row.key, DISTRIBUTION)),
                 "–" if ratio is None else f"{ratio:.2f}",
+                f"{min(paired):.2f}–{max(paired):.2f}" if len(paired) > 1 else "",
                 targets.get(row.key, ""),
             ]
         )
@@ -77,7 +79,7 @@ def _table(results: Results) -> tuple[list[str], list[list[str]], list[list[str]
 def text_table(results: Results) -> str:
     header, body, machine = _table(results)
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    numeric = {2, 3, 4}
+    numeric = {2, 3, 4, 5}
 
     def line(cells: list[str]) -> str:
         return "  ".join(
@@ -94,7 +96,7 @@ def text_table(results: Results) -> str:
 
 def markdown(results: Results) -> str:
     header, body, machine = _table(results)
-    out = ["| " + " | ".join(header) + " |", "|---|---|---:|---:|---:|---|"]
+    out = ["| " + " | ".join(header) + " |", "|---|---|---:|---:|---:|---:|---|"]
     out += ["| " + " | ".join(cells) + " |" for cells in body]
     if machine:
         out += ["", "| machine limit | unit | measured |", "|---|---|---:|"]
@@ -112,6 +114,7 @@ def as_json(results: Results, meta: Mapping[str, Any]) -> str:
                 "samples": samples,
                 "median": {column: results.median(row.key, column) for column in samples},
                 "ratio": results.ratio(row.key),
+                "paired_ratios": results.paired_ratios(row.key),
             }
         )
     targets = [

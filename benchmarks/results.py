@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Row", "Results", "PORTSIDE", "DISTRIBUTION", "MACHINE"]
 
@@ -50,3 +51,21 @@ class Results:
         if portside is None or not distribution:
             return None
         return portside / distribution
+
+    def paired_ratios(self, key: str) -> list[float]:
+        """Portside / Distribution sample by sample: the i-th sample of each was taken in the
+        same round, back to back, so each ratio saw about the same machine. Their spread
+        shows how far noise moved the ratio."""
+        samples = self.samples.get(key, {})
+        pairs = zip(samples.get(PORTSIDE, []), samples.get(DISTRIBUTION, []), strict=False)
+        return [p / d for p, d in pairs if d]
+
+    @classmethod
+    def from_json(cls, rows: list[dict[str, Any]]) -> Results:
+        results = cls()
+        for row in rows:
+            results.declare(Row(row["key"], row["label"], row["unit"], row["higher_is_better"]))
+            for column, values in row["samples"].items():
+                for value in values:
+                    results.add(row["key"], column, value)
+        return results

@@ -29,6 +29,7 @@ from portside.config import Settings, received_settings
 from portside.coord.coordinator import Coordinator, LocalCoordinator
 from portside.coord.locks import Locks
 from portside.coord.redis import RedisCoordinator
+from portside.errors import Conflict
 from portside.http.api.app import management_routes
 from portside.http.api.services import ManagementServices
 from portside.http.app import build_app
@@ -294,16 +295,25 @@ async def bootstrap(settings: Settings) -> str | None:
                 generated = password = new_robot_secret()[:24]
             elif problem := password_problem(password):
                 raise ValueError(f"admin password: {problem}")
-            admin = await accounts.create_user(
-                ADMIN_USERNAME,
-                hash_password(password),
-                email=None,
-                realname="System Administrator",
-                comment="built-in administrator",
-                sysadmin=True,
-            )
+            try:
+                admin = await accounts.create_user(
+                    ADMIN_USERNAME,
+                    hash_password(password),
+                    email=None,
+                    realname="System Administrator",
+                    comment="built-in administrator",
+                    sysadmin=True,
+                )
+            except Conflict:
+                # Another instance, starting at the same moment, made it first.
+                generated = None
+                admin = await accounts.get_user(ADMIN_USERNAME)
+                assert admin is not None
         if await accounts.get_project(LIBRARY_PROJECT) is None:
-            await accounts.create_project(LIBRARY_PROJECT, admin.user_id, {"public": "true"})
+            try:
+                await accounts.create_project(LIBRARY_PROJECT, admin.user_id, {"public": "true"})
+            except Conflict:
+                pass  # made by another instance starting at the same moment
     finally:
         await engine.dispose()
     return generated

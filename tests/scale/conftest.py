@@ -7,6 +7,7 @@ everything through the backing services; nginx balances round robin on loopback.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,11 @@ def start_cluster(root: Path, backing: Backing, size: int = 3, open_registry: bo
         Portside(data_dir=root / f"instance{n}" / "data", env=dict(shared), open_registry=open_registry)
         for n in range(size)
     ]
-    for instance in instances:
-        instance.start()
+    # All at once, as a fleet starts: the first start migrates the empty database and
+    # creates the admin, the library project and the token key; the others must wait or
+    # take theirs, never fail.
+    with ThreadPoolExecutor(len(instances)) as pool:
+        list(pool.map(lambda instance: instance.start(), instances))
     balancer = Nginx(root / "nginx", [i.host for i in instances], port=balancer_port).start()
     return Cluster(instances, balancer)
 

@@ -91,17 +91,16 @@ class UserService:
         _check_email(new.email)
         if await self._users.get_user(name) is not None:
             raise Conflict(f"username {name} is already used")
-        try:
-            user = await self._users.create_user(
-                name,
-                hash_password(new.password),
-                email=new.email or None,
-                realname=new.realname,
-                comment=new.comment,
-                sysadmin=sysadmin,
-            )
-        except Exception as exc:  # the unique email index; the name was checked above
-            raise Conflict(f"email {new.email} is already used") from exc
+        # The store raises Conflict naming what is taken (the name, raced since the check
+        # above, or the email).
+        user = await self._users.create_user(
+            name,
+            hash_password(new.password),
+            email=new.email or None,
+            realname=new.realname,
+            comment=new.comment,
+            sysadmin=sysadmin,
+        )
         await self._audit.record(
             project_id=None, username=by or name, operation="create", resource_type="user", resource=name
         )

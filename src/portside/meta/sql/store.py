@@ -154,6 +154,9 @@ class SqlDatabase(SqlBase):
             # one of them remove a blob or child after the check and before this commits.
             await self._lock_repository(conn, repo)
             repo_id = await self._ensure_repo(conn, repo)
+            # The quota row is locked before any blob row, in the order blob links take them,
+            # so a push and a link into one project never wait for each other in a circle.
+            await check_storage(conn, repo, digest, len(manifest.payload), self._default_storage_limit)
             if needed_blobs:
                 # Touch what this manifest needs (GC's grace counts from here).
                 await conn.execute(
@@ -189,7 +192,6 @@ class SqlDatabase(SqlBase):
                             f"manifest {child.digest} is not in repository {repo}",
                             detail={"digest": str(child.digest)},
                         )
-            await check_storage(conn, repo, digest, len(manifest.payload), self._default_storage_limit)
             inserted = await conn.execute(
                 self._insert(manifests)
                 .values(
