@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     log_level: str = "info"
     max_manifest_bytes: int = Field(4 * 1024 * 1024, gt=0)
     workers: int = Field(1, ge=1, description="server processes")
-    manifest_cache_entries: int = Field(10_000, ge=0, description="manifest lookups kept in memory; 0 turns it off")
+    manifest_cache_entries: int = Field(
+        10_000, ge=0, description="manifest and blob-link lookups kept in memory (each); 0 turns them off"
+    )
     external_url: str | None = Field(
         None, description="URL clients reach Portside at (token realm); default http://LISTEN"
     )

@@ -45,6 +45,7 @@ from portside.meta.sql.migrate import upgrade
 from portside.meta.sql.quotas import SqlQuotas
 from portside.meta.sql.sessions import SqlSessions
 from portside.meta.sql.store import SqlDatabase
+from portside.meta.stores import ChangeCounter
 from portside.mgmt.artifacts import ArtifactService, RepositoryService
 from portside.mgmt.audit import AuditService, purge_expired
 from portside.mgmt.guard import Guard
@@ -57,7 +58,7 @@ from portside.mgmt.system import SystemJobService
 from portside.mgmt.totp import TotpService
 from portside.mgmt.users import UserService
 from portside.registry.blobs import BlobService
-from portside.registry.cache import ManifestCache
+from portside.registry.cache import BlobSizeCache, ManifestCache
 from portside.registry.catalog import CatalogService
 from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
@@ -181,11 +182,15 @@ def build(settings: Settings) -> ASGIApp:
         realm=f"{settings.base_url}/service/token",
         admin_creates_projects=settings.admin_creates_projects,
     )
+    changes = _change_counter(settings, engine, coordinator)
+    entries = settings.manifest_cache_entries
     registry = Services(
-        blobs=BlobService(store, database, database, locks),
+        blobs=BlobService(
+            store, database, database, locks, BlobSizeCache(changes, entries) if changes is not None else None
+        ),
         uploads=UploadService(store, database, locks),
         manifests=ManifestService(
-            database, settings.max_manifest_bytes, _manifest_cache(settings, engine, coordinator)
+            database, settings.max_manifest_bytes, ManifestCache(changes, entries) if changes is not None else None
         ),
         catalog=CatalogService(database),
         authorizer=OpenRegistry() if settings.open_registry else controller,
@@ -267,15 +272,17 @@ def _coordinator(settings: Settings) -> Coordinator:
     return LocalCoordinator(settings.data_dir / "locks")
 
 
-def _manifest_cache(settings: Settings, engine: AsyncEngine, coordinator: Coordinator) -> ManifestCache | None:
+def _change_counter(settings: Settings, engine: AsyncEngine, coordinator: Coordinator) -> ChangeCounter | None:
+    """What the in-memory lookup caches watch to know that the registry changed; None
+    turns them off."""
     if not settings.manifest_cache_entries:
         return None
     if coordinator.shared:
         # Every instance's commits move the shared generation.
-        return ManifestCache(coordinator.registry_changes, settings.manifest_cache_entries)
+        return coordinator.registry_changes
     if engine.dialect.name == "sqlite" and engine.url.database:
         # SQLite tells cheaply that any process committed anything.
-        return ManifestCache(SqliteChangeCounter(Path(engine.url.database)), settings.manifest_cache_entries)
+        return SqliteChangeCounter(Path(engine.url.database))
     # PostgreSQL without Redis: other instances' commits would go unnoticed; no cache.
     return None
 

@@ -10,6 +10,7 @@ from portside.coord.locks import Locks
 from portside.errors import BlobUnknown
 from portside.meta.stores import RepoStore, UploadStore
 from portside.oci.digest import Digest
+from portside.registry.cache import BlobSizeCache
 from portside.storage.driver import BlobStore
 
 __all__ = ["BlobHandle", "BlobService"]
@@ -27,14 +28,27 @@ class BlobHandle:
 
 
 class BlobService:
-    def __init__(self, store: BlobStore, repos: RepoStore, uploads: UploadStore, locks: Locks):
+    def __init__(
+        self,
+        store: BlobStore,
+        repos: RepoStore,
+        uploads: UploadStore,
+        locks: Locks,
+        sizes: BlobSizeCache | None = None,
+    ):
         self._store = store
         self._repos = repos
         self._uploads = uploads
         self._locks = locks
+        self._sizes = sizes
+
+    async def _size(self, repo: str, digest: Digest) -> int | None:
+        if self._sizes is None:
+            return await self._repos.blob_size(repo, digest)
+        return await self._sizes.lookup(repo, digest, lambda: self._repos.blob_size(repo, digest))
 
     async def open(self, repo: str, digest: Digest) -> BlobHandle:
-        size = await self._repos.blob_size(repo, digest)
+        size = await self._size(repo, digest)
         if size is None:
             raise BlobUnknown(f"blob {digest} unknown to repository {repo}", detail={"digest": str(digest)})
         return BlobHandle(digest, size, self._store.local_path(digest), self._store)

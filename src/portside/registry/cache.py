@@ -1,4 +1,5 @@
-"""An in-memory cache of manifest lookups, for the data plane's hottest request.
+"""In-memory caches of registry lookups (manifests, blob links), for the data plane's
+hottest requests.
 
 Correctness comes first: the whole cache is dropped whenever manifests or tags changed
 anywhere (a `ChangeCounter` moved), and a lookup is only cached when nothing changed while
@@ -12,18 +13,24 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 from portside.meta.stores import ChangeCounter, ManifestRecord
 from portside.oci.digest import Digest
 
-__all__ = ["ManifestCache"]
+__all__ = ["LookupCache", "ManifestCache", "BlobSizeCache"]
+
+V = TypeVar("V")
 
 
-class ManifestCache:
+class LookupCache(Generic[V]):
+    """Found values by (repository, reference); absent ones are never cached, so only
+    changes that remove or replace something need to move the counter."""
+
     def __init__(self, counter: ChangeCounter, max_entries: int = 10_000):
         self._counter = counter
         self._max = max_entries
-        self._entries: OrderedDict[tuple[str, str], ManifestRecord] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], V] = OrderedDict()
         self._generation: int | None = None
 
     async def _current(self) -> int | None:
@@ -34,8 +41,8 @@ class ManifestCache:
         return generation
 
     async def lookup(
-        self, repo: str, reference: str | Digest, load: Callable[[], Awaitable[ManifestRecord | None]]
-    ) -> ManifestRecord | None:
+        self, repo: str, reference: str | Digest, load: Callable[[], Awaitable[V | None]]
+    ) -> V | None:
         before = await self._current()
         key = (repo, str(reference))
         found = self._entries.get(key)
@@ -48,3 +55,9 @@ class ManifestCache:
             if len(self._entries) > self._max:
                 self._entries.popitem(last=False)
         return record
+
+
+# A manifest by tag or digest.
+ManifestCache = LookupCache[ManifestRecord]
+# The size of a blob linked to a repository (its absence is never cached).
+BlobSizeCache = LookupCache[int]

@@ -139,7 +139,7 @@ class SqlUpkeep(SqlBase):
             return False  # linked again by a push that committed meanwhile
 
     async def unlink_blob(self, repo: str, digest: str, cutoff: datetime) -> bool:
-        async with self._write(notify=False) as conn:
+        async with self._write() as conn:  # notifies: blob links are cached
             # The repository's lock first (pushes into it check their blobs under it), then
             # the blob's row, untouched since the cutoff: an upload linking it meanwhile
             # either holds the row (we wait, then see its touch) or waits for us.

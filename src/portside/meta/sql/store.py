@@ -122,7 +122,9 @@ class SqlDatabase(SqlBase):
 
     @retry_transient
     async def unlink_blob(self, repo: str, digest: Digest) -> bool:
-        async with self._write(notify=False) as conn:
+        # Notifies: instances cache which blobs a repository holds (links only ever added
+        # need not, as absences are never cached).
+        async with self._write() as conn:
             # Under the repository's lock: a put_manifest that needs the blob either
             # committed before (and the check below sees it) or waits, then finds it gone.
             await self._lock_repository(conn, repo)
