@@ -2,7 +2,7 @@
 rounds start (`prepare`: not measured), and in every round measures one column at a time
 (`measure`: the runner alternates the columns so machine noise falls on both).
 
-`--only` takes the scenarios' names: push, pull, manifest, head, concurrent, small-push,
+`--only` takes the scenarios' names: push, pull, base, manifest, head, concurrent, small-push,
 listing, auth, memory, limits.
 """
 
@@ -104,6 +104,22 @@ class BlobPull(Scenario):
         for _ in range(self.plan.pulls_per_round):
             yield "pull.full", curl_get(url).mb_per_second
             yield "pull.range", curl_get(url, byte_range=_middle_half(self.plan.blob_bytes), expect=206).mb_per_second
+
+
+class VersionCheck(Scenario):
+    """`GET /v2/` touches no storage: its rate is what the HTTP stack alone allows, the
+    ceiling for the manifest GET and blob HEAD rates."""
+
+    name = "base"
+
+    def rows(self) -> tuple[Row, ...]:
+        return (
+            Row("base.version", f"GET /v2/ (no storage: the stack's ceiling), {self.plan.connections} conn", "req/s"),
+        )
+
+    def measure(self, bench: Bench, column: str) -> Iterator[Sample]:
+        url = f"{bench.registry(column).url}/v2/"
+        yield "base.version", wrk(url, self.plan.load_seconds, self.plan.connections).requests_per_second
 
 
 class ManifestGet(Scenario):
@@ -400,6 +416,7 @@ class MachineLimits(Scenario):
 SCENARIOS: tuple[type[Scenario], ...] = (
     BlobPush,
     BlobPull,
+    VersionCheck,
     ManifestGet,
     BlobHead,
     ConcurrentPulls,

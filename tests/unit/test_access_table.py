@@ -44,3 +44,10 @@ def test_mount_needs_pull_on_the_source():
 def test_catalog_and_base():
     assert required_access("catalog", _request("GET", None)) == [Access.catalog()]
     assert required_access("base", _request("GET", None)) == []
+
+
+@pytest.mark.parametrize("route, method", [("manifest", "GET"), ("manifest", "HEAD"), ("blob", "HEAD")])
+def test_the_fast_reads_ask_what_the_table_says(route, method):
+    """http/v2/fastpath.py answers these without the router and asks for pull on the
+    repository; the table must agree, or the fast path would grant differently."""
+    assert required_access(route, _request(method)) == [Access.pull("team/app")]

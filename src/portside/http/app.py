@@ -20,6 +20,7 @@ from portside.http.requestlog import RequestLog
 from portside.http.services import Services
 from portside.http.token import token_endpoint
 from portside.http.v2.common import API_VERSION_HEADER, render_error
+from portside.http.v2.fastpath import FastReads
 from portside.http.v2.routes import v2_routes
 
 __all__ = ["build_app"]
@@ -100,7 +101,7 @@ def build_app(
     )
     app.router.redirect_slashes = False
     app.state.services = services
-    wrapped: ASGIApp = _ApiVersionHeader(app)
+    wrapped: ASGIApp = _ApiVersionHeader(FastReads(app, services))
     if services.log_requests:
         wrapped = RequestLog(wrapped)
     return wrapped
