@@ -62,6 +62,8 @@ class Backing:
             "PORTSIDE_S3_PART_SIZE_MIB": "5",
             "PORTSIDE_REDIS_URL": self.redis.url,
             "PORTSIDE_REDIS_KEY_PREFIX": f"portside-{uuid.uuid4().hex[:8]}:",
+            # Crash tests kill instances holding upload locks; the next holder waits this long.
+            "PORTSIDE_REDIS_LOCK_LEASE_SECONDS": "3",
         }
 
     def env(self, stack: str) -> dict[str, str]:

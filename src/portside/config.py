@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(10, ge=0, description="extra connections a burst may open per process")
     redis_url: str | None = Field(None, description="redis://… shared by every instance; optional")
     redis_key_prefix: str = Field("portside:", description="lets several deployments share one Redis")
+    redis_lock_lease_seconds: float = Field(
+        15.0, ge=1.0, le=300.0, description="how long a lock outlives an instance that died holding it"
+    )
 
     # --- garbage collection, quotas, uploads ---------------------------------------------
     gc_grace_seconds: int = Field(

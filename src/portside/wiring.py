@@ -268,7 +268,9 @@ async def operator_services(settings: Settings) -> AsyncIterator[OperatorService
 def _coordinator(settings: Settings) -> Coordinator:
     """Redis when configured (what several instances must share), else this machine's own."""
     if settings.redis_url:
-        return RedisCoordinator.from_url(settings.redis_url, settings.redis_key_prefix)
+        return RedisCoordinator.from_url(
+            settings.redis_url, settings.redis_key_prefix, lock_lease=settings.redis_lock_lease_seconds
+        )
     return LocalCoordinator(settings.data_dir / "locks")
 
 
