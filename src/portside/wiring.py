@@ -28,7 +28,6 @@ from portside.auth.tokens import TokenService, load_or_create_key, new_key_pem, 
 from portside.config import Settings, received_settings
 from portside.coord.coordinator import Coordinator, LocalCoordinator
 from portside.coord.locks import Locks
-from portside.coord.redis import RedisCoordinator
 from portside.errors import Conflict
 from portside.http.api.app import management_routes
 from portside.http.api.services import ManagementServices
@@ -36,12 +35,10 @@ from portside.http.app import build_app
 from portside.http.services import Services
 from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.artifacts import SqlArtifacts
-from portside.meta.sql.changes import SqliteChangeCounter
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
 from portside.meta.sql.keys import SqlKeys
-from portside.meta.sql.migrate import upgrade
 from portside.meta.sql.quotas import SqlQuotas
 from portside.meta.sql.sessions import SqlSessions
 from portside.meta.sql.store import SqlDatabase
@@ -268,6 +265,8 @@ async def operator_services(settings: Settings) -> AsyncIterator[OperatorService
 def _coordinator(settings: Settings) -> Coordinator:
     """Redis when configured (what several instances must share), else this machine's own."""
     if settings.redis_url:
+        from portside.coord.redis import RedisCoordinator  # only deployments with Redis load it
+
         return RedisCoordinator.from_url(
             settings.redis_url, settings.redis_key_prefix, lock_lease=settings.redis_lock_lease_seconds
         )
@@ -282,9 +281,10 @@ def _change_counter(settings: Settings, engine: AsyncEngine, coordinator: Coordi
     if coordinator.shared:
         # Every instance's commits move the shared generation.
         return coordinator.registry_changes
-    if engine.dialect.name == "sqlite" and engine.url.database:
-        # SQLite tells cheaply that any process committed anything.
-        return SqliteChangeCounter(Path(engine.url.database))
+    if engine.dialect.name == "sqlite":
+        # One machine: its processes share the generation that registry writes move
+        # (audit and pull-count writes leave it, and the caches, alone).
+        return coordinator.registry_changes
     # PostgreSQL without Redis: other instances' commits would go unnoticed; no cache.
     return None
 
@@ -333,6 +333,10 @@ async def upgrade_database(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.sqlalchemy_url, pool_size=1)
     try:
+        # Imported here: Alembic (and Mako, Pygments) weigh on every server process's
+        # memory, and only this step needs them.
+        from portside.meta.sql.migrate import upgrade
+
         await upgrade(engine)
     finally:
         await engine.dispose()

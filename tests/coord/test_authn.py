@@ -3,6 +3,7 @@ changes on one: two authenticators over one database (two engines), one Redis.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,3 +142,26 @@ async def test_without_redis_one_process_drops_what_it_remembered_on_its_own_cha
     await a.accounts.update_user(user.user_id, UserUpdate(password_hash=hash_password(NEW)))
     with pytest.raises(Unauthorized):
         await a.authenticator.login("carol", OLD)
+
+
+async def test_parallel_logins_with_the_same_credentials_verify_once(
+    instances_over: list[Instance], database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client's parallel requests (or a fleet's, when the remembered verification runs
+    out) share one argon2 check, done off the event loop."""
+    import portside.auth.authn as authn
+
+    a = _instance(instances_over, database, LocalCoordinator(tmp_path / "locks"))
+    await a.accounts.create_user("dave", hash_password(OLD), email=None, realname="", comment="", sysadmin=False)
+    checks: list[str] = []
+    real = authn.verify_password
+
+    def counted(stored: str, password: str) -> bool:
+        checks.append(password)
+        return real(stored, password)
+
+    monkeypatch.setattr(authn, "verify_password", counted)
+    results = await asyncio.gather(*(a.authenticator.login("dave", OLD) for _ in range(20)))
+    assert {p.name for p in results} == {"dave"} and checks == [OLD]
+    wrong = await asyncio.gather(*(a.authenticator.login("dave", NEW) for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(r, Unauthorized) for r in wrong) and checks == [OLD, NEW]

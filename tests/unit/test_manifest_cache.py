@@ -1,6 +1,8 @@
-import sqlite3
+import asyncio
+import subprocess
+import sys
 
-from portside.meta.sql.changes import SqliteChangeCounter
+from portside.coord.counters import MachineChangeCounter
 from portside.meta.stores import ManifestRecord
 from portside.oci.digest import Digest
 from portside.registry.cache import ManifestCache
@@ -73,15 +75,16 @@ async def _async(value):
     return value
 
 
-async def test_sqlite_counter_sees_commits_of_other_connections(tmp_path):
-    path = tmp_path / "db.sqlite"
-    writer = sqlite3.connect(path, isolation_level=None)
-    writer.execute("PRAGMA journal_mode=WAL")
-    writer.execute("CREATE TABLE t (x)")
-    counter = SqliteChangeCounter(path)
-    first = await counter.current()
-    assert await counter.current() == first
-    writer.execute("INSERT INTO t VALUES (1)")
-    assert await counter.current() != first
-    counter.close()
-    writer.close()
+def test_machine_counter_is_shared_by_processes(tmp_path):
+    """Bumps in one process are seen at once by another mapping the same file; a process
+    that starts bumps once (its predecessor may have died between a commit and its bump)."""
+    path = tmp_path / "registry.generation"
+    reader = MachineChangeCounter(path)
+    first = asyncio.run(reader.current())
+    script = (
+        "import asyncio, sys; from pathlib import Path; from portside.coord.counters import MachineChangeCounter;"
+        "c = MachineChangeCounter(Path(sys.argv[1])); asyncio.run(c.bump()); asyncio.run(c.bump())"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True)
+    assert asyncio.run(reader.current()) == first + 3  # its start, then two bumps
+    reader.close()

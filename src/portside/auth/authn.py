@@ -12,10 +12,13 @@ deleted or a robot's secret refreshed through one instance is refused by all at 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
 import time
+
+import anyio.to_thread
 
 from portside.auth.passwords import verify_password, verify_secret
 from portside.auth.policy import robot_active
@@ -49,6 +52,7 @@ class Authenticator:
         self._cache_key = secrets.token_bytes(32)
         self._verified: dict[bytes, tuple[float, str]] = {}
         self._generation: int | None = None
+        self._flights: dict[bytes, asyncio.Future[Principal | None]] = {}
 
     def _fingerprint(self, username: str, password: str) -> bytes:
         return hmac.new(self._cache_key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
@@ -61,7 +65,10 @@ class Authenticator:
         fingerprint = self._fingerprint(username, password)
         remembered = self._verified.get(fingerprint)
         fresh = remembered is not None and remembered[0] > time.monotonic()
-        principal = await self._check(username, password, trust_secret=fresh)
+        if fresh:
+            principal = await self._check(username, password, trust_secret=True)
+        else:
+            principal = await self._verify_once(fingerprint, username, password)
         if principal is None:
             self._verified.pop(fingerprint, None)
             await self._throttle.failed(keys)
@@ -79,6 +86,19 @@ class Authenticator:
             if audit:
                 await self._record_login(username, client, success=True)
         return principal
+
+    async def _verify_once(self, fingerprint: bytes, username: str, password: str) -> Principal | None:
+        """Check the credentials, sharing one check among the requests that bring the same
+        ones at the same time (a client's parallel layer uploads, a fleet's pulls when the
+        remembered verification runs out): argon2 is meant to be slow, and N checks of one
+        password would cost N times that for nothing."""
+        flight = self._flights.get(fingerprint)
+        if flight is None:
+            flight = asyncio.ensure_future(self._check(username, password, trust_secret=False))
+            self._flights[fingerprint] = flight
+            flight.add_done_callback(lambda _done: self._flights.pop(fingerprint, None))
+        # Shielded: one waiter giving up (its client left) must not cancel the others' check.
+        return await asyncio.shield(flight)
 
     async def _accounts_generation(self) -> int | None:
         """The accounts' generation; what is remembered is dropped when it moved, and when
@@ -114,7 +134,8 @@ class Authenticator:
         user = await self._users.get_user(username)
         if user is None:
             return None
-        if not (trust_secret or verify_password(user.password_hash, password)):
+        # argon2 takes tens of milliseconds of CPU on purpose: off the event loop.
+        if not (trust_secret or await anyio.to_thread.run_sync(verify_password, user.password_hash, password)):
             return None
         return Principal.of_user(user)
 

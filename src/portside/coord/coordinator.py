@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from portside.auth.throttle import LoginThrottle, Throttle
-from portside.coord.counters import Generation, LocalChangeCounter
+from portside.coord.counters import Generation, MachineChangeCounter
 from portside.coord.locks import LocalLocks, Locks
 
 __all__ = ["Coordinator", "LocalCoordinator"]
@@ -38,16 +38,16 @@ class Coordinator(Protocol):
 
 
 class LocalCoordinator:
-    """One machine without Redis: `flock` locks between its processes; generations and the
-    login throttle inside each process (a manifest cache over SQLite reads the database's
-    own change counter instead, which sees every process)."""
+    """One machine without Redis: `flock` locks and memory-mapped generations shared by its
+    processes (server workers and CLI commands alike); the login throttle inside each
+    process."""
 
     shared = False
 
     def __init__(self, lock_directory: Path):
         self.locks = LocalLocks(lock_directory)
-        self.registry_changes = LocalChangeCounter()
-        self.account_changes = LocalChangeCounter()
+        self.registry_changes = MachineChangeCounter(lock_directory / "registry.generation")
+        self.account_changes = MachineChangeCounter(lock_directory / "accounts.generation")
 
     def login_throttle(self, limit: int, window: float) -> LoginThrottle:
         return LoginThrottle(limit, window)
@@ -56,4 +56,5 @@ class LocalCoordinator:
         return None
 
     async def close(self) -> None:
-        return None
+        self.registry_changes.close()
+        self.account_changes.close()

@@ -77,7 +77,13 @@ class FastReads:
             if (parts := _split(path, _MANIFESTS)) is not None:
                 await self._answer(scope, receive, send, head, self._manifest(scope, *parts, head))
                 return
-            if head and (parts := _split(path, _BLOBS)) is not None and Digest.is_digest(parts[1]):
+            if (
+                head
+                and (parts := _split(path, _BLOBS)) is not None
+                and Digest.is_digest(parts[1])
+                # A ranged HEAD answers 206 with the range's length: the routed endpoint's work.
+                and not any(key == b"range" for key, _ in scope["headers"])
+            ):
                 await self._answer(scope, receive, send, head, self._blob_head(scope, *parts))
                 return
         await self.app(scope, receive, send)
