@@ -41,6 +41,12 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) 
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def _spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a server in a session of its own, its output appended to `log_path`."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
 def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -77,8 +83,7 @@ class Postgres:
             check=True,
             capture_output=True,
         )
-        log = open(self.root / "postgres.log", "ab")
-        self.proc = subprocess.Popen(
+        self.proc = _spawn(
             self._as_postgres(
                 str(PG_BIN / "postgres"),
                 "-D",
@@ -96,11 +101,8 @@ class Postgres:
                 "-c",
                 "shared_buffers=128MB",
             ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.root / "postgres.log",
         )
-        log.close()
         _wait_port(self.port, self.proc)
         # Accepting connections comes a moment after listening.
         deadline = time.monotonic() + 30
@@ -141,15 +143,11 @@ class Redis:
 
     def start(self) -> Redis:
         self.root.mkdir(parents=True, exist_ok=True)
-        log = open(self.root / "redis.log", "ab")
-        self.proc = subprocess.Popen(
+        self.proc = _spawn(
             [shutil.which("redis-server") or "/usr/bin/redis-server", "--bind", "127.0.0.1", "--port",
              str(self.port), "--save", "", "--appendonly", "no", "--dir", str(self.root), "--protected-mode", "no"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.root / "redis.log",
         )
-        log.close()
         _wait_port(self.port, self.proc)
         return self
 
@@ -179,15 +177,11 @@ class S3:
 
     def start(self) -> S3:
         self.root.mkdir(parents=True, exist_ok=True)
-        log = open(self.root / "moto.log", "ab")
-        self.proc = subprocess.Popen(
+        self.proc = _spawn(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            self.root / "moto.log",
             env={**os.environ, **S3_ENV},
-            start_new_session=True,
         )
-        log.close()
         wait_http(f"{self.endpoint}/moto-api/", self.proc)
         return self
 
@@ -251,15 +245,11 @@ http {{
 }}
 """
         )
-        log = open(self.root / "nginx.out", "ab")
-        self.proc = subprocess.Popen(
+        self.proc = _spawn(
             [shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(self.root), "-c", str(self.root / "nginx.conf"),
              "-g", "daemon off;"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.root / "nginx.out",
         )
-        log.close()
         _wait_port(self.port, self.proc)
         return self
 
