@@ -129,6 +129,10 @@ class RedisLocks:
                 async with self._link.calling():
                     if await self._link.client.set(name, token, nx=True, px=self._lease_ms):
                         return
+                    # A SET whose reply was lost and that the client then sent again finds
+                    # the lock taken, by this very token: it is ours.
+                    if await self._link.client.get(name) == token.encode():
+                        return
                 await asyncio.sleep(wait * random.uniform(0.5, 1.0))
                 wait = min(wait * 2, self._max_wait)
         except asyncio.CancelledError:

@@ -77,7 +77,7 @@ _MAX_PART = 5 * GiB
 _MAX_PARTS = 10_000
 # Larger objects are copied as a multipart copy, in parallel parts (a single CopyObject is
 # limited to 5 GiB, and one long request is slower and more fragile than several).
-_SINGLE_COPY_MAX = 1 * GiB
+_SINGLE_COPY_MAX = 256 * MiB
 _COPY_PART = 256 * MiB
 _COPY_CONCURRENCY = 8
 _READ_CHUNK = 1024 * 1024
@@ -172,8 +172,12 @@ class S3BlobStore:
             retries={"max_attempts": 5, "mode": "standard"},
             # Every blob streamed through Portside holds a connection while it is sent.
             max_pool_connections=256,
-            # Long server-side copies answer late.
-            read_timeout=300,
+            # A request that gets no answer is abandoned and retried (every request here is
+            # idempotent, or its retry is handled: a completed upload is sealed first).
+            # Server-side copies are cut into parts of at most 256 MiB so that none of them
+            # needs longer, even on slow S3-compatible stores.
+            connect_timeout=10,
+            read_timeout=60,
             # Only the checksums S3 requires: the newer default (trailing CRC checksums in
             # aws-chunked bodies) is not understood by every S3-compatible store. Parts and
             # objects are sent with Content-MD5 instead, which every one of them verifies.
