@@ -17,7 +17,7 @@ from typing import Protocol
 
 from portside.meta.stores import ChangeCounter
 
-__all__ = ["Generation", "LocalChangeCounter", "MachineChangeCounter"]
+__all__ = ["Generation", "MachineChangeCounter"]
 
 _COUNTER = struct.Struct("<Q")
 
@@ -25,20 +25,6 @@ _COUNTER = struct.Struct("<Q")
 class Generation(ChangeCounter, Protocol):
     async def bump(self) -> None:
         """Move the generation; returns once every later `current()` anywhere sees it."""
-
-
-class LocalChangeCounter:
-    """A generation inside one process: what a single server process needs, and all that
-    one machine without Redis had before (each process notices only its own changes)."""
-
-    def __init__(self) -> None:
-        self._value = 0
-
-    async def current(self) -> int | None:
-        return self._value
-
-    async def bump(self) -> None:
-        self._value += 1
 
 
 class MachineChangeCounter:
