@@ -201,21 +201,32 @@ def build(settings: Settings) -> ASGIApp:
         log_requests=settings.log_requests,
     )
     sessions = SqlSessions(engine)
-    upkeep = _upkeep(settings, engine, store, coordinator, Guard(policy, accounts))
+    scans = _scanning_engine(settings, engine)
+    upkeep = _upkeep(settings, scans, store, coordinator, Guard(policy, accounts))
     management = _management_routes(settings, sessions, accounts, database, registry, authenticator, policy, upkeep)
 
     async def purge_old_audit_records() -> None:
-        await purge_expired(accounts, settings.audit_retention_days)
+        await purge_expired(SqlAccounts(scans), settings.audit_retention_days)
 
     async def purge_expired_sessions() -> None:
-        await sessions.purge_sessions(datetime.now(UTC))
+        await SqlSessions(scans).purge_sessions(datetime.now(UTC))
 
+    disposals = [engine.dispose] if scans is engine else [scans.dispose, engine.dispose]
     return build_app(
         registry,
-        on_shutdown=_closing(upkeep.runner.close, store.close, engine.dispose, coordinator.close),
+        on_shutdown=_closing(upkeep.runner.close, store.close, *disposals, coordinator.close),
         extra_routes=management,
         periodic=[(3600.0, purge_old_audit_records), (3600.0, purge_expired_sessions), *upkeep.periodic],
     )
+
+
+def _scanning_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
+    """The engine for long scans and bulk deletes (GC, scrub, purges). Requests' SQLite
+    statements run on the event loop's thread, which a scan of the whole database would
+    hold up; these run on worker threads instead. PostgreSQL's driver never blocks."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return create_engine(settings.sqlalchemy_url, pool_size=2, max_overflow=2, inline=False)
 
 
 def _closing(*closers: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:

@@ -58,6 +58,7 @@ class LocalLocks:
         self._dir = directory
         self._dir.mkdir(parents=True, exist_ok=True)
         self._process = ProcessLocks()
+        self._kinds: set[str] = set()  # whose directories exist
 
     def _path(self, key: str) -> Path:
         # A fixed number of lock files per kind of key ("upload", "blob"): keys of one kind
@@ -66,7 +67,9 @@ class LocalLocks:
         # blob lock; a holder must not take a second lock of the same kind.
         kind = key.partition(":")[0] or "other"
         directory = self._dir / kind
-        directory.mkdir(exist_ok=True)
+        if kind not in self._kinds:
+            directory.mkdir(exist_ok=True)
+            self._kinds.add(kind)
         return directory / hashlib.sha256(key.encode()).hexdigest()[:3]
 
     @asynccontextmanager
@@ -74,7 +77,11 @@ class LocalLocks:
         async with self._process.hold(key):
             fd = os.open(self._path(key), os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
+                try:
+                    # Usually free: taking it here costs a system call, not a thread hop.
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
                 yield
             finally:
                 os.close(fd)  # closing releases the flock

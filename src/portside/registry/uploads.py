@@ -8,6 +8,7 @@ unlinked file (invisible, collectable); never a visible half blob.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,6 +43,10 @@ class ChunkRange:
     @property
     def length(self) -> int:
         return self.end - self.start + 1
+
+
+# What `start` hands out: uuid4().hex.
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class _EndedMeanwhile(Exception):
@@ -138,18 +143,25 @@ class UploadService:
     async def _held(self, repo: str, upload_id: str) -> AsyncIterator[BlobWriter]:
         """The session's writer, held exclusively and positioned after its acknowledged bytes.
 
-        The session is read again once held: a request that waited for the hold must see
-        what the one before it acknowledged (or that it completed the upload)."""
-        await self._session(repo, upload_id)  # refuse unknown sessions before touching storage
+        The session is read once held: a request that waited for the hold must see what
+        the one before it acknowledged (or that it completed the upload)."""
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            # Never one of ours (`start` makes them): refused before it names a staging area.
+            raise BlobUploadUnknown(f"upload {upload_id} unknown to repository {repo}", detail={"uuid": upload_id})
         try:
             async with self._store.upload(upload_id) as writer:
                 session = await self._uploads.get_upload(upload_id)
                 if session is None:
-                    raise _EndedMeanwhile
+                    raise _EndedMeanwhile  # unknown, or ended by the request we waited for
+                if session.repository != repo:
+                    # Another repository's session: refused without touching its bytes.
+                    raise BlobUploadUnknown(
+                        f"upload {upload_id} unknown to repository {repo}", detail={"uuid": upload_id}
+                    )
                 await writer.resume(session.size, session.state)
                 yield writer
         except _EndedMeanwhile:
-            # Completed or cancelled by the request we waited for; its staging area goes too.
+            # No session owns this staging area (any more): it goes too.
             await self._store.discard_upload(upload_id)
             raise BlobUploadUnknown(f"upload {upload_id} has ended", detail={"uuid": upload_id}) from None
         except UploadLost as exc:

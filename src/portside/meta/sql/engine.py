@@ -37,9 +37,11 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from portside.meta.sql.sqlite_inline import BUSY_PATIENCE_SECONDS, InlineSqlite
 
 __all__ = ["SqlBase", "create_engine", "now", "utc", "lock_key", "retry_transient", "is_unique_violation"]
 
@@ -84,21 +86,34 @@ _POSTGRES_SETTINGS = {
 }
 
 
-def create_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def create_engine(url: str, pool_size: int = 10, max_overflow: int = 10, *, inline: bool = True) -> AsyncEngine:
     """An engine for `url`: `pool_size` connections kept, `max_overflow` more in a burst
-    (Settings.database_pool_size / database_max_overflow)."""
+    (Settings.database_pool_size / database_max_overflow).
+
+    A SQLite engine runs its statements on the event loop's thread (`sqlite_inline`);
+    `inline=False` gives one whose statements run on worker threads, for long scans that
+    must not hold up the requests sharing the loop. PostgreSQL ignores it."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        if inline:
+            driver = InlineSqlite(make_url(url).database or "")
+            engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=max_overflow, async_creator=driver.connect
+            )
+        else:
+            engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             # Let SQLAlchemy's begin event, not the driver, decide when transactions start.
-            dbapi_connection.isolation_level = None
+            if dbapi_connection.isolation_level is not None:
+                dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL is durable across process crashes; blob files are fsync'ed first.
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=60000")
+            if not inline:
+                # The inline driver waits for locks itself, without blocking its thread.
+                cursor.execute(f"PRAGMA busy_timeout={int(BUSY_PATIENCE_SECONDS * 1000)}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
