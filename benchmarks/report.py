@@ -1,5 +1,6 @@
 """A run's results as a terminal table, a markdown table and JSON, with the targets judged
-beside the measurements they are about."""
+beside the measurements they are about, and the machine's ceiling beside the rows that
+have one."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ from dataclasses import asdict
 from typing import Any
 
 from benchmarks.results import DISTRIBUTION, MACHINE, PORTSIDE, Results, Row
-from benchmarks.targets import TARGETS, Verdict
+from benchmarks.targets import CEILINGS, TARGETS, Share, Verdict
 
-__all__ = ["verdicts", "text_table", "markdown", "as_json"]
+__all__ = ["verdicts", "shares", "text_table", "markdown", "as_json"]
 
 
 def verdicts(results: Results) -> list[Verdict]:
     return [target.judge(results) for target in TARGETS if target.row in results.rows]
+
+
+def shares(results: Results) -> list[Share]:
+    """The ceilings measured in this run, for rows it measured."""
+    found = (c.share(results) for c in CEILINGS if c.row in results.rows and c.limit in results.rows)
+    return [share for share in found if share is not None]
 
 
 def _number(value: float | None) -> str:
@@ -39,10 +46,23 @@ def _judgement(verdict: Verdict) -> str:
     return f"{verdict.target.text}{value}: {'met' if verdict.met else 'NOT met'}"
 
 
+def _fraction(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _ceiling(share: Share, unit: str) -> str:
+    return (
+        f"ceiling ({share.ceiling.text}) {_number(share.limit)} {unit}: "
+        f"P {_fraction(share.portside)}, D {_fraction(share.distribution)} of it"
+    )
+
+
 def _targets_by_row(results: Results) -> dict[str, str]:
     cells: dict[str, list[str]] = {}
     for verdict in verdicts(results):
         cells.setdefault(verdict.target.row, []).append(_judgement(verdict))
+    for share in shares(results):
+        cells.setdefault(share.ceiling.row, []).append(_ceiling(share, results.rows[share.ceiling.row].unit))
     return {row: "; ".join(texts) for row, texts in cells.items()}
 
 
@@ -120,4 +140,15 @@ def as_json(results: Results, meta: Mapping[str, Any]) -> str:
     targets = [
         {"row": v.target.row, "target": v.target.text, "value": v.value, "met": v.met} for v in verdicts(results)
     ]
-    return json.dumps({"meta": dict(meta), "rows": rows, "targets": targets}, indent=2)
+    ceilings = [
+        {
+            "row": s.ceiling.row,
+            "limit_row": s.ceiling.limit,
+            "ceiling": s.ceiling.text,
+            "limit": s.limit,
+            "portside_share": s.portside,
+            "distribution_share": s.distribution,
+        }
+        for s in shares(results)
+    ]
+    return json.dumps({"meta": dict(meta), "rows": rows, "targets": targets, "ceilings": ceilings}, indent=2)

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import ClassVar
 
 from benchmarks.context import BASE_REPO, BASE_TAG, Bench
@@ -76,6 +77,10 @@ class BlobPush(Scenario):
                 started = time.perf_counter()
                 client.push_blob("bench/push", blob, chunk)
                 yield key, blob.size / (time.perf_counter() - started) / 1e6
+
+
+def _layers(plan: Plan) -> str:
+    return " + ".join(_size(b) for b in plan.image_layer_bytes)
 
 
 def _blob_url(registry: Registry, repo: str, digest: str) -> str:
@@ -183,9 +188,8 @@ class ConcurrentPulls(Scenario):
 
     def rows(self) -> tuple[Row, ...]:
         n = self.plan.concurrent_clients
-        layers = " + ".join(_size(b) for b in self.plan.image_layer_bytes)
         return (
-            Row("concurrent.wall", f"{n} clients pull a 3-layer image ({layers}): wall time", "s", False),
+            Row("concurrent.wall", f"{n} clients pull a 3-layer image ({_layers(self.plan)}): wall time", "s", False),
             Row("concurrent.throughput", f"{n} clients pull a 3-layer image: aggregate rate", "MB/s"),
         )
 
@@ -376,19 +380,42 @@ class PeakMemoryScenario(Scenario):
 
 class MachineLimits(Scenario):
     """What the machine itself does: SHA-256 over the big blob in memory, nginx sending it
-    with sendfile (curl), and writing it to disk with an fsync at the end."""
+    with sendfile (curl), nginx sending the concurrent scenario's image to as many curl
+    clients at once (the ceiling beside that scenario's ratio), and writing the big blob to
+    disk with an fsync at the end."""
 
     name = "limits"
     columns = (MACHINE,)
     modes = ()
 
+    def __init__(self, plan: Plan):
+        super().__init__(plan)
+        self._image: list[str] | None = None
+
     def rows(self) -> tuple[Row, ...]:
         size = _size(self.plan.blob_bytes)
+        n = self.plan.concurrent_clients
         return (
             Row("limits.sha256", f"hashlib sha256 over {size} in memory", "MB/s"),
             Row("limits.nginx", f"nginx sendfile of the {size} blob (curl)", "MB/s"),
+            Row("limits.nginx.concurrent", f"nginx sendfile to {n} clients pulling the same image (curl)", "MB/s"),
             Row("limits.fsync", f"disk write of {size}, fsync'ed", "MB/s"),
         )
+
+    def _image_names(self, directory: Path) -> list[str]:
+        """The concurrent scenario's image as files nginx serves, in the order a client
+        fetches them: manifest, config, layers. Same sizes, its own random bytes."""
+        if self._image is None:
+            config = config_blob("limits")
+            layers = [Payloads.random_blob(size) for size in self.plan.image_layer_bytes]
+            files = [("manifest.json", image_manifest(config, layers)), ("config.json", config.body)]
+            files += [(f"layer{i}.bin", layer.body) for i, layer in enumerate(layers)]
+            directory.mkdir(parents=True, exist_ok=True)
+            for name, body in files:
+                assert isinstance(body, bytes)
+                (directory / name).write_bytes(body)
+            self._image = [f"{directory.name}/{name}" for name, _ in files]
+        return self._image
 
     def measure(self, bench: Bench, column: str) -> Iterator[Sample]:
         data = bench.payloads.big_path.read_bytes()
@@ -401,6 +428,10 @@ class MachineLimits(Scenario):
         assert bench.nginx is not None
         for _ in range(self.plan.pulls_per_round):
             yield "limits.nginx", curl_get(f"{bench.nginx.url}/{bench.payloads.big_path.name}").mb_per_second
+        # The same curl clients as the concurrent scenario's, with the same headers.
+        names = self._image_names(bench.payloads.root / "image")
+        wall, received = curl_clients(self.plan.concurrent_clients, [f"{bench.nginx.url}/{n}" for n in names], ACCEPT)
+        yield "limits.nginx.concurrent", received / wall / 1e6
         target = bench.root / "fsync.bin"
         started = time.perf_counter()
         with open(target, "wb") as f:

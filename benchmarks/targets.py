@@ -1,12 +1,13 @@
-"""Portside's performance targets, each a ratio between numbers of the same run."""
+"""Portside's performance targets, each a ratio between numbers of the same run, and the
+machine's own ceilings that some rows are read against."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmarks.results import MACHINE, PORTSIDE, Results
+from benchmarks.results import DISTRIBUTION, MACHINE, PORTSIDE, Results
 
-__all__ = ["Target", "TARGETS", "Verdict"]
+__all__ = ["Ceiling", "CEILINGS", "Share", "Target", "TARGETS", "Verdict"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,37 @@ TARGETS = (
     Target("small.images", "≥ 2× Distribution", at_least=2),
     Target("memory.open", "≤ 2× Distribution", at_most=2),
 )
+
+
+@dataclass(frozen=True)
+class Share:
+    ceiling: Ceiling
+    limit: float  # the machine row's median
+    portside: float | None  # each registry's median as a fraction of `limit`
+    distribution: float | None
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """What the machine itself reaches on the work of `row`: the median of machine row
+    `limit`. A ratio between two registries that both come near it says little, so each
+    registry's median is shown as a share of it beside the row."""
+
+    row: str
+    limit: str
+    text: str
+
+    def share(self, results: Results) -> Share | None:
+        limit = results.median(self.limit, MACHINE)
+        if not limit:
+            return None
+        portside, distribution = (results.median(self.row, column) for column in (PORTSIDE, DISTRIBUTION))
+        return Share(
+            self,
+            limit,
+            None if portside is None else portside / limit,
+            None if distribution is None else distribution / limit,
+        )
+
+
+CEILINGS = (Ceiling("concurrent.throughput", "limits.nginx.concurrent", "nginx sendfile, same clients"),)

@@ -1,21 +1,26 @@
 """`/v2/<name>/blobs/<digest>`: GET, HEAD (with Range) and DELETE.
 
-A local store's blob is a file Starlette sends itself (Range included, zero-copy); any
-other store's is streamed from `read`, or GET is redirected to the URL the store offers.
+A local store's blob is sent from its file (`FileRange`: the whole file handed to the
+server to send, a range read in large slices); any other store's is streamed from `read`,
+or GET is redirected to the URL the store offers. Both answer Range alike: one byte range gets 206,
+an unsatisfiable one 416, and several ranges or a malformed header the whole blob (200).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from email.utils import formatdate
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from portside.errors import BlobUnknown
-from portside.http.v2.common import repo_name, services
+from portside.http.filerange import FileRange
+from portside.http.v2.common import render_error, repo_name, services
 from portside.oci.digest import Digest
-from portside.registry.blobs import BlobHandle
+
+_OCTET_STREAM = "application/octet-stream"
 
 
 async def get_blob(request: Request) -> Response:
@@ -32,32 +37,52 @@ async def get_blob(request: Request) -> Response:
             # One stat syscall on a path the kernel has cached; cheaper than a thread hop.
             stat = os.stat(blob.local_path)
         except FileNotFoundError:
-            raise BlobUnknown(f"content of {digest} is missing from storage", detail={"digest": str(digest)}) from None
-        # FileResponse answers Range requests itself, and sends whole files with pathsend.
-        return FileResponse(blob.local_path, stat_result=stat, headers=headers, media_type="application/octet-stream")
-    if request.method == "GET" and (url := await blob.store.redirect_url(digest)) is not None:
+            raise _missing(digest) from None
+        size = stat.st_size
+        headers["last-modified"] = formatdate(stat.st_mtime, usegmt=True)
+    elif request.method == "GET" and (url := await blob.store.redirect_url(digest)) is not None:
         return Response(status_code=307, headers={"location": url, "docker-content-digest": str(digest)})
-    return _streamed(request, blob, headers)
-
-
-def _streamed(request: Request, blob: BlobHandle, headers: dict[str, str]) -> Response:
-    """The blob through Portside: whole (200), or the one range asked for (206, or 416)."""
-    status, start, end = 200, 0, blob.size
-    wanted = request.headers.get("range")
-    if wanted is not None and request.headers.get("if-range", headers["etag"]) == headers["etag"]:
-        try:
-            span = byte_range(wanted, blob.size)
-        except RangeNotSatisfiable:
-            return Response(status_code=416, headers={"content-range": f"bytes */{blob.size}"})
-        if span is not None:
-            status, (start, end) = 206, span
-            headers["content-range"] = f"bytes {start}-{end - 1}/{blob.size}"
+    else:
+        size = blob.size
+    try:
+        status, start, end = _span(request, size, headers)
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={"content-range": f"bytes */{size}"})
     headers["content-length"] = str(end - start)
+    headers["content-type"] = _OCTET_STREAM
+    if blob.local_path is not None:
+        head = request.method == "HEAD"
+
+        def gone() -> Response:  # the file vanished between the stat above and its opening
+            return render_error(_missing(digest), head)
+
+        return FileRange(str(blob.local_path), size, start, end, status, headers, gone)
     if request.method == "HEAD":
-        return Response(status_code=status, headers=headers, media_type="application/octet-stream")
-    return StreamingResponse(
-        blob.read(start, end), status_code=status, headers=headers, media_type="application/octet-stream"
-    )
+        return Response(status_code=status, headers=headers)
+    return StreamingResponse(blob.read(start, end), status_code=status, headers=headers)
+
+
+def _missing(digest: Digest) -> BlobUnknown:
+    return BlobUnknown(f"content of {digest} is missing from storage", detail={"digest": str(digest)})
+
+
+def _span(request: Request, size: int, headers: dict[str, str]) -> tuple[int, int, int]:
+    """(status, start, exclusive end) of what to send of `size` bytes: the one range asked
+    for (206, its Content-Range added to `headers`), or the whole (200). An If-Range that
+    names neither this ETag nor this Last-Modified means the whole. Raises
+    `RangeNotSatisfiable` (416)."""
+    wanted = request.headers.get("range")
+    if wanted is None:
+        return 200, 0, size
+    condition = request.headers.get("if-range")
+    if condition is not None and condition not in (headers["etag"], headers.get("last-modified")):
+        return 200, 0, size
+    span = byte_range(wanted, size)
+    if span is None:
+        return 200, 0, size
+    start, end = span
+    headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
+    return 206, start, end
 
 
 _BYTE_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.ASCII | re.IGNORECASE)
