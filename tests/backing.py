@@ -8,6 +8,7 @@ session; servers get a database, a bucket and a Redis key prefix of their own.
 
 from __future__ import annotations
 
+import getpass
 import os
 import pwd
 import shutil
@@ -26,6 +27,7 @@ from tests.servers import free_port, wait_http
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # The site configuration the README's production topology uses; the tests run it as is.
 NGINX_SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "portside.conf"
+NGINX_SINGLE_SITE = NGINX_SITE.with_name("portside-single.conf")
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -212,24 +214,44 @@ def _boto_credentials() -> dict[str, str]:
 @dataclass
 class Nginx:
     """nginx on loopback balancing over `upstreams` (HOST:PORT), round robin, with the
-    site configuration of deploy/nginx/portside.conf."""
+    site configuration of deploy/nginx/portside.conf; or, given `blobs_dir` (a filesystem
+    store's blobs directory), in front of one Portside with deploy/nginx/portside-single.conf."""
 
     root: Path
     upstreams: list[str]
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    blobs_dir: Path | None = None
+
+    def _site(self) -> str:
+        if self.blobs_dir is None:
+            site = NGINX_SITE.read_text()
+            servers = "\n".join(f"    server {u} max_fails=1 fail_timeout=2s;" for u in self.upstreams)
+            examples = "\n".join(f"    server 127.0.0.1:{p};" for p in (5001, 5002, 5003))
+            replacements = {examples: servers}
+        else:
+            site = NGINX_SINGLE_SITE.read_text()
+            (upstream,) = self.upstreams
+            replacements = {
+                "server 127.0.0.1:5000;": f"server {upstream};",
+                "alias /var/lib/portside/blobs/;": f"alias {self.blobs_dir}/;",
+            }
+        replacements["listen 127.0.0.1:8080;"] = f"listen 127.0.0.1:{self.port};"
+        for example, actual in replacements.items():
+            assert example in site, f"the nginx site no longer holds {example!r}"
+            site = site.replace(example, actual)
+        return site
 
     def start(self) -> Nginx:
         self.root.mkdir(parents=True, exist_ok=True)
-        site = NGINX_SITE.read_text()
-        servers = "\n".join(f"    server {u} max_fails=1 fail_timeout=2s;" for u in self.upstreams)
-        example_servers = "\n".join(f"    server 127.0.0.1:{p};" for p in (5001, 5002, 5003))
-        assert example_servers in site and "listen 127.0.0.1:8080;" in site, "deploy/nginx/portside.conf changed"
-        site = site.replace(example_servers, servers)
-        site = site.replace("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{self.port};")
+        site = self._site()
         (self.root / "portside.conf").write_text(site)
+        # Serving blobs, nginx's workers read the store's files, which only their owner may
+        # (deploy/nginx/portside-single.conf): they run as the user that runs Portside.
+        user = f"user {getpass.getuser()};" if self.blobs_dir is not None and os.geteuid() == 0 else ""
         (self.root / "nginx.conf").write_text(
             f"""
+{user}
 worker_processes 1;
 pid {self.root}/nginx.pid;
 error_log {self.root}/error.log warn;

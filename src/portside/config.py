@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     s3_part_size_mib: int = Field(16, ge=5, le=5120, description="multipart part size (S3's minimum is 5 MiB)")
     s3_redirect: bool = Field(False, description="answer blob GETs with a redirect to a presigned URL")
     s3_presign_ttl_seconds: int = Field(1200, ge=60, le=7 * 86400)
+    nginx_blob_location: str | None = Field(
+        None,
+        pattern=r"^/[A-Za-z0-9._~/-]*/$",
+        description="nginx serves the filesystem store's blobs directory at this internal location"
+        " (e.g. /_portside/blobs/): blob GETs are handed to it with X-Accel-Redirect, so nginx"
+        " sends the bytes (deploy/nginx/portside-single.conf)",
+    )
     database_pool_size: int = Field(10, ge=1, description="connections kept per server process")
     database_max_overflow: int = Field(10, ge=0, description="extra connections a burst may open per process")
     redis_url: str | None = Field(None, description="redis://… shared by every instance; optional")

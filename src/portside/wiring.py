@@ -29,6 +29,7 @@ from portside.config import Settings, received_settings
 from portside.coord.coordinator import Coordinator, LocalCoordinator
 from portside.coord.locks import Locks
 from portside.errors import Conflict
+from portside.http.accel import NginxBlobLocation
 from portside.http.api.app import management_routes
 from portside.http.api.services import ManagementServices
 from portside.http.app import build_app
@@ -199,6 +200,7 @@ def build(settings: Settings) -> ASGIApp:
             **({"redis": coordinator.check} if coordinator.shared else {}),
         },
         log_requests=settings.log_requests,
+        nginx_blobs=_nginx_blobs(settings, store),
     )
     sessions = SqlSessions(engine)
     scans = _scanning_engine(settings, engine)
@@ -218,6 +220,14 @@ def build(settings: Settings) -> ASGIApp:
         extra_routes=management,
         periodic=[(3600.0, purge_old_audit_records), (3600.0, purge_expired_sessions), *upkeep.periodic],
     )
+
+
+def _nginx_blobs(settings: Settings, store: BlobStore) -> NginxBlobLocation | None:
+    if settings.nginx_blob_location is None:
+        return None
+    if not isinstance(store, FsBlobStore):
+        raise ValueError("nginx_blob_location needs the filesystem store: nginx sends files from its disk")
+    return NginxBlobLocation(settings.nginx_blob_location, store.blobs_root)
 
 
 def _scanning_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:

@@ -46,3 +46,13 @@ def test_the_production_example_configuration_loads(monkeypatch):
     assert s.storage_url == "s3://example-registry/portside"
     assert s.sqlalchemy_url.startswith("postgresql+asyncpg://")
     assert s.redis_url and s.workers == 2
+
+
+@pytest.mark.parametrize("location", ["_portside/blobs/", "/_portside/blobs", "/a b/"])
+def test_an_nginx_blob_location_is_an_absolute_path_ending_in_a_slash(tmp_path, location):
+    config = tmp_path / "nginx.yml"
+    config.write_text(f"nginx_blob_location: '{location}'\n")
+    with pytest.raises(ValueError):
+        load_settings(config)
+    config.write_text("nginx_blob_location: /_portside/blobs/\n")
+    assert load_settings(config).nginx_blob_location == "/_portside/blobs/"

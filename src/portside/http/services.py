@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from portside.auth.access import Authorizer
 from portside.auth.controller import AccessController
+from portside.http.accel import NginxBlobLocation
 from portside.registry.blobs import BlobService
 from portside.registry.catalog import CatalogService
 from portside.registry.manifests import ManifestService
@@ -29,3 +30,5 @@ class Services:
     # Each returns normally when its dependency is usable; used by /readyz.
     readiness_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     log_requests: bool = True
+    # Set when nginx in front sends the filesystem store's blobs (X-Accel-Redirect).
+    nginx_blobs: NginxBlobLocation | None = None

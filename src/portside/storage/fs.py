@@ -235,6 +235,11 @@ class FsBlobStore:
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
 
+    @property
+    def blobs_root(self) -> Path:
+        """The directory under which every blob's file lies (for a proxy that serves them)."""
+        return self._blobs
+
     def blob_path(self, digest: Digest) -> Path:
         return self._blobs / digest.algorithm / digest.hex[:2] / digest.hex
 

@@ -40,6 +40,12 @@ async def get_blob(request: Request) -> Response:
             raise _missing(digest) from None
         size = stat.st_size
         headers["last-modified"] = formatdate(stat.st_mtime, usegmt=True)
+        nginx = services(request).nginx_blobs
+        if request.method == "GET" and nginx is not None and (redirect := nginx.redirect(blob.local_path)):
+            # nginx sends the file itself (and answers Range); the headers below go with it.
+            headers["content-type"] = _OCTET_STREAM
+            headers["x-accel-redirect"] = redirect
+            return Response(status_code=200, headers=headers)
     elif request.method == "GET" and (url := await blob.store.redirect_url(digest)) is not None:
         return Response(status_code=307, headers={"location": url, "docker-content-digest": str(digest)})
     else:
