@@ -25,7 +25,7 @@ from benchmarks.payloads import Payloads
 from benchmarks.plan import Plan
 from benchmarks.results import DISTRIBUTION, PORTSIDE, Results
 from benchmarks.scenarios import REGISTRIES, SCENARIOS, Scenario
-from benchmarks.servers import Nginx, Registry, start_distribution, start_portside, stop_all
+from benchmarks.servers import Nginx, Registry, start_distribution, start_fronted_portside, start_portside, stop_all
 
 __all__ = ["run", "scenario_names"]
 
@@ -78,6 +78,9 @@ def run(
                     ):
                         registries[(registry.product, mode)] = registry
                         memory.watch(f"{registry.product}-{mode}", registry.pid)
+            if "fronted" in modes:
+                progress(f"starting Portside ({portside_workers} workers) behind nginx")
+                registries[(PORTSIDE, "fronted")] = start_fronted_portside(root, portside_workers, portside_source)
             if "limits" in names:
                 nginx = Nginx(payloads.root, root / "nginx").start()
             bench = Bench(plan, root, payloads, registries, nginx, memory)
@@ -85,13 +88,13 @@ def run(
             def peaks(after: str) -> None:
                 """Which step raised a server's peak memory: the peaks after each step, in the JSON."""
                 memory.sample()
-                step = {f"{p}-{m}": round(memory.peak_mib(f"{p}-{m}"), 1) for p, m in registries}
+                step = {f"{p}-{m}": round(memory.peak_mib(f"{p}-{m}"), 1) for p, m in registries if m != "fronted"}
                 meta["memory_after_step"].append({"after": after, **step})
 
             peaks("start")
             for scenario in scenarios:
                 for mode in scenario.modes:
-                    for product in REGISTRIES:
+                    for product in (p for p in REGISTRIES if (p, mode) in registries):
                         progress(f"setting up {scenario.name} on {product} ({mode})")
                         scenario.prepare(bench, bench.registry(product, mode))
                 peaks(f"setting up {scenario.name}")
@@ -111,7 +114,7 @@ def run(
             for scenario in scenarios:
                 for key, column, value in scenario.finish(bench):
                     results.add(key, column, value)
-            meta["processes"] = {f"{p}-{m}": memory.processes(f"{p}-{m}") for p, m in registries}
+            meta["processes"] = {f"{p}-{m}": memory.processes(f"{p}-{m}") for p, m in registries if m != "fronted"}
         finally:
             memory.stop()
             stop_all(list(registries.values()), nginx)

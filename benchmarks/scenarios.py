@@ -2,8 +2,8 @@
 rounds start (`prepare`: not measured), and in every round measures one column at a time
 (`measure`: the runner alternates the columns so machine noise falls on both).
 
-`--only` takes the scenarios' names: push, pull, base, manifest, head, concurrent, small-push,
-listing, auth, memory, limits.
+`--only` takes the scenarios' names: push, pull, fronted, base, manifest, head, concurrent,
+small-push, listing, auth, memory, limits.
 """
 
 from __future__ import annotations
@@ -109,6 +109,33 @@ class BlobPull(Scenario):
         for _ in range(self.plan.pulls_per_round):
             yield "pull.full", curl_get(url).mb_per_second
             yield "pull.range", curl_get(url, byte_range=_middle_half(self.plan.blob_bytes), expect=206).mb_per_second
+
+
+class FrontedPull(Scenario):
+    """The pulls again, from a Portside behind nginx as deploy/nginx/portside-single.conf
+    sets it up: Portside answers each blob GET with headers and X-Accel-Redirect, and nginx
+    sends the file. Read against nginx's own sendfile (`limits`) and Distribution's pulls."""
+
+    name = "fronted"
+    columns = (PORTSIDE,)
+    modes = ("fronted",)
+
+    def rows(self) -> tuple[Row, ...]:
+        size = self.plan.blob_bytes
+        return (
+            Row("fronted.full", f"blob pull, {_size(size)}, Portside behind nginx (X-Accel-Redirect)", "MB/s"),
+            Row("fronted.range", f"blob pull with Range, {_size(size // 2)}, behind nginx", "MB/s"),
+        )
+
+    def prepare(self, bench: Bench, registry: Registry) -> None:
+        bench.base_image(registry)
+
+    def measure(self, bench: Bench, column: str) -> Iterator[Sample]:
+        url = _blob_url(bench.registry(column, "fronted"), BASE_REPO, bench.payloads.big.digest)
+        for _ in range(self.plan.pulls_per_round):
+            yield "fronted.full", curl_get(url).mb_per_second
+            ranged = curl_get(url, byte_range=_middle_half(self.plan.blob_bytes), expect=206)
+            yield "fronted.range", ranged.mb_per_second
 
 
 class VersionCheck(Scenario):
@@ -374,6 +401,8 @@ class PeakMemoryScenario(Scenario):
 
     def finish(self, bench: Bench) -> Iterator[tuple[str, str, float]]:
         for product, mode in bench.registries:
+            if mode == "fronted":
+                continue  # not watched: its nginx would count too
             yield f"memory.{mode}", product, bench.memory.peak_mib(f"{product}-{mode}")
             yield f"memory.{mode}.pss", product, bench.memory.peak_pss_mib(f"{product}-{mode}")
 
@@ -447,6 +476,7 @@ class MachineLimits(Scenario):
 SCENARIOS: tuple[type[Scenario], ...] = (
     BlobPush,
     BlobPull,
+    FrontedPull,
     VersionCheck,
     ManifestGet,
     BlobHead,

@@ -17,11 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from tests.backing import Nginx as FrontingNginx
 from tests.servers import ADMIN_PASSWORD, Distribution, Portside, RegistryServer, free_port, wait_http
 
 from benchmarks.registry import basic_auth, bearer_token
 
-__all__ = ["Registry", "Nginx", "start_portside", "start_distribution", "stop_all", "USERNAME", "PASSWORD", "PROJECT"]
+__all__ = [
+    "Registry",
+    "Nginx",
+    "start_portside",
+    "start_fronted_portside",
+    "start_distribution",
+    "stop_all",
+    "USERNAME",
+    "PASSWORD",
+    "PROJECT",
+]
 
 USERNAME = "admin"
 PASSWORD = ADMIN_PASSWORD
@@ -36,10 +47,12 @@ class Registry:
     product: str
     mode: str
     server: RegistryServer
+    # nginx in front (mode "fronted"): clients talk to it, and it sends the blobs' bytes.
+    front: FrontingNginx | None = None
 
     @property
     def url(self) -> str:
-        return self.server.url
+        return self.front.url if self.front is not None else self.server.url
 
     @property
     def pid(self) -> int:
@@ -60,6 +73,8 @@ class Registry:
         return basic_auth(USERNAME, PASSWORD)
 
     def stop(self) -> None:
+        if self.front is not None:
+            self.front.stop()
         self.server.stop()
 
 
@@ -108,6 +123,29 @@ def start_portside(root: Path, mode: str, workers: int, source: Path | None) -> 
             server.stop()
             raise RuntimeError(f"creating project {PROJECT}: HTTP {answer.status_code} {answer.text}")
     return Registry("portside", mode, server)
+
+
+def start_fronted_portside(root: Path, workers: int, source: Path | None) -> Registry:
+    """An open Portside behind nginx as deploy/nginx/portside-single.conf sets it up: Portside
+    checks each blob GET and hands the file to nginx (X-Accel-Redirect)."""
+    data_dir = root / "portside-fronted" / "data"
+    env = {
+        "PORTSIDE_LOG_REQUESTS": "false",
+        "PORTSIDE_LOG_LEVEL": "warning",
+        "PORTSIDE_WORKERS": str(workers),
+        "PORTSIDE_NGINX_BLOB_LOCATION": "/_portside/blobs/",
+    }
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+    server = Portside(data_dir=data_dir, env=env, open_registry=True)
+    _start(server)
+    front = FrontingNginx(root / "portside-fronted" / "nginx", [server.host], blobs_dir=data_dir / "blobs")
+    try:
+        front.start()
+    except Exception:
+        server.stop()
+        raise
+    return Registry("portside", "fronted", server, front)
 
 
 def start_distribution(root: Path, mode: str) -> Registry:

@@ -47,6 +47,7 @@ TARGETS = (
     Target("head.blob", "≥ 10× Distribution", at_least=10),
     Target("pull.full", "≥ 1.0× Distribution", at_least=1.0),
     Target("pull.full", "≥ 90% of nginx sendfile", at_least=0.9, versus="limits.nginx"),
+    Target("fronted.full", "≥ 90% of nginx sendfile", at_least=0.9, versus="limits.nginx"),
     Target("push.monolithic", "≥ 2× Distribution", at_least=2),
     Target("push.chunked", "≥ 2× Distribution", at_least=2),
     Target("concurrent.throughput", "≥ 2× Distribution", at_least=2),
