@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import signal
+import subprocess
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from portside.config import hand_off, load_settings
+from portside.config import hand_off, load_settings, received_settings
 
 app = typer.Typer(help="Portside: a container image registry.", no_args_is_help=True, add_completion=False)
 
@@ -16,6 +20,28 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML config
 DataDirOption = Annotated[
     Path | None, typer.Option("--data-dir", help="data directory (default ./portside-data, or PORTSIDE_DATA_DIR)")
 ]
+
+
+_START_UP = "start-up"
+
+
+@app.command(_START_UP, hidden=True)
+def start_up() -> None:
+    """`serve`'s start-up, in a process of its own: the database schema, the built-in admin and
+    the `library` project, the token signing key; with the settings `serve` handed off."""
+    from portside import wiring
+
+    settings = received_settings()
+    wiring.configure_logging(settings)
+    wiring.migrate(settings)
+    generated = asyncio.run(wiring.bootstrap(settings))
+    if generated is not None:
+        typer.echo(
+            f"portside: created the admin account with password {generated}\n"
+            "portside: it is shown only this once; change it with `portside user passwd admin`",
+            err=True,
+        )
+    wiring.load_or_create_signing_key(settings)
 
 
 @app.command()
@@ -31,24 +57,18 @@ def serve(
     from granian import Granian
     from granian.constants import Interfaces
 
-    from portside import wiring
-
     settings = load_settings(config, listen=listen, data_dir=data_dir, workers=workers)
-    wiring.configure_logging(settings)
-    wiring.migrate(settings)
-    generated = asyncio.run(wiring.bootstrap(settings))
-    if generated is not None:
-        typer.echo(
-            f"portside: created the admin account with password {generated}\n"
-            "portside: it is shown only this once; change it with `portside user passwd admin`",
-            err=True,
-        )
-    wiring.load_or_create_signing_key(settings)
     hand_off(settings)
+    # This process stays to supervise the server processes for as long as the server runs,
+    # and they are forked from it. The start-up work loads the whole application, Alembic
+    # and argon2, and hashes the admin password: it runs in a process of its own, which
+    # reports its own errors, so that none of it stays in memory here or in the servers.
+    started = subprocess.run([sys.executable, "-m", "portside", _START_UP], check=False)
+    if started.returncode != 0:
+        raise typer.Exit(started.returncode)
     typer.echo(f"portside: serving http://{settings.listen} from {settings.data_dir.resolve()}", err=True)
     Granian(
-        "portside.wiring:serve_app",
-        factory=True,
+        "portside.wiring:serve_app",  # what the server processes run, by way of `_server_app`
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
@@ -57,7 +77,44 @@ def serve(
         log_enabled=True,
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]
         log_access=False,
-    ).serve()
+    ).serve(target_loader=_server_app, wrap_loader=False)
+
+
+def _server_app() -> Any:
+    """Granian's loader of the application, run in each server process as it starts."""
+    # A server process is forked from the supervisor and starts with its signal handlers,
+    # which only note a stop in the supervisor's state (of which it has a copy). A stop
+    # asked for while it imports the application, a second or more, would be lost, and the
+    # supervisor would wait for it forever. Until Granian installs the server process's own
+    # handlers, once the application is built, a stop ends it at once.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _return_large_buffers_to_the_system()
+    from portside.wiring import serve_app
+
+    return serve_app()
+
+
+# glibc's mallopt parameters, and the sizes set for them.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_MAPPED_FROM = 16 * 1024 * 1024
+
+
+def _return_large_buffers_to_the_system() -> None:
+    """Have malloc map each buffer of 16 MiB or more on its own, and unmap it when freed."""
+    # Every password verification allocates argon2's 19 MiB (auth.passwords) in the pool
+    # thread that runs it. glibc raises its mapping threshold to the size of the first such
+    # buffer freed, so later ones come from the thread's malloc arena, and stay resident
+    # there once freed: 19 MiB more for every thread that has ever verified a password.
+    # Fixed thresholds stop that. The trim threshold is the one glibc would have reached by
+    # itself (twice the mapping threshold), so smaller buffers are kept for reuse as before.
+    if not sys.platform.startswith("linux"):
+        return
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is not None:  # glibc's; elsewhere a stub or missing
+        mallopt(_M_TRIM_THRESHOLD, 2 * _MAPPED_FROM)
+        mallopt(_M_MMAP_THRESHOLD, _MAPPED_FROM)
 
 
 @app.command()
@@ -74,6 +131,7 @@ def main() -> None:
     app()
 
 
+# The operator's commands. Their modules load the application only when one of them runs.
 from portside.cli.accounts import project_app, robot_app, user_app  # noqa: E402
 from portside.cli.upkeep import gc, scrub  # noqa: E402
 

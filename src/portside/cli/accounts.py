@@ -10,7 +10,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -18,9 +18,11 @@ from portside.config import load_settings
 from portside.errors import RegistryError
 from portside.meta.accounts import RobotPermission
 from portside.mgmt.paging import Paging
-from portside.mgmt.robots import RobotSpec
-from portside.mgmt.users import NewUser
-from portside.wiring import OperatorServices, operator_services
+
+# The management layer (passwords, argon2) and the application are loaded when a command
+# runs: `portside serve` registers these commands too, and its process must stay small.
+if TYPE_CHECKING:
+    from portside.wiring import OperatorServices
 
 __all__ = ["user_app", "project_app", "robot_app"]
 
@@ -36,6 +38,8 @@ _CLI = "cli"
 
 
 def _run(config: Path | None, data_dir: Path | None, action: Callable[[OperatorServices], Awaitable[T]]) -> T:
+    from portside.wiring import operator_services
+
     settings = load_settings(config, data_dir=data_dir)
 
     async def main() -> T:
@@ -73,6 +77,8 @@ def user_add(
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a user."""
+    from portside.mgmt.users import NewUser
+
     secret = _password(password, password_stdin)
     user = _run(
         config,
@@ -162,6 +168,8 @@ def robot_add(
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a robot account and print its secret (shown only this once)."""
+    from portside.mgmt.robots import RobotSpec
+
     pairs = []
     for item in access or ["repository:pull"]:
         resource, sep, action = item.partition(":")

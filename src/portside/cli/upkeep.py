@@ -17,7 +17,6 @@ import typer
 from portside.config import load_settings
 from portside.errors import RegistryError
 from portside.meta.upkeep import JobRecord
-from portside.wiring import operator_upkeep
 
 __all__ = ["gc", "scrub"]
 
@@ -26,6 +25,8 @@ DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="data dir
 
 
 def _run(settings_overrides: dict[str, Any], config: Path | None, kind: str, parameters: dict[str, Any]) -> JobRecord:
+    from portside.wiring import operator_upkeep  # loaded when a job runs, not when `serve` does
+
     settings = load_settings(config, **settings_overrides)
 
     async def main() -> JobRecord:
