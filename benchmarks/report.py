@@ -42,7 +42,9 @@ def _unit(row: Row) -> str:
 def _judgement(verdict: Verdict) -> str:
     if verdict.met is None:
         return f"{verdict.target.text}: not measured"
-    value = f" ({verdict.value:.2f})" if verdict.target.versus is not None and verdict.value is not None else ""
+    # A ratio to another row is not the one in the ratio column: it is shown with the target.
+    other_row = verdict.target.versus is not None or verdict.target.versus_distribution is not None
+    value = f" ({verdict.value:.2f})" if other_row and verdict.value is not None else ""
     return f"{verdict.target.text}{value}: {'met' if verdict.met else 'NOT met'}"
 
 

@@ -120,22 +120,40 @@ class FrontedPull(Scenario):
     columns = (PORTSIDE,)
     modes = ("fronted",)
 
+    REPO = "bench/layers"
+
+    def __init__(self, plan: Plan):
+        super().__init__(plan)
+        self._image: list[Blob] = []
+
     def rows(self) -> tuple[Row, ...]:
-        size = self.plan.blob_bytes
+        size, n = self.plan.blob_bytes, self.plan.concurrent_clients
         return (
             Row("fronted.full", f"blob pull, {_size(size)}, Portside behind nginx (X-Accel-Redirect)", "MB/s"),
             Row("fronted.range", f"blob pull with Range, {_size(size // 2)}, behind nginx", "MB/s"),
+            Row("fronted.concurrent", f"{n} clients pull a 3-layer image, behind nginx: aggregate rate", "MB/s"),
         )
 
     def prepare(self, bench: Bench, registry: Registry) -> None:
         bench.base_image(registry)
+        # The concurrent scenario's image: the same sizes, bytes of its own.
+        config = config_blob("fronted")
+        layers = [Payloads.random_blob(size) for size in self.plan.image_layer_bytes]
+        with bench.client(registry) as client:
+            client.push_image(self.REPO, "latest", config, layers)
+        self._image = [config, *layers]
 
     def measure(self, bench: Bench, column: str) -> Iterator[Sample]:
-        url = _blob_url(bench.registry(column, "fronted"), BASE_REPO, bench.payloads.big.digest)
+        registry = bench.registry(column, "fronted")
+        url = _blob_url(registry, BASE_REPO, bench.payloads.big.digest)
         for _ in range(self.plan.pulls_per_round):
             yield "fronted.full", curl_get(url).mb_per_second
             ranged = curl_get(url, byte_range=_middle_half(self.plan.blob_bytes), expect=206)
             yield "fronted.range", ranged.mb_per_second
+        urls = [f"{registry.url}/v2/{self.REPO}/manifests/latest"]
+        urls += [_blob_url(registry, self.REPO, blob.digest) for blob in self._image]
+        wall, received = curl_clients(self.plan.concurrent_clients, urls, ACCEPT)
+        yield "fronted.concurrent", received / wall / 1e6
 
 
 class VersionCheck(Scenario):

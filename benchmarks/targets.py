@@ -20,7 +20,8 @@ class Verdict:
 @dataclass(frozen=True)
 class Target:
     """Portside's median on `row`, divided by Distribution's median on it — or, when
-    `versus` names a machine row, by that row's median — must be at least `at_least`, or
+    `versus` names a machine row, by that row's median; when `versus_distribution` names
+    another row, by Distribution's median on that one — must be at least `at_least`, or
     at most `at_most`."""
 
     row: str
@@ -28,9 +29,14 @@ class Target:
     at_least: float | None = None
     at_most: float | None = None
     versus: str | None = None
+    versus_distribution: str | None = None
 
     def judge(self, results: Results) -> Verdict:
-        if self.versus is None:
+        if self.versus_distribution is not None:
+            portside = results.median(self.row, PORTSIDE)
+            other = results.median(self.versus_distribution, DISTRIBUTION)
+            value = portside / other if portside is not None and other else None
+        elif self.versus is None:
             value = results.ratio(self.row)
         else:
             portside, limit = results.median(self.row, PORTSIDE), results.median(self.versus, MACHINE)
@@ -48,6 +54,13 @@ TARGETS = (
     Target("pull.full", "≥ 1.0× Distribution", at_least=1.0),
     Target("pull.full", "≥ 90% of nginx sendfile", at_least=0.9, versus="limits.nginx"),
     Target("fronted.full", "≥ 90% of nginx sendfile", at_least=0.9, versus="limits.nginx"),
+    Target("fronted.full", "≥ 1.0× Distribution's pull", at_least=1.0, versus_distribution="pull.full"),
+    Target(
+        "fronted.concurrent",
+        "≥ 2× Distribution's concurrent pulls",
+        at_least=2,
+        versus_distribution="concurrent.throughput",
+    ),
     Target("push.monolithic", "≥ 2× Distribution", at_least=2),
     Target("push.chunked", "≥ 2× Distribution", at_least=2),
     Target("concurrent.throughput", "≥ 2× Distribution", at_least=2),
