@@ -23,7 +23,6 @@ from portside.auth.authn import Authenticator
 from portside.auth.controller import AccessController
 from portside.auth.passwords import hash_password, new_robot_secret, password_problem
 from portside.auth.policy import Policy
-from portside.auth.throttle import LoginThrottle
 from portside.auth.tokens import TokenService, load_or_create_key, new_key_pem, write_key
 from portside.config import Settings, received_settings
 from portside.coord.coordinator import Coordinator, LocalCoordinator
@@ -269,15 +268,14 @@ async def operator_services(settings: Settings) -> AsyncIterator[OperatorService
     coordinator = _coordinator(settings)
     try:
         accounts = SqlAccounts(engine, after_commit=coordinator.account_changes.bump)
-        authenticator = Authenticator(accounts, accounts, accounts, LoginThrottle(), coordinator.account_changes)
         guard = Guard(Policy(accounts), accounts)
         quotas = SqlQuotas(engine, settings.default_project_storage_limit)
         yield OperatorServices(
-            UserService(accounts, accounts, guard, authenticator, SqlSessions(engine)),
+            UserService(accounts, accounts, guard, SqlSessions(engine)),
             ProjectService(
                 accounts, accounts, guard, QuotaService(quotas, accounts, guard, settings.default_project_storage_limit)
             ),
-            RobotService(accounts, accounts, guard, authenticator),
+            RobotService(accounts, accounts, guard),
         )
     finally:
         await _closing(engine.dispose, coordinator.close)()
@@ -393,12 +391,12 @@ def _management_routes(
     return management_routes(
         ManagementServices(
             authenticator=authenticator,
-            users=UserService(accounts, accounts, guard, authenticator, sessions),
+            users=UserService(accounts, accounts, guard, sessions),
             totp=TotpService(accounts, accounts),
             projects=ProjectService(accounts, accounts, guard, quotas),
             quotas=quotas,
             members=MemberService(accounts, accounts, accounts, guard),
-            robots=RobotService(accounts, accounts, guard, authenticator),
+            robots=RobotService(accounts, accounts, guard),
             repositories=RepositoryService(artifacts, accounts, guard),
             artifacts=ArtifactService(artifacts, registry.manifests, accounts, guard),
             audit=AuditService(accounts, guard),

@@ -50,7 +50,7 @@ class Authenticator:
         self._throttle = throttle
         self._account_changes = account_changes
         self._cache_key = secrets.token_bytes(32)
-        self._verified: dict[bytes, tuple[float, str]] = {}
+        self._verified: dict[bytes, float] = {}  # fingerprint → when it must be checked again
         self._generation: int | None = None
         self._flights: dict[bytes, asyncio.Future[Principal | None]] = {}
 
@@ -63,8 +63,7 @@ class Authenticator:
         await self._throttle.check(keys)
         generation = await self._accounts_generation()
         fingerprint = self._fingerprint(username, password)
-        remembered = self._verified.get(fingerprint)
-        fresh = remembered is not None and remembered[0] > time.monotonic()
+        fresh = self._verified.get(fingerprint, 0.0) > time.monotonic()
         if fresh:
             principal = await self._check(username, password, trust_secret=True)
         else:
@@ -82,7 +81,7 @@ class Authenticator:
             if generation is not None and await self._accounts_generation() == generation:
                 if len(self._verified) >= _REMEMBERED_MAX:
                     self._verified.clear()
-                self._verified[fingerprint] = (time.monotonic() + _REMEMBER_SECONDS, username)
+                self._verified[fingerprint] = time.monotonic() + _REMEMBER_SECONDS
             if audit:
                 await self._record_login(username, client, success=True)
         return principal
@@ -147,8 +146,3 @@ class Authenticator:
         user = await self._users.get_user(name)
         return Principal.of_user(user) if user else None
 
-    def forget(self, username: str) -> None:
-        """Drop remembered verifications of `username` (its password or secret changed)."""
-        for fingerprint, (_, name) in list(self._verified.items()):
-            if name == username:
-                del self._verified[fingerprint]

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from portside.auth.authn import ROBOT_PREFIX, Authenticator
+from portside.auth.authn import ROBOT_PREFIX
 from portside.auth.passwords import hash_secret, new_robot_secret, password_problem
 from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, NotFound
@@ -59,11 +59,10 @@ def _check_secret(secret: str) -> None:
 
 
 class RobotService:
-    def __init__(self, robots: RobotStore, audit: AuditStore, guard: Guard, authenticator: Authenticator):
+    def __init__(self, robots: RobotStore, audit: AuditStore, guard: Guard):
         self._robots = robots
         self._audit = audit
         self._guard = guard
-        self._authenticator = authenticator
 
     async def _record(self, who: Principal, robot: Robot, operation: str) -> None:
         await self._audit.record(
@@ -189,7 +188,6 @@ class RobotService:
             expires_at=_expires_at(duration, robot.creation_time.timestamp()),
             permissions=spec.permissions,
         )
-        self._authenticator.forget(robot.name)
         await self._record(who, robot, "update")
 
     async def refresh_secret(self, who: Principal, robot_id: int, secret: str | None) -> str:
@@ -198,14 +196,12 @@ class RobotService:
             _check_secret(secret)
         new = secret or new_robot_secret()
         await self._robots.update_robot(robot_id, secret_hash=hash_secret(new))
-        self._authenticator.forget(robot.name)
         await self._record(who, robot, "update")
         return new
 
     async def delete(self, who: Principal, robot_id: int) -> None:
         robot = await self._robot(who, robot_id, "delete")
         await self._robots.delete_robot(robot_id)
-        self._authenticator.forget(robot.name)
         await self._record(who, robot, "delete")
 
     async def page(self, paging: Paging) -> Page[Robot]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from portside.auth.authn import ROBOT_PREFIX, Authenticator
+from portside.auth.authn import ROBOT_PREFIX
 from portside.auth.passwords import hash_password, password_problem, verify_password
 from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized
@@ -49,13 +49,11 @@ class UserService:
         users: UserStore,
         audit: AuditStore,
         guard: Guard,
-        authenticator: Authenticator,
         sessions: SessionStore,
     ):
         self._users = users
         self._audit = audit
         self._guard = guard
-        self._authenticator = authenticator
         self._sessions = sessions
 
     async def _record(self, who: Principal, operation: str, resource: str) -> None:
@@ -143,7 +141,6 @@ class UserService:
             await self._users.delete_user(user.user_id)
         except Exception as exc:  # the store's foreign key: projects keep their owner
             raise PreconditionFailed(f"{user.username} owns projects; delete or hand them over first") from exc
-        self._authenticator.forget(user.username)
 
     async def change_password(self, who: Principal, user_id: int, old: str | None, new: str) -> None:
         self._guard.signed_in(who, "change passwords")
@@ -163,7 +160,6 @@ class UserService:
             raise BadRequest(problem)
         await self._users.update_user(user.user_id, UserUpdate(password_hash=hash_password(new)))
         await self._sessions.delete_user_sessions(user.user_id)
-        self._authenticator.forget(user.username)
 
     async def set_sysadmin(self, who: Principal, user_id: int, flag: bool) -> None:
         self._guard.system(who, "user", "update")
