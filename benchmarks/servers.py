@@ -100,16 +100,22 @@ def _start(server: RegistryServer) -> None:
         raise RuntimeError(f"{error}; the end of its log:\n{server.log()[-4000:]}") from None
 
 
-def start_portside(root: Path, mode: str, workers: int, source: Path | None) -> Registry:
+def _portside_env(workers: int, source: Path | None, **settings: str) -> dict[str, str]:
     env = {
         "PORTSIDE_LOG_REQUESTS": "false",
         "PORTSIDE_LOG_LEVEL": "warning",
         "PORTSIDE_WORKERS": str(workers),
         # One client signs in many times from 127.0.0.1; throttling must never trip.
         "PORTSIDE_LOGIN_FAILURE_LIMIT": "1000000",
+        **{f"PORTSIDE_{name.upper()}": value for name, value in settings.items()},
     }
     if source is not None:
         env["PYTHONPATH"] = str(source)
+    return env
+
+
+def start_portside(root: Path, mode: str, workers: int, source: Path | None) -> Registry:
+    env = _portside_env(workers, source)
     server = Portside(data_dir=root / f"portside-{mode}" / "data", env=env, open_registry=(mode == "open"))
     _start(server)
     if mode == "auth":
@@ -129,14 +135,7 @@ def start_fronted_portside(root: Path, workers: int, source: Path | None) -> Reg
     """An open Portside behind nginx as deploy/nginx/portside-single.conf sets it up: Portside
     checks each blob GET and hands the file to nginx (X-Accel-Redirect)."""
     data_dir = root / "portside-fronted" / "data"
-    env = {
-        "PORTSIDE_LOG_REQUESTS": "false",
-        "PORTSIDE_LOG_LEVEL": "warning",
-        "PORTSIDE_WORKERS": str(workers),
-        "PORTSIDE_NGINX_BLOB_LOCATION": "/_portside/blobs/",
-    }
-    if source is not None:
-        env["PYTHONPATH"] = str(source)
+    env = _portside_env(workers, source, nginx_blob_location="/_portside/blobs/")
     server = Portside(data_dir=data_dir, env=env, open_registry=True)
     _start(server)
     front = FrontingNginx(root / "portside-fronted" / "nginx", [server.host], blobs_dir=data_dir / "blobs")
