@@ -116,6 +116,8 @@ class Portside(RegistryServer):
     def start(self) -> RegistryServer:
         self.env.setdefault("PORTSIDE_ADMIN_PASSWORD", ADMIN_PASSWORD)
         self.env.setdefault("PORTSIDE_OPEN_REGISTRY", "true" if self.open_registry else "false")
+        # One server process unless a test asks for more: the suite starts many servers.
+        self.env.setdefault("PORTSIDE_WORKERS", "1")
         return super().start()
 
     def command(self) -> list[str]:

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,10 @@ def test_an_nginx_blob_location_is_an_absolute_path_ending_in_a_slash(tmp_path, 
         load_settings(config)
     config.write_text("nginx_blob_location: /_portside/blobs/\n")
     assert load_settings(config).nginx_blob_location == "/_portside/blobs/"
+
+
+def test_one_server_process_per_core_by_default(monkeypatch):
+    monkeypatch.delenv("PORTSIDE_WORKERS", raising=False)
+    assert load_settings().workers == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("PORTSIDE_WORKERS", "3")
+    assert load_settings().workers == 3
