@@ -297,14 +297,11 @@ def _change_counter(settings: Settings, engine: AsyncEngine, coordinator: Coordi
     turns them off."""
     if not settings.manifest_cache_entries:
         return None
-    if coordinator.shared:
-        # Every instance's commits move the shared generation.
+    # With Redis, every instance's registry writes move the shared generation; on SQLite
+    # (one machine), every process's move the machine's. PostgreSQL without Redis may have
+    # other instances, whose writes would go unnoticed: no cache then.
+    if coordinator.shared or engine.dialect.name == "sqlite":
         return coordinator.registry_changes
-    if engine.dialect.name == "sqlite":
-        # One machine: its processes share the generation that registry writes move
-        # (audit and pull-count writes leave it, and the caches, alone).
-        return coordinator.registry_changes
-    # PostgreSQL without Redis: other instances' commits would go unnoticed; no cache.
     return None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from email.utils import formatdate
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -26,18 +27,9 @@ _OCTET_STREAM = "application/octet-stream"
 async def get_blob(request: Request) -> Response:
     digest = Digest.parse(request.path_params["digest"])
     blob = await services(request).blobs.open(repo_name(request), digest)
-    headers = {
-        "docker-content-digest": str(digest),
-        "etag": f'"{digest}"',
-        "cache-control": "max-age=31536000",
-        "accept-ranges": "bytes",
-    }
+    headers = blob_headers(digest)
     if blob.local_path is not None:
-        try:
-            # One stat syscall on a path the kernel has cached; cheaper than a thread hop.
-            stat = os.stat(blob.local_path)
-        except FileNotFoundError:
-            raise _missing(digest) from None
+        stat = stat_local(blob.local_path, digest)
         size = stat.st_size
         headers["last-modified"] = formatdate(stat.st_mtime, usegmt=True)
         nginx = services(request).nginx_blobs
@@ -60,7 +52,7 @@ async def get_blob(request: Request) -> Response:
         head = request.method == "HEAD"
 
         def gone() -> Response:  # the file vanished between the stat above and its opening
-            return render_error(_missing(digest), head)
+            return render_error(missing_content(digest), head)
 
         return FileRange(str(blob.local_path), size, start, end, status, headers, gone)
     if request.method == "HEAD":
@@ -68,7 +60,26 @@ async def get_blob(request: Request) -> Response:
     return StreamingResponse(blob.read(start, end), status_code=status, headers=headers)
 
 
-def _missing(digest: Digest) -> BlobUnknown:
+def blob_headers(digest: Digest) -> dict[str, str]:
+    """What every answer about a blob's content carries (GET and HEAD, routed or fast)."""
+    return {
+        "docker-content-digest": str(digest),
+        "etag": f'"{digest}"',
+        "cache-control": "max-age=31536000",
+        "accept-ranges": "bytes",
+    }
+
+
+def stat_local(path: Path, digest: Digest) -> os.stat_result:
+    """The blob file's stat; BLOB_UNKNOWN if its content is gone from storage."""
+    try:
+        # One stat syscall on a path the kernel has cached; cheaper than a thread hop.
+        return os.stat(path)
+    except FileNotFoundError:
+        raise missing_content(digest) from None
+
+
+def missing_content(digest: Digest) -> BlobUnknown:
     return BlobUnknown(f"content of {digest} is missing from storage", detail={"digest": str(digest)})
 
 

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from portside.auth.access import Credentials
 from portside.errors import RegistryError, SizeInvalid
 from portside.http.services import Services
 
-__all__ = ["services", "repo_name", "content_length", "read_limited", "render_error", "API_VERSION_HEADER"]
+__all__ = [
+    "services",
+    "repo_name",
+    "content_length",
+    "read_limited",
+    "render_error",
+    "credentials",
+    "accepted_media_types",
+    "API_VERSION_HEADER",
+]
 
 API_VERSION_HEADER = ("docker-distribution-api-version", "registry/2.0")
 
@@ -23,6 +33,25 @@ def services(request: Request) -> Services:
 def repo_name(request: Request) -> str:
     """The repository, already checked against the spec's grammar by the router."""
     return str(request.path_params["name"])
+
+
+def credentials(authorization: str | None, client: str) -> Credentials:
+    """What an Authorization header (if any) presents, from `client`'s address."""
+    if not authorization:
+        return Credentials(client=client)
+    scheme, _, value = authorization.partition(" ")
+    return Credentials(scheme.lower(), value.strip(), client)
+
+
+def accepted_media_types(accept_headers: Iterable[str]) -> list[str]:
+    """The media types that Accept headers list, parameters (q=…) left off."""
+    values = []
+    for header in accept_headers:
+        for item in header.split(","):
+            media_type = item.split(";")[0].strip()
+            if media_type:
+                values.append(media_type)
+    return values
 
 
 def content_length(request: Request) -> int | None:

@@ -10,16 +10,16 @@ match exactly, goes to the full application.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portside.auth.access import Access, Credentials
-from portside.errors import BlobUnknown, RegistryError
+from portside.errors import RegistryError
 from portside.http.services import Services
-from portside.http.v2.common import render_error
+from portside.http.v2.blobs import blob_headers, stat_local
+from portside.http.v2.common import accepted_media_types, credentials, render_error
 from portside.oci.digest import Digest
 from portside.oci.reference import check_name
 from portside.registry.manifests import parse_reference
@@ -46,23 +46,13 @@ def _split(path: str, marker: str) -> tuple[str, str] | None:
 
 
 def _accept(scope: Scope) -> list[str]:
-    values = []
-    for key, value in scope["headers"]:
-        if key == b"accept":
-            for item in value.decode("latin-1").split(","):
-                media_type = item.split(";")[0].strip()
-                if media_type:
-                    values.append(media_type)
-    return values
+    return accepted_media_types(value.decode("latin-1") for key, value in scope["headers"] if key == b"accept")
 
 
 def _credentials(scope: Scope) -> Credentials:
     client = scope["client"][0] if scope.get("client") else ""
-    for key, value in scope["headers"]:
-        if key == b"authorization":
-            scheme, _, rest = value.decode("latin-1").partition(" ")
-            return Credentials(scheme.lower(), rest.strip(), client)
-    return Credentials(client=client)
+    authorization = next((value for key, value in scope["headers"] if key == b"authorization"), None)
+    return credentials(None if authorization is None else authorization.decode("latin-1"), client)
 
 
 class FastReads:
@@ -139,25 +129,7 @@ class FastReads:
         await self.services.authorizer.authorize(_credentials(scope), [Access.pull(name)])
         digest = Digest.parse(digest_text)
         blob = await self.services.blobs.open(name, digest)
-        size = blob.size
-        if blob.local_path is not None:
-            try:
-                # One stat of a path the kernel has cached, as the routed GET does.
-                size = os.stat(blob.local_path).st_size
-            except FileNotFoundError:
-                raise BlobUnknown(
-                    f"content of {digest} is missing from storage", detail={"digest": str(digest)}
-                ) from None
-        text = str(digest).encode()
-        return (
-            200,
-            [
-                (b"content-type", _OCTET_STREAM),
-                (b"content-length", str(size).encode()),
-                (b"docker-content-digest", text),
-                (b"etag", b'"' + text + b'"'),
-                (b"cache-control", b"max-age=31536000"),
-                (b"accept-ranges", b"bytes"),
-            ],
-            b"",
-        )
+        size = blob.size if blob.local_path is None else stat_local(blob.local_path, digest).st_size
+        headers = [(b"content-type", _OCTET_STREAM), (b"content-length", str(size).encode())]
+        headers += [(key.encode(), value.encode()) for key, value in blob_headers(digest).items()]
+        return 200, headers, b""

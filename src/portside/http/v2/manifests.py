@@ -6,18 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portside.errors import ManifestTooLarge
-from portside.http.v2.common import read_limited, repo_name, services
+from portside.http.v2.common import accepted_media_types, read_limited, repo_name, services
 from portside.registry.manifests import parse_reference
 
 
 def _accept(request: Request) -> list[str]:
-    values = []
-    for header in request.headers.getlist("accept"):
-        for item in header.split(","):
-            media_type = item.split(";")[0].strip()
-            if media_type:
-                values.append(media_type)
-    return values
+    return accepted_media_types(request.headers.getlist("accept"))
 
 
 async def get_manifest(request: Request) -> Response:

@@ -15,7 +15,7 @@ from portside.auth.access import Credentials, Grant
 from portside.errors import BlobUploadInvalid, RegistryError
 from portside.http.access import methods, required_access
 from portside.http.v2 import base, blobs, listings, manifests, referrers, uploads
-from portside.http.v2.common import render_error, services
+from portside.http.v2.common import credentials, render_error, services
 from portside.oci.digest import Digest
 from portside.oci.reference import check_name
 from portside.registry.trail import RegistryEvent
@@ -32,11 +32,7 @@ def _client(request: Request) -> str:
 
 
 def _credentials(request: Request) -> Credentials:
-    header = request.headers.get("authorization")
-    if not header:
-        return Credentials(client=_client(request))
-    scheme, _, value = header.partition(" ")
-    return Credentials(scheme.lower(), value.strip(), _client(request))
+    return credentials(request.headers.get("authorization"), _client(request))
 
 
 # Which successful requests the audit trail records: (route, method) → (operation, resource type).
