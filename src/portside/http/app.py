@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -48,13 +49,19 @@ class _ApiVersionHeader:
         await self.app(scope, receive, add_header)
 
 
-async def _every(interval: float, task: Callable[[], Awaitable[object]]) -> None:
-    while True:
+# How long a periodic task's round in progress at shutdown may take to finish before it is
+# cut off.
+_ROUND_GRACE_SECONDS = 10.0
+
+
+async def _every(interval: float, task: Callable[[], Awaitable[object]], stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
         try:
             await task()
         except Exception:  # a failed round is logged; the next one may succeed
             log.exception("periodic task %s failed", getattr(task, "__name__", task))
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -78,9 +85,15 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(_every(interval, task)) for interval, task in periodic]
+        stopping = asyncio.Event()
+        tasks = [asyncio.create_task(_every(interval, task, stopping)) for interval, task in periodic]
         yield
-        for running in tasks:
+        # A round in progress is let finish: one cut off inside a database call can leave
+        # its connection to the garbage collector, whose clean-up then reaches a driver
+        # thread after the event loop has closed. Only a round that overstays is cut off.
+        stopping.set()
+        _, overstaying = await asyncio.wait(tasks, timeout=_ROUND_GRACE_SECONDS) if tasks else ((), ())
+        for running in overstaying:
             running.cancel()
         # Wait until they have stopped: one cut off inside a database call must be done with
         # its connection before the engine is disposed, or it waits forever.
