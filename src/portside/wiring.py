@@ -23,7 +23,7 @@ from portside.auth.authn import Authenticator
 from portside.auth.controller import AccessController
 from portside.auth.passwords import hash_password, new_robot_secret, password_problem
 from portside.auth.policy import Policy
-from portside.auth.tokens import TokenService, load_or_create_key, new_key_pem, write_key
+from portside.auth.tokens import TokenService, derived_secret, load_or_create_key, new_key_pem, write_key
 from portside.config import Settings, received_settings
 from portside.coord.coordinator import Coordinator, LocalCoordinator
 from portside.coord.locks import Locks
@@ -59,6 +59,7 @@ from portside.registry.cache import BlobSizeCache, ManifestCache
 from portside.registry.catalog import CatalogService
 from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
+from portside.registry.uploadids import UploadIds
 from portside.registry.uploads import UploadService
 from portside.storage.driver import BlobStore
 from portside.storage.fs import FsBlobStore
@@ -165,8 +166,9 @@ def build(settings: Settings) -> ASGIApp:
     throttle = coordinator.login_throttle(settings.login_failure_limit, settings.login_failure_window_seconds)
     authenticator = Authenticator(accounts, accounts, accounts, throttle, coordinator.account_changes)
     policy = Policy(accounts)
+    signing_key = load_or_create_key(settings.signing_key_path)
     tokens = TokenService(
-        load_or_create_key(settings.signing_key_path),
+        signing_key,
         settings.token_service,
         settings.token_ttl_seconds,
         settings.refresh_token_ttl_seconds,
@@ -185,7 +187,12 @@ def build(settings: Settings) -> ASGIApp:
         blobs=BlobService(
             store, database, database, locks, BlobSizeCache(changes, entries) if changes is not None else None
         ),
-        uploads=UploadService(store, database, locks),
+        uploads=UploadService(
+            store,
+            database,
+            locks,
+            UploadIds(derived_secret(signing_key, "upload-ids"), settings.upload_max_idle_seconds),
+        ),
         manifests=ManifestService(
             database, settings.max_manifest_bytes, ManifestCache(changes, entries) if changes is not None else None
         ),

@@ -173,6 +173,27 @@ def test_streamed_session_survives_restart(fresh_portside: Portside) -> None:
         assert c.get(f"/v2/{repo}/blobs/{oci.digest(data)}").content == data
 
 
+def test_session_with_no_bytes_yet_survives_restart(fresh_portside: Portside) -> None:
+    """A session has no row until its first chunk: its id alone must carry it across a restart,
+    and a completed one must stay unknown."""
+    repo = "durable/fresh"
+    data = oci.random_bytes(100_000)
+    with _client(fresh_portside) as c:
+        url = oci.start_upload(c, repo)
+        done = oci.start_upload(c, repo)
+        r = c.put(oci.with_params(done, digest=oci.digest(b"completed before")), content=b"completed before")
+        assert r.status_code == 201, oci.error_text(r)
+    fresh_portside.restart()
+    with _client(fresh_portside) as c:
+        s = c.get(url)
+        assert s.status_code == 204 and s.headers["range"] == "0-0", oci.error_text(s)
+        r = c.put(oci.with_params(url, digest=oci.digest(data)), content=data)
+        assert r.status_code == 201, oci.error_text(r)
+        assert c.get(f"/v2/{repo}/blobs/{oci.digest(data)}").content == data
+        oci.assert_error(c.get(url), 404, "BLOB_UPLOAD_UNKNOWN")
+        oci.assert_error(c.get(done), 404, "BLOB_UPLOAD_UNKNOWN")
+
+
 def test_cancelled_session_stays_cancelled_after_restart(fresh_portside: Portside) -> None:
     repo = "durable/cancelled"
     with _client(fresh_portside) as c:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -319,8 +320,13 @@ def test_unknown_upload_is_404(client: httpx.Client, repo: str, method: str) -> 
 
 
 @pytest.mark.portside_only
-def test_session_belongs_to_its_repository(client: httpx.Client, repo: str) -> None:
+@pytest.mark.parametrize("owner_sent", [b"", b"the owner's first chunk"], ids=["no-bytes-yet", "with-bytes"])
+def test_session_belongs_to_its_repository(client: httpx.Client, repo: str, owner_sent: bytes) -> None:
     url = oci.start_upload(client, repo)
+    if owner_sent:
+        r = _patch(client, url, owner_sent, 0)
+        assert r.status_code == 202, oci.error_text(r)
+        url = oci.location(r)
     other = f"{repo}-thief"
     oci.start_upload(client, other)
     stolen = httpx.URL(str(url).replace(f"/v2/{repo}/", f"/v2/{other}/"))
@@ -332,7 +338,28 @@ def test_session_belongs_to_its_repository(client: httpx.Client, repo: str) -> N
     )
     oci.assert_error(client.delete(stolen), 404, "BLOB_UPLOAD_UNKNOWN")
     _assert_invisible(client, other, oci.digest(data))
-    # The rightful owner still has the session.
+    # The rightful owner still has the session, bytes and all.
+    status = client.get(url)
+    assert status.status_code == 204 and status.headers["range"] == f"0-{max(len(owner_sent) - 1, 0)}"
+
+
+@pytest.mark.portside_only
+def test_upload_ids_cannot_be_made_up(client: httpx.Client, repo: str) -> None:
+    """Ids prove themselves (a session has no row until its first bytes): one the registry
+    did not issue, or issued and then altered, names no session."""
+    url = oci.start_upload(client, repo)
+    issued = url.path.rsplit("/", 1)[1]
+    altered = issued[:-1] + ("0" if issued[-1] != "0" else "1")
+    made_up = ["0" * len(issued), altered, uuid.uuid4().hex, issued[:32]]
+    data = b"made up"
+    for upload_id in made_up:
+        forged = url.copy_with(path=url.path.rsplit("/", 1)[0] + "/" + upload_id)
+        oci.assert_error(client.get(forged), 404, "BLOB_UPLOAD_UNKNOWN")
+        oci.assert_error(_patch(client, forged, data, 0), 404, "BLOB_UPLOAD_UNKNOWN")
+        put = client.put(oci.with_params(forged, digest=oci.digest(data)), content=data)
+        oci.assert_error(put, 404, "BLOB_UPLOAD_UNKNOWN")
+        oci.assert_error(client.delete(forged), 404, "BLOB_UPLOAD_UNKNOWN")
+    _assert_invisible(client, repo, oci.digest(data))
     assert client.get(url).status_code == 204
 
 

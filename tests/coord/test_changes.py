@@ -15,7 +15,7 @@ from portside.errors import Unavailable
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.migrate import upgrade
 from portside.meta.sql.store import SqlDatabase
-from portside.meta.stores import ManifestRecord
+from portside.meta.stores import ManifestRecord, UploadRecord
 from portside.oci.digest import Digest
 from portside.oci.manifest import Manifest, parse_manifest
 from portside.registry.cache import ManifestCache
@@ -131,8 +131,8 @@ async def test_counters_blob_links_and_uploads_leave_caches_warm(two: tuple[Inst
 
     await a.store.record_pulls([("lib/warm", image.digest, datetime.now(UTC))])
     await a.store.link_blob("lib/warm", Digest.of(b"layer"), 5)
-    await a.store.create_upload("u1", "lib/warm")
-    await a.store.complete_upload("u1", "lib/warm", Digest.of(b"other"), 5)
+    await a.store.save_upload(UploadRecord("u1", "lib/warm", 5, datetime.now(UTC)))
+    await a.store.complete_upload(UploadRecord("u1", "lib/warm", 5, datetime.now(UTC)), Digest.of(b"other"), 5)
 
     await b.get("lib/warm", "v1")
     await b.get("lib/warm", image.digest)

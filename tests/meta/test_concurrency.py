@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from portside.errors import Conflict, Denied, ManifestBlobUnknown
 from portside.meta.accounts import AuditQuery
+from portside.meta.stores import UploadRecord
 from tests.meta.conftest import Stores, blob, gather_all, image, index, push
 
 ROUNDS = 8
@@ -240,11 +241,13 @@ async def test_uploads_completed_into_one_new_repository(instances: Instances):
     for round_ in range(ROUNDS):
         repo = f"up/new{round_}"
         ids = [f"u{round_}-{i}" for i in range(len(nodes))]
-        await asyncio.gather(*(n.db.create_upload(i, repo) for n, i in zip(nodes, ids, strict=True)))
+        sessions = [UploadRecord(i, repo, 0, datetime.now(UTC)) for i in ids]
+        await asyncio.gather(*(n.db.save_upload(s) for n, s in zip(nodes, sessions, strict=True)))
         results = await gather_all(
-            *(n.db.complete_upload(i, repo, *blob(i)) for n, i in zip(nodes, ids, strict=True))
+            *(n.db.complete_upload(s, *blob(s.upload_id)) for n, s in zip(nodes, sessions, strict=True))
         )
         assert _errors(results) == []
         for upload_id in ids:
-            assert await nodes[0].db.get_upload(upload_id) is None
+            ended = await nodes[0].db.get_upload(upload_id)
+            assert ended is not None and ended.ended
             assert await nodes[0].db.blob_size(repo, blob(upload_id)[0]) is not None

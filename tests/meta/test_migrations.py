@@ -12,7 +12,7 @@ from portside.meta.sql.schema import metadata
 from portside.meta.sql.store import SqlDatabase
 from tests.meta.conftest import Database, blob, image, push
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 async def _version(engine: AsyncEngine) -> str | None:

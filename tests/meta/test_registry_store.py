@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from portside.errors import Denied, ManifestBlobUnknown, ManifestInvalid
+from portside.meta.stores import UploadRecord
 from portside.oci.digest import Digest
 from tests.meta.conftest import Stores, blob, image, index, push
 
@@ -173,21 +174,38 @@ async def test_record_pulls(stores: Stores):
 
 async def test_uploads(stores: Stores):
     db = stores.db
-    record = await db.create_upload("u1", "r/up")
-    assert record.size == 0 and record.repository == "r/up"
+    started = datetime.now(UTC).replace(microsecond=0)
+    assert await db.get_upload("u1") is None  # no row until the session saves one
     state = bytes(range(256))  # the writer's resumable state: any bytes
-    await db.set_upload_size("u1", 1234, state)
+    await db.save_upload(UploadRecord("u1", "r/up", 1234, started, state))
     found = await db.get_upload("u1")
     assert found is not None and found.size == 1234 and found.repository == "r/up"
-    assert found.state == state
-    assert found.started_at == record.started_at and found.started_at.tzinfo is not None
+    assert found.state == state and not found.ended
+    assert found.started_at == started and found.started_at.tzinfo is not None
+    await db.save_upload(UploadRecord("u1", "r/up", 2000, started, None))
+    found = await db.get_upload("u1")
+    assert found is not None and (found.size, found.state, found.started_at) == (2000, None, started)
+
     digest, size = blob("uploaded")
-    await db.complete_upload("u1", "r/up", digest, size)
-    assert await db.get_upload("u1") is None
+    await db.complete_upload(found, digest, size)
+    ended = await db.get_upload("u1")
+    assert ended is not None and ended.ended and ended.state is None  # a tombstone
     assert await db.blob_size("r/up", digest) == size
-    await db.create_upload("u2", "r/up")
-    await db.delete_upload("u2")
-    assert await db.get_upload("u2") is None
+    # A tombstone stays one: a late save cannot bring the session back.
+    await db.save_upload(UploadRecord("u1", "r/up", 4000, started, state))
+    ended = await db.get_upload("u1")
+    assert ended is not None and ended.ended and ended.size == 2000  # unchanged by the late save
+
+    # Ending a session that never saved a row leaves a tombstone all the same.
+    await db.end_upload(UploadRecord("u2", "r/up", 0, started))
+    cancelled = await db.get_upload("u2")
+    assert cancelled is not None and cancelled.ended
+
+    # A session no client saw leaves nothing behind.
+    other, other_size = blob("whole")
+    await db.complete_upload(UploadRecord("u3", "r/up", 0, started), other, other_size, tombstone=False)
+    assert await db.get_upload("u3") is None
+    assert await db.blob_size("r/up", other) == other_size
 
 
 async def test_check(stores: Stores):

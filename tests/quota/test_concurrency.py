@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.quotas import SqlQuotas
 from portside.meta.sql.store import SqlDatabase
+from portside.meta.stores import UploadRecord
 from portside.oci.digest import Digest
 from portside.oci.manifest import parse_manifest
 from tests.quota.conftest import OCI_MANIFEST, MiB, image_manifest
@@ -77,11 +79,12 @@ async def test_concurrent_blob_links_stop_at_the_limit(instances: Instances) -> 
     assert await instances.used() == 5 * MiB
 
     # uploads completing at once, half on each instance: none fit any more
-    for n in range(100, 104):
-        await dbs[n % 2].create_upload(f"u{n}", f"team/up{n}")
+    sessions = {n: UploadRecord(f"u{n}", f"team/up{n}", 1, datetime.now(UTC)) for n in range(100, 104)}
+    for n, session in sessions.items():
+        await dbs[n % 2].save_upload(session)
     pushes = [
-        asyncio.ensure_future(dbs[n % 2].complete_upload(f"u{n}", f"team/up{n}", fake_digest(n), 1))
-        for n in range(100, 104)
+        asyncio.ensure_future(dbs[n % 2].complete_upload(session, fake_digest(n), 1))
+        for n, session in sessions.items()
     ]
     assert await _outcomes(pushes) == (0, 4)
 

@@ -25,6 +25,7 @@ from portside.meta.sql.store import SqlDatabase
 from portside.oci.digest import Digest
 from portside.registry.blobs import BlobService
 from portside.registry.manifests import ManifestService
+from portside.registry.uploadids import UploadIds
 from portside.registry.uploads import UploadService
 from portside.storage.fs import FsBlobStore
 from portside.upkeep.gc import GarbageCollector
@@ -110,7 +111,7 @@ async def world(tmp_path: Path, stack: str, backing: Backing) -> AsyncIterator[W
         jobs=SqlJobs(engine),
         store=store,
         locks=locks,
-        uploads=UploadService(store, database, locks),
+        uploads=UploadService(store, database, locks, UploadIds(b"upload ids in upkeep tests, 32+ bytes", 86400)),
         blobs=BlobService(store, database, database, locks),
         manifests=ManifestService(database, 4 * 1024 * 1024),
     )

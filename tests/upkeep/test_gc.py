@@ -255,7 +255,7 @@ async def test_sweep_waits_for_an_upload_relying_on_the_same_content(world: Worl
     # The same layer is pushed again; its commit finds the content in place (nothing to
     # publish) and pauses before the database records it.
     pausing = _PausingStore(world.store)
-    uploads = UploadService(pausing, world.database, world.locks)  # type: ignore[arg-type]
+    uploads = UploadService(pausing, world.database, world.locks, world.uploads._ids)  # type: ignore[arg-type]
     session = await uploads.start("s")
     push = asyncio.create_task(uploads.complete("s", session.upload_id, Digest.parse(layer.digest), _body(layer.data)))
     await pausing.published.wait()

@@ -11,6 +11,8 @@ exact text) until they expire: the signature is checked once per token, not per 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import threading
@@ -27,7 +29,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from portside.auth.access import Access
 from portside.errors import Unauthorized
 
-__all__ = ["TokenService", "Claims", "load_or_create_key", "new_key_pem", "write_key", "IssuedToken"]
+__all__ = [
+    "TokenService",
+    "Claims",
+    "derived_secret",
+    "load_or_create_key",
+    "new_key_pem",
+    "write_key",
+    "IssuedToken",
+]
 
 _ALGORITHM = "ES256"
 _ISSUER = "portside"
@@ -72,6 +82,13 @@ def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
     if not isinstance(loaded, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{path} must hold an EC P-256 private key")
     return loaded
+
+
+def derived_secret(key: ec.EllipticCurvePrivateKey, purpose: str) -> bytes:
+    """A 32-byte secret for `purpose`, derived from the signing key: every instance that
+    shares the key shares it, and nothing about the key can be learnt from it."""
+    private = key.private_numbers().private_value.to_bytes(32, "big")
+    return hmac.new(private, f"portside:{purpose}".encode(), hashlib.sha256).digest()
 
 
 @dataclass(frozen=True, slots=True)

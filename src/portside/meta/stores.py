@@ -28,6 +28,7 @@ class UploadRecord:
     started_at: datetime
     # The blob writer's state when `size` bytes were acknowledged (see BlobWriter.state).
     state: bytes | None = None
+    ended: bool = False  # a tombstone: completed or cancelled
 
 
 class RepoStore(Protocol):
@@ -59,17 +60,25 @@ class RepoStore(Protocol):
 
 
 class UploadStore(Protocol):
-    async def create_upload(self, upload_id: str, repo: str) -> UploadRecord: ...
+    """Upload sessions' rows. A session may have none: one that has acknowledged no bytes
+    is known by its id alone (registry/uploadids.py). A session that ended keeps its row,
+    as a tombstone (`ended`), until the purge of idle sessions, so its id stays unknown."""
 
-    async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
+    async def get_upload(self, upload_id: str) -> UploadRecord | None:
+        """The session's row, a tombstone included; None when it has none."""
 
-    async def set_upload_size(self, upload_id: str, size: int, state: bytes | None) -> None:
-        """Record the acknowledged size and the writer's state at that size, together."""
+    async def save_upload(self, session: UploadRecord) -> None:
+        """Record the session's acknowledged size and the writer's state at that size,
+        together, making its row when it has none. A tombstone stays a tombstone."""
 
-    async def delete_upload(self, upload_id: str) -> None: ...
+    async def end_upload(self, session: UploadRecord) -> None:
+        """Leave the session's tombstone."""
 
-    async def complete_upload(self, upload_id: str, repo: str, digest: Digest, size: int) -> None:
-        """In one transaction: record the blob, link it to `repo`, forget the upload."""
+    async def complete_upload(
+        self, session: UploadRecord, digest: Digest, size: int, *, tombstone: bool = True
+    ) -> None:
+        """In one transaction: record the blob, link it to the session's repository, end
+        the session (leaving its tombstone unless no client ever saw the id)."""
 
     async def link_blob(self, repo: str, digest: Digest, size: int) -> None:
         """Link a blob that is already stored (a cross-repository mount)."""

@@ -90,7 +90,7 @@ class UploadSweepStore(Protocol):
         """Forget the session unless it changed since `before`."""
 
     async def existing_uploads(self, upload_ids: Collection[str]) -> set[str]:
-        """Which of `upload_ids` are sessions."""
+        """Which of `upload_ids` are sessions that have not ended."""
 
 
 class ScrubStore(Protocol):

@@ -1,23 +1,24 @@
 """Blob uploads: sessions that stage bytes, verify their digest and publish atomically.
 
-The database holds each session and its acknowledged size; the blob store holds the
-staged bytes. Publishing is: verify digest → fsync + rename into place → one transaction
-that links the blob and forgets the session. A crash before the transaction leaves an
-unlinked file (invisible, collectable); never a visible half blob.
+The database holds each session's acknowledged size once it has one; a session that has
+acknowledged nothing is known by its id alone (uploadids.py), so the usual POST and one
+PUT cost no write for the session. The blob store holds the staged bytes. Publishing is:
+verify digest → fsync + rename into place → one transaction that links the blob and ends
+the session. A crash before the transaction leaves an unlinked file (invisible,
+collectable); never a visible half blob.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from portside.coord.locks import Locks
 from portside.errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
 from portside.meta.stores import UploadRecord, UploadStore
 from portside.oci.digest import Digest
+from portside.registry.uploadids import UploadIds
 from portside.storage.driver import BlobStore, BlobWriter, UploadLost
 
 __all__ = ["ChunkRange", "UploadService"]
@@ -45,25 +46,26 @@ class ChunkRange:
         return self.end - self.start + 1
 
 
-# What `start` hands out: uuid4().hex.
-_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
-
-
 class _EndedMeanwhile(Exception):
     pass
 
 
 class UploadService:
-    def __init__(self, store: BlobStore, uploads: UploadStore, locks: Locks):
+    def __init__(self, store: BlobStore, uploads: UploadStore, locks: Locks, ids: UploadIds):
         self._store = store
         self._uploads = uploads
         self._locks = locks
+        self._ids = ids
 
     async def start(self, repo: str) -> UploadRecord:
-        return await self._uploads.create_upload(uuid.uuid4().hex, repo)
+        upload_id, issued = self._ids.issue(repo)
+        return UploadRecord(upload_id, repo, 0, issued)
 
     async def status(self, repo: str, upload_id: str) -> UploadRecord:
-        return await self._session(repo, upload_id)
+        session = await self._session(repo, upload_id, await self._uploads.get_upload(upload_id))
+        if session is None:
+            raise _unknown(repo, upload_id)
+        return session
 
     async def append(
         self,
@@ -74,12 +76,12 @@ class UploadService:
         length: int | None = None,
     ) -> int:
         """Append a chunk (at `chunk.start` when given, which must be the current size)."""
-        async with self._held(repo, upload_id) as writer:
+        async with self._held(repo, upload_id) as (session, writer):
             if writer.sealed:
                 raise BlobUploadInvalid("this upload was completed; repeat its PUT to finish it")
             await self._receive(writer, body, chunk, length)
             await writer.flush()
-            await self._uploads.set_upload_size(upload_id, writer.size, writer.state)
+            await self._uploads.save_upload(replace(session, size=writer.size, state=writer.state))
             return writer.size
 
     async def complete(
@@ -92,80 +94,109 @@ class UploadService:
         length: int | None = None,
     ) -> int:
         """Take an optional last chunk, verify `digest` and publish the blob; returns its size."""
-        async with self._held(repo, upload_id) as writer:
-            if writer.sealed:
-                # A retry after a crash: the bytes were verified and published then; any
-                # final chunk sent again is already among them.
-                if body is not None:
-                    async for _ in body:
-                        pass
-            elif body is not None:
-                await self._receive(writer, body, chunk, length)
-            actual = await writer.digest(digest.algorithm)
-            if actual != digest:
-                await self._forget(upload_id)
-                raise DigestInvalid(
-                    f"content has digest {actual}, not {digest}",
-                    detail={"expected": str(digest), "actual": str(actual)},
-                )
-            # Under the blob's lock from publishing to recording: GC sweeps a blob under it
-            # too, so it never deletes content that this commit found already in place.
-            async with self._locks.hold(f"blob:{digest}"):
-                await writer.commit(digest)
-                await self._uploads.complete_upload(upload_id, repo, digest, writer.size)
-            await self._store.discard_upload(upload_id)
-            return writer.size
+        async with self._held(repo, upload_id) as (session, writer):
+            return await self._complete(session, writer, digest, body, chunk, length)
 
     async def upload_whole(self, repo: str, digest: Digest, body: AsyncIterable[bytes], length: int | None) -> int:
-        """A monolithic upload: a session that lives for one request."""
+        """A monolithic upload: a session that lives for one request, its id never shown."""
         session = await self.start(repo)
-        try:
-            return await self.complete(repo, session.upload_id, digest, body, None, length)
-        except BaseException:
-            await self._forget(session.upload_id)
-            raise
+        async with self._store.upload(session.upload_id) as writer:
+            try:
+                await writer.resume(0, None)
+                return await self._complete(session, writer, digest, body, None, length, shown=False)
+            except BaseException:
+                await self._store.discard_upload(session.upload_id)
+                raise
 
     async def cancel(self, repo: str, upload_id: str) -> None:
-        await self._session(repo, upload_id)
-        await self._forget(upload_id)
+        session = await self._session(repo, upload_id, await self._uploads.get_upload(upload_id))
+        if session is None:
+            raise _unknown(repo, upload_id)
+        await self._forget(session)
 
-    async def _forget(self, upload_id: str) -> None:
-        await self._uploads.delete_upload(upload_id)
-        await self._store.discard_upload(upload_id)
+    async def _complete(
+        self,
+        session: UploadRecord,
+        writer: BlobWriter,
+        digest: Digest,
+        body: AsyncIterable[bytes] | None,
+        chunk: ChunkRange | None,
+        length: int | None,
+        *,
+        shown: bool = True,
+    ) -> int:
+        if writer.sealed:
+            # A retry after a crash: the bytes were verified and published then; any
+            # final chunk sent again is already among them.
+            if body is not None:
+                async for _ in body:
+                    pass
+        elif body is not None:
+            await self._receive(writer, body, chunk, length)
+        actual = await writer.digest(digest.algorithm)
+        if actual != digest:
+            if shown:
+                await self._forget(session)
+            raise DigestInvalid(
+                f"content has digest {actual}, not {digest}",
+                detail={"expected": str(digest), "actual": str(actual)},
+            )
+        # Under the blob's lock from publishing to recording: GC sweeps a blob under it
+        # too, so it never deletes content that this commit found already in place.
+        async with self._locks.hold(f"blob:{digest}"):
+            await writer.commit(digest)
+            await self._uploads.complete_upload(session, digest, writer.size, tombstone=shown)
+        await self._store.discard_upload(session.upload_id)
+        return writer.size
 
-    async def _session(self, repo: str, upload_id: str) -> UploadRecord:
-        session = await self._uploads.get_upload(upload_id)
-        if session is None or session.repository != repo:
-            raise BlobUploadUnknown(f"upload {upload_id} unknown to repository {repo}", detail={"uuid": upload_id})
-        return session
+    async def _forget(self, session: UploadRecord) -> None:
+        await self._uploads.end_upload(session)
+        await self._store.discard_upload(session.upload_id)
+
+    async def _session(self, repo: str, upload_id: str, row: UploadRecord | None) -> UploadRecord | None:
+        """The live session `upload_id` of `repo`, from its row, or from the id itself when
+        it has none yet; None when there is no such session (any more)."""
+        if row is not None:
+            return row if row.repository == repo and not row.ended else None
+        issued = self._ids.issued_at(repo, upload_id)
+        if issued is None or self._ids.expired(issued):
+            return None
+        return UploadRecord(upload_id, repo, 0, issued)
 
     @asynccontextmanager
-    async def _held(self, repo: str, upload_id: str) -> AsyncIterator[BlobWriter]:
-        """The session's writer, held exclusively and positioned after its acknowledged bytes.
+    async def _held(self, repo: str, upload_id: str) -> AsyncIterator[tuple[UploadRecord, BlobWriter]]:
+        """The session and its writer, held exclusively and positioned after its
+        acknowledged bytes.
 
         The session is read once held: a request that waited for the hold must see what
-        the one before it acknowledged (or that it completed the upload)."""
-        if not _UPLOAD_ID.fullmatch(upload_id):
-            # Never one of ours (`start` makes them): refused before it names a staging area.
-            raise BlobUploadUnknown(f"upload {upload_id} unknown to repository {repo}", detail={"uuid": upload_id})
+        the one before it acknowledged (or that it ended the session)."""
+        if not UploadIds.well_formed(upload_id):
+            # Never one of ours: refused before it names a staging area.
+            raise _unknown(repo, upload_id)
+        if len(upload_id) != 32 and self._ids.issued_at(repo, upload_id) is None:
+            # Another repository's, or forged: refused without touching its staging area.
+            raise _unknown(repo, upload_id)
+        session: UploadRecord | None = None
         try:
             async with self._store.upload(upload_id) as writer:
-                session = await self._uploads.get_upload(upload_id)
+                row = await self._uploads.get_upload(upload_id)
+                if row is not None and row.repository != repo:
+                    # Another repository's (legacy) session: refused without touching its bytes.
+                    raise _unknown(repo, upload_id)
+                session = await self._session(repo, upload_id, row)
                 if session is None:
-                    raise _EndedMeanwhile  # unknown, or ended by the request we waited for
-                if session.repository != repo:
-                    # Another repository's session: refused without touching its bytes.
-                    raise BlobUploadUnknown(
-                        f"upload {upload_id} unknown to repository {repo}", detail={"uuid": upload_id}
-                    )
+                    raise _EndedMeanwhile  # ended, expired, or ended by the request we waited for
                 await writer.resume(session.size, session.state)
-                yield writer
+                yield session, writer
         except _EndedMeanwhile:
             # No session owns this staging area (any more): it goes too.
             await self._store.discard_upload(upload_id)
             raise BlobUploadUnknown(f"upload {upload_id} has ended", detail={"uuid": upload_id}) from None
         except UploadLost as exc:
-            await self._forget(upload_id)
+            if session is not None:
+                await self._forget(session)
+            else:
+                await self._store.discard_upload(upload_id)
             raise BlobUploadUnknown(str(exc), detail={"uuid": upload_id}) from exc
 
     async def _receive(
@@ -190,3 +221,7 @@ class UploadService:
         expected = chunk.length if chunk is not None else length
         if expected is not None and received != expected:
             raise SizeInvalid(f"received {received} bytes, expected {expected}")
+
+
+def _unknown(repo: str, upload_id: str) -> BlobUploadUnknown:
+    return BlobUploadUnknown(f"upload {upload_id} unknown to repository {repo}", detail={"uuid": upload_id})

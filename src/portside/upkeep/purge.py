@@ -1,10 +1,12 @@
 """Ending upload sessions nobody finishes, and staging areas no session owns.
 
 A session idle longer than `upload_max_idle_seconds` loses its row (a conditional delete:
-a request that touched it meanwhile keeps it) and then its staging area. A staging area
-with no session is a leftover (a crash between a completion's commit and its cleanup, an
-abandoned S3 multipart upload): sessions are created before their staging areas, so an
-area listed first whose session is absent when looked up afterwards has none for good.
+a request that touched it meanwhile keeps it) and then its staging area; so does the
+tombstone of an ended session, by then its id has expired too. A staging area that no
+live session owns and that has not changed for as long is a leftover (a crash between a
+completion's commit and its cleanup, a first chunk that died before its session was
+recorded, an abandoned S3 multipart upload). A session's first request makes its staging
+area before its row, so a younger area without a row may be in use and is left alone.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class UploadPurger:
     ) -> PurgeResult:
         journal = journal or PlainJournal()
         idle_before = (now or datetime.now(UTC)) - self._max_idle
-        areas = [area.upload_id async for area in self._store.list_uploads()]
+        areas = [area.upload_id async for area in self._store.list_uploads() if area.modified < idle_before]
         owned = await self._uploads.existing_uploads(areas)
         sessions = 0
         for upload_id in await self._uploads.idle_uploads(idle_before):

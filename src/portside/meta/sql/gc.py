@@ -18,7 +18,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -206,7 +206,8 @@ class SqlUpkeep(SqlBase):
         async with self._read() as conn:
             for start in range(0, len(ids), 500):
                 batch = ids[start : start + 500]
-                found.update((await conn.execute(select(uploads.c.id).where(uploads.c.id.in_(batch)))).scalars())
+                live = select(uploads.c.id).where(uploads.c.id.in_(batch), uploads.c.ended == false())
+                found.update((await conn.execute(live)).scalars())
         return found
 
     # --- scrub ----------------------------------------------------------------------------

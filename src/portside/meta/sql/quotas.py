@@ -157,17 +157,19 @@ def _exceeded(project: str, would_use: int, limit: int, used: int, size: int) ->
     )
 
 
+# Run by every write of a push: built once (see store.py's _Statements).
+_PROJECT_LIMIT = (
+    select(projects.c.project_id, quotas.c.storage_limit)
+    .select_from(projects.outerjoin(quotas, quotas.c.project_id == projects.c.project_id))
+    .where(projects.c.name == bindparam("project_"))
+)
+
+
 async def check_storage(conn: AsyncConnection, repo: str, digest: str, size: int, default_limit: int) -> None:
     """Raise `Denied` when adding `digest` (`size` bytes) to `repo` would take its project
     over its storage limit. Run inside the transaction of the write, before it."""
     project = repo.split("/", 1)[0]
-    row = (
-        await conn.execute(
-            select(projects.c.project_id, quotas.c.storage_limit)
-            .select_from(projects.outerjoin(quotas, quotas.c.project_id == projects.c.project_id))
-            .where(projects.c.name == project)
-        )
-    ).first()
+    row = (await conn.execute(_PROJECT_LIMIT, {"project_": project})).first()
     if row is None:
         return  # not a project's repository (an open registry's): there is no limit to keep
     limit = row.storage_limit

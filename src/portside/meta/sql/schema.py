@@ -3,7 +3,7 @@
 repositories ─┬─ repo_blobs ──── blobs          (a repo reads only linked blobs)
               ├─ repo_manifests ─ manifests ─── manifest_refs (blobs and child manifests it needs)
               └─ tags ─────────── manifests
-uploads                                         (sessions that survive restarts)
+uploads                                         (sessions that hold bytes, and tombstones of ended ones)
 """
 
 from __future__ import annotations
@@ -115,6 +115,9 @@ uploads = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # The blob store's resumable writer state, saved with the acknowledged size.
     Column("state", LargeBinary, nullable=True),
+    # A tombstone: the session completed or was cancelled, and its id must stay unknown
+    # (registry/uploadids.py) until it expires; purged with idle sessions.
+    Column("ended", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_uploads_updated", "updated_at"),
 )
 
