@@ -26,7 +26,10 @@ STAGING_NAMES = {"uploads", "staging", "tmp", ".tmp", "_uploads", "incoming"}
 
 
 def _client(server: Portside) -> httpx.Client:
-    return httpx.Client(base_url=server.url, timeout=60.0)
+    # Longer than the S3 store's own read timeout (60 s) and a retry: on the scaled stack, a
+    # request whose S3 call moto leaves unanswered (it has, under the full suite's load) is
+    # retried by the server, and the test is about what lands, not how fast.
+    return httpx.Client(base_url=server.url, timeout=180.0)
 
 
 def _stored(server: Portside) -> Iterator[StoredObject]:
