@@ -2,7 +2,7 @@
 
 from argon2 import PasswordHasher
 
-from portside.auth.passwords import hash_password, verify_password
+from portside.auth.passwords import hash_password, needs_rehash, verify_password
 
 PASSWORD = "Portside-Passw0rd"
 
@@ -28,3 +28,10 @@ def test_hashes_made_with_the_earlier_parameters_still_verify():
 def test_a_malformed_hash_verifies_nothing():
     assert not verify_password("not a hash", PASSWORD)
     assert not verify_password("", PASSWORD)
+
+
+def test_hashes_made_with_other_parameters_need_rehashing():
+    assert not needs_rehash(hash_password(PASSWORD))
+    assert needs_rehash(PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash(PASSWORD))
+    assert needs_rehash(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD))
+    assert not needs_rehash("not a hash")

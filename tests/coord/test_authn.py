@@ -12,7 +12,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from portside.auth.authn import Authenticator
-from portside.auth.passwords import hash_secret
+from portside.auth.passwords import hash_secret, verify_password
 from portside.auth.throttle import LoginThrottle
 from portside.coord.coordinator import Coordinator, LocalCoordinator
 from portside.errors import Unauthorized
@@ -165,3 +165,39 @@ async def test_parallel_logins_with_the_same_credentials_verify_once(
     assert {p.name for p in results} == {"dave"} and checks == [OLD]
     wrong = await asyncio.gather(*(a.authenticator.login("dave", NEW) for _ in range(5)), return_exceptions=True)
     assert all(isinstance(r, Unauthorized) for r in wrong) and checks == [OLD, NEW]
+
+
+async def test_a_hash_made_with_older_parameters_is_made_again_at_login(
+    instances_over: list[Instance], database: str, tmp_path: Path
+) -> None:
+    a = _instance(instances_over, database, LocalCoordinator(tmp_path / "locks"))
+    user = await a.accounts.create_user("erin", hash_password(OLD), email=None, realname="", comment="", sysadmin=False)
+    before = await a.coordinator.account_changes.current()
+    with pytest.raises(Unauthorized):
+        await a.authenticator.login("erin", NEW)
+    stored = await a.accounts.get_user("erin")
+    assert stored is not None and stored.password_hash == user.password_hash  # a failed login changes nothing
+
+    await a.authenticator.login("erin", OLD)
+    stored = await a.accounts.get_user("erin")
+    assert stored is not None and stored.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert verify_password(stored.password_hash, OLD)
+    # The same password hashed anew is no account change: what is remembered stays.
+    assert await a.coordinator.account_changes.current() == before
+    fresh = Authenticator(a.accounts, a.accounts, a.accounts, LoginThrottle())
+    await fresh.login("erin", OLD)
+    again = await a.accounts.get_user("erin")
+    assert again is not None and again.password_hash == stored.password_hash  # made once
+
+
+async def test_a_password_changed_meanwhile_is_not_overwritten_by_a_rehash(
+    instances_over: list[Instance], database: str, tmp_path: Path
+) -> None:
+    a = _instance(instances_over, database, LocalCoordinator(tmp_path / "locks"))
+    user = await a.accounts.create_user("finn", hash_password(OLD), email=None, realname="", comment="", sysadmin=False)
+    changed = hash_password(NEW)
+    await a.accounts.update_user(user.user_id, UserUpdate(password_hash=changed))
+    # A login that verified OLD against the hash it read before the change comes to store its rehash.
+    assert not await a.accounts.replace_password_hash(user.user_id, user.password_hash, hash_password(OLD))
+    stored = await a.accounts.get_user("finn")
+    assert stored is not None and stored.password_hash == changed

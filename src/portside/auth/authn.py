@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 
 import anyio.to_thread
 
-from portside.auth.passwords import verify_password, verify_secret
+from portside.auth.passwords import hash_password, needs_rehash, verify_password, verify_secret
 from portside.auth.policy import robot_active
 from portside.auth.principal import Principal
 from portside.auth.throttle import Throttle
@@ -29,6 +30,8 @@ from portside.meta.accounts import AuditStore, RobotStore, UserStore
 from portside.meta.stores import ChangeCounter
 
 __all__ = ["Authenticator", "ROBOT_PREFIX"]
+
+log = logging.getLogger("portside.auth")
 
 ROBOT_PREFIX = "robot$"
 _REMEMBER_SECONDS = 60.0
@@ -136,7 +139,18 @@ class Authenticator:
         # argon2 takes tens of milliseconds of CPU on purpose: off the event loop.
         if not (trust_secret or await anyio.to_thread.run_sync(verify_password, user.password_hash, password)):
             return None
+        if not trust_secret and needs_rehash(user.password_hash):
+            await self._rehash(user.user_id, user.password_hash, password)
         return Principal.of_user(user)
+
+    async def _rehash(self, user_id: int, old_hash: str, password: str) -> None:
+        """Hash a verified password again with the current parameters (a hash made with
+        older, costlier ones costs every login, and memory, until then)."""
+        try:
+            new_hash = await anyio.to_thread.run_sync(hash_password, password)
+            await self._users.replace_password_hash(user_id, old_hash, new_hash)
+        except Exception:  # the login stands; the next one tries again
+            log.exception("could not store user %d's password hash with the current parameters", user_id)
 
     async def principal(self, kind: str, name: str) -> Principal | None:
         """Look a principal up again by name (for a token's subject)."""

@@ -10,7 +10,15 @@ import secrets
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
-__all__ = ["hash_password", "verify_password", "password_problem", "new_robot_secret", "hash_secret", "verify_secret"]
+__all__ = [
+    "hash_password",
+    "verify_password",
+    "needs_rehash",
+    "password_problem",
+    "new_robot_secret",
+    "hash_secret",
+    "verify_secret",
+]
 
 # argon2id at OWASP's recommended minimum (Password Storage Cheat Sheet): 19 MiB, 2 passes,
 # 1 lane. Each verification holds `_MEMORY_KIB` while it runs, and logins are verified in
@@ -18,7 +26,8 @@ __all__ = ["hash_password", "verify_password", "password_problem", "new_robot_se
 # at the moment. argon2-cffi's default (RFC 9106's second recommended option: 64 MiB, 3
 # passes, 4 lanes) raised every server process's peak memory by 64 MiB at its first login.
 # A stored hash names the parameters it was made with and is verified with those: hashes
-# made before this change keep working, at their own cost, until the password changes.
+# made before this change keep working, and are made again with these parameters at the
+# user's next successful login (`needs_rehash`).
 _TIME_COST = 2
 _MEMORY_KIB = 19 * 1024
 _PARALLELISM = 1
@@ -34,6 +43,14 @@ def verify_password(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether `password_hash` was made with other parameters than new hashes get."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
         return False
 
 

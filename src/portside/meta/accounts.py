@@ -155,6 +155,11 @@ class UserStore(Protocol):
 
     async def update_user(self, user_id: int, change: UserUpdate) -> User | None: ...
 
+    async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        """Store `new_hash` (the same password, hashed anew) if the stored hash is still
+        `old_hash`: a password changed meanwhile is never overwritten. Not an account change:
+        remembered logins stay valid."""
+
     async def delete_user(self, user_id: int) -> bool: ...
 
 

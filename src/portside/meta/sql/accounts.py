@@ -177,6 +177,15 @@ class SqlAccounts(SqlBase):
             raise Conflict(f"email {change.email} is already used") from exc
         return _user(row) if row else None
 
+    async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
+        async with self._write(notify=False) as conn:
+            result = await conn.execute(
+                update(users)
+                .where(users.c.user_id == user_id, users.c.password_hash == old_hash)
+                .values(password_hash=new_hash)
+            )
+            return result.rowcount > 0
+
     @retry_transient
     async def delete_user(self, user_id: int) -> bool:
         async with self._write() as conn:
