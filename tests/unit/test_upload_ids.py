@@ -19,7 +19,8 @@ def test_an_issued_id_proves_its_repository_and_time() -> None:
     assert len(upload_id) == 64 and set(upload_id) <= set("0123456789abcdef")
     assert before <= issued <= datetime.now(UTC)
     assert ids.issued_at("library/app", upload_id) == issued
-    assert UploadIds.well_formed(upload_id)
+    assert not ids.refuses("library/app", upload_id)
+    assert ids.refuses("library/other", upload_id)
     assert ids.issue("library/app")[0] != upload_id
 
 
@@ -37,12 +38,12 @@ def test_an_id_is_nothing_elsewhere_or_altered_or_under_another_secret() -> None
 
 
 @pytest.mark.parametrize("upload_id", ["", "..", "a" * 63, "g" * 64, "0" * 65, "00000000-0000-4000-8000-000000000000"])
-def test_ids_of_other_shapes_are_not_well_formed(upload_id: str) -> None:
-    assert not UploadIds.well_formed(upload_id)
+def test_ids_of_other_shapes_are_refused(upload_id: str) -> None:
+    assert UploadIds(SECRET, 3600).refuses("r", upload_id)
 
 
 def test_sessions_made_before_these_ids_keep_their_shape() -> None:
-    assert UploadIds.well_formed("0123456789abcdef0123456789abcdef")
+    assert not UploadIds(SECRET, 3600).refuses("r", "0123456789abcdef0123456789abcdef")  # its row decides
     assert UploadIds(SECRET, 3600).issued_at("r", "0123456789abcdef0123456789abcdef") is None
 
 

@@ -55,11 +55,13 @@ class UploadIds:
         has removed (or would remove) whatever record it had, including its tombstone."""
         return time.time() - issued.timestamp() > self._max_idle
 
-    @staticmethod
-    def well_formed(upload_id: str) -> bool:
-        """Whether `upload_id` has the shape of an id this registry hands out (checked
-        before it names a staging area)."""
-        return _ID.fullmatch(upload_id) is not None or _LEGACY_ID.fullmatch(upload_id) is not None
+    def refuses(self, repo: str, upload_id: str) -> bool:
+        """Whether `upload_id` can name no session of `repo`, its row unseen: it has neither
+        shape this registry hands out, or it is a self-proving id not issued for `repo`.
+        A legacy id is not refused here; only its row can tell."""
+        if _LEGACY_ID.fullmatch(upload_id) is not None:
+            return False
+        return self.issued_at(repo, upload_id) is None
 
     def _mac(self, repo: str, nonce: str, stamp: str) -> str:
         message = f"{repo}\0{nonce}{stamp}".encode()

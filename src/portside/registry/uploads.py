@@ -62,10 +62,7 @@ class UploadService:
         return UploadRecord(upload_id, repo, 0, issued)
 
     async def status(self, repo: str, upload_id: str) -> UploadRecord:
-        session = await self._session(repo, upload_id, await self._uploads.get_upload(upload_id))
-        if session is None:
-            raise _unknown(repo, upload_id)
-        return session
+        return await self._live(repo, upload_id)
 
     async def append(
         self,
@@ -109,10 +106,7 @@ class UploadService:
                 raise
 
     async def cancel(self, repo: str, upload_id: str) -> None:
-        session = await self._session(repo, upload_id, await self._uploads.get_upload(upload_id))
-        if session is None:
-            raise _unknown(repo, upload_id)
-        await self._forget(session)
+        await self._forget(await self._live(repo, upload_id))
 
     async def _complete(
         self,
@@ -153,7 +147,13 @@ class UploadService:
         await self._uploads.end_upload(session)
         await self._store.discard_upload(session.upload_id)
 
-    async def _session(self, repo: str, upload_id: str, row: UploadRecord | None) -> UploadRecord | None:
+    async def _live(self, repo: str, upload_id: str) -> UploadRecord:
+        session = self._session(repo, upload_id, await self._uploads.get_upload(upload_id))
+        if session is None:
+            raise _unknown(repo, upload_id)
+        return session
+
+    def _session(self, repo: str, upload_id: str, row: UploadRecord | None) -> UploadRecord | None:
         """The live session `upload_id` of `repo`, from its row, or from the id itself when
         it has none yet; None when there is no such session (any more)."""
         if row is not None:
@@ -170,11 +170,9 @@ class UploadService:
 
         The session is read once held: a request that waited for the hold must see what
         the one before it acknowledged (or that it ended the session)."""
-        if not UploadIds.well_formed(upload_id):
-            # Never one of ours: refused before it names a staging area.
-            raise _unknown(repo, upload_id)
-        if len(upload_id) != 32 and self._ids.issued_at(repo, upload_id) is None:
-            # Another repository's, or forged: refused without touching its staging area.
+        if self._ids.refuses(repo, upload_id):
+            # Never one of ours, another repository's or forged: refused before it names a
+            # staging area.
             raise _unknown(repo, upload_id)
         session: UploadRecord | None = None
         try:
@@ -183,7 +181,7 @@ class UploadService:
                 if row is not None and row.repository != repo:
                     # Another repository's (legacy) session: refused without touching its bytes.
                     raise _unknown(repo, upload_id)
-                session = await self._session(repo, upload_id, row)
+                session = self._session(repo, upload_id, row)
                 if session is None:
                     raise _EndedMeanwhile  # ended, expired, or ended by the request we waited for
                 await writer.resume(session.size, session.state)

@@ -132,13 +132,19 @@ class _FsWriter:
     async def _drain(self) -> None:
         if not self._pending:
             return
-        chunks, pending, self._pending, self._pending_bytes = self._pending, self._pending_bytes, [], 0
+        pending = self._pending_bytes
+        chunks = self._take_pending()
         if pending <= _INLINE_BYTES:
             # Into the page cache and through the hash in microseconds: cheaper than the
             # hop. Larger batches go to a thread, where they overlap other requests.
             self._write_chunks(chunks)
         else:
             await anyio.to_thread.run_sync(self._write_chunks, chunks)
+
+    def _take_pending(self) -> list[bytes]:
+        """The bytes written but not yet in the file, which stop being pending."""
+        chunks, self._pending, self._pending_bytes = self._pending, [], 0
+        return chunks
 
     def _write_chunks(self, chunks: list[bytes]) -> None:
         for chunk in chunks:
@@ -151,7 +157,7 @@ class _FsWriter:
         self._flushed += sum(len(c) for c in chunks)
 
     async def flush(self) -> None:
-        chunks, self._pending, self._pending_bytes = self._pending, [], 0
+        chunks = self._take_pending()
 
         def write_and_sync() -> None:
             if chunks:
@@ -169,7 +175,7 @@ class _FsWriter:
         return Digest(algorithm, await anyio.to_thread.run_sync(_hash_file, path, algorithm, self._size))
 
     async def commit(self, digest: Digest) -> None:
-        chunks, self._pending, self._pending_bytes = self._pending, [], 0
+        chunks = self._take_pending()
         # One hop for what is left to write and everything that waits for the disk.
         await anyio.to_thread.run_sync(self._publish, digest, chunks)
 
