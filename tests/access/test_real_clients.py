@@ -19,7 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
+from portside.meta.sql.accounts import SqlAccounts
 from tests.access.accounts import (
     ADMIN,
     ANONYMOUS,
@@ -30,6 +32,7 @@ from tests.access.accounts import (
     Principal,
     expected,
     project_exists,
+    run_store,
 )
 from tests.access.conftest import AclServer
 from tests.access.flow import describe
@@ -363,3 +366,36 @@ def test_skopeo_delete(acl: AclServer, seed: Seed, key: str) -> None:
     else:
         _assert_refused(proc, f"skopeo delete in {repo} as {who}")
         assert acl.has_manifest(repo, digest) and acl.tags(repo) == ["v1"]
+
+
+# --------------------------------------------------------------------------- password hashes
+
+
+def test_a_hash_with_older_argon2_parameters_is_renewed_when_skopeo_signs_in(acl: AclServer, seed: Seed) -> None:
+    """A user whose stored hash predates the current parameters (argon2-cffi's defaults,
+    64 MiB) signs in through the token service; the hash is made again with the current ones
+    and the same password keeps working."""
+    password = "Older-Hash-Passw0rd"
+    older = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash(password)
+
+    async def add(store: SqlAccounts) -> None:
+        await store.create_user("olderhash", older, email=None, realname="", comment="", sysadmin=False)
+
+    async def stored_hash(store: SqlAccounts) -> str:
+        user = await store.get_user("olderhash")
+        assert user is not None
+        return user.password_hash
+
+    run_store(acl.data_dir, add)
+    ref = f"docker://{acl.host}/{PUBLIC}/base:v1"
+    proc = skopeo("inspect", NO_TLS, "--creds", f"olderhash:{password}", ref)
+    assert json_out(proc)["Digest"] == seed.image.manifest.digest
+    renewed = run_store(acl.data_dir, stored_hash)
+    assert renewed != older and renewed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    proc = skopeo("inspect", NO_TLS, "--creds", f"olderhash:{password}", ref)
+    assert json_out(proc)["Digest"] == seed.image.manifest.digest
+    _assert_refused(
+        skopeo("inspect", NO_TLS, "--creds", "olderhash:Wrong-Passw0rd", ref, check=False),
+        "skopeo inspect with a wrong password",
+    )
+    assert run_store(acl.data_dir, stored_hash) == renewed
