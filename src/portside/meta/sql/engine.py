@@ -30,6 +30,7 @@ import hashlib
 import logging
 import random
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -37,11 +38,12 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from portside.meta.sql.sqlite_inline import BUSY_PATIENCE_SECONDS, InlineSqlite
+from portside.meta.sql.direct import AlchemyTx, SqliteStatements, SqliteTx, Tx
+from portside.meta.sql.sqlite_inline import BUSY_PATIENCE_SECONDS, CONNECTION_PRAGMAS, InlineSqlite
 
 __all__ = ["SqlBase", "create_engine", "now", "utc", "lock_key", "retry_transient", "is_unique_violation"]
 
@@ -71,6 +73,8 @@ def lock_key(kind: str, name: str) -> int:
 
 _READ_ONLY = "portside_read_only"
 
+_REPOSITORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
 # PostgreSQL session settings of every connection.
 _POSTGRES_SETTINGS = {
     "application_name": "portside",
@@ -86,6 +90,10 @@ _POSTGRES_SETTINGS = {
 }
 
 
+# The inline driver of each engine that has one, for the stores' transaction bodies.
+_INLINE_DRIVERS: weakref.WeakKeyDictionary[Engine, InlineSqlite] = weakref.WeakKeyDictionary()
+
+
 def create_engine(url: str, pool_size: int = 10, max_overflow: int = 10, *, inline: bool = True) -> AsyncEngine:
     """An engine for `url`: `pool_size` connections kept, `max_overflow` more in a burst
     (Settings.database_pool_size / database_max_overflow).
@@ -99,6 +107,8 @@ def create_engine(url: str, pool_size: int = 10, max_overflow: int = 10, *, inli
             engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=max_overflow, async_creator=driver.connect
             )
+            _INLINE_DRIVERS[engine.sync_engine] = driver
+            event.listen(engine.sync_engine, "engine_disposed", lambda _engine: driver.close())
         else:
             engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
 
@@ -108,13 +118,11 @@ def create_engine(url: str, pool_size: int = 10, max_overflow: int = 10, *, inli
             if dbapi_connection.isolation_level is not None:
                 dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL is durable across process crashes; blob files are fsync'ed first.
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            for pragma in CONNECTION_PRAGMAS:
+                cursor.execute(pragma)
             if not inline:
                 # The inline driver waits for locks itself, without blocking its thread.
                 cursor.execute(f"PRAGMA busy_timeout={int(BUSY_PATIENCE_SECONDS * 1000)}")
-            cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -216,6 +224,8 @@ class SqlBase:
         dialect = engine.dialect.name
         # Both dialects' INSERT know ON CONFLICT; the generic one does not.
         self._insert: Callable[..., Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+        self._inline = _INLINE_DRIVERS.get(engine.sync_engine)
+        self._compiled = SqliteStatements(engine.dialect) if self._inline is not None else None
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -234,6 +244,29 @@ class SqlBase:
         if notify and self.after_commit is not None:
             await self.after_commit()
 
+    async def _write_tx(self, body: Callable[..., R], *args: Any, notify: bool = True) -> R:
+        """`body(tx, *args)` in a write transaction (see direct.py), then `after_commit`
+        unless `notify` is False (as for `_write`)."""
+        if self._inline is not None:
+            compiled = self._compiled
+            assert compiled is not None
+            result = await self._inline.write(lambda raw: body(SqliteTx(raw, compiled), *args))
+        else:
+            async with self.engine.begin() as conn:
+                result = await conn.run_sync(lambda sync: body(AlchemyTx(sync), *args))
+        if notify and self.after_commit is not None:
+            await self.after_commit()
+        return result
+
+    async def _read_tx(self, body: Callable[..., R], *args: Any) -> R:
+        """`body(tx, *args)` in a read transaction (see direct.py)."""
+        if self._inline is not None:
+            compiled = self._compiled
+            assert compiled is not None
+            return await self._inline.read(lambda raw: body(SqliteTx(raw, compiled), *args))
+        async with self._read() as conn:
+            return await conn.run_sync(lambda sync: body(AlchemyTx(sync), *args))
+
     @property
     def _postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
@@ -246,7 +279,13 @@ class SqlBase:
         alone, so it cannot be part of a deadlock. Writers to other repositories, and
         every reader, go on in parallel."""
         if self._postgresql:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("repository", repo)})
+            await conn.execute(_REPOSITORY_LOCK, {"key": lock_key("repository", repo)})
+
+    @staticmethod
+    def _lock_repository_in(tx: Tx, repo: str) -> None:
+        """`_lock_repository` inside a transaction body."""
+        if tx.dialect == "postgresql":
+            tx.run(_REPOSITORY_LOCK, {"key": lock_key("repository", repo)})
 
     def _bytewise(self, column: Any) -> Any:
         """`column` compared and ordered by bytes, as SQLite always does; PostgreSQL's

@@ -20,10 +20,11 @@ published blob) stay unlinked until garbage collection removes them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, exists, func, or_, select, union_all
+from sqlalchemy import BindParameter, Select, and_, bindparam, exists, func, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from portside.errors import Denied
 from portside.meta.accounts import Page
 from portside.meta.quotas import UNLIMITED, Quota, QuotaQuery
+from portside.meta.sql.direct import AlchemyTx, Tx
 from portside.meta.sql.engine import SqlBase, now
 from portside.meta.sql.schema import (
     blobs,
@@ -46,94 +48,122 @@ from portside.meta.sql.schema import (
 __all__ = ["SqlQuotas", "check_storage", "storage_used", "human_size"]
 
 
-def _in_project(dialect: str, project: str) -> ColumnElement[bool]:
-    """Repositories of `project`: named `project` or `project/…`; an index range on SQLite.
-    Bytewise, so "/" sorts before "0" whatever PostgreSQL's collation says."""
-    name = repositories.c.name
-    ordered = name.collate("C") if dialect == "postgresql" else name
-    return or_(name == project, and_(ordered > project + "/", ordered < project + "0"))
+class _Statements:
+    """The statements of the storage check and of usage, built once per dialect (see
+    store.py's `_Statements`)."""
+
+    def __init__(self, dialect: str):
+        name = repositories.c.name
+        # Repositories of a project: named `project_` or `project_/…`; an index range on
+        # SQLite. Bytewise, so "/" sorts before "0" whatever PostgreSQL's collation says.
+        ordered = name.collate("C") if dialect == "postgresql" else name
+        mine = or_(name == bindparam("project_"), and_(ordered > bindparam("after_"), ordered < bindparam("before_")))
+        self.repositories_of = select(repositories.c.id).where(mine)
+
+        digest_: BindParameter[Any] = bindparam("digest_")
+        as_blob = (
+            select(repo_blobs.c.digest)
+            .join(repositories, repositories.c.id == repo_blobs.c.repo_id)
+            .where(repo_blobs.c.digest == digest_, mine)
+        )
+        as_manifest = (
+            select(repo_manifests.c.digest)
+            .join(repositories, repositories.c.id == repo_manifests.c.repo_id)
+            .where(repo_manifests.c.digest == digest_, mine)
+        )
+        self.holds = select(or_(exists(as_blob), exists(as_manifest)))
+
+        # The ids are written into the statement: no parameter limit, and PostgreSQL plans
+        # with the real number of repositories.
+        ids: BindParameter[list[int]] = bindparam("repo_ids", expanding=True, literal_execute=True)
+        # Distinct digests first, sizes after: a layer linked by fifty repositories is looked
+        # up once, not fifty times.
+        held_blobs = select(repo_blobs.c.digest).where(repo_blobs.c.repo_id.in_(ids)).distinct().subquery()
+        blob_bytes = select(func.coalesce(func.sum(blobs.c.size), 0)).select_from(
+            held_blobs.join(blobs, blobs.c.digest == held_blobs.c.digest)
+        )
+        held_manifests = select(repo_manifests.c.digest).where(repo_manifests.c.repo_id.in_(ids)).distinct().subquery()
+        # A digest held as a blob too (a client that uploaded a manifest's bytes as a blob)
+        # was counted above already.
+        also_a_blob = select(repo_blobs.c.digest).where(
+            repo_blobs.c.digest == held_manifests.c.digest, repo_blobs.c.repo_id.in_(ids)
+        )
+        manifest_bytes = (
+            select(func.coalesce(func.sum(manifests.c.size), 0))
+            .select_from(held_manifests.join(manifests, manifests.c.digest == held_manifests.c.digest))
+            .where(~exists(also_a_blob))
+        )
+        # One statement, so both parts come from one snapshot.
+        self.bytes_held = union_all(blob_bytes, manifest_bytes)
+
+        self.project_limit = (
+            select(projects.c.project_id, quotas.c.storage_limit)
+            .select_from(projects.outerjoin(quotas, quotas.c.project_id == projects.c.project_id))
+            .where(projects.c.name == bindparam("project_"))
+        )
+        insert: Callable[..., Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+        self.add_missing_row = insert(quotas).on_conflict_do_nothing()
+        project_id_: BindParameter[Any] = bindparam("project_id_")
+        self.limit = select(quotas.c.storage_limit).where(quotas.c.project_id == project_id_)
+        self.locked_limit = self.limit.with_for_update()
 
 
-async def _repositories_of(conn: AsyncConnection, project: str) -> list[int]:
-    rows = await conn.execute(select(repositories.c.id).where(_in_project(conn.dialect.name, project)))
-    return list(rows.scalars())
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    return _Statements(dialect)
 
 
-async def _bytes_held(conn: AsyncConnection, repo_ids: Sequence[int]) -> int:
+def _in(project: str) -> dict[str, str]:
+    return {"project_": project, "after_": project + "/", "before_": project + "0"}
+
+
+def _repositories_of(tx: Tx, project: str) -> list[int]:
+    return [row[0] for row in tx.rows(_statements(tx.dialect).repositories_of, _in(project))]
+
+
+def _bytes_held(tx: Tx, repo_ids: Sequence[int]) -> int:
     """The bytes of the distinct blobs and manifests the repositories hold together."""
     if not repo_ids:
         return 0
-    # The ids are written into the statement: no parameter limit, and PostgreSQL plans
-    # with the real number of repositories.
-    ids: BindParameter[list[int]] = bindparam("repo_ids", list(repo_ids), expanding=True, literal_execute=True)
-    # Distinct digests first, sizes after: a layer linked by fifty repositories is looked
-    # up once, not fifty times.
-    held_blobs = select(repo_blobs.c.digest).where(repo_blobs.c.repo_id.in_(ids)).distinct().subquery()
-    blob_bytes = select(func.coalesce(func.sum(blobs.c.size), 0)).select_from(
-        held_blobs.join(blobs, blobs.c.digest == held_blobs.c.digest)
-    )
-    held_manifests = select(repo_manifests.c.digest).where(repo_manifests.c.repo_id.in_(ids)).distinct().subquery()
-    # A digest held as a blob too (a client that uploaded a manifest's bytes as a blob)
-    # was counted above already.
-    also_a_blob = select(repo_blobs.c.digest).where(
-        repo_blobs.c.digest == held_manifests.c.digest, repo_blobs.c.repo_id.in_(ids)
-    )
-    manifest_bytes = (
-        select(func.coalesce(func.sum(manifests.c.size), 0))
-        .select_from(held_manifests.join(manifests, manifests.c.digest == held_manifests.c.digest))
-        .where(~exists(also_a_blob))
-    )
-    # One statement, so both parts come from one snapshot.
-    rows = await conn.execute(union_all(blob_bytes, manifest_bytes))
-    return sum(int(row[0]) for row in rows)
+    return sum(int(row[0]) for row in tx.rows(_statements(tx.dialect).bytes_held, {"repo_ids": list(repo_ids)}))
 
 
-async def storage_used(conn: AsyncConnection, project_ids: Sequence[int] | None) -> dict[int, int]:
-    """Bytes each project holds (None: every project)."""
+def _storage_used(tx: Tx, project_ids: Sequence[int] | None) -> dict[int, int]:
     query = select(projects.c.project_id, projects.c.name)
     if project_ids is not None:
         query = query.where(projects.c.project_id.in_(list(project_ids)))
-    names: dict[str, int] = {row.name: row.project_id for row in await conn.execute(query)}
+    names: dict[str, int] = {name: project_id for project_id, name in tx.rows(query)}
     repo_ids: dict[int, list[int]] = {}
     if project_ids is None:
         # Every project: one pass over the repositories, each to the project it names.
-        for repo_id, name in await conn.execute(select(repositories.c.id, repositories.c.name)):
+        for repo_id, name in tx.rows(select(repositories.c.id, repositories.c.name)):
             owner = names.get(name.split("/", 1)[0])
             if owner is not None:
                 repo_ids.setdefault(owner, []).append(repo_id)
     else:
         for name, project_id in names.items():
-            repo_ids[project_id] = await _repositories_of(conn, name)
-    return {project_id: await _bytes_held(conn, repo_ids.get(project_id, [])) for project_id in names.values()}
+            repo_ids[project_id] = _repositories_of(tx, name)
+    return {project_id: _bytes_held(tx, repo_ids.get(project_id, [])) for project_id in names.values()}
 
 
-async def _holds(conn: AsyncConnection, project: str, digest: str) -> bool:
+async def storage_used(conn: AsyncConnection, project_ids: Sequence[int] | None) -> dict[int, int]:
+    """Bytes each project holds (None: every project)."""
+    return await conn.run_sync(lambda sync: _storage_used(AlchemyTx(sync), project_ids))
+
+
+def _holds(tx: Tx, project: str, digest: str) -> bool:
     """Whether a repository of `project` already holds `digest` (as a blob or a manifest)."""
-    mine = _in_project(conn.dialect.name, project)
-    as_blob = (
-        select(repo_blobs.c.digest)
-        .join(repositories, repositories.c.id == repo_blobs.c.repo_id)
-        .where(repo_blobs.c.digest == digest, mine)
-    )
-    as_manifest = (
-        select(repo_manifests.c.digest)
-        .join(repositories, repositories.c.id == repo_manifests.c.repo_id)
-        .where(repo_manifests.c.digest == digest, mine)
-    )
-    return bool((await conn.execute(select(or_(exists(as_blob), exists(as_manifest))))).scalar())
+    return bool(tx.scalar(_statements(tx.dialect).holds, {**_in(project), "digest_": digest}))
 
 
-async def _add_missing_row(conn: AsyncConnection, project_id: int, limit: int) -> int:
+def _add_missing_row(tx: Tx, project_id: int, limit: int) -> int:
     """Give a project created before quotas (or by a path that sets none) its quota row."""
-    insert: Callable[..., Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[conn.dialect.name]
-    when = now()
-    await conn.execute(
-        insert(quotas)
-        .values(project_id=project_id, storage_limit=limit, creation_time=when, update_time=when)
-        .on_conflict_do_nothing()
+    sql, when = _statements(tx.dialect), now()
+    tx.run(
+        sql.add_missing_row,
+        {"project_id": project_id, "storage_limit": limit, "creation_time": when, "update_time": when},
     )
-    stored = await conn.execute(select(quotas.c.storage_limit).where(quotas.c.project_id == project_id))
-    return int(stored.scalar_one())
+    return int(tx.scalar(sql.limit, {"project_id_": project_id}))
 
 
 def human_size(size: int) -> str:
@@ -157,32 +187,24 @@ def _exceeded(project: str, would_use: int, limit: int, used: int, size: int) ->
     )
 
 
-# Run by every write of a push: built once (see store.py's _Statements).
-_PROJECT_LIMIT = (
-    select(projects.c.project_id, quotas.c.storage_limit)
-    .select_from(projects.outerjoin(quotas, quotas.c.project_id == projects.c.project_id))
-    .where(projects.c.name == bindparam("project_"))
-)
-
-
-async def check_storage(conn: AsyncConnection, repo: str, digest: str, size: int, default_limit: int) -> None:
+def check_storage(tx: Tx, repo: str, digest: str, size: int, default_limit: int) -> None:
     """Raise `Denied` when adding `digest` (`size` bytes) to `repo` would take its project
     over its storage limit. Run inside the transaction of the write, before it."""
+    sql = _statements(tx.dialect)
     project = repo.split("/", 1)[0]
-    row = (await conn.execute(_PROJECT_LIMIT, {"project_": project})).first()
+    row = tx.first(sql.project_limit, {"project_": project})
     if row is None:
         return  # not a project's repository (an open registry's): there is no limit to keep
-    limit = row.storage_limit
+    project_id, limit = row
     if limit is None:
-        limit = await _add_missing_row(conn, row.project_id, default_limit)
-    if limit == UNLIMITED or await _holds(conn, project, digest):
+        limit = _add_missing_row(tx, project_id, default_limit)
+    if limit == UNLIMITED or _holds(tx, project, digest):
         return
-    locked = select(quotas.c.storage_limit).where(quotas.c.project_id == row.project_id).with_for_update()
-    limit = int((await conn.execute(locked)).scalar_one())
+    limit = int(tx.scalar(sql.locked_limit, {"project_id_": project_id}))
     # Looked at again under the lock: a writer we waited for may have added it meanwhile.
-    if limit == UNLIMITED or await _holds(conn, project, digest):
+    if limit == UNLIMITED or _holds(tx, project, digest):
         return
-    used = await _bytes_held(conn, await _repositories_of(conn, project))
+    used = _bytes_held(tx, _repositories_of(tx, project))
     if used + size > limit:
         raise _exceeded(project, used + size, limit, used, size)
 

@@ -21,6 +21,11 @@ What is left is the CPU time of the statements themselves, which is the same on 
 thread. Long scans (garbage collection, scrubs, audit purges) use an engine with the
 threaded driver instead (`create_engine(..., inline=False)`), so they never hold up a
 request.
+
+Besides the connections SQLAlchemy's pool opens, each event loop gets one connection of
+its own for transaction bodies that skip SQLAlchemy's execution layer (`write`, `read`;
+see direct.py). One is enough: a body runs from BEGIN to COMMIT without giving the event
+loop up, so no other request's statements can come in between.
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ import sqlite3
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["InlineSqlite", "BUSY_PATIENCE_SECONDS"]
+__all__ = ["InlineSqlite", "BUSY_PATIENCE_SECONDS", "CONNECTION_PRAGMAS"]
+
+R = TypeVar("R")
 
 # How long a statement keeps trying for the database lock before failing with SQLite's
 # own "database is locked" error (the threaded engine's busy_timeout is the same).
@@ -45,9 +52,26 @@ _RETRYABLE = frozenset({5, 261})  # SQLITE_BUSY, SQLITE_BUSY_RECOVERY
 
 _WRITE_BEGIN = "BEGIN IMMEDIATE"
 
+# Every connection's settings, the pool's (engine.py) and the loop's own alike.
+CONNECTION_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # WAL + NORMAL is durable across process crashes; blob files are fsync'ed first.
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+)
+
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
     return getattr(exc, "sqlite_errorcode", None) in _RETRYABLE
+
+
+class _LoopState:
+    """What one event loop's users of the database share: the queue of writers (an asyncio
+    lock belongs to the loop it first waits in) and the loop's own connection."""
+
+    def __init__(self) -> None:
+        self.writers = asyncio.Lock()
+        self.connection: sqlite3.Connection | None = None
 
 
 class InlineSqlite:
@@ -56,17 +80,72 @@ class InlineSqlite:
 
     def __init__(self, path: str):
         self._path = path
-        # One queue per event loop: an asyncio lock belongs to the loop it first waits in.
-        self._writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
 
-    async def connect(self) -> _Connection:
-        raw = await _patiently(
+    def _state(self) -> _LoopState:
+        return self._loops.setdefault(asyncio.get_running_loop(), _LoopState())
+
+    async def _open(self) -> sqlite3.Connection:
+        raw: sqlite3.Connection = await _patiently(
             lambda: sqlite3.connect(self._path, timeout=0, isolation_level=None, check_same_thread=False)
         )
-        writers = self._writers.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-        return _Connection(raw, writers)
+        return raw
+
+    async def connect(self) -> _Connection:
+        return _Connection(await self._open(), self._state().writers)
+
+    async def _own_connection(self, state: _LoopState) -> sqlite3.Connection:
+        if state.connection is None:
+            raw = await self._open()
+            try:
+                for pragma in CONNECTION_PRAGMAS:
+                    await _patiently(lambda pragma=pragma: raw.execute(pragma))  # type: ignore[misc]
+            except BaseException:
+                raw.close()
+                raise
+            if state.connection is None:
+                state.connection = raw
+            else:  # another task opened one meanwhile
+                raw.close()
+        return state.connection
+
+    async def write(self, body: Callable[[sqlite3.Connection], R]) -> R:
+        """`body(connection)` in a write transaction on the loop's own connection, committed."""
+        state = self._state()
+        async with state.writers:
+            raw = await self._own_connection(state)
+            await _patiently(lambda: raw.execute(_WRITE_BEGIN))
+            try:
+                result = body(raw)
+                raw.commit()
+            except BaseException:
+                if raw.in_transaction:
+                    raw.rollback()
+                raise
+            return result
+
+    async def read(self, body: Callable[[sqlite3.Connection], R]) -> R:
+        """`body(connection)` in a read transaction (one snapshot) on the loop's own connection."""
+        raw = await self._own_connection(self._state())
+
+        def attempt() -> R:
+            raw.execute("BEGIN")
+            try:
+                return body(raw)
+            finally:
+                raw.commit()
+
+        # A reader waits for nothing in WAL mode; SQLITE_BUSY_RECOVERY after a crash is the
+        # rare exception, and a read is safe to run again.
+        result: R = await _patiently(attempt)
+        return result
+
+    def close(self) -> None:
+        """Close the loops' own connections (a later `write` or `read` opens a new one)."""
+        for state in list(self._loops.values()):
+            raw, state.connection = state.connection, None
+            if raw is not None:
+                raw.close()
 
 
 async def _patiently(call: Callable[[], Any]) -> Any:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portside.errors import Denied, ManifestBlobUnknown, ManifestInvalid
 from portside.meta.quotas import UNLIMITED
+from portside.meta.sql.direct import Tx
 from portside.meta.sql.engine import SqlBase, now, retry_transient, utc
 from portside.meta.sql.quotas import check_storage
 from portside.meta.sql.schema import (
@@ -38,7 +39,8 @@ class _Statements:
     Building a Core statement per call (and SQLAlchemy deriving its cache key from the
     new object) cost about as much again as running it: 130 against 62 µs per SELECT on
     SQLite, measured. These run on every request of a push, so they are built here, once
-    per store, for its dialect's INSERT … ON CONFLICT."""
+    per store, for its dialect's INSERT … ON CONFLICT; on SQLite they are also compiled
+    only once (direct.py)."""
 
     def __init__(self, insert: Callable[..., Any]):
         digest_: BindParameter[Any] = bindparam("digest_")
@@ -106,7 +108,9 @@ class _Statements:
         )
 
         upload_id_: BindParameter[Any] = bindparam("upload_id_")
-        self.upload = select(uploads).where(uploads.c.id == upload_id_)
+        self.upload = select(
+            uploads.c.id, uploads.c.repository, uploads.c.size, uploads.c.started_at, uploads.c.state, uploads.c.ended
+        ).where(uploads.c.id == upload_id_)
         save = insert(uploads).values(ended=False)
         self.save_upload = save.on_conflict_do_update(
             index_elements=[uploads.c.id],
@@ -148,29 +152,31 @@ class SqlDatabase(SqlBase):
     async def _repo_id(self, conn: AsyncConnection, repo: str) -> int | None:
         return (await conn.execute(self._sql.repo_id, {"repo_": repo})).scalar()
 
-    async def _ensure_repo(self, conn: AsyncConnection, repo: str) -> int:
+    def _ensure_repo(self, tx: Tx, repo: str) -> int:
         # FOR KEY SHARE: a concurrent delete_repository waits for this transaction instead
         # of taking the row from under the links it is about to insert (a foreign key
         # violation on PostgreSQL). Looking before inserting also spares PostgreSQL a
         # sequence number on every push into an existing repository.
         while True:  # again only if a concurrent delete won between the two statements
-            repo_id: int | None = (await conn.execute(self._sql.repo_id_locked, {"repo_": repo})).scalar()
+            repo_id: int | None = tx.scalar(self._sql.repo_id_locked, {"repo_": repo})
             if repo_id is not None:
                 return repo_id
             # A concurrent creator's row makes this do nothing; the next look finds it.
-            await conn.execute(self._sql.add_repo, {"name": repo, "created_at": now()})
+            tx.run(self._sql.add_repo, {"name": repo, "created_at": now()})
 
-    async def _link(self, conn: AsyncConnection, repo: str, digest: Digest, size: int) -> None:
+    def _link(self, tx: Tx, repo: str, digest: Digest, size: int) -> None:
+        """Link the blob into `repo`, within the project's storage limit."""
+        # Refused: nothing is linked (see check_storage).
+        check_storage(tx, repo, str(digest), size, self._default_storage_limit)
         when = now()
         # Touch the blob (row-locking it on PostgreSQL): GC's sweep re-checks touched_at
         # under that lock, so it either waits for this link or goes first and we re-insert.
-        await conn.execute(self._sql.touch_blob, {"digest_": str(digest), "size_": size, "when_": when})
-        repo_id = await self._ensure_repo(conn, repo)
-        await conn.execute(self._sql.link_blob, {"repo_id_": repo_id, "digest_": str(digest), "when_": when})
+        tx.run(self._sql.touch_blob, {"digest_": str(digest), "size_": size, "when_": when})
+        repo_id = self._ensure_repo(tx, repo)
+        tx.run(self._sql.link_blob, {"repo_id_": repo_id, "digest_": str(digest), "when_": when})
 
     async def blob_size(self, repo: str, digest: Digest) -> int | None:
-        async with self._read() as conn:
-            return (await conn.execute(self._sql.blob_size, {"repo_": repo, "digest_": str(digest)})).scalar()
+        return await self._read_tx(lambda tx: tx.scalar(self._sql.blob_size, {"repo_": repo, "digest_": str(digest)}))
 
     async def _needed_by(self, conn: AsyncConnection, repo_id: int, digest: Digest, kind: str) -> str | None:
         """A manifest of the repository that needs `digest` (as a blob, or as an index child)."""
@@ -189,9 +195,7 @@ class SqlDatabase(SqlBase):
 
     @retry_transient
     async def link_blob(self, repo: str, digest: Digest, size: int) -> None:
-        async with self._write(notify=False) as conn:
-            await check_storage(conn, repo, str(digest), size, self._default_storage_limit)
-            await self._link(conn, repo, digest, size)
+        await self._write_tx(self._link, repo, digest, size, notify=False)
 
     @retry_transient
     async def unlink_blob(self, repo: str, digest: Digest) -> bool:
@@ -219,81 +223,79 @@ class SqlDatabase(SqlBase):
 
     @retry_transient
     async def put_manifest(self, repo: str, manifest: Manifest, tag: str | None) -> None:
+        await self._write_tx(self._put_manifest, repo, manifest, tag)
+
+    def _put_manifest(self, tx: Tx, repo: str, manifest: Manifest, tag: str | None) -> None:
         digest = str(manifest.digest)
         needed_blobs = {str(d.digest): d for d in manifest.blobs if not mt.is_nondistributable(d.media_type)}
         needed_children = {str(d.digest) for d in manifest.children}
         when = now()
-        async with self._write() as conn:
-            # The checks below hold until commit only under the repository's lock, which
-            # unlink_blob and delete_manifest take too: without it PostgreSQL would let
-            # one of them remove a blob or child after the check and before this commits.
-            await self._lock_repository(conn, repo)
-            repo_id = await self._ensure_repo(conn, repo)
-            # The quota row is locked before any blob row, in the order blob links take them,
-            # so a push and a link into one project never wait for each other in a circle.
-            await check_storage(conn, repo, digest, len(manifest.payload), self._default_storage_limit)
-            if needed_blobs:
-                # Touch what this manifest needs (GC's grace counts from here).
-                sorted_blobs = sorted(needed_blobs)
-                await conn.execute(self._sql.touch_blobs, {"digests_": sorted_blobs, "when_": when})
-                rows = await conn.execute(self._sql.linked_blobs, {"repo_id_": repo_id, "digests_": sorted_blobs})
-                present = {row.digest: row.size for row in rows}
-                for blob_digest, descriptor in needed_blobs.items():
-                    if blob_digest not in present:
-                        raise ManifestBlobUnknown(
-                            f"blob {blob_digest} is not in repository {repo}", detail={"digest": blob_digest}
-                        )
-                    if present[blob_digest] != descriptor.size:
-                        raise ManifestInvalid(
-                            f"descriptor of {blob_digest} says {descriptor.size} bytes; the blob has"
-                            f" {present[blob_digest]}",
-                            detail={"digest": blob_digest},
-                        )
-            if needed_children:
-                rows = await conn.execute(
-                    self._sql.linked_manifests, {"repo_id_": repo_id, "digests_": sorted(needed_children)}
-                )
-                present = {row.digest: row.size for row in rows}
-                for child in manifest.children:
-                    if str(child.digest) not in present:
-                        raise ManifestBlobUnknown(
-                            f"manifest {child.digest} is not in repository {repo}",
-                            detail={"digest": str(child.digest)},
-                        )
-            inserted = await conn.execute(
-                self._sql.add_manifest,
-                {
-                    "digest": digest,
-                    "media_type": manifest.media_type,
-                    "size": len(manifest.payload),
-                    "payload": manifest.payload,
-                    "artifact_type": manifest.artifact_type,
-                    "subject": str(manifest.subject.digest) if manifest.subject else None,
-                    "annotations": json.dumps(manifest.annotations) if manifest.annotations else None,
-                    "created_at": when,
-                },
-            )
-            if inserted.rowcount:
-                refs = [{"parent": digest, "child": d, "kind": "blob"} for d in needed_blobs]
-                refs += [{"parent": digest, "child": d, "kind": "manifest"} for d in needed_children]
-                if refs:
-                    await conn.execute(self._sql.add_refs, refs)
-            await conn.execute(self._sql.link_manifest, {"repo_id_": repo_id, "digest_": digest, "when_": when})
-            if tag is not None:
-                await conn.execute(
-                    self._sql.set_tag, {"repo_id_": repo_id, "tag_": tag, "digest_": digest, "when_": when}
-                )
+        # The checks below hold until commit only under the repository's lock, which
+        # unlink_blob and delete_manifest take too: without it PostgreSQL would let
+        # one of them remove a blob or child after the check and before this commits.
+        self._lock_repository_in(tx, repo)
+        repo_id = self._ensure_repo(tx, repo)
+        # The quota row is locked before any blob row, in the order blob links take them,
+        # so a push and a link into one project never wait for each other in a circle.
+        check_storage(tx, repo, digest, len(manifest.payload), self._default_storage_limit)
+        if needed_blobs:
+            # Touch what this manifest needs (GC's grace counts from here).
+            sorted_blobs = sorted(needed_blobs)
+            tx.run(self._sql.touch_blobs, {"digests_": sorted_blobs, "when_": when})
+            rows = tx.rows(self._sql.linked_blobs, {"repo_id_": repo_id, "digests_": sorted_blobs})
+            present = {blob_digest: size for blob_digest, size in rows}
+            for blob_digest, descriptor in needed_blobs.items():
+                if blob_digest not in present:
+                    raise ManifestBlobUnknown(
+                        f"blob {blob_digest} is not in repository {repo}", detail={"digest": blob_digest}
+                    )
+                if present[blob_digest] != descriptor.size:
+                    raise ManifestInvalid(
+                        f"descriptor of {blob_digest} says {descriptor.size} bytes; the blob has"
+                        f" {present[blob_digest]}",
+                        detail={"digest": blob_digest},
+                    )
+        if needed_children:
+            rows = tx.rows(self._sql.linked_manifests, {"repo_id_": repo_id, "digests_": sorted(needed_children)})
+            present = {child_digest: size for child_digest, size in rows}
+            for child in manifest.children:
+                if str(child.digest) not in present:
+                    raise ManifestBlobUnknown(
+                        f"manifest {child.digest} is not in repository {repo}",
+                        detail={"digest": str(child.digest)},
+                    )
+        inserted = tx.run(
+            self._sql.add_manifest,
+            {
+                "digest": digest,
+                "media_type": manifest.media_type,
+                "size": len(manifest.payload),
+                "payload": manifest.payload,
+                "artifact_type": manifest.artifact_type,
+                "subject": str(manifest.subject.digest) if manifest.subject else None,
+                "annotations": json.dumps(manifest.annotations) if manifest.annotations else None,
+                "created_at": when,
+            },
+        )
+        if inserted:
+            refs = [{"parent": digest, "child": d, "kind": "blob"} for d in needed_blobs]
+            refs += [{"parent": digest, "child": d, "kind": "manifest"} for d in needed_children]
+            if refs:
+                tx.run(self._sql.add_refs, refs)
+        tx.run(self._sql.link_manifest, {"repo_id_": repo_id, "digest_": digest, "when_": when})
+        if tag is not None:
+            tx.run(self._sql.set_tag, {"repo_id_": repo_id, "tag_": tag, "digest_": digest, "when_": when})
 
     async def get_manifest(self, repo: str, reference: str | Digest) -> ManifestRecord | None:
         if isinstance(reference, Digest):
             query, params = self._sql.manifest_by_digest, {"repo_": repo, "digest_": str(reference)}
         else:
             query, params = self._sql.manifest_by_tag, {"repo_": repo, "tag_": reference}
-        async with self._read() as conn:
-            row = (await conn.execute(query, params)).first()
+        row = await self._read_tx(lambda tx: tx.first(query, params))
         if row is None:
             return None
-        return ManifestRecord(Digest.parse(row.digest), row.media_type, row.payload)
+        digest, media_type, payload = row
+        return ManifestRecord(Digest.parse(digest), media_type, payload)
 
     @retry_transient
     async def delete_manifest(self, repo: str, digest: Digest) -> bool:
@@ -425,32 +427,33 @@ class SqlDatabase(SqlBase):
     # --- uploads ------------------------------------------------------------------------
 
     async def get_upload(self, upload_id: str) -> UploadRecord | None:
-        async with self._read() as conn:
-            row = (await conn.execute(self._sql.upload, {"upload_id_": upload_id})).first()
+        row = await self._read_tx(lambda tx: tx.first(self._sql.upload, {"upload_id_": upload_id}))
         if row is None:
             return None
-        return UploadRecord(row.id, row.repository, row.size, utc(row.started_at), row.state, row.ended)
+        upload_id, repository, size, started_at, state, ended = row
+        return UploadRecord(upload_id, repository, size, utc(started_at), state, ended)
 
     async def save_upload(self, session: UploadRecord) -> None:
-        async with self._write(notify=False) as conn:
-            await conn.execute(
-                self._sql.save_upload,
-                {
-                    "id": session.upload_id,
-                    "repository": session.repository,
-                    "size": session.size,
-                    "state": session.state,
-                    "started_at": session.started_at,
-                    "updated_at": now(),
-                },
-            )
+        await self._write_tx(self._save_upload, session, notify=False)
+
+    def _save_upload(self, tx: Tx, session: UploadRecord) -> None:
+        tx.run(
+            self._sql.save_upload,
+            {
+                "id": session.upload_id,
+                "repository": session.repository,
+                "size": session.size,
+                "state": session.state,
+                "started_at": session.started_at,
+                "updated_at": now(),
+            },
+        )
 
     async def end_upload(self, session: UploadRecord) -> None:
-        async with self._write(notify=False) as conn:
-            await self._end_upload(conn, session)
+        await self._write_tx(self._end_upload, session, notify=False)
 
-    async def _end_upload(self, conn: AsyncConnection, session: UploadRecord) -> None:
-        await conn.execute(
+    def _end_upload(self, tx: Tx, session: UploadRecord) -> None:
+        tx.run(
             self._sql.end_upload,
             {
                 "id": session.upload_id,
@@ -464,15 +467,15 @@ class SqlDatabase(SqlBase):
     async def complete_upload(
         self, session: UploadRecord, digest: Digest, size: int, *, tombstone: bool = True
     ) -> None:
-        repo = session.repository
-        async with self._write(notify=False) as conn:
-            # Refused: nothing is linked and the session stays (a retry after the limit is
-            # raised completes it); the published bytes wait for GC or that retry.
-            await check_storage(conn, repo, str(digest), size, self._default_storage_limit)
-            await self._link(conn, repo, digest, size)
-            if tombstone:
-                await self._end_upload(conn, session)
-            else:
-                # No client knows the id, so none can come back with it; a row it may have
-                # had (none, today) goes with it.
-                await conn.execute(self._sql.delete_upload, {"upload_id_": session.upload_id})
+        await self._write_tx(self._complete_upload, session, digest, size, tombstone, notify=False)
+
+    def _complete_upload(self, tx: Tx, session: UploadRecord, digest: Digest, size: int, tombstone: bool) -> None:
+        # Refused by the quota: nothing is linked and the session stays (a retry after the
+        # limit is raised completes it); the published bytes wait for GC or that retry.
+        self._link(tx, session.repository, digest, size)
+        if tombstone:
+            self._end_upload(tx, session)
+        else:
+            # No client knows the id, so none can come back with it; a row it may have
+            # had (none, today) goes with it.
+            tx.run(self._sql.delete_upload, {"upload_id_": session.upload_id})
