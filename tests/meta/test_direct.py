@@ -25,6 +25,7 @@ from portside.meta.sql.store import SqlDatabase
 from portside.meta.stores import UploadRecord
 from portside.oci.digest import Digest
 from tests.meta.conftest import blob, image, index, push
+from tests.meta.test_sqlite_inline import Ticks
 
 MOMENT = datetime(2026, 11, 23, 12, 34, 56, 789012, tzinfo=UTC)
 
@@ -129,24 +130,16 @@ async def test_a_body_waits_for_another_process_without_blocking_the_loop(tmp_pa
     try:
         await db.link_blob("app", *blob("warm"))  # opens the loop's own connection
         other.execute("BEGIN IMMEDIATE")
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.005)
-                ticks += 1
-
-        ticking = asyncio.create_task(ticker())
+        ticks = Ticks()
         linking = asyncio.create_task(db.link_blob("app", *blob("waits")))
         await asyncio.sleep(0.3)
         assert not linking.done(), "the write went ahead while another writer held the lock"
-        assert ticks >= 20, "the event loop was blocked while the body waited"
+        assert ticks.count >= 20, "the event loop was blocked while the body waited"
         # Reads on the same connection go on meanwhile (WAL): they see the last commit.
         assert await db.blob_size("app", blob("warm")[0]) == 4
         other.execute("COMMIT")
         await asyncio.wait_for(linking, 5)
-        ticking.cancel()
+        ticks.stop()
         assert await db.blob_size("app", blob("waits")[0]) == 5
     finally:
         other.close()

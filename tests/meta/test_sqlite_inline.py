@@ -33,6 +33,22 @@ async def _count(engine: AsyncEngine) -> int:
         return int((await conn.execute(text("SELECT count(*) FROM items"))).scalar_one())
 
 
+class Ticks:
+    """Counts the event loop's 5 ms ticks from now on: a blocked loop stops counting."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._task = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            self.count += 1
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
 async def test_a_writer_waits_for_another_process_without_blocking_the_loop(tmp_path: Path):
     path = tmp_path / "db.sqlite"
     engine = await _engine(path)
@@ -40,28 +56,21 @@ async def test_a_writer_waits_for_another_process_without_blocking_the_loop(tmp_
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO items VALUES ('theirs')")
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
 
     async def write() -> None:
         async with engine.begin() as conn:
             await conn.execute(text("INSERT INTO items VALUES ('ours')"))
 
-    ticking = asyncio.create_task(ticker())
+    ticks = Ticks()
     writing = asyncio.create_task(write())
     await asyncio.sleep(0.3)
     assert not writing.done(), "the write went ahead while another writer held the lock"
-    assert ticks >= 20, "the event loop was blocked while the writer waited"
+    assert ticks.count >= 20, "the event loop was blocked while the writer waited"
     # Readers are not held up by the other writer (WAL): they see the last commit.
     assert await _count(engine) == 0
     other.execute("COMMIT")
     await asyncio.wait_for(writing, 5)
-    ticking.cancel()
+    ticks.stop()
     assert await _count(engine) == 2
     other.close()
     await engine.dispose()
