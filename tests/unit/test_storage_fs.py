@@ -1,3 +1,4 @@
+import asyncio
 import hashlib
 import os
 
@@ -172,3 +173,68 @@ async def test_listing_quarantine_and_no_redirects(tmp_path):
     assert (tmp_path / "quarantine" / "sha256" / digests[0].hex).read_bytes() == b"one"
     assert {b.digest async for b in store.list_blobs()} == {digests[1]}
     await store.close()
+
+
+async def test_large_writes_are_batched_in_flight_and_hash_in_order(tmp_path):
+    store = FsBlobStore(tmp_path)
+    pieces = [os.urandom(1 << 20) for _ in range(11)]  # more than two 4 MiB batches
+    async with store.upload("big") as writer:
+        await writer.resume(0)
+        for piece in pieces:
+            await writer.write(piece)
+        assert writer.state is None  # a batch may be in flight, and the tail is buffered
+        await writer.flush()
+        assert writer.state is not None
+        digest = await writer.digest("sha256")
+        assert digest == Digest.of(b"".join(pieces))
+        await writer.commit(digest)
+    assert store.blob_path(digest).read_bytes() == b"".join(pieces)
+
+
+async def test_a_batch_that_fails_in_flight_fails_the_request_and_loses_nothing(tmp_path, monkeypatch):
+    store = FsBlobStore(tmp_path)
+    async with store.upload("u") as writer:
+        await writer.resume(0)
+        await writer.write(b"kept")
+        await writer.flush()
+    real_write = os.write
+
+    def full_disk(fd, data):
+        if len(data) > 1 << 20:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        async with store.upload("u") as writer:
+            await writer.resume(4)
+            for _ in range(3):  # the first batch's failure shows at the second or at flush
+                await writer.write(os.urandom(4 << 20))
+            await writer.flush()
+    monkeypatch.setattr(os, "write", real_write)
+    async with store.upload("u") as writer:
+        await writer.resume(4)  # the acknowledged bytes, and only those
+        await writer.write(b" and more")
+        assert await writer.digest("sha256") == Digest.of(b"kept and more")
+
+
+async def test_a_cancelled_request_waits_for_its_batch_before_closing_the_file(tmp_path):
+    store = FsBlobStore(tmp_path)
+
+    async def upload_forever() -> None:
+        async with store.upload("u") as writer:
+            await writer.resume(0)
+            while True:
+                await writer.write(os.urandom(4 << 20))
+
+    task = asyncio.ensure_future(upload_forever())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The file was closed only after the thread finished with it: a new request finds the
+    # upload intact up to what it acknowledges (nothing) and carries on.
+    async with store.upload("u") as writer:
+        await writer.resume(0)
+        await writer.write(b"fresh")
+        assert await writer.digest("sha256") == Digest.of(b"fresh")
