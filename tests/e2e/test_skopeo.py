@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -123,3 +126,34 @@ def test_skopeo_list_tags(registry: RegistryServer, registry_http: RegistryHTTP,
     assert sorted(registry_http.tags(repo)) == sorted(tags)
     for tag in tags:
         assert registry_http.manifest_digest(repo, tag) == image.manifest.digest
+
+
+def test_skopeo_round_trip_of_a_layer_larger_than_the_write_batches(
+    registry: RegistryServer, registry_http: RegistryHTTP, repo: str, tmp_path: Path
+) -> None:
+    """A 24 MiB layer of random bytes streams in one upload request: the registry writes and
+    hashes it in 4 MiB batches, one in flight while the next bytes arrive."""
+    random_file = _tar_member("data.bin", os.urandom(24 * 1024 * 1024))
+    layout = OciLayout(tmp_path / "src")
+    image = layout.add_image([random_file], cmd=["/bin/true"])
+    layout.tag(image.manifest, "big")
+    dest = f"docker://{registry.host}/{repo}:big"
+    skopeo("copy", "--dest-tls-verify=false", f"oci:{layout.root}:big", dest)
+
+    [layer] = image.layers
+    assert layer.size > 20 * 1024 * 1024
+    pulled = registry_http.blob(repo, layer.digest)
+    assert sha256_digest(pulled) == layer.digest and len(pulled) == layer.size
+    out_dir = tmp_path / "out"
+    skopeo("copy", "--src-tls-verify=false", dest, f"oci:{out_dir}:big")
+    copied = (out_dir / "blobs" / "sha256" / layer.digest.split(":")[1]).read_bytes()
+    assert copied == layout.blob(layer.digest)
+
+
+def _tar_member(name: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime = len(data), 1_700_000_000
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
