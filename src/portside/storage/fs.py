@@ -172,9 +172,9 @@ class _FsWriter:
             await inflight
 
     async def settle_quietly(self) -> None:
-        """`settle` for a request that is failing or cancelled: waits (shielded from the
-        cancellation) so the worker thread is done with the file before it is closed,
-        and leaves the batch's error to the failure already under way."""
+        """`settle` before the writer is closed or kept: waits, shielded from a cancellation,
+        so the worker thread is done with the file. A request that ends normally has settled
+        already; a failing one keeps its own error, not the batch's."""
         with anyio.CancelScope(shield=True):
             try:
                 await self.settle()

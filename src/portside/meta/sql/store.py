@@ -125,6 +125,16 @@ class _Statements:
         self.delete_upload = delete(uploads).where(uploads.c.id == upload_id_)
 
 
+def _session_row(session: UploadRecord) -> dict[str, Any]:
+    """The columns every write of an upload's row sets."""
+    return {
+        "id": session.upload_id,
+        "repository": session.repository,
+        "started_at": session.started_at,
+        "updated_at": now(),
+    }
+
+
 class SqlDatabase(SqlBase):
     """Repositories, blobs, manifests, tags and uploads.
 
@@ -437,31 +447,13 @@ class SqlDatabase(SqlBase):
         await self._write_tx(self._save_upload, session, notify=False)
 
     def _save_upload(self, tx: Tx, session: UploadRecord) -> None:
-        tx.run(
-            self._sql.save_upload,
-            {
-                "id": session.upload_id,
-                "repository": session.repository,
-                "size": session.size,
-                "state": session.state,
-                "started_at": session.started_at,
-                "updated_at": now(),
-            },
-        )
+        tx.run(self._sql.save_upload, {**_session_row(session), "size": session.size, "state": session.state})
 
     async def end_upload(self, session: UploadRecord) -> None:
         await self._write_tx(self._end_upload, session, notify=False)
 
     def _end_upload(self, tx: Tx, session: UploadRecord) -> None:
-        tx.run(
-            self._sql.end_upload,
-            {
-                "id": session.upload_id,
-                "repository": session.repository,
-                "started_at": session.started_at,
-                "updated_at": now(),
-            },
-        )
+        tx.run(self._sql.end_upload, _session_row(session))
 
     @retry_transient
     async def complete_upload(
