@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -229,6 +231,49 @@ def test_content_survives_restart(fresh_portside: Portside) -> None:
         refs = c.get(f"/v2/{repo}/referrers/{image.digest}").json()["manifests"]
         assert [d["digest"] for d in refs] == [sig.digest]
         assert repo in c.get("/v2/_catalog").json()["repositories"]
+
+
+@pytest.mark.parametrize("garbled", [False, True], ids=["intact", "garbled"])
+def test_chunks_acknowledged_before_a_machine_crash_are_hashed_again(
+    fresh_portside: Portside, stack: str, garbled: bool
+) -> None:
+    """A chunk on the filesystem is acknowledged from the page cache, with the boot it was
+    written under in its saved state. After a machine crash (a new boot id), the staged
+    bytes are hashed again: intact ones complete, garbled ones fail the digest check and
+    are never published."""
+    if stack != "fs":
+        pytest.skip("the filesystem store's staging; S3 parts are durable once uploaded")
+    repo = "durable/reboot"
+    data = oci.random_bytes(3 * MIB + 5)
+    first = 2 * MIB
+    with _client(fresh_portside) as c:
+        url = oci.start_upload(c, repo)
+        r = c.patch(url, content=data[:first], headers={"content-range": f"0-{first - 1}"})
+        assert r.status_code == 202, oci.error_text(r)
+        url = oci.location(r)
+    fresh_portside.stop()
+    # What the machine's crash leaves: a saved state from another boot, and (garbled) a
+    # staged file of the acknowledged length whose bytes never reached the disk.
+    with sqlite3.connect(fresh_portside.data_dir / "portside.db") as db:
+        (upload_id, state), *others = db.execute("SELECT id, state FROM uploads WHERE NOT ended").fetchall()
+        assert not others and state[:1] == b"U"
+        db.execute("UPDATE uploads SET state = ? WHERE id = ?", (b"U" + uuid.uuid4().bytes + state[17:], upload_id))
+    if garbled:
+        staged = fresh_portside.data_dir / "uploads" / upload_id
+        assert staged.stat().st_size == first
+        staged.write_bytes(bytes(first))
+    fresh_portside.start()
+    with _client(fresh_portside) as c:
+        r = c.patch(url, content=data[first:], headers={"content-range": f"{first}-{len(data) - 1}"})
+        assert r.status_code == 202, oci.error_text(r)
+        r = c.put(oci.with_params(oci.location(r), digest=oci.digest(data)))
+        blob = f"/v2/{repo}/blobs/{oci.digest(data)}"
+        if garbled:
+            oci.assert_error(r, 400, "DIGEST_INVALID")
+            assert c.head(blob).status_code == 404
+        else:
+            assert r.status_code == 201, oci.error_text(r)
+            assert c.get(blob).content == data
 
 
 # Fifty concurrent uploads of one blob ---------------------------------------------------------

@@ -1,10 +1,12 @@
 import asyncio
 import hashlib
 import os
+import uuid
 
 import pytest
 
 from portside.oci.digest import Digest
+from portside.storage import fs
 from portside.storage.driver import UploadLost, UploadSealed
 from portside.storage.fs import FsBlobStore
 
@@ -139,6 +141,91 @@ async def test_a_state_that_does_not_fit_falls_back_to_rehashing(tmp_path):
         async with FsBlobStore(tmp_path).upload("u") as writer:
             await writer.resume(size, saved)
             assert await writer.digest("sha256") == Digest.of(b"0123456789"[:size])
+
+
+def _under_another_boot(state: bytes) -> bytes:
+    """`state` as a request after a machine crash finds it: saved under another boot."""
+    assert state[:1] == b"U" and state[1:17] == fs._BOOT
+    return b"U" + uuid.uuid4().bytes + state[17:]
+
+
+async def test_a_chunk_is_acknowledged_from_the_page_cache_and_published_with_an_fsync(tmp_path, monkeypatch):
+    syncs = []
+    monkeypatch.setattr(os, "fdatasync", lambda fd: syncs.append("fdatasync"))
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (syncs.append("fsync"), real_fsync(fd)))
+    store = FsBlobStore(tmp_path)
+    async with store.upload("u") as writer:
+        await writer.resume(0, None)
+        await writer.write(b"x" * (5 * 1024 * 1024))  # a batch on a worker thread, and a tail
+        await writer.flush()
+        assert syncs == []
+        assert store.upload_path("u").stat().st_size == writer.size  # in the file, for any process
+        state = writer.state
+        assert state is not None and state[:1] == b"U" and state[1:17] == fs._BOOT
+        digest = await writer.digest("sha256")
+        await writer.commit(digest)
+    assert syncs[0] == "fsync"  # the staged file, before it is linked into place
+
+
+async def test_after_a_machine_crash_the_staged_bytes_are_hashed_again(tmp_path):
+    store = FsBlobStore(tmp_path)
+    async with store.upload("u") as writer:
+        await writer.resume(0, None)
+        await writer.write(b"hello ")
+        await writer.flush()
+        size, state = writer.size, writer.state
+    # What a crash can leave: the file's length survived, its bytes did not.
+    with open(store.upload_path("u"), "r+b") as f:
+        f.write(b"\0" * size)
+    async with FsBlobStore(tmp_path).upload("u") as writer:
+        await writer.resume(size, _under_another_boot(state))
+        await writer.write(b"world")
+        # The digest is of what is staged, so the client's digest of "hello world" fails.
+        assert await writer.digest("sha256") == Digest.of(b"\0" * size + b"world")
+
+
+async def test_an_upload_continued_under_another_boot_still_completes(tmp_path):
+    store = FsBlobStore(tmp_path)
+    async with store.upload("u") as writer:
+        await writer.resume(0, None)
+        await writer.write(b"hello ")
+        await writer.flush()
+        size, state = writer.size, writer.state
+    async with FsBlobStore(tmp_path).upload("u") as writer:
+        await writer.resume(size, _under_another_boot(state))
+        await writer.write(b"world")
+        await writer.flush()
+        assert writer.state[1:17] == fs._BOOT  # its bytes are this boot's now
+        assert await writer.digest("sha256") == Digest.of(b"hello world")
+
+
+async def test_an_fsynced_state_is_trusted_under_any_boot(tmp_path):
+    store = FsBlobStore(tmp_path)
+    async with store.upload("u") as writer:
+        await writer.resume(0, None)
+        await writer.write(b"hello ")
+        await writer.flush()
+        size, state = writer.size, writer.state
+    with open(store.upload_path("u"), "r+b") as f:
+        f.write(b"HELLO ")  # changed behind the store's back: a trusted state does not see it
+    async with FsBlobStore(tmp_path).upload("u") as writer:
+        await writer.resume(size, state[17:])  # a bare hash state, as saved after an fdatasync
+        await writer.write(b"world")
+        assert await writer.digest("sha256") == Digest.of(b"hello world")
+
+
+async def test_where_the_boot_is_unknown_a_chunk_is_fdatasynced(tmp_path, monkeypatch):
+    monkeypatch.setattr(fs, "_BOOT", None)
+    syncs = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (syncs.append(fd), real(fd)))
+    async with FsBlobStore(tmp_path).upload("u") as writer:
+        await writer.resume(0, None)
+        await writer.write(b"hello")
+        await writer.flush()
+        assert len(syncs) == 1
+        assert writer.state[:1] != b"U"
 
 
 async def test_state_is_only_offered_once_flushed(tmp_path):

@@ -59,10 +59,13 @@ class BlobWriter(Protocol):
         A sealed upload keeps all its bytes."""
 
     async def write(self, data: bytes) -> None:
-        """Append `data`; it counts towards `size` at once, and is durable after `flush`."""
+        """Append `data`; it counts towards `size` at once, and is kept after `flush`."""
 
     async def flush(self) -> None:
-        """Make every byte written so far durable, so a restart can resume from `size`."""
+        """Keep every byte written so far beyond this request, so a restart can resume from
+        `size`. A store whose acknowledged bytes a machine crash could lose or garble (the
+        filesystem's, before it publishes) must tell from `state` when `resume` can no
+        longer trust them; only `commit` must be durable."""
 
     async def digest(self, algorithm: str) -> Digest:
         """The digest of everything written so far."""

@@ -13,6 +13,19 @@ root; an upload is held with `flock` while a request appends to it.
 A writer's `state` is its running SHA-256 (see `hashstate`), so the request after a
 restart, or one served by another process, continues the hash instead of reading the
 staged bytes again.
+
+A chunk is acknowledged once its bytes are in the kernel's page cache, without an fsync:
+they outlive any restart of Portside, and only a crash of the machine loses them. The
+state a chunk leaves names the boot of the machine's kernel it was written under::
+
+    "U" | boot id (16 bytes) | exported hash state
+
+and a request under another boot (after a machine crash, or on another machine sharing
+the directory) hashes the staged bytes again instead of trusting that state. Bytes lost
+or garbled in a crash then make the completion fail its digest check (or the upload be
+lost when the file came back shorter); they are never published under the digest the
+client asked for. Only publishing fsyncs. A bare hash state (no "U") was fsync'ed before
+it was saved, and is trusted under any boot.
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ import ctypes.util
 import fcntl
 import hashlib
 import os
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -75,6 +89,18 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
         _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
+def _boot_id() -> bytes | None:
+    """This boot of the machine's kernel (Linux), or None where it cannot be told."""
+    try:
+        return uuid.UUID(Path("/proc/sys/kernel/random/boot_id").read_text().strip()).bytes
+    except (OSError, ValueError):
+        return None
+
+
+_BOOT = _boot_id()
+_UNSYNCED = b"U"
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -105,7 +131,9 @@ class _FsWriter:
         """The running SHA-256 of the flushed bytes; None while some are still buffered."""
         if self._inflight is not None or self._pending or self._hasher.size != self._size:
             return None
-        return self._hasher.export()
+        if _BOOT is None:
+            return self._hasher.export()  # fsync'ed by `flush`
+        return _UNSYNCED + _BOOT + self._hasher.export()
 
     async def resume(self, size: int, state: bytes | None = None) -> None:
         await self.settle()
@@ -213,6 +241,13 @@ class _FsWriter:
             _start_writeback(self.fd, start, self._flushed - start)
 
     async def flush(self) -> None:
+        if _BOOT is not None:
+            # Into the page cache is enough (see the module's docstring): a chunked 256 MiB
+            # push in 8 MiB PATCHes went from 381-462 to 448-532 MB/s without the fdatasync
+            # each PATCH waited for. Large batches still start the disk at once.
+            await self._drain()
+            return
+        # Where a machine crash cannot be told from a restart, acknowledged bytes are synced.
         await self.settle()
         chunks = self._take_pending()
 
@@ -262,9 +297,14 @@ class _FsWriter:
 
 
 def _restore(state: bytes | None, size: int) -> ResumableHash | None:
-    """The saved hash when it is one of exactly `size` bytes; else the bytes are re-hashed."""
+    """The saved hash when it is one of exactly `size` bytes whose staged copy can be
+    trusted to be what was hashed; else the bytes are re-hashed."""
     if state is None:
         return None
+    if state[:1] == _UNSYNCED:
+        boot, state = state[1:17], state[17:]
+        if _BOOT is None or boot != _BOOT:
+            return None  # written under another boot: the page cache they sat in is gone
     try:
         hasher = ResumableHash.restore(state)
     except HashStateInvalid:
