@@ -157,6 +157,33 @@ def test_the_supervisor_holds_nothing_of_the_application(serve: Serve):
     assert all(_maps_application(worker) for worker in workers)
 
 
+@pytest.mark.parametrize("loop", [None, "asyncio"], ids=["default", "asyncio"])
+def test_server_processes_run_the_configured_event_loop(tmp_path: Path, loop: str | None):
+    chosen = {"PORTSIDE_EVENT_LOOP": loop} if loop else {}
+    server = Serve(tmp_path / "data", PORTSIDE_WORKERS="1", **chosen)
+    try:
+        server.start()  # its server process answers: the loop runs
+        assert server.proc is not None
+        workers = _children(server.proc.pid)
+        assert len(workers) == 1
+        # The main thread's stack, as py-spy reads it: asyncio's loop runs in Python frames,
+        # uvloop's in compiled code that shows none.
+        stacks = [
+            subprocess.run(
+                [str(Path(sys.executable).parent / "py-spy"), "dump", "--pid", str(pid)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+            for pid in workers
+        ]
+        assert ["BaseEventLoop.run_forever" in stack for stack in stacks] == [loop == "asyncio"]
+        assert httpx.get(f"{server.url}/v2/", timeout=30).status_code in (200, 401)
+    finally:
+        server.stop()
+
+
 def test_the_generated_admin_password_is_shown_once_and_signs_in(serve: Serve):
     serve.start()
     shown = _GENERATED.findall(serve.output())

@@ -55,7 +55,7 @@ def serve(
 ) -> None:
     """Run the registry."""
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops
 
     settings = load_settings(config, listen=listen, data_dir=data_dir, workers=workers)
     hand_off(settings)
@@ -74,6 +74,7 @@ def serve(
         interface=Interfaces.ASGI,
         workers=settings.workers,
         runtime_threads=settings.runtime_threads,
+        loop=Loops(settings.event_loop),
         log_enabled=True,
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]
         log_access=False,
