@@ -131,16 +131,20 @@ def _send_and_crash(
 # Upload sessions survive restarts -------------------------------------------------------------
 
 
+def _first_chunk(server: Portside, repo: str, chunk: bytes) -> str:
+    """Start an upload to `repo` and PATCH `chunk` as its first chunk; the session's URL."""
+    with _client(server) as c:
+        r = c.patch(oci.start_upload(c, repo), content=chunk, headers={"content-range": f"0-{len(chunk) - 1}"})
+        assert r.status_code == 202, oci.error_text(r)
+        return oci.location(r)
+
+
 @pytest.mark.parametrize("how", ["restart", "sigkill"])
 def test_upload_session_survives_restart(fresh_portside: Portside, how: str) -> None:
     repo = "durable/session"
     data = oci.random_bytes(3 * MIB + 123)
     first = 2 * MIB
-    with _client(fresh_portside) as c:
-        url = oci.start_upload(c, repo)
-        r = c.patch(url, content=data[:first], headers={"content-range": f"0-{first - 1}"})
-        assert r.status_code == 202, oci.error_text(r)
-        url = oci.location(r)
+    url = _first_chunk(fresh_portside, repo, data[:first])
     if how == "restart":
         fresh_portside.restart()
     else:
@@ -246,11 +250,7 @@ def test_chunks_acknowledged_before_a_machine_crash_are_hashed_again(
     repo = "durable/reboot"
     data = oci.random_bytes(3 * MIB + 5)
     first = 2 * MIB
-    with _client(fresh_portside) as c:
-        url = oci.start_upload(c, repo)
-        r = c.patch(url, content=data[:first], headers={"content-range": f"0-{first - 1}"})
-        assert r.status_code == 202, oci.error_text(r)
-        url = oci.location(r)
+    url = _first_chunk(fresh_portside, repo, data[:first])
     fresh_portside.stop()
     # What the machine's crash leaves: a saved state from another boot, and (garbled) a
     # staged file of the acknowledged length whose bytes never reached the disk.

@@ -110,14 +110,19 @@ async def test_a_published_upload_is_sealed_until_discarded(tmp_path):
     assert not restarted.upload_path("u").exists()
 
 
-async def test_a_restarted_server_continues_the_saved_hash(tmp_path):
-    store = FsBlobStore(tmp_path)
+async def _acknowledge(store: FsBlobStore, data: bytes) -> tuple[int, bytes]:
+    """Stage `data` as upload "u"'s first chunk; its acknowledged size and saved state."""
     async with store.upload("u") as writer:
         await writer.resume(0, None)
-        await writer.write(b"hello ")
+        await writer.write(data)
         await writer.flush()
-        size, state = writer.size, writer.state
-    assert state is not None
+        assert writer.state is not None
+        return writer.size, writer.state
+
+
+async def test_a_restarted_server_continues_the_saved_hash(tmp_path):
+    store = FsBlobStore(tmp_path)
+    size, state = await _acknowledge(store, b"hello ")
     # Change the staged bytes behind the store's back: a restart that continues from the
     # saved state does not read them again (this is how we see it does not).
     with open(store.upload_path("u"), "r+b") as f:
@@ -130,13 +135,7 @@ async def test_a_restarted_server_continues_the_saved_hash(tmp_path):
 
 
 async def test_a_state_that_does_not_fit_falls_back_to_rehashing(tmp_path):
-    store = FsBlobStore(tmp_path)
-    async with store.upload("u") as writer:
-        await writer.resume(0, None)
-        await writer.write(b"0123456789")
-        await writer.flush()
-        state = writer.state
-    assert state is not None
+    _, state = await _acknowledge(FsBlobStore(tmp_path), b"0123456789")
     for size, saved in [(10, b"garbage"), (10, state[:-1] + bytes([state[-1] ^ 1])), (4, state)]:
         async with FsBlobStore(tmp_path).upload("u") as writer:
             await writer.resume(size, saved)
@@ -170,11 +169,7 @@ async def test_a_chunk_is_acknowledged_from_the_page_cache_and_published_with_an
 
 async def test_after_a_machine_crash_the_staged_bytes_are_hashed_again(tmp_path):
     store = FsBlobStore(tmp_path)
-    async with store.upload("u") as writer:
-        await writer.resume(0, None)
-        await writer.write(b"hello ")
-        await writer.flush()
-        size, state = writer.size, writer.state
+    size, state = await _acknowledge(store, b"hello ")
     # What a crash can leave: the file's length survived, its bytes did not.
     with open(store.upload_path("u"), "r+b") as f:
         f.write(b"\0" * size)
@@ -187,11 +182,7 @@ async def test_after_a_machine_crash_the_staged_bytes_are_hashed_again(tmp_path)
 
 async def test_an_upload_continued_under_another_boot_still_completes(tmp_path):
     store = FsBlobStore(tmp_path)
-    async with store.upload("u") as writer:
-        await writer.resume(0, None)
-        await writer.write(b"hello ")
-        await writer.flush()
-        size, state = writer.size, writer.state
+    size, state = await _acknowledge(store, b"hello ")
     async with FsBlobStore(tmp_path).upload("u") as writer:
         await writer.resume(size, _under_another_boot(state))
         await writer.write(b"world")
@@ -202,11 +193,7 @@ async def test_an_upload_continued_under_another_boot_still_completes(tmp_path):
 
 async def test_an_fsynced_state_is_trusted_under_any_boot(tmp_path):
     store = FsBlobStore(tmp_path)
-    async with store.upload("u") as writer:
-        await writer.resume(0, None)
-        await writer.write(b"hello ")
-        await writer.flush()
-        size, state = writer.size, writer.state
+    size, state = await _acknowledge(store, b"hello ")
     with open(store.upload_path("u"), "r+b") as f:
         f.write(b"HELLO ")  # changed behind the store's back: a trusted state does not see it
     async with FsBlobStore(tmp_path).upload("u") as writer:
