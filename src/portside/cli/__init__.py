@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -67,6 +68,7 @@ def serve(
     if started.returncode != 0:
         raise typer.Exit(started.returncode)
     typer.echo(f"portside: serving http://{settings.listen} from {settings.data_dir.resolve()}", err=True)
+    os.register_at_fork(after_in_child=_stop_at_once)
     Granian(
         "portside.wiring:serve_app",  # what the server processes run, by way of `_server_app`
         address=settings.host,
@@ -81,19 +83,53 @@ def serve(
     ).serve(target_loader=_server_app, wrap_loader=False)
 
 
-def _server_app() -> Any:
-    """Granian's loader of the application, run in each server process as it starts."""
-    # A server process is forked from the supervisor and starts with its signal handlers,
-    # which only note a stop in the supervisor's state (of which it has a copy). A stop
-    # asked for while it imports the application, a second or more, would be lost, and the
-    # supervisor would wait for it forever. Until Granian installs the server process's own
-    # handlers, once the application is built, a stop ends it at once.
+def _stop_at_once() -> None:
+    """Run in each server process as it is forked from the supervisor.
+
+    It starts with the supervisor's signal handlers, which only note a stop in the
+    supervisor's state (of which it has a copy). A stop that came while it sets up its event
+    loop (importing uvloop), imports the application or starts it, a second or more, would be
+    lost, and the supervisor would wait for it forever. Until Granian installs the server
+    process's own handlers, once the application is loaded, a stop ends it at once."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _server_app() -> Any:
+    """Granian's loader of the application, run in each server process as it starts."""
+    _stop_once_per_server_process()
     _return_large_buffers_to_the_system()
     from portside.wiring import serve_app
 
     return serve_app()
+
+
+def _stop_once_per_server_process() -> None:
+    """Have the handlers Granian installs in a server process pass on one stop, not two.
+
+    Granian turns SIGINT and SIGTERM into a `WorkerSignal` whose `set`, called a second time
+    before the server loop has taken the first, blocks for ever (Granian 2.8). A stop sent to
+    the whole process group (Ctrl-C in a terminal, systemd's default, `kill -- -PID`) reaches
+    each server process twice, once itself and once passed on by the supervisor; one that
+    was still starting its application then never exited, and the supervisor waited for it.
+    Granian looks its installer up as each server process starts, after this has run."""
+    import granian._signals
+
+    def set_loop_signals(loop: asyncio.AbstractEventLoop) -> Any:
+        stop = granian._signals.WorkerSignal()
+        stopping = False
+
+        def on_signal(signum: int, frame: object) -> None:
+            nonlocal stopping
+            if not stopping:
+                stopping = True
+                stop.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum, None)
+        return stop
+
+    granian._signals.set_loop_signals = set_loop_signals  # type: ignore[assignment]
 
 
 # glibc's mallopt parameters, and the sizes set for them.
