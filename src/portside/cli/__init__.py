@@ -114,9 +114,10 @@ def _stop_once_per_server_process() -> None:
     was still starting its application then never exited, and the supervisor waited for it.
     Granian looks its installer up as each server process starts, after this has run."""
     import granian._signals
+    from granian._granian import WorkerSignal
 
-    def set_loop_signals(loop: asyncio.AbstractEventLoop) -> Any:
-        stop = granian._signals.WorkerSignal()
+    def set_loop_signals(loop: asyncio.AbstractEventLoop) -> WorkerSignal:
+        stop = WorkerSignal()
         stopping = False
 
         def on_signal(signum: int, frame: object) -> None:
@@ -129,7 +130,7 @@ def _stop_once_per_server_process() -> None:
             loop.add_signal_handler(signum, on_signal, signum, None)
         return stop
 
-    granian._signals.set_loop_signals = set_loop_signals  # type: ignore[assignment]
+    granian._signals.set_loop_signals = set_loop_signals
 
 
 # glibc's mallopt parameters, and the sizes set for them.
