@@ -11,16 +11,21 @@ from portside.storage.driver import UploadLost, UploadSealed
 from portside.storage.fs import FsBlobStore
 
 
-async def test_upload_resumes_after_restart_and_publishes_once(tmp_path):
-    store = FsBlobStore(tmp_path)
-    async with store.upload("u1") as writer:
-        await writer.resume(0)
-        await writer.write(b"hello ")
+async def _acknowledge(store: FsBlobStore, data: bytes) -> tuple[int, bytes]:
+    """Stage `data` as upload "u"'s first chunk; its acknowledged size and saved state."""
+    async with store.upload("u") as writer:
+        await writer.resume(0, None)
+        await writer.write(data)
         await writer.flush()
-        size = writer.size
+        assert writer.state is not None
+        return writer.size, writer.state
+
+
+async def test_upload_resumes_after_restart_and_publishes_once(tmp_path):
+    size, _ = await _acknowledge(FsBlobStore(tmp_path), b"hello ")
     # A new store object is what a restarted server sees: no cached hash state.
     restarted = FsBlobStore(tmp_path)
-    async with restarted.upload("u1") as writer:
+    async with restarted.upload("u") as writer:
         await writer.resume(size)
         await writer.write(b"world")
         digest = await writer.digest("sha256")
@@ -28,8 +33,8 @@ async def test_upload_resumes_after_restart_and_publishes_once(tmp_path):
         assert await writer.digest("sha512") == Digest.of(b"hello world", "sha512")
         await writer.commit(digest)
     assert restarted.blob_path(digest).read_bytes() == b"hello world"
-    await restarted.discard_upload("u1")
-    assert not restarted.upload_path("u1").exists()
+    await restarted.discard_upload("u")
+    assert not restarted.upload_path("u").exists()
     assert await restarted.size(digest) == 11
 
 
@@ -108,16 +113,6 @@ async def test_a_published_upload_is_sealed_until_discarded(tmp_path):
     await restarted.discard_upload("u")
     assert restarted.blob_path(digest).read_bytes() == data
     assert not restarted.upload_path("u").exists()
-
-
-async def _acknowledge(store: FsBlobStore, data: bytes) -> tuple[int, bytes]:
-    """Stage `data` as upload "u"'s first chunk; its acknowledged size and saved state."""
-    async with store.upload("u") as writer:
-        await writer.resume(0, None)
-        await writer.write(data)
-        await writer.flush()
-        assert writer.state is not None
-        return writer.size, writer.state
 
 
 async def test_a_restarted_server_continues_the_saved_hash(tmp_path):
@@ -267,10 +262,7 @@ async def test_large_writes_are_batched_in_flight_and_hash_in_order(tmp_path):
 
 async def test_a_batch_that_fails_in_flight_fails_the_request_and_loses_nothing(tmp_path, monkeypatch):
     store = FsBlobStore(tmp_path)
-    async with store.upload("u") as writer:
-        await writer.resume(0)
-        await writer.write(b"kept")
-        await writer.flush()
+    await _acknowledge(store, b"kept")
     real_write = os.write
 
     def full_disk(fd, data):

@@ -303,7 +303,7 @@ def _restore(state: bytes | None, size: int) -> ResumableHash | None:
         return None
     if state[:1] == _UNSYNCED:
         boot, state = state[1:17], state[17:]
-        if _BOOT is None or boot != _BOOT:
+        if boot != _BOOT:
             return None  # written under another boot: the page cache they sat in is gone
     try:
         hasher = ResumableHash.restore(state)
