@@ -167,8 +167,10 @@ def test_server_processes_run_the_configured_event_loop(tmp_path: Path, loop: st
         workers = _children(server.proc.pid)
         assert len(workers) == 1
         # The main thread's stack, as py-spy reads it: asyncio's loop runs in Python frames,
-        # uvloop's in compiled code that shows none.
-        stacks = [
+        # uvloop's in compiled code that shows none. A few samples: one can catch the
+        # process between frames, on a busy machine.
+        (pid,) = workers
+        samples = [
             subprocess.run(
                 [str(Path(sys.executable).parent / "py-spy"), "dump", "--pid", str(pid)],
                 capture_output=True,
@@ -176,9 +178,9 @@ def test_server_processes_run_the_configured_event_loop(tmp_path: Path, loop: st
                 timeout=60,
                 check=True,
             ).stdout
-            for pid in workers
+            for _ in range(5)
         ]
-        assert ["BaseEventLoop.run_forever" in stack for stack in stacks] == [loop == "asyncio"]
+        assert any("BaseEventLoop.run_forever" in stack for stack in samples) == (loop == "asyncio")
         assert httpx.get(f"{server.url}/v2/", timeout=30).status_code in (200, 401)
     finally:
         server.stop()
