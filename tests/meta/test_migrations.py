@@ -12,7 +12,7 @@ from portside.meta.sql.schema import metadata
 from portside.meta.sql.store import SqlDatabase
 from tests.meta.conftest import Database, blob, image, push
 
-HEAD = "0005"
+HEAD = "0007"
 
 
 async def _version(engine: AsyncEngine) -> str | None:
