@@ -84,13 +84,16 @@ async def test_postgresql_column_types(database: Database):
     engine = database.engine()
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT table_name, column_name, data_type, collation_name FROM information_schema.columns"
-                    " WHERE table_schema = 'public'"
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT table_name, column_name, data_type, collation_name, column_default"
+                        " FROM information_schema.columns WHERE table_schema = 'public'"
+                    )
                 )
-            )
+            ).all()
             columns = {(r.table_name, r.column_name): (r.data_type, r.collation_name) for r in rows}
+            defaults = {(r.table_name, r.column_name): r.column_default for r in rows}
     finally:
         await engine.dispose()
     # Names listed in byte order, whatever the database's locale.
@@ -103,6 +106,17 @@ async def test_postgresql_column_types(database: Database):
     assert columns[("users", "sysadmin")][0] == "boolean"
     assert columns[("jobs", "stop_requested")][0] == "boolean"
     assert columns[("repositories", "created_at")][0] == "timestamp with time zone"
+    # Ids come from sequences, which never go back: no id is handed out twice (see 0006).
+    for table, column in (
+        ("repositories", "id"),
+        ("users", "user_id"),
+        ("projects", "project_id"),
+        ("project_members", "id"),
+        ("robots", "id"),
+        ("audit_logs", "id"),
+        ("jobs", "id"),
+    ):
+        assert str(defaults[(table, column)]).startswith("nextval("), (table, column, defaults[(table, column)])
 
 
 async def _scalar(engine: AsyncEngine, sql: str, **params: object) -> int:

@@ -302,6 +302,11 @@ class MachineLoginThrottle:
                     self._write(slot)
 
     async def forget(self, key: str) -> None:
+        # Every successful login forgets its account, which has no failures as a rule: a
+        # shared look first spares the processes' logins waiting on one another.
+        with self._locked(fcntl.LOCK_SH):
+            if self._find(*self._locate(key)) is None:
+                return
         with self._locked(fcntl.LOCK_EX):
             slot = self._find(*self._locate(key))
             if slot is not None:
