@@ -1,14 +1,19 @@
 """Brute force: failed logins are throttled per account and per client address.
 
 A server of this module's own allows 3 failures per 3-second window. Each test speaks
-from loopback addresses of its own (127.0.0.x), so one test's failures never throttle
-another's address.
+from loopback addresses of its own (127.0.0.x, 127.0.1.x), so one test's failures never
+throttle another's address. The limit holds exactly across the worker processes of one
+server and across instances (`spread`): counted before each password is checked, in what
+they share.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -17,7 +22,9 @@ import pytest
 from tests.access.accounts import create_user
 from tests.access.conftest import start_portside
 from tests.access.flow import client, describe, error_codes
-from tests.servers import Portside
+from tests.scale.conftest import start_cluster
+from tests.servers import ADMIN_PASSWORD, Portside
+from tests.stacks import STACKS, Backing
 
 LIMIT, WINDOW = 3, 3
 PASSWORD = "Passw0rd-brute"
@@ -125,3 +132,100 @@ def test_oauth2_password_form_is_throttled(throttled: Portside) -> None:
         _assert_throttled(form(c, PASSWORD))
         _assert_throttled(form(other, PASSWORD))
         _assert_throttled(_token(other, name, PASSWORD))
+
+
+# --- the limit is shared: every worker process, every instance --------------------------
+
+SHARED_LIMIT = 5
+ATTEMPTS = 16
+
+
+@dataclass
+class Spread:
+    """Servers whose workers (fs: three processes of one server) or instances (scaled:
+    two over one PostgreSQL and Redis, with two workers each) must count as one. Every
+    request goes on a connection of its own, to the next URL in turn."""
+
+    urls: list[str]
+    turn: itertools.count[int] = field(default_factory=itertools.count)
+
+    def url(self) -> str:
+        return self.urls[next(self.turn) % len(self.urls)]
+
+    def token(self, address: str, username: str, password: str) -> httpx.Response:
+        with client(self.url(), address, headers={"Connection": "close"}) as c:
+            return _token(c, username, password)
+
+    def create_user(self, name: str) -> str:
+        r = httpx.post(
+            f"{self.urls[0]}/api/v2.0/users",
+            json={"username": name, "password": PASSWORD, "email": f"{name}@example.com", "realname": name},
+            auth=("admin", ADMIN_PASSWORD),
+            timeout=30.0,
+        )
+        assert r.status_code == 201, describe(r)
+        return name
+
+
+@pytest.fixture(scope="module", params=[s for s in ("fs", "scaled") if s in STACKS])
+def spread(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spread]:
+    env = {
+        "PORTSIDE_LOGIN_FAILURE_LIMIT": str(SHARED_LIMIT),
+        "PORTSIDE_LOGIN_FAILURE_WINDOW_SECONDS": "3600",
+    }
+    root = tmp_path_factory.mktemp(f"spread-{request.param}")
+    if request.param == "fs":
+        server = start_portside(root / "data", {**env, "PORTSIDE_WORKERS": "3"})
+        yield Spread([server.url])
+        server.stop()
+        return
+    backing: Backing = request.getfixturevalue("backing")
+    cluster = start_cluster(root, backing, size=2, env={**env, "PORTSIDE_WORKERS": "2"})
+    yield Spread([instance.url for instance in cluster.instances])
+    cluster.stop()
+
+
+def _statuses(responses: Iterable[httpx.Response]) -> list[int]:
+    return [r.status_code for r in responses]
+
+
+def test_wrong_passwords_on_new_connections_meet_the_limit_exactly(spread: Spread) -> None:
+    name = spread.create_user("spread-serial")
+    statuses = _statuses(spread.token("127.0.1.1", name, f"Wrong-{n}") for n in range(ATTEMPTS))
+    assert statuses == [401] * SHARED_LIMIT + [429] * (ATTEMPTS - SHARED_LIMIT)
+    # the right password too, through every worker and instance, with the time to wait
+    for _ in range(4):
+        r = spread.token("127.0.1.2", name, PASSWORD)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 3000, describe(r)
+
+
+def test_parallel_wrong_passwords_meet_the_limit_exactly(spread: Spread) -> None:
+    """All at once: each attempt is counted before its password is checked, so those that
+    arrive while the others are being checked find the limit reached."""
+    name = spread.create_user("spread-parallel")
+    with ThreadPoolExecutor(ATTEMPTS) as pool:
+        statuses = list(pool.map(lambda n: spread.token("127.0.1.3", name, f"Wrong-{n}").status_code, range(ATTEMPTS)))
+    assert sorted(statuses) == [401] * SHARED_LIMIT + [429] * (ATTEMPTS - SHARED_LIMIT), statuses
+    assert spread.token("127.0.1.4", name, PASSWORD).status_code == 429
+
+
+def test_parallel_right_passwords_all_pass(spread: Spread) -> None:
+    """Right passwords are counted while they are checked, then taken back: many at once
+    (a client's parallel requests) do not throttle each other."""
+    name = spread.create_user("spread-right")
+    with ThreadPoolExecutor(ATTEMPTS) as pool:
+        statuses = list(pool.map(lambda _: spread.token("127.0.1.5", name, PASSWORD).status_code, range(ATTEMPTS)))
+    assert statuses == [200] * ATTEMPTS
+
+
+def test_a_success_forgets_the_account_not_the_address(spread: Spread) -> None:
+    name = spread.create_user("spread-forgets")
+    first, second = "127.0.1.6", "127.0.1.7"
+    assert _statuses(spread.token(first, name, "Wrong") for _ in range(SHARED_LIMIT - 1)) == [401] * 4
+    assert spread.token(first, name, PASSWORD).status_code == 200
+    # the account starts again from nothing, wherever the next attempts land
+    assert _statuses(spread.token(second, name, "Wrong") for _ in range(SHARED_LIMIT - 1)) == [401] * 4
+    # the first address kept its four: one more, and it is refused even the right password
+    assert spread.token(first, name, "Wrong").status_code == 401
+    assert spread.token(first, name, PASSWORD).status_code == 429
+    assert spread.token(second, name, PASSWORD).status_code == 429  # and so is the account, at five

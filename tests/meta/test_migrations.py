@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from portside.meta.accounts import AuditQuery
+from portside.meta.sql.accounts import SqlAccounts
+from portside.meta.sql.artifacts import SqlArtifacts
+from portside.meta.sql.jobs import SqlJobs
 from portside.meta.sql.migrate import downgrade, upgrade
 from portside.meta.sql.schema import metadata
 from portside.meta.sql.store import SqlDatabase
@@ -47,7 +52,7 @@ async def test_each_step_down_keeps_the_data_of_earlier_steps(empty_database: Da
         db = SqlDatabase(engine)
         digest, size = blob("layer")
         await db.link_blob("keep/me", digest, size)
-        for revision in ("0003", "0002", "0001"):
+        for revision in ("0005", "0003", "0002", "0001"):
             await downgrade(engine, revision)
             assert await _version(engine) == revision
         async with engine.connect() as conn:
@@ -79,13 +84,16 @@ async def test_postgresql_column_types(database: Database):
     engine = database.engine()
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT table_name, column_name, data_type, collation_name FROM information_schema.columns"
-                    " WHERE table_schema = 'public'"
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT table_name, column_name, data_type, collation_name, column_default"
+                        " FROM information_schema.columns WHERE table_schema = 'public'"
+                    )
                 )
-            )
+            ).all()
             columns = {(r.table_name, r.column_name): (r.data_type, r.collation_name) for r in rows}
+            defaults = {(r.table_name, r.column_name): r.column_default for r in rows}
     finally:
         await engine.dispose()
     # Names listed in byte order, whatever the database's locale.
@@ -98,3 +106,112 @@ async def test_postgresql_column_types(database: Database):
     assert columns[("users", "sysadmin")][0] == "boolean"
     assert columns[("jobs", "stop_requested")][0] == "boolean"
     assert columns[("repositories", "created_at")][0] == "timestamp with time zone"
+    # Ids come from sequences, which never go back: no id is handed out twice (see 0006).
+    for table, column in (
+        ("repositories", "id"),
+        ("users", "user_id"),
+        ("projects", "project_id"),
+        ("project_members", "id"),
+        ("robots", "id"),
+        ("audit_logs", "id"),
+        ("jobs", "id"),
+    ):
+        assert str(defaults[(table, column)]).startswith("nextval("), (table, column, defaults[(table, column)])
+
+
+async def _scalar(engine: AsyncEngine, sql: str, **params: object) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text(sql), params)).scalar() or 0)
+
+
+async def test_upgrade_to_0006_keeps_every_id_and_never_gives_one_again(empty_database: Database):
+    """Rows written under 0005 keep their ids; a project deleted before the upgrade, whose
+    id only its audit records still name, never gives that id to another; and after the
+    upgrade no deleted row's id comes back, on either database."""
+    engine = empty_database.engine()
+    try:
+        await upgrade(engine, "0005")
+        accounts, db, jobs = SqlAccounts(engine), SqlDatabase(engine), SqlJobs(engine)
+        owner = await accounts.create_user("owner", "hash", email=None, realname="", comment="", sysadmin=False)
+        kept = await accounts.create_project("kept", owner.user_id, {})
+        doomed = await accounts.create_project("doomed", owner.user_id, {})
+        await accounts.record(
+            project_id=doomed.project_id, username="owner", operation="create", resource_type="project", resource="x"
+        )
+        assert await accounts.delete_project(doomed.project_id)
+        guest = await accounts.create_user("guest", "hash", email=None, realname="", comment="", sysadmin=False)
+        member = await accounts.add_member(kept.project_id, guest.user_id, 3)
+        digest, size = blob("layer")
+        await db.link_blob("kept/app", digest, size)
+        repo_id = await _scalar(engine, "SELECT id FROM repositories WHERE name = 'kept/app'")
+        job = await jobs.create_job("gc", "Manual", "{}", datetime.now(UTC) - timedelta(days=1))
+        assert job is not None
+
+        await upgrade(engine)
+        assert await _version(engine) == HEAD
+        if empty_database.dialect == "sqlite":
+            assert await _scalar(engine, "SELECT seq FROM sqlite_sequence WHERE name = 'projects'") == doomed.project_id
+        # Every row stays, with its id and its links.
+        again = await accounts.get_project("kept")
+        assert again is not None and (again.project_id, again.owner_id) == (kept.project_id, owner.user_id)
+        assert member.id in [m.id for m in (await accounts.list_members(kept.project_id, None, 0, 10)).items]
+        assert await _scalar(engine, "SELECT id FROM repositories WHERE name = 'kept/app'") == repo_id
+        assert await db.blob_size("kept/app", digest) == size
+        stored_job = await jobs.get_job(job.id)
+        assert stored_job is not None and stored_job.kind == "gc"
+
+        # The id the audit records name is not given to the next project, nor are their records.
+        after = await accounts.create_project("after", owner.user_id, {})
+        assert after.project_id > doomed.project_id
+        assert (await accounts.list_audit(AuditQuery(project_id=after.project_id), 0, 10)).items == []
+
+        # From now on the newest row of each, deleted, leaves its id unused.
+        await _never_reused_after_the_upgrade(engine, accounts, db, jobs, owner.user_id, after.project_id)
+    finally:
+        await engine.dispose()
+
+
+async def _never_reused_after_the_upgrade(
+    engine: AsyncEngine, accounts: SqlAccounts, db: SqlDatabase, jobs: SqlJobs, owner_id: int, project_id: int
+) -> None:
+    user = await accounts.create_user("newest", "hash", email=None, realname="", comment="", sysadmin=False)
+    assert await accounts.delete_user(user.user_id)
+    other = await accounts.create_user("newer", "hash", email=None, realname="", comment="", sysadmin=False)
+    assert other.user_id > user.user_id
+
+    project = await accounts.create_project("newest", owner_id, {})
+    assert await accounts.delete_project(project.project_id)
+    assert (await accounts.create_project("newer", owner_id, {})).project_id > project.project_id
+
+    member = await accounts.add_member(project_id, other.user_id, 2)
+    assert await accounts.remove_member(project_id, member.id)
+    assert (await accounts.add_member(project_id, other.user_id, 2)).id > member.id
+
+    robots = []
+    for name in ("robot$newest", "robot$newer"):
+        robot = await accounts.create_robot(
+            name, "hash", description="", level="system", project_id=None, duration=-1, expires_at=-1,
+            disabled=False, permissions=[], creator="admin",
+        )  # fmt: skip
+        robots.append(robot.id)
+        assert await accounts.delete_robot(robot.id)
+    assert robots[1] > robots[0]
+
+    digest, size = blob("another layer")
+    ids = []
+    for _ in range(2):
+        await db.link_blob("after/app", digest, size)
+        ids.append(await _scalar(engine, "SELECT id FROM repositories WHERE name = 'after/app'"))
+        assert await SqlArtifacts(engine).delete_repository("after/app")
+    assert ids[1] > ids[0]
+
+    newest = await _scalar(engine, "SELECT MAX(id) FROM audit_logs")
+    await accounts.purge_audit(datetime.now(UTC) + timedelta(days=1))  # every record
+    await accounts.record(project_id=None, username="x", operation="login", resource_type="user", resource="x")
+    assert await _scalar(engine, "SELECT MAX(id) FROM audit_logs") > newest
+
+    newest_job = await _scalar(engine, "SELECT MAX(id) FROM jobs")
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM jobs"))  # history pruned by hand
+    job = await jobs.create_job("gc", "Manual", "{}", datetime.now(UTC))
+    assert job is not None and job.id > newest_job

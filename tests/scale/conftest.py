@@ -37,8 +37,11 @@ class Cluster:
             instance.stop()
 
 
-def start_cluster(root: Path, backing: Backing, size: int = 3, open_registry: bool = False) -> Cluster:
-    shared = backing.scaled_env()
+def start_cluster(
+    root: Path, backing: Backing, size: int = 3, open_registry: bool = False, env: dict[str, str] | None = None
+) -> Cluster:
+    """`size` instances sharing one database, bucket and Redis, with settings `env` besides."""
+    shared = {**backing.scaled_env(), **(env or {})}
     balancer_port = free_port()
     # Clients reach the cluster through the balancer, so that is where tokens come from.
     shared["PORTSIDE_EXTERNAL_URL"] = f"http://127.0.0.1:{balancer_port}"

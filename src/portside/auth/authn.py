@@ -64,21 +64,21 @@ class Authenticator:
     async def login(self, username: str, password: str, client: str = "", *, audit: bool = True) -> Principal:
         """The principal these credentials name; raises `Unauthorized` or `TooManyRequests`."""
         keys = (f"account:{username}", f"client:{client}")
-        await self._throttle.check(keys)
         generation = await self._accounts_generation()
         fingerprint = self._fingerprint(username, password)
         fresh = self._verified.get(fingerprint, 0.0) > time.monotonic()
         if fresh:
+            # Verified moments ago: right, so nothing to count, but refused while throttled.
+            await self._throttle.check(keys)
             principal = await self._check(username, password, trust_secret=True)
         else:
-            principal = await self._verify_once(fingerprint, username, password)
+            principal = await self._verify_once(fingerprint, username, password, keys)
         if principal is None:
             self._verified.pop(fingerprint, None)
-            await self._throttle.failed(keys)
             if audit:
                 await self._record_login(username, client, success=False)
             raise Unauthorized("invalid username or password")
-        await self._throttle.succeeded(keys[0])
+        await self._throttle.forget(keys[0])
         if not fresh:
             # Only remember a verification when no change was noticed while it ran: it may
             # have read the account as it was before that change.
@@ -95,26 +95,51 @@ class Authenticator:
         as passwords are: per account and per address, with the same limit, so that a
         caller who knows the password cannot try every code. Raises `Unauthorized`, or
         `TooManyRequests` (even for a right code) once the limit is reached."""
-        keys = (f"totp:{username}", f"client:{client}")
-        await self._throttle.check(keys)
-        if not await valid():
-            await self._throttle.failed(keys)
+        account = f"totp:{username}"
+        reservation = await self._throttle.reserve((account, f"client:{client}"))
+        try:
+            right = await valid()
+        except BaseException:
+            await self._throttle.release(reservation)  # not judged: it did not fail
+            raise
+        if not right:
             await self._record_login(username, client, success=False)
             raise Unauthorized("a valid TOTP code is required", detail={"totp": "required"})
-        await self._throttle.succeeded(keys[0])
+        await self._throttle.release(reservation)
+        await self._throttle.forget(account)
 
-    async def _verify_once(self, fingerprint: bytes, username: str, password: str) -> Principal | None:
+    async def _verify_once(
+        self, fingerprint: bytes, username: str, password: str, keys: tuple[str, ...]
+    ) -> Principal | None:
         """Check the credentials, sharing one check among the requests that bring the same
         ones at the same time (a client's parallel layer uploads, a fleet's pulls when the
         remembered verification runs out): argon2 is meant to be slow, and N checks of one
-        password would cost N times that for nothing."""
+        password would cost N times that for nothing. One guess, so one failure counted
+        (against the keys of the request that started the check)."""
         flight = self._flights.get(fingerprint)
         if flight is None:
-            flight = asyncio.ensure_future(self._check(username, password, trust_secret=False))
+            flight = asyncio.ensure_future(self._counted_check(username, password, keys))
             self._flights[fingerprint] = flight
             flight.add_done_callback(lambda _done: self._flights.pop(fingerprint, None))
+        else:
+            # The guess is counted once, against the keys of the request that started the
+            # check; this request's own address must be under its limit all the same.
+            await self._throttle.check(keys[1:])
         # Shielded: one waiter giving up (its client left) must not cancel the others' check.
         return await asyncio.shield(flight)
+
+    async def _counted_check(self, username: str, password: str, keys: tuple[str, ...]) -> Principal | None:
+        """`_check`, counted as a failure before it is judged (auth/throttle.py) and taken
+        back when the credentials are right."""
+        reservation = await self._throttle.reserve(keys)
+        try:
+            principal = await self._check(username, password, trust_secret=False)
+        except Exception:
+            await self._throttle.release(reservation)  # not judged: no failure
+            raise
+        if principal is not None:
+            await self._throttle.release(reservation)
+        return principal
 
     async def _accounts_generation(self) -> int | None:
         """The accounts' generation; what is remembered is dropped when it moved, and when
@@ -177,4 +202,3 @@ class Authenticator:
             return Principal.of_robot(robot) if robot and robot_active(robot) else None
         user = await self._users.get_user(key)
         return Principal.of_user(user) if user else None
-

@@ -1,6 +1,7 @@
 """Coordination between server processes and instances: locks, generations, login throttle.
 
-`coordinator.LocalCoordinator` serves one machine (flock, in-process counters);
+`coordinator.LocalCoordinator` serves one machine (flock, memory-mapped generations and
+the table of failed attempts in `throttle.py`);
 `redis.RedisCoordinator` serves several instances over one Redis. Only `wiring` picks one;
 everything else receives the pieces (`Locks`, a `ChangeCounter`, a `Throttle`).
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from portside.auth.throttle import LoginThrottle, Throttle
+from portside.auth.throttle import Throttle
 from portside.coord.counters import Generation, MachineChangeCounter
 from portside.coord.locks import LocalLocks, Locks
+from portside.coord.throttle import MachineLoginThrottle
 
 __all__ = ["Coordinator", "LocalCoordinator"]
 
@@ -38,19 +39,23 @@ class Coordinator(Protocol):
 
 
 class LocalCoordinator:
-    """One machine without Redis: `flock` locks and memory-mapped generations shared by its
-    processes (server workers and CLI commands alike); the login throttle inside each
-    process."""
+    """One machine without Redis: `flock` locks, memory-mapped generations and a
+    memory-mapped table of failed attempts, shared by its processes (server workers and
+    CLI commands alike)."""
 
     shared = False
 
     def __init__(self, lock_directory: Path):
+        self._directory = lock_directory
         self.locks = LocalLocks(lock_directory)
         self.registry_changes = MachineChangeCounter(lock_directory / "registry.generation")
         self.account_changes = MachineChangeCounter(lock_directory / "accounts.generation")
+        self._throttles: list[MachineLoginThrottle] = []
 
-    def login_throttle(self, limit: int, window: float) -> LoginThrottle:
-        return LoginThrottle(limit, window)
+    def login_throttle(self, limit: int, window: float) -> MachineLoginThrottle:
+        throttle = MachineLoginThrottle(self._directory / "attempts.table", limit, window)
+        self._throttles.append(throttle)
+        return throttle
 
     async def check(self) -> None:
         return None
@@ -58,3 +63,5 @@ class LocalCoordinator:
     async def close(self) -> None:
         self.registry_changes.close()
         self.account_changes.close()
+        for throttle in self._throttles:
+            throttle.close()

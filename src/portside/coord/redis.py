@@ -9,9 +9,9 @@ Keys, all under the deployment's prefix (`redis_key_prefix`):
                         manifest or tag (the manifest caches ask it on every lookup)
     gen:accounts        the accounts' generation: INCR after each committed account or
                         robot change (the authenticators ask it on every login)
-    throttle:<key>      recent failed logins of an account or address: a sorted set of
-                        failure times (milliseconds, Redis's own clock, so instances'
-                        clocks need not agree)
+    throttle:<key>      recent failed attempts of a key (an account, an address): a sorted
+                        set of failure times (milliseconds, Redis's own clock, so instances'
+                        clocks need not agree), one member per failure counted
 
 A generation that is missing (Redis restarted, or evicted the key) starts again from a
 random number, never from a value a cache may still hold.
@@ -38,7 +38,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from portside.auth.throttle import too_many_failures
+from portside.auth.throttle import Reservation, too_many_failures
 from portside.coord.locks import ProcessLocks
 from portside.errors import Unavailable
 
@@ -211,6 +211,10 @@ class RedisChangeCounter:
 
 # --- login throttle -----------------------------------------------------------------------
 
+# Each key is a sorted set of failure times (Redis's own clock, in milliseconds), one
+# member per counted failure (its reservation's mark), expiring with its window. One
+# script checks every key and counts the attempt against all of them, or against none:
+# Redis runs it whole, so parallel attempts through any instances are counted exactly.
 _NOW_MS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -218,32 +222,43 @@ local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 """
 
-_CHECK = (
-    _NOW_MS
-    + """
+# The wait (ms) until each key is under its limit: once fewer than `limit` failures are
+# left, that is when the one at index count - limit leaves the window.
+_WAIT = """
 local wait = 0
 for _, key in ipairs(KEYS) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if redis.call('ZCARD', key) >= limit then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  local excess = redis.call('ZCARD', key) - limit
+  if excess >= 0 then
+    local oldest = redis.call('ZRANGE', key, excess, excess, 'WITHSCORES')
     wait = math.max(wait, tonumber(oldest[2]) + window - now)
   end
 end
-return wait
 """
-)
 
-_FAILED = (
+_CHECK = _NOW_MS + _WAIT + "return wait\n"
+
+_RESERVE = (
     _NOW_MS
+    + _WAIT
     + """
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[3] .. ':' .. i)
-  redis.call('ZREMRANGEBYRANK', key, 0, -limit - 1)
+if wait > 0 then
+  return wait
+end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[3])
   redis.call('PEXPIRE', key, window)
 end
 return 0
 """
 )
+
+_RELEASE_FAILURE = """
+for _, key in ipairs(KEYS) do
+  redis.call('ZREM', key, ARGV[1])
+end
+return 0
+"""
 
 
 class RedisLoginThrottle:
@@ -257,24 +272,37 @@ class RedisLoginThrottle:
         self.window = window
         self._window_ms = max(1, int(window * 1000))
         self._check = link.client.register_script(_CHECK)
-        self._failed = link.client.register_script(_FAILED)
+        self._reserve = link.client.register_script(_RESERVE)
+        self._release = link.client.register_script(_RELEASE_FAILURE)
 
     def _keys(self, keys: Iterable[str]) -> list[str]:
         return [self._link.key("throttle", k) for k in keys]
 
     async def check(self, keys: Iterable[str]) -> None:
         async with self._link.calling():
-            wait_ms = int(await self._check(keys=self._keys(keys), args=[self._window_ms, self.limit]))
+            wait_ms = int(await self._check(keys=self._keys(dict.fromkeys(keys)), args=[self._window_ms, self.limit]))
         if wait_ms > 0:
             raise too_many_failures(wait_ms / 1000)
 
-    async def failed(self, keys: Iterable[str]) -> None:
+    async def reserve(self, keys: Iterable[str]) -> Reservation:
+        reservation = Reservation(tuple(dict.fromkeys(keys)), secrets.randbits(63))
         async with self._link.calling():
-            await self._failed(keys=self._keys(keys), args=[self._window_ms, self.limit, secrets.token_hex(8)])
+            wait_ms = int(
+                await self._reserve(
+                    keys=self._keys(reservation.keys), args=[self._window_ms, self.limit, reservation.mark]
+                )
+            )
+        if wait_ms > 0:
+            raise too_many_failures(wait_ms / 1000)
+        return reservation
 
-    async def succeeded(self, account_key: str) -> None:
+    async def release(self, reservation: Reservation) -> None:
         async with self._link.calling():
-            await self._link.client.delete(self._link.key("throttle", account_key))
+            await self._release(keys=self._keys(reservation.keys), args=[reservation.mark])
+
+    async def forget(self, key: str) -> None:
+        async with self._link.calling():
+            await self._link.client.delete(self._link.key("throttle", key))
 
 
 # --- all of it ----------------------------------------------------------------------------

@@ -27,6 +27,11 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# Ids are never handed out twice (0006): tables whose rows have integer ids are
+# AUTOINCREMENT on SQLite, which would otherwise give a new row the largest id in the table
+# plus one (a deleted project's id to the next project, and its audit records with it).
+# PostgreSQL's serial sequences never go back.
+
 DIGEST = String(160)
 
 repositories = Table(
@@ -38,6 +43,7 @@ repositories = Table(
     Column("description", Text, nullable=False, default=""),
     Column("pull_count", BigInteger, nullable=False, default=0),
     Column("updated_at", DateTime(timezone=True), nullable=True),
+    sqlite_autoincrement=True,
 )
 
 blobs = Table(
@@ -140,6 +146,7 @@ users = Table(
     Column("update_time", DateTime(timezone=True), nullable=False),
     # Moves when the password changes: tokens issued before carry the old one and stop working.
     Column("generation", Integer, nullable=False, default=0, server_default="0"),
+    sqlite_autoincrement=True,
 )
 
 projects = Table(
@@ -150,6 +157,7 @@ projects = Table(
     Column("owner_id", Integer, ForeignKey("users.user_id"), nullable=False),
     Column("creation_time", DateTime(timezone=True), nullable=False),
     Column("update_time", DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,
 )
 
 # Harbor's project metadata: a map of strings ("public": "true", ...).
@@ -171,6 +179,7 @@ project_members = Table(
     Column("creation_time", DateTime(timezone=True), nullable=False),
     Column("update_time", DateTime(timezone=True), nullable=False),
     UniqueConstraint("project_id", "user_id", name="uq_project_members_project_user"),
+    sqlite_autoincrement=True,
 )
 
 robots = Table(
@@ -192,6 +201,7 @@ robots = Table(
     Column("update_time", DateTime(timezone=True), nullable=False),
     # Moves when the secret is refreshed or the robot disabled (see users.generation).
     Column("generation", Integer, nullable=False, default=0, server_default="0"),
+    sqlite_autoincrement=True,
 )
 
 audit_logs = Table(
@@ -208,6 +218,7 @@ audit_logs = Table(
     Column("op_time", DateTime(timezone=True), nullable=False),
     Index("ix_audit_logs_project_time", "project_id", "op_time"),
     Index("ix_audit_logs_time", "op_time"),
+    sqlite_autoincrement=True,
 )
 
 # --- web UI sessions (management API) ---------------------------------------------------
@@ -241,6 +252,7 @@ jobs = Table(
     Column("creation_time", DateTime(timezone=True), nullable=False),
     Column("update_time", DateTime(timezone=True), nullable=False),
     Index("ix_jobs_kind_time", "kind", "creation_time"),
+    sqlite_autoincrement=True,
 )
 
 job_schedules = Table(
