@@ -18,7 +18,9 @@ from tests.meta.conftest import Stores, blob, gather_all, image
 
 
 async def _owner(stores: Stores) -> int:
-    return (await stores.accounts.create_user("owner", "x", email=None, realname="", comment="", sysadmin=False)).user_id
+    return (
+        await stores.accounts.create_user("owner", "x", email=None, realname="", comment="", sysadmin=False)
+    ).user_id
 
 
 async def _repository_count(stores: Stores) -> int:
@@ -91,7 +93,12 @@ async def test_a_project_is_never_deleted_under_a_push(stores: Stores, instances
             assert deleted is True and isinstance(pushed, Denied) and not linked, outcomes
     async with stores.engine.connect() as conn:
         names = (await conn.execute(select(repositories.c.name))).scalars().all()
-    projects = {p.name for p in (await stores.accounts.list_projects(
-        name_contains=None, exact_name=None, public=None, visible_to=None, member_of=None, offset=0, limit=100
-    )).items}
+    projects = {
+        p.name
+        for p in (
+            await stores.accounts.list_projects(
+                name_contains=None, exact_name=None, public=None, visible_to=None, member_of=None, offset=0, limit=100
+            )
+        ).items
+    }
     assert {n.split("/", 1)[0] for n in names} <= projects
