@@ -31,17 +31,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
     portside.stop()
 
 
-def _enrolled(server: Portside) -> tuple[str, str, str]:
-    """A new user with TOTP on: (username, password, secret)."""
+def _enrolled(server: Portside) -> tuple[str, str, str, str]:
+    """A new user with TOTP on: (username, password, secret, the code that confirmed it).
+    It is the previous time step's code (within the drift allowed), so the current one is
+    still unused."""
     name, password = f"tf{uuid.uuid4().hex[:6]}", "Two-Factor-1"
     with httpx.Client(base_url=server.url, auth=("admin", ADMIN_PASSWORD), timeout=30) as admin:
         r = admin.post(f"{API}/users", json={"username": name, "password": password, "email": f"{name}@example.com"})
         assert r.status_code == 201, describe(r)
     with httpx.Client(base_url=server.url, auth=(name, password), timeout=30) as me:
         secret = me.post(f"{API}/users/current/totp").json()["secret"]
-        r = me.put(f"{API}/users/current/totp", json={"code": pyotp.TOTP(secret).now()})
+        confirmed = pyotp.TOTP(secret).at(time.time() - 30)
+        r = me.put(f"{API}/users/current/totp", json={"code": confirmed})
         assert r.status_code == 200, describe(r)
-    return name, password, secret
+    return name, password, secret, confirmed
 
 
 def _login(c: httpx.Client, name: str, password: str, code: str | None) -> httpx.Response:
@@ -62,7 +65,7 @@ def _wrong(secret: str) -> str:
 
 
 def test_wrong_codes_are_throttled_like_passwords(server: Portside) -> None:
-    name, password, secret = _enrolled(server)
+    name, password, secret, _ = _enrolled(server)
     # From an address of its own: the address is throttled too, and others share 127.0.0.1.
     with client(server.url, local_address="127.0.0.21") as attacker:
         answers = [_login(attacker, name, password, _wrong(secret)).status_code for _ in range(40)]
@@ -77,7 +80,7 @@ def test_wrong_codes_are_throttled_like_passwords(server: Portside) -> None:
 
 
 def test_a_code_signs_in_once(server: Portside) -> None:
-    name, password, secret = _enrolled(server)
+    name, password, secret, _ = _enrolled(server)
     code = _next_code(secret)
     with client(server.url, local_address="127.0.0.23") as c:
         assert _login(c, name, password, None).status_code == 401
@@ -87,14 +90,13 @@ def test_a_code_signs_in_once(server: Portside) -> None:
         r = _login(replay, name, password, code)
         assert r.status_code == 401 and "totp" in r.text.lower(), describe(r)
     # Nor does the code that confirmed the enrolment sign in.
-    other, other_password, other_secret = _enrolled(server)
+    other, other_password, _, confirmed = _enrolled(server)
     with client(server.url, local_address="127.0.0.24") as c:
-        confirmed = pyotp.TOTP(other_secret).now()
         assert _login(c, other, other_password, confirmed).status_code == 401
 
 
 def test_turning_two_factor_off_takes_a_code_from_a_session(server: Portside) -> None:
-    name, password, secret = _enrolled(server)
+    name, password, secret, _ = _enrolled(server)
     # The password alone, over Basic auth, does not turn it off.
     with httpx.Client(base_url=server.url, auth=(name, password), timeout=30) as basic:
         r = basic.request("DELETE", f"{API}/users/current/totp", json={"code": _next_code(secret)})
@@ -116,7 +118,7 @@ def test_turning_two_factor_off_takes_a_code_from_a_session(server: Portside) ->
 
 
 def test_the_operator_turns_two_factor_off_for_a_lost_device(server: Portside) -> None:
-    name, password, _ = _enrolled(server)
+    name, password, _, _ = _enrolled(server)
     done = subprocess.run(
         [sys.executable, "-m", "portside", "user", "reset-totp", name, "--data-dir", str(server.data_dir)],
         capture_output=True,
