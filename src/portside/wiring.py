@@ -180,6 +180,9 @@ def build(settings: Settings) -> ASGIApp:
         accounts,
         realm=f"{settings.base_url}/service/token",
         admin_creates_projects=settings.admin_creates_projects,
+        # The same generation as the authenticator's: tokens are checked again after
+        # every account, project or membership change committed anywhere.
+        account_changes=coordinator.account_changes,
     )
     changes = _change_counter(settings, engine, coordinator)
     entries = settings.manifest_cache_entries
@@ -392,11 +395,12 @@ def _management_routes(
     guard = Guard(policy, accounts)
     limit = settings.default_project_storage_limit
     quotas = QuotaService(SqlQuotas(database.engine, limit), accounts, guard, limit)
+    totp = TotpService(accounts, accounts, authenticator)
     return management_routes(
         ManagementServices(
             authenticator=authenticator,
             users=UserService(accounts, accounts, guard, sessions),
-            totp=TotpService(accounts, accounts),
+            totp=totp,
             projects=ProjectService(accounts, accounts, guard, quotas),
             quotas=quotas,
             members=MemberService(accounts, accounts, accounts, guard),
@@ -404,7 +408,7 @@ def _management_routes(
             repositories=RepositoryService(artifacts, accounts, guard),
             artifacts=ArtifactService(artifacts, registry.manifests, accounts, guard),
             audit=AuditService(accounts, guard),
-            sessions=SessionService(sessions, accounts, authenticator, settings.session_ttl_seconds),
+            sessions=SessionService(sessions, accounts, authenticator, totp, settings.session_ttl_seconds),
             secure_cookies=settings.base_url.startswith("https://"),
             gc=upkeep.gc,
             scrub=upkeep.scrub,

@@ -118,6 +118,14 @@ def expected(who: Principal, project: str, action: str) -> bool:
     return action in who.grants.get(project, frozenset()) or action in who.grants.get("*", frozenset())
 
 
+def sees(who: Principal, project: str) -> bool:
+    """May `who` know that `project` exists? Whoever may not is answered as for a project
+    that does not exist."""
+    if who.sysadmin or project in (PUBLIC, "library") or "*" in who.grants:
+        return True
+    return project in who.grants
+
+
 def visible_projects(who: Principal) -> set[str] | None:
     """Projects whose repositories `who` must see in the catalog (None: every project)."""
     if who.sysadmin or "*" in who.grants:

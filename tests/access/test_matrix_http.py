@@ -21,6 +21,7 @@ from tests.access.accounts import (
     PUBLIC,
     Principal,
     expected,
+    sees,
     visible_projects,
 )
 from tests.access.conftest import AclServer
@@ -44,8 +45,19 @@ CELLS = [
 ]
 
 
-def _assert_refused_with_token(r, scope_repo: str) -> None:
-    """A registry request the token does not cover: 401, UNAUTHORIZED, insufficient_scope."""
+def _assert_refused_with_token(r, scope_repo: str, who: Principal | None = None) -> None:
+    """A registry request the token does not cover: 401, UNAUTHORIZED, insufficient_scope;
+    but a signed-in caller who may not even see the project is told what it would be told
+    of a project that does not exist (403, DENIED), in the same words."""
+    project = scope_repo.split("/", 1)[0]
+    if who is not None and who is not ANONYMOUS and not sees(who, project):
+        assert r.status_code == 403, describe(r)
+        if r.request.method != "HEAD":
+            assert error_codes(r) == ["DENIED"], describe(r)
+            assert r.json()["errors"][0]["message"] == (
+                f"project {project} does not exist, or {who.username} may not see it"
+            ), describe(r)
+        return
     assert r.status_code == 401, describe(r)
     assert "UNAUTHORIZED" in error_codes(r), describe(r)
     challenge = parse_challenge(r.headers["www-authenticate"])
@@ -85,12 +97,12 @@ def _pull(acl: AclServer, flow: TokenFlow, who: Principal, project: str) -> None
         tags = flow.http.get(f"/v2/{repo}/tags/list", headers=flow.bearer(token))
         assert tags.status_code == 200 and tags.json()["tags"] == ["v1"], describe(tags)
     else:
-        _assert_refused_with_token(r, repo)
+        _assert_refused_with_token(r, repo, who)
         # nor may it list the tags or read a blob with that token
         tags = flow.http.get(f"/v2/{repo}/tags/list", headers=flow.bearer(token))
-        _assert_refused_with_token(tags, repo)
+        _assert_refused_with_token(tags, repo, who)
         blob = flow.http.get(f"/v2/{repo}/blobs/{acl.seed_digests[repo]}", headers=flow.bearer(token))
-        _assert_refused_with_token(blob, repo)
+        _assert_refused_with_token(blob, repo, who)
 
 
 def _push(acl: AclServer, flow: TokenFlow, who: Principal, project: str) -> None:
@@ -109,7 +121,7 @@ def _push(acl: AclServer, flow: TokenFlow, who: Principal, project: str) -> None
         assert acl.repositories() == before | {repo}
         return
     r = flow.http.post(f"/v2/{repo}/blobs/uploads/", headers={**flow.bearer(token), "content-length": "0"})
-    _assert_refused_with_token(r, repo)
+    _assert_refused_with_token(r, repo, who)
     # a monolithic upload and a manifest straight away are refused the same way
     blob = oci.layer()
     r = flow.http.post(
@@ -118,14 +130,14 @@ def _push(acl: AclServer, flow: TokenFlow, who: Principal, project: str) -> None
         content=blob.data,
         headers={**flow.bearer(token), "content-type": "application/octet-stream"},
     )
-    _assert_refused_with_token(r, repo)
+    _assert_refused_with_token(r, repo, who)
     manifest = oci.image_manifest()
     r = flow.http.put(
         f"/v2/{repo}/manifests/v1",
         content=manifest.body,
         headers={**flow.bearer(token), "content-type": manifest.media_type},
     )
-    _assert_refused_with_token(r, repo)
+    _assert_refused_with_token(r, repo, who)
     assert acl.tags(repo) is None, f"{who} could not push, yet {repo} exists"
     assert acl.repositories() == before
 
@@ -142,9 +154,9 @@ def _delete(acl: AclServer, flow: TokenFlow, who: Principal, project: str) -> No
         assert not acl.has_manifest(repo, digest)
         assert not acl.has_manifest(repo, "v1")
     else:
-        _assert_refused_with_token(r, repo)
+        _assert_refused_with_token(r, repo, who)
         r = flow.http.delete(f"/v2/{repo}/manifests/v1", headers=flow.bearer(token))
-        _assert_refused_with_token(r, repo)
+        _assert_refused_with_token(r, repo, who)
         assert acl.has_manifest(repo, digest) and acl.has_manifest(repo, "v1")
 
 
@@ -218,8 +230,8 @@ def test_several_scopes_in_one_token(acl: AclServer) -> None:
             params={"mount": digest, "from": "hidden/seed"},
             headers={**flow.bearer(token), "content-length": "0"},
         )
-        assert r.status_code == 401, describe(r)
-        assert parse_challenge(r.headers["www-authenticate"]).get("error") == "insufficient_scope"
+        # (the developer may not see `hidden`: it is told so as of a project that does not exist)
+        _assert_refused_with_token(r, "hidden/seed", dev)
         assert acl.tags("priv/multi") is None
 
 

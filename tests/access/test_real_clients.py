@@ -42,7 +42,9 @@ from tests.e2e.images import Image, OciLayout, busybox_layout, busybox_rootfs_ta
 pytestmark = pytest.mark.e2e
 
 NO_TLS = "--tls-verify=false"
-REFUSED = re.compile(r"denied|unauthorized|invalid username/password|authentication required|insufficient.scope", re.I)
+REFUSED = re.compile(
+    r"denied|unauthorized|invalid username/password|authentication required|insufficient.scope|403 \(Forbidden\)", re.I
+)
 LOCAL_IMAGE = "portside-access-src:latest"
 
 

@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.access.accounts import ADMIN, ANONYMOUS, PRINCIPALS, create_user, delete_user
+from tests.access.accounts import ADMIN, ANONYMOUS, PRINCIPALS, Principal, create_user, delete_user
 from tests.access.conftest import AclServer
 from tests.access.flow import (
     TokenFlow,
@@ -42,6 +42,15 @@ def _server_key(acl: AclServer) -> ec.EllipticCurvePrivateKey:
     key = serialization.load_pem_private_key((acl.data_dir / "token-key.pem").read_bytes(), password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     return key
+
+
+def _account(acl: AclServer, who: Principal) -> dict[str, Any]:
+    """The claims naming `who`'s account and the seeded projects, as Portside issues them."""
+    return {
+        "portside_id": acl.seeded.user_ids[who.key],
+        "portside_gen": 0,
+        "portside_projects": dict(acl.seeded.project_ids),
+    }
 
 
 def _claims(sub: str, access: list[dict[str, Any]], **override: Any) -> dict[str, Any]:
@@ -111,7 +120,8 @@ def test_issued_token_claims(acl: AclServer) -> None:
 
 def test_control_forged_token_with_server_key_is_accepted(acl: AclServer) -> None:
     """The forging below is faithful: a correct token made this way works."""
-    token = jwt.encode(_claims(DEV.username or "", _pull_push("priv/forged-ok")), _server_key(acl), algorithm="ES256")
+    claims = _claims(DEV.username or "", _pull_push("priv/forged-ok"), **_account(acl, DEV))
+    token = jwt.encode(claims, _server_key(acl), algorithm="ES256")
     assert _start_upload(acl, token, "priv/forged-ok").status_code == 202
 
 
@@ -119,7 +129,7 @@ def test_control_forged_token_with_server_key_is_accepted(acl: AclServer) -> Non
 
 
 def _forged(acl: AclServer, repo: str, **override: Any) -> str:
-    claims = _claims(DEV.username or "", _pull_push(repo))
+    claims = _claims(DEV.username or "", _pull_push(repo), **_account(acl, DEV))
     claims.update(override)
     claims = {k: v for k, v in claims.items() if v is not None}
     return jwt.encode(claims, _server_key(acl), algorithm="ES256")

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from portside.auth.access import Access
+from portside.auth.principal import Principal
 from portside.auth.tokens import TokenService
 from portside.errors import Unauthorized
+from portside.meta.accounts import User
 
 PULL = Access("repository", "team/app", "pull")
+
+
+def _user(name: str, user_id: int = 7) -> Principal:
+    when = datetime.now(UTC)
+    return Principal.of_user(User(user_id, name, None, "", "", "", False, None, when, when, generation=3))
 
 
 class Clock:
@@ -46,7 +54,7 @@ def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_the_same_token_is_checked_once(key: ec.EllipticCurvePrivateKey, monkeypatch: pytest.MonkeyPatch) -> None:
     service = _service(key)
-    token = service.issue("alice", "user", [PULL]).token
+    token = service.issue(_user("alice"), [PULL], {"team": 1}).token
     decoded = _count_decodes(monkeypatch)
     first = service.verify(token)
     for _ in range(100):
@@ -58,7 +66,7 @@ def test_the_same_token_is_checked_once(key: ec.EllipticCurvePrivateKey, monkeyp
 def test_a_cached_token_is_refused_once_expired(key: ec.EllipticCurvePrivateKey) -> None:
     clock = Clock()
     service = _service(key, ttl=60, clock=clock)
-    token = service.issue("alice", "user", [PULL]).token
+    token = service.issue(_user("alice"), [PULL], {"team": 1}).token
     assert service.verify(token).subject == "alice"  # now remembered
     clock.now += 59
     assert service.verify(token).subject == "alice"
@@ -70,7 +78,7 @@ def test_a_cached_token_is_refused_once_expired(key: ec.EllipticCurvePrivateKey)
 def test_a_cached_token_is_refused_once_really_expired(key: ec.EllipticCurvePrivateKey) -> None:
     """The same with the real clock, which the signature check itself also reads."""
     service = _service(key, ttl=1)
-    issued = service.issue("alice", "user", [PULL])
+    issued = service.issue(_user("alice"), [PULL], {"team": 1})
     assert service.verify(issued.token).subject == "alice"
     expires = int(issued.issued_at) + 1
     time.sleep(max(0.0, expires - time.time()) + 0.05)
@@ -80,7 +88,7 @@ def test_a_cached_token_is_refused_once_really_expired(key: ec.EllipticCurvePriv
 
 def test_only_the_exact_token_text_is_answered_from_memory(key: ec.EllipticCurvePrivateKey) -> None:
     service = _service(key)
-    token = service.issue("alice", "user", [PULL]).token
+    token = service.issue(_user("alice"), [PULL], {"team": 1}).token
     service.verify(token)
     header, payload, signature = token.split(".")
     tampered_signature = signature[:-2] + ("AA" if not signature.endswith("AA") else "BB")
@@ -92,7 +100,7 @@ def test_only_the_exact_token_text_is_answered_from_memory(key: ec.EllipticCurve
 
 def test_refresh_tokens_are_still_refused(key: ec.EllipticCurvePrivateKey) -> None:
     service = _service(key)
-    refresh = service.issue_refresh("alice", "user").token
+    refresh = service.issue_refresh(_user("alice")).token
     for _ in range(2):
         with pytest.raises(Unauthorized, match="refresh"):
             service.verify(refresh)
@@ -102,7 +110,7 @@ def test_memory_is_bounded_least_recently_used_first(
     key: ec.EllipticCurvePrivateKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = _service(key, verified_tokens=3)
-    tokens = [service.issue(f"user{i}", "user", [PULL]).token for i in range(4)]
+    tokens = [service.issue(_user(f"user{i}"), [PULL], {"team": 1}).token for i in range(4)]
     for token in tokens[:3]:
         service.verify(token)
     service.verify(tokens[0])  # the oldest becomes the most recently used
@@ -117,8 +125,41 @@ def test_memory_is_bounded_least_recently_used_first(
 
 def test_memory_can_be_turned_off(key: ec.EllipticCurvePrivateKey, monkeypatch: pytest.MonkeyPatch) -> None:
     service = _service(key, verified_tokens=0)
-    token = service.issue("alice", "user", [PULL]).token
+    token = service.issue(_user("alice"), [PULL], {"team": 1}).token
     decoded = _count_decodes(monkeypatch)
     service.verify(token)
     service.verify(token)
     assert decoded == [token, token]
+
+
+def test_tokens_name_the_account_and_the_projects(key: ec.EllipticCurvePrivateKey) -> None:
+    service = _service(key)
+    claims = service.verify(service.issue(_user("alice", 42), [PULL], {"team": 9}).token)
+    assert (claims.subject, claims.subject_kind, claims.subject_id, claims.generation) == ("alice", "user", 42, 3)
+    assert claims.projects == {"team": 9}
+    refresh = service.verify_refresh(service.issue_refresh(_user("alice", 42)).token)
+    assert (refresh.subject_id, refresh.generation, refresh.access) == (42, 3, ())
+
+
+def test_a_signed_in_token_that_names_no_account_is_refused(key: ec.EllipticCurvePrivateKey) -> None:
+    # What versions before account-bound tokens issued: the name alone, which a new account
+    # of the same name could take over.
+    service = _service(key)
+    now = int(time.time())
+    legacy = jwt.encode(
+        {
+            "iss": "portside",
+            "sub": "alice",
+            "aud": "registry.test",
+            "iat": now,
+            "nbf": now - 1,
+            "exp": now + 60,
+            "jti": "x",
+            "portside_kind": "user",
+            "access": [{"type": "repository", "name": "team/app", "actions": ["pull"]}],
+        },
+        key,
+        algorithm="ES256",
+    )
+    with pytest.raises(Unauthorized, match="names no account"):
+        service.verify(legacy)

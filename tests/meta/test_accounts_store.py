@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portside.errors import Conflict, NotFound
+from portside.errors import Conflict, NotFound, PreconditionFailed
 from portside.meta.accounts import AuditEntry, AuditQuery, RobotPermission, UserUpdate
 from portside.meta.sessions import WebSession
 from portside.meta.sql.accounts import PROJECT_ADMIN_ROLE, SqlAccounts
@@ -84,9 +84,14 @@ async def test_projects(stores: Stores):
     found = await accounts.get_project(project.project_id)
     assert found is not None and found.metadata == {"public": "false", "auto_scan": "false", "severity": "high"}
     assert not found.public
-    assert await accounts.delete_project(project.project_id) is True
-    assert await accounts.delete_project(project.project_id) is False
-    assert await accounts.get_project("team_a") is None
+    # A project is deleted only once it holds no repositories, checked in the deleting
+    # transaction itself.
+    with pytest.raises(PreconditionFailed, match="team_a still has 3 repositories"):
+        await accounts.delete_project(project.project_id)
+    empty = await accounts.create_project("team_b", owner, {})
+    assert await accounts.delete_project(empty.project_id) is True
+    assert await accounts.delete_project(empty.project_id) is False
+    assert await accounts.get_project("team_b") is None
 
 
 async def test_list_projects(stores: Stores):

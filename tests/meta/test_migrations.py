@@ -17,7 +17,7 @@ from portside.meta.sql.schema import metadata
 from portside.meta.sql.store import SqlDatabase
 from tests.meta.conftest import Database, blob, image, push
 
-HEAD = "0006"
+HEAD = "0007"
 
 
 async def _version(engine: AsyncEngine) -> str | None:
@@ -119,6 +119,23 @@ async def test_postgresql_column_types(database: Database):
         assert str(defaults[(table, column)]).startswith("nextval("), (table, column, defaults[(table, column)])
 
 
+async def _execute(engine: AsyncEngine, sql: str, **params: object) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text(sql), params)
+
+
+async def _insert(engine: AsyncEngine, table: str, key: str, **values: object) -> int:
+    """Insert a row with plain SQL (creation and update times filled in where the table has
+    them); its new `key`."""
+    if table in ("users", "projects", "project_members"):
+        values = {**values, "creation_time": datetime.now(UTC), "update_time": datetime.now(UTC)}
+    columns = ", ".join(values)
+    marks = ", ".join(f":{name}" for name in values)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({marks})"), values)
+        return int((await conn.execute(text(f"SELECT max({key}) FROM {table}"))).scalar() or 0)
+
+
 async def _scalar(engine: AsyncEngine, sql: str, **params: object) -> int:
     async with engine.connect() as conn:
         return int((await conn.execute(text(sql), params)).scalar() or 0)
@@ -131,16 +148,31 @@ async def test_upgrade_to_0006_keeps_every_id_and_never_gives_one_again(empty_da
     engine = empty_database.engine()
     try:
         await upgrade(engine, "0005")
-        accounts, db, jobs = SqlAccounts(engine), SqlDatabase(engine), SqlJobs(engine)
-        owner = await accounts.create_user("owner", "hash", email=None, realname="", comment="", sysadmin=False)
-        kept = await accounts.create_project("kept", owner.user_id, {})
-        doomed = await accounts.create_project("doomed", owner.user_id, {})
-        await accounts.record(
-            project_id=doomed.project_id, username="owner", operation="create", resource_type="project", resource="x"
+        # Rows as version 0005 wrote them (today's stores write today's columns).
+        owner_id = await _insert(
+            engine, "users", "user_id", username="owner", realname="", comment="", password_hash="hash", sysadmin=False
         )
-        assert await accounts.delete_project(doomed.project_id)
-        guest = await accounts.create_user("guest", "hash", email=None, realname="", comment="", sysadmin=False)
-        member = await accounts.add_member(kept.project_id, guest.user_id, 3)
+        kept_id = await _insert(engine, "projects", "project_id", name="kept", owner_id=owner_id)
+        doomed_id = await _insert(engine, "projects", "project_id", name="doomed", owner_id=owner_id)
+        await _insert(
+            engine,
+            "audit_logs",
+            "id",
+            project_id=doomed_id,
+            username="owner",
+            operation="create",
+            resource_type="project",
+            resource="x",
+            client="",
+            success=True,
+            op_time=datetime.now(UTC),
+        )
+        await _execute(engine, "DELETE FROM projects WHERE project_id = :id", id=doomed_id)
+        guest_id = await _insert(
+            engine, "users", "user_id", username="guest", realname="", comment="", password_hash="hash", sysadmin=False
+        )
+        member_id = await _insert(engine, "project_members", "id", project_id=kept_id, user_id=guest_id, role_id=3)
+        accounts, db, jobs = SqlAccounts(engine), SqlDatabase(engine), SqlJobs(engine)
         digest, size = blob("layer")
         await db.link_blob("kept/app", digest, size)
         repo_id = await _scalar(engine, "SELECT id FROM repositories WHERE name = 'kept/app'")
@@ -150,23 +182,23 @@ async def test_upgrade_to_0006_keeps_every_id_and_never_gives_one_again(empty_da
         await upgrade(engine)
         assert await _version(engine) == HEAD
         if empty_database.dialect == "sqlite":
-            assert await _scalar(engine, "SELECT seq FROM sqlite_sequence WHERE name = 'projects'") == doomed.project_id
+            assert await _scalar(engine, "SELECT seq FROM sqlite_sequence WHERE name = 'projects'") == doomed_id
         # Every row stays, with its id and its links.
         again = await accounts.get_project("kept")
-        assert again is not None and (again.project_id, again.owner_id) == (kept.project_id, owner.user_id)
-        assert member.id in [m.id for m in (await accounts.list_members(kept.project_id, None, 0, 10)).items]
+        assert again is not None and (again.project_id, again.owner_id) == (kept_id, owner_id)
+        assert member_id in [m.id for m in (await accounts.list_members(kept_id, None, 0, 10)).items]
         assert await _scalar(engine, "SELECT id FROM repositories WHERE name = 'kept/app'") == repo_id
         assert await db.blob_size("kept/app", digest) == size
         stored_job = await jobs.get_job(job.id)
         assert stored_job is not None and stored_job.kind == "gc"
 
         # The id the audit records name is not given to the next project, nor are their records.
-        after = await accounts.create_project("after", owner.user_id, {})
-        assert after.project_id > doomed.project_id
+        after = await accounts.create_project("after", owner_id, {})
+        assert after.project_id > doomed_id
         assert (await accounts.list_audit(AuditQuery(project_id=after.project_id), 0, 10)).items == []
 
         # From now on the newest row of each, deleted, leaves its id unused.
-        await _never_reused_after_the_upgrade(engine, accounts, db, jobs, owner.user_id, after.project_id)
+        await _never_reused_after_the_upgrade(engine, accounts, db, jobs, owner_id, after.project_id)
     finally:
         await engine.dispose()
 

@@ -29,10 +29,15 @@ async def test_visibility_of_projects(harbor: Harbor) -> None:
     assert r.status_code == 200
     check(r.json(), "Project")
     assert r.json()["metadata"]["public"] == "false" and r.json()["current_user_role_id"] == 1
-    assert await harbor.status("GET", "/projects/alice-private", who=bob) == 403
-    assert await harbor.status("GET", "/projects/alice-private", who=None) == 401
+    # To whoever may not see it, a private project does not exist.
+    assert await harbor.status("GET", "/projects/alice-private", who=bob) == 404
+    assert await harbor.status("GET", "/projects/alice-private", who=None) == 404
     assert await harbor.status("GET", "/projects/alice-public", who=None) == 200
-    assert await harbor.status("HEAD", "/projects", who=None, params={"project_name": "bob-private"}) == 200
+    # Whether a name is taken is told to those who may see the project, and to no one else.
+    assert await harbor.status("HEAD", "/projects", who=None, params={"project_name": "bob-private"}) == 404
+    assert await harbor.status("HEAD", "/projects", who=alice, params={"project_name": "bob-private"}) == 404
+    assert await harbor.status("HEAD", "/projects", who=bob, params={"project_name": "bob-private"}) == 200
+    assert await harbor.status("HEAD", "/projects", params={"project_name": "bob-private"}) == 200
     assert await harbor.status("HEAD", "/projects", who=None, params={"project_name": "nope"}) == 404
 
 
@@ -45,7 +50,7 @@ async def test_create_update_delete(harbor: Harbor) -> None:
     pid = await harbor.project("team", who=alice)
     assert await harbor.status("POST", "/projects", who=alice, json={"project_name": "team"}) == 409
     r = await harbor.call("PUT", f"/projects/{pid}", who=bob, json={"metadata": {"public": "true"}})
-    assert r.status_code == 403
+    assert r.status_code == 404
     r = await harbor.call("PUT", f"/projects/{pid}", who=alice, json={"metadata": {"public": "true"}})
     assert r.status_code == 200
     r = await harbor.call("GET", "/projects/team", who=None, headers={"X-Is-Resource-Name": "true"})
@@ -67,7 +72,7 @@ async def test_members(harbor: Harbor) -> None:
     r = await harbor.call(
         "POST", "/projects/team/members", who=bob, json={"role_id": 2, "member_user": {"username": "bob"}}
     )
-    assert r.status_code == 403
+    assert r.status_code == 404
     r = await harbor.call(
         "POST", "/projects/team/members", who=alice, json={"role_id": 3, "member_user": {"user_id": bob_id}}
     )
@@ -83,7 +88,7 @@ async def test_members(harbor: Harbor) -> None:
     assert {(m["entity_name"], m["role_name"]) for m in r.json()} == {("alice", "projectAdmin"), ("bob", "guest")}
     r = await harbor.call("GET", "/projects/team/members", who=alice, params={"entityname": "bo"})
     assert [m["entity_name"] for m in r.json()] == ["bob"]
-    assert await harbor.status("GET", "/projects/team/members", who=carol) == 403
+    assert await harbor.status("GET", "/projects/team/members", who=carol) == 404
     r = await harbor.call("GET", f"/projects/team/members/{mid}", who=alice)
     check(r.json(), "ProjectMemberEntity")
     assert await harbor.status("PUT", f"/projects/team/members/{mid}", who=bob, json={"role_id": 1}) == 403
@@ -91,4 +96,4 @@ async def test_members(harbor: Harbor) -> None:
     assert await harbor.status("PUT", f"/projects/team/members/{mid}", who=alice, json={"role_id": 4}) == 200
     assert (await harbor.call("GET", f"/projects/team/members/{mid}", who=bob)).json()["role_id"] == 4
     assert await harbor.status("DELETE", f"/projects/team/members/{mid}", who=alice) == 200
-    assert await harbor.status("GET", "/projects/team", who=bob) == 403
+    assert await harbor.status("GET", "/projects/team", who=bob) == 404

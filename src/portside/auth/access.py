@@ -7,7 +7,7 @@ An `Access` is what a request needs (Docker token auth's scope grammar:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,6 +56,16 @@ class Grant:
     granted: tuple[Access, ...]
     # For the catalog: the projects whose repositories the caller may list (None: all).
     visible_projects: frozenset[str] | None = None
+    # The id of each project the grant is for, by name: writes check in their transaction
+    # that the name still means this project (meta/stores.py). None: no projects (an open
+    # registry), so writes are bound to none.
+    project_ids: Mapping[str, int] | None = None
+
+    def project_id(self, repository: str) -> int | None:
+        """The id of `repository`'s project as granted (None without access control)."""
+        if self.project_ids is None:
+            return None
+        return self.project_ids.get(repository.split("/", 1)[0])
 
 
 class Authorizer(Protocol):

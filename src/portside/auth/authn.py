@@ -18,10 +18,11 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
 
-from portside.auth.passwords import hash_password, needs_rehash, verify_password, verify_secret
+from portside.auth.passwords import hash_password, needs_rehash, unmatchable_hash, verify_password, verify_secret
 from portside.auth.policy import robot_active
 from portside.auth.principal import Principal
 from portside.auth.throttle import Throttle
@@ -89,6 +90,24 @@ class Authenticator:
                 await self._record_login(username, client, success=True)
         return principal
 
+    async def second_factor(self, username: str, client: str, valid: Callable[[], Awaitable[bool]]) -> None:
+        """Check a second factor of `username` (a TOTP code, which `valid` checks), throttled
+        as passwords are: per account and per address, with the same limit, so that a
+        caller who knows the password cannot try every code. Raises `Unauthorized`, or
+        `TooManyRequests` (even for a right code) once the limit is reached."""
+        account = f"totp:{username}"
+        reservation = await self._throttle.reserve((account, f"client:{client}"))
+        try:
+            right = await valid()
+        except BaseException:
+            await self._throttle.release(reservation)  # not judged: it did not fail
+            raise
+        if not right:
+            await self._record_login(username, client, success=False)
+            raise Unauthorized("a valid TOTP code is required", detail={"totp": "required"})
+        await self._throttle.release(reservation)
+        await self._throttle.forget(account)
+
     async def _verify_once(
         self, fingerprint: bytes, username: str, password: str, keys: tuple[str, ...]
     ) -> Principal | None:
@@ -155,6 +174,9 @@ class Authenticator:
             return Principal.of_robot(robot)
         user = await self._users.get_user(username)
         if user is None:
+            # As long as for a user who exists: how long a wrong password takes must not tell
+            # which names are taken.
+            await anyio.to_thread.run_sync(verify_password, unmatchable_hash(), password)
             return None
         # argon2 takes tens of milliseconds of CPU on purpose: off the event loop.
         if not (trust_secret or await anyio.to_thread.run_sync(verify_password, user.password_hash, password)):
@@ -172,10 +194,11 @@ class Authenticator:
         except Exception:  # the login stands; the next one tries again
             log.exception("could not store user %d's password hash with the current parameters", user_id)
 
-    async def principal(self, kind: str, name: str) -> Principal | None:
-        """Look a principal up again by name (for a token's subject)."""
+    async def principal(self, kind: str, key: int | str) -> Principal | None:
+        """Look a principal up again by id or name (for a token's subject); None when it is
+        gone or disabled."""
         if kind == "robot":
-            robot = await self._robots.get_robot(name)
+            robot = await self._robots.get_robot(key)
             return Principal.of_robot(robot) if robot and robot_active(robot) else None
-        user = await self._users.get_user(name)
+        user = await self._users.get_user(key)
         return Principal.of_user(user) if user else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -14,6 +15,7 @@ __all__ = [
     "hash_password",
     "verify_password",
     "needs_rehash",
+    "unmatchable_hash",
     "password_problem",
     "new_robot_secret",
     "hash_secret",
@@ -44,6 +46,14 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def unmatchable_hash() -> str:
+    """A hash with the current parameters that no password matches (a random one's): what
+    a login for an unknown user is checked against, so that it costs what a known user's
+    costs. Made once per process, at the first such login."""
+    return _hasher.hash(secrets.token_urlsafe(32))
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -54,6 +54,22 @@ class Policy:
             return role_permits(await self.role(who, project), resource, action)
         return False
 
+    async def sees(self, who: Principal, project: Project) -> bool:
+        """Whether `who` may know that `project` exists: it is public, or `who` is a system
+        administrator, a member (any role), or a robot given any permission in it. Whoever
+        may not is answered as if there were no such project."""
+        if who.sysadmin or project.public:
+            return True
+        if who.robot is not None:
+            robot = who.robot
+            return robot_active(robot) and any(
+                p.kind == "project"
+                and p.namespace in ("*", project.name)
+                and (robot.level != "project" or robot.project_id == project.project_id)
+                for p in robot.permissions
+            )
+        return who.user is not None and await self.role(who, project) is not None
+
     def system_permits(self, who: Principal, resource: str, action: str) -> bool:
         """System-level resources (users, all robots, audit log of everything): admins, and
         system robots given that permission."""

@@ -28,6 +28,20 @@ class Principal:
     def user_id(self) -> int | None:
         return self.user.user_id if self.user else None
 
+    @property
+    def account_id(self) -> int | None:
+        """The user's or the robot's id (None when anonymous)."""
+        if self.user is not None:
+            return self.user.user_id
+        return self.robot.id if self.robot is not None else None
+
+    @property
+    def generation(self) -> int:
+        """The account's generation: it moves when its credentials change (meta/accounts.py)."""
+        if self.user is not None:
+            return self.user.generation
+        return self.robot.generation if self.robot is not None else 0
+
     @classmethod
     def of_user(cls, user: User) -> Principal:
         return cls("user", user.username, user=user)

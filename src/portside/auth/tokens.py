@@ -1,8 +1,12 @@
 """Registry tokens (Docker token authentication): short-lived JWTs signed by Portside's key.
 
-Access tokens carry the `access` claim of Docker's token spec — only the actions granted.
-Refresh tokens (OAuth2 `offline_token`) name their subject and nothing else; each use
-re-checks the account, so deleting a user or disabling a robot ends its refresh tokens.
+Access tokens carry the `access` claim of Docker's token spec — only the actions granted —
+and, for Portside itself, the account they were issued to (its id and generation) and the
+id of each project they grant access in. Refresh tokens (OAuth2 `offline_token`) name the
+account and nothing else. Neither is trusted on its own: every use is checked against the
+account (auth/controller.py), so a password change, a secret refresh, disabling or
+deleting ends the tokens issued before, and a project deleted (or made again under the
+same name) is no longer reached with them.
 
 A client sends the same access token on every request of a pull, and checking an ES256
 signature costs about 100 µs, so access tokens already verified are remembered (by their
@@ -18,8 +22,8 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jwt
@@ -27,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from portside.auth.access import Access
+from portside.auth.principal import Principal
 from portside.errors import Unauthorized
 
 __all__ = [
@@ -96,6 +101,9 @@ class Claims:
     subject: str
     subject_kind: str  # "user", "robot" or "anonymous"
     access: tuple[Access, ...]
+    subject_id: int | None = None  # the user's or robot's id; None when anonymous
+    generation: int = 0  # the account's generation when the token was issued
+    projects: Mapping[str, int] = field(default_factory=dict)  # project name → id
 
     def allows(self, wanted: Access) -> bool:
         return any(
@@ -179,26 +187,32 @@ class TokenService:
         self._clock = clock
         self._verified = _VerifiedTokens(verified_tokens)
 
-    def _sign(self, subject: str, kind: str, ttl: int, extra: dict[str, object]) -> IssuedToken:
+    def _sign(self, who: Principal, ttl: int, extra: dict[str, object]) -> IssuedToken:
         now = self._clock()
         claims: dict[str, object] = {
             "iss": _ISSUER,
-            "sub": subject,
+            "sub": who.name if who.authenticated else "",
             "aud": self.service,
             "iat": int(now),
             "nbf": int(now) - 1,
             "exp": int(now) + ttl,
             "jti": secrets.token_hex(16),
-            "portside_kind": kind,
+            "portside_kind": who.kind,
             **extra,
         }
+        if who.account_id is not None:
+            claims["portside_id"] = who.account_id
+            claims["portside_gen"] = who.generation
         return IssuedToken(jwt.encode(claims, self._key, algorithm=_ALGORITHM), ttl, now)
 
-    def issue(self, subject: str, kind: str, granted: Sequence[Access]) -> IssuedToken:
-        return self._sign(subject, kind, self.ttl, {"access": _access_claim(granted)})
+    def issue(self, who: Principal, granted: Sequence[Access], projects: Mapping[str, int]) -> IssuedToken:
+        """An access token for `granted`, in the projects `projects` names (name → id)."""
+        return self._sign(
+            who, self.ttl, {"access": _access_claim(granted), "portside_projects": dict(sorted(projects.items()))}
+        )
 
-    def issue_refresh(self, subject: str, kind: str) -> IssuedToken:
-        return self._sign(subject, kind, self.refresh_ttl, {"portside_use": "refresh"})
+    def issue_refresh(self, who: Principal) -> IssuedToken:
+        return self._sign(who, self.refresh_ttl, {"portside_use": "refresh"})
 
     def _decode(self, token: str) -> dict[str, object]:
         try:
@@ -231,15 +245,34 @@ class TokenService:
                 raise Unauthorized("invalid token: malformed access claim")
             for action in entry.get("actions") or ():
                 access.append(Access(str(entry.get("type")), str(entry.get("name")), str(action)))
-        verified = Claims(str(claims["sub"]), str(claims.get("portside_kind", "user")), tuple(access))
+        verified = replace(_account(claims, tuple(access)), projects=_projects(claims))
         expires = claims["exp"]
         if isinstance(expires, int | float):  # PyJWT has checked it is a number
             self._verified.put(token, verified, float(expires))
         return verified
 
-    def verify_refresh(self, token: str) -> tuple[str, str]:
-        """(subject, kind) of a valid refresh token."""
+    def verify_refresh(self, token: str) -> Claims:
+        """The account a valid refresh token names (its claims grant no access)."""
         claims = self._decode(token)
         if claims.get("portside_use") != "refresh":
             raise Unauthorized("not a refresh token")
-        return str(claims["sub"]), str(claims.get("portside_kind", "user"))
+        return _account(claims, ())
+
+
+def _account(claims: Mapping[str, object], access: tuple[Access, ...]) -> Claims:
+    """The account a decoded token names. A signed-in account's token must name its id and
+    generation (tokens of older versions do not: they are refused, and clients fetch new ones)."""
+    kind = str(claims.get("portside_kind", "user"))
+    if kind == "anonymous":
+        return Claims("", kind, access)
+    account_id, generation = claims.get("portside_id"), claims.get("portside_gen")
+    if type(account_id) is not int or type(generation) is not int:
+        raise Unauthorized("invalid token: it names no account; sign in again")
+    return Claims(str(claims["sub"]), kind, access, account_id, generation)
+
+
+def _projects(claims: Mapping[str, object]) -> dict[str, int]:
+    raw = claims.get("portside_projects")
+    if not isinstance(raw, dict) or not all(type(v) is int for v in raw.values()):
+        raise Unauthorized("invalid token: malformed project claim")
+    return {str(name): project_id for name, project_id in raw.items()}

@@ -114,6 +114,17 @@ def user_passwd(
     typer.echo(f"password of {username} changed")
 
 
+@user_app.command("reset-totp")
+def user_reset_totp(username: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Turn a user's two-factor sign-in off (recovery, for a lost device)."""
+
+    async def reset(s: OperatorServices) -> None:
+        await s.users.reset_two_factor(await s.users.find(username))
+
+    _run(config, data_dir, reset)
+    typer.echo(f"two-factor sign-in of {username} is off; they sign in with the password and may enrol again")
+
+
 @user_app.command("delete")
 def user_delete(username: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Delete a user."""

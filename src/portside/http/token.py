@@ -54,8 +54,8 @@ def _client(request: Request) -> str:
 
 
 async def _answer(controller: AccessController, who: Principal, wanted: list[Access], refresh: bool) -> Response:
-    granted = await controller.grant(who, wanted)
-    issued = controller.tokens.issue(who.name if who.authenticated else "", who.kind, granted)
+    grant = await controller.grant(who, wanted)
+    issued = controller.tokens.issue(who, grant.granted, grant.project_ids or {})
     body: dict[str, object] = {
         "token": issued.token,
         "access_token": issued.token,
@@ -63,7 +63,7 @@ async def _answer(controller: AccessController, who: Principal, wanted: list[Acc
         "issued_at": datetime.fromtimestamp(issued.issued_at, UTC).isoformat().replace("+00:00", "Z"),
     }
     if refresh and who.authenticated:
-        body["refresh_token"] = controller.tokens.issue_refresh(who.name, who.kind).token
+        body["refresh_token"] = controller.tokens.issue_refresh(who).token
     return JSONResponse(body, headers={"cache-control": "no-store"})
 
 
@@ -83,8 +83,7 @@ async def token_endpoint(request: Request) -> Response:
                     str(form.get("username", "")), str(form.get("password", "")), _client(request)
                 )
             elif grant_type == "refresh_token":
-                subject, kind = controller.tokens.verify_refresh(str(form.get("refresh_token", "")))
-                who = await controller.principal_named(kind, subject)
+                who = await controller.account_of(controller.tokens.verify_refresh(str(form.get("refresh_token", ""))))
                 offline = True  # the client keeps using its refresh token
             else:
                 raise UnsupportedGrant(f"unsupported grant_type {grant_type!r}")

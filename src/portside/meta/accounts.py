@@ -39,6 +39,8 @@ class User:
     totp_secret: str | None
     creation_time: datetime
     update_time: datetime
+    # Moves with every password change; tokens carry the one they were issued under.
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,8 @@ class Robot:
     creator: str
     creation_time: datetime
     update_time: datetime
+    # Moves when the secret is refreshed or the robot disabled (see User.generation).
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +157,13 @@ class UserStore(Protocol):
 
     async def list_users(self, name_contains: str | None, offset: int, limit: int) -> Page[User]: ...
 
-    async def update_user(self, user_id: int, change: UserUpdate) -> User | None: ...
+    async def update_user(self, user_id: int, change: UserUpdate) -> User | None:
+        """Apply `change`; a new password hash also moves the user's generation."""
+
+    async def claim_totp_step(self, user_id: int, step: int) -> bool:
+        """Record that the TOTP code of time step `step` was used, if no code of this or a
+        later step was: True when it was claimed now (each code signs in once). Not an
+        account change."""
 
     async def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str) -> bool:
         """Store `new_hash` (the same password, hashed anew) if the stored hash is still
@@ -184,7 +194,10 @@ class ProjectStore(Protocol):
 
     async def update_metadata(self, project_id: int, metadata: Mapping[str, str]) -> None: ...
 
-    async def delete_project(self, project_id: int) -> bool: ...
+    async def delete_project(self, project_id: int) -> bool:
+        """Delete the project, checking in the same transaction that it holds no
+        repositories (raises `PreconditionFailed`): a push that checked the project a moment
+        before has either committed its repository, or waits and then finds it gone."""
 
     async def role_of(self, project_id: int, user_id: int) -> int | None: ...
 
@@ -237,7 +250,8 @@ class RobotStore(Protocol):
         expires_at: int | None = None,
         permissions: Sequence[RobotPermission] | None = None,
         secret_hash: str | None = None,
-    ) -> Robot | None: ...
+    ) -> Robot | None:
+        """A new secret, or disabling, also moves the robot's generation."""
 
     async def delete_robot(self, robot_id: int) -> bool: ...
 

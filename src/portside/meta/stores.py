@@ -31,22 +31,28 @@ class UploadRecord:
     ended: bool = False  # a tombstone: completed or cancelled
 
 
+# The writes below take `project_id`: with access control on, the id of the repository's
+# project that the caller was granted access in. The write then checks, in its own
+# transaction, that the project still exists and is that very project (not one made since
+# under the same name), and raises `Denied` otherwise. None: no binding (an open registry).
+
+
 class RepoStore(Protocol):
     async def blob_size(self, repo: str, digest: Digest) -> int | None:
         """Size of `digest` when it is linked to `repo` (the only blobs `repo` may read)."""
 
-    async def unlink_blob(self, repo: str, digest: Digest) -> bool:
+    async def unlink_blob(self, repo: str, digest: Digest, project_id: int | None = None) -> bool:
         """Remove the link; raises `Denied` while a manifest of `repo` still needs the blob."""
 
-    async def put_manifest(self, repo: str, manifest: Manifest, tag: str | None) -> None:
+    async def put_manifest(self, repo: str, manifest: Manifest, tag: str | None, project_id: int | None = None) -> None:
         """Store and link `manifest`, after checking in the same transaction that every
         blob and child manifest it needs is in `repo`; raises `ManifestBlobUnknown`."""
 
     async def get_manifest(self, repo: str, reference: str | Digest) -> ManifestRecord | None: ...
 
-    async def delete_manifest(self, repo: str, digest: Digest) -> bool: ...
+    async def delete_manifest(self, repo: str, digest: Digest, project_id: int | None = None) -> bool: ...
 
-    async def delete_tag(self, repo: str, tag: str) -> bool: ...
+    async def delete_tag(self, repo: str, tag: str, project_id: int | None = None) -> bool: ...
 
     async def list_tags(self, repo: str, last: str | None, limit: int | None) -> list[str] | None:
         """Tags in lexical order after `last`; None when `repo` does not exist."""
@@ -75,12 +81,18 @@ class UploadStore(Protocol):
         """Leave the session's tombstone."""
 
     async def complete_upload(
-        self, session: UploadRecord, digest: Digest, size: int, *, tombstone: bool = True
+        self,
+        session: UploadRecord,
+        digest: Digest,
+        size: int,
+        *,
+        tombstone: bool = True,
+        project_id: int | None = None,
     ) -> None:
         """In one transaction: record the blob, link it to the session's repository, end
         the session (leaving its tombstone unless no client ever saw the id)."""
 
-    async def link_blob(self, repo: str, digest: Digest, size: int) -> None:
+    async def link_blob(self, repo: str, digest: Digest, size: int, project_id: int | None = None) -> None:
         """Link a blob that is already stored (a cross-repository mount)."""
 
 

@@ -1,7 +1,9 @@
 """Permission checks shared by the services: who may see or change which project.
 
-Anonymous callers are told to sign in (401); signed-in callers without the permission
-are refused (403), as Harbor answers.
+A project the caller may not see (private, and not theirs) is answered as one that does
+not exist (404), whoever asks, so private names cannot be found by probing. In a project
+the caller may see, anonymous callers are told to sign in (401) and signed-in callers
+without the permission are refused (403), as Harbor answers.
 """
 
 from __future__ import annotations
@@ -36,19 +38,32 @@ class Guard:
             raise self.refuse(who, f"{action} {resource}")
 
     async def project(self, key: int | str) -> Project:
+        """The project, without a permission check (for the operator, or before one)."""
         project = await self._projects.get_project(key)
         if project is None:
-            raise NotFound(f"project {key} not found")
+            raise _no_such_project(key)
         return project
 
-    async def require(self, who: Principal, project: Project, resource: str, action: str) -> None:
-        if not await self.policy.permits(who, project, resource, action):
-            raise self.refuse(who, f"{action} {resource} in project {project.name}")
+    async def require(
+        self, who: Principal, project: Project, resource: str, action: str, key: int | str | None = None
+    ) -> None:
+        """Refuse unless `who` may do `action` on `resource` in `project`, which the caller
+        named by `key` (its name when None): as a missing project when it may not see it."""
+        if await self.policy.permits(who, project, resource, action):
+            return
+        if not await self.policy.sees(who, project):
+            raise _no_such_project(project.name if key is None else key)
+        raise self.refuse(who, f"{action} {resource} in project {project.name}")
 
     async def project_for(self, who: Principal, key: int | str, resource: str, action: str) -> Project:
         project = await self.project(key)
-        await self.require(who, project, resource, action)
+        await self.require(who, project, resource, action, key)
         return project
+
+    async def seen(self, who: Principal, key: int | str) -> Project | None:
+        """The project, when it exists and `who` may see it."""
+        project = await self._projects.get_project(key)
+        return project if project is not None and await self.policy.sees(who, project) else None
 
     async def visible(self, who: Principal, resource: str, action: str) -> list[Project] | None:
         """Projects where `who` may do `action` on `resource`; None means every project."""
@@ -64,3 +79,7 @@ class Guard:
             limit=_ALL,
         )
         return [p for p in candidates.items if await self.policy.permits(who, p, resource, action)]
+
+
+def _no_such_project(key: int | str) -> NotFound:
+    return NotFound(f"project {key} not found")

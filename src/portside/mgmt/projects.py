@@ -117,8 +117,9 @@ class ProjectService:
         )
         return project
 
-    async def exists(self, name: str) -> bool:
-        return await self._projects.get_project(name) is not None
+    async def exists(self, who: Principal, name: str) -> bool:
+        """Whether a project of that name exists, as far as `who` may know."""
+        return await self._guard.seen(who, name) is not None
 
     async def get(self, who: Principal, key: int | str) -> ListedProject:
         project = await self._guard.project_for(who, key, "project", "read")

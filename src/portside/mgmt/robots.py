@@ -143,7 +143,11 @@ class RobotService:
         if robot is None:
             raise NotFound(f"robot {robot_id} not found")
         if robot.level == "project" and robot.project_id is not None:
-            await self._guard.project_for(who, robot.project_id, "robot", action)
+            project = await self._guard.seen(who, robot.project_id)
+            if project is None:
+                # A robot of a project the caller may not see does not exist for it either.
+                raise NotFound(f"robot {robot_id} not found")
+            await self._guard.require(who, project, "robot", action)
         else:
             self._guard.system(who, "robot", action)
         return robot

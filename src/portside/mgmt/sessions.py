@@ -19,7 +19,7 @@ from portside.auth.principal import Principal
 from portside.errors import Unauthorized
 from portside.meta.accounts import UserStore
 from portside.meta.sessions import SessionStore, WebSession
-from portside.mgmt.totp import totp_accepts, totp_enabled
+from portside.mgmt.totp import TotpService, totp_enabled
 
 __all__ = ["SessionService", "OpenSession", "SignedIn"]
 
@@ -42,10 +42,18 @@ class SignedIn:
 
 
 class SessionService:
-    def __init__(self, store: SessionStore, users: UserStore, authenticator: Authenticator, ttl_seconds: int):
+    def __init__(
+        self,
+        store: SessionStore,
+        users: UserStore,
+        authenticator: Authenticator,
+        totp: TotpService,
+        ttl_seconds: int,
+    ):
         self._store = store
         self._users = users
         self._authenticator = authenticator
+        self._totp = totp
         self.ttl_seconds = ttl_seconds
 
     async def login(self, username: str, password: str, totp: str | None, client: str) -> OpenSession:
@@ -53,8 +61,8 @@ class SessionService:
         principal = await self._authenticator.login(username, password, client)
         if principal.user is None:
             raise Unauthorized("robot accounts cannot sign in to the web UI")
-        if totp_enabled(principal.user) and not totp_accepts(principal.user, totp):
-            raise Unauthorized("a valid TOTP code is required", detail={"totp": "required"})
+        if totp_enabled(principal.user):
+            await self._totp.accept(principal.user, totp, client)
         session_id = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         expires = datetime.now(UTC) + timedelta(seconds=self.ttl_seconds)

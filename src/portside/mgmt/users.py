@@ -161,6 +161,14 @@ class UserService:
         await self._users.update_user(user.user_id, UserUpdate(password_hash=hash_password(new)))
         await self._sessions.delete_user_sessions(user.user_id)
 
+    async def reset_two_factor(self, user: User) -> None:
+        """Turn two-factor sign-in off without a code, for a user who lost the device (the
+        CLI, run by the operator)."""
+        await self._users.update_user(user.user_id, UserUpdate(clear_totp=True))
+        await self._audit.record(
+            project_id=None, username="cli", operation="update", resource_type="user", resource=user.username
+        )
+
     async def set_sysadmin(self, who: Principal, user_id: int, flag: bool) -> None:
         self._guard.system(who, "user", "update")
         if who.user_id == user_id:

@@ -53,18 +53,19 @@ class BlobService:
             raise BlobUnknown(f"blob {digest} unknown to repository {repo}", detail={"digest": str(digest)})
         return BlobHandle(digest, size, self._store.local_path(digest), self._store)
 
-    async def mount(self, repo: str, digest: Digest, source: str) -> bool:
-        """Link a blob of `source` into `repo` without copying; False when `source` lacks it."""
+    async def mount(self, repo: str, digest: Digest, source: str, project_id: int | None = None) -> bool:
+        """Link a blob of `source` into `repo` without copying; False when `source` lacks it.
+        `project_id` binds the link to `repo`'s project (meta/stores.py)."""
         # Under the blob's lock, as GC sweeps: the content checked here is still there
         # when the link (which touches the blob) commits.
         async with self._locks.hold(f"blob:{digest}"):
             size = await self._repos.blob_size(source, digest)
             if size is None or await self._store.size(digest) is None:
                 return False
-            await self._uploads.link_blob(repo, digest, size)
+            await self._uploads.link_blob(repo, digest, size, project_id)
             return True
 
-    async def delete(self, repo: str, digest: Digest) -> None:
+    async def delete(self, repo: str, digest: Digest, project_id: int | None = None) -> None:
         """Unlink the blob from `repo`; its content stays until garbage collection."""
-        if not await self._repos.unlink_blob(repo, digest):
+        if not await self._repos.unlink_blob(repo, digest, project_id):
             raise BlobUnknown(f"blob {digest} unknown to repository {repo}", detail={"digest": str(digest)})

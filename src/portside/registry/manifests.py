@@ -33,7 +33,10 @@ class ManifestService:
             return await self._repos.get_manifest(repo, reference)
         return await self._cache.lookup(repo, reference, lambda: self._repos.get_manifest(repo, reference))
 
-    async def put(self, repo: str, reference: Reference, payload: bytes, content_type: str | None) -> Manifest:
+    async def put(
+        self, repo: str, reference: Reference, payload: bytes, content_type: str | None, project_id: int | None = None
+    ) -> Manifest:
+        """Store the manifest; `project_id` binds the write to that project (meta/stores.py)."""
         if len(payload) > self.max_manifest_bytes:
             raise ManifestTooLarge(
                 f"manifest is {len(payload)} bytes; the limit is {self.max_manifest_bytes}",
@@ -46,7 +49,7 @@ class ManifestService:
         else:
             digest = Digest.of(payload)
         manifest = parse_manifest(payload, content_type, digest)
-        await self._repos.put_manifest(repo, manifest, None if isinstance(reference, Digest) else reference)
+        await self._repos.put_manifest(repo, manifest, None if isinstance(reference, Digest) else reference, project_id)
         return manifest
 
     async def get(self, repo: str, reference: Reference, accept: Collection[str] = ()) -> ManifestRecord:
@@ -69,11 +72,11 @@ class ManifestService:
             detail={"reference": str(reference), "mediaType": record.media_type},
         )
 
-    async def delete(self, repo: str, reference: Reference) -> None:
+    async def delete(self, repo: str, reference: Reference, project_id: int | None = None) -> None:
         if isinstance(reference, Digest):
-            found = await self._repos.delete_manifest(repo, reference)
+            found = await self._repos.delete_manifest(repo, reference, project_id)
         else:
-            found = await self._repos.delete_tag(repo, reference)
+            found = await self._repos.delete_tag(repo, reference, project_id)
         if not found:
             raise ManifestUnknown(
                 f"manifest {reference} unknown to repository {repo}", detail={"reference": str(reference)}

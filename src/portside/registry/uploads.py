@@ -89,18 +89,27 @@ class UploadService:
         body: AsyncIterable[bytes] | None = None,
         chunk: ChunkRange | None = None,
         length: int | None = None,
+        project_id: int | None = None,
     ) -> int:
-        """Take an optional last chunk, verify `digest` and publish the blob; returns its size."""
+        """Take an optional last chunk, verify `digest` and publish the blob; returns its size.
+        `project_id` binds the blob's link to `repo`'s project (meta/stores.py)."""
         async with self._held(repo, upload_id) as (session, writer):
-            return await self._complete(session, writer, digest, body, chunk, length)
+            return await self._complete(session, writer, digest, body, chunk, length, project_id)
 
-    async def upload_whole(self, repo: str, digest: Digest, body: AsyncIterable[bytes], length: int | None) -> int:
+    async def upload_whole(
+        self,
+        repo: str,
+        digest: Digest,
+        body: AsyncIterable[bytes],
+        length: int | None,
+        project_id: int | None = None,
+    ) -> int:
         """A monolithic upload: a session that lives for one request, its id never shown."""
         session = await self.start(repo)
         async with self._store.upload(session.upload_id) as writer:
             try:
                 await writer.resume(0, None)
-                return await self._complete(session, writer, digest, body, None, length, shown=False)
+                return await self._complete(session, writer, digest, body, None, length, project_id, shown=False)
             except BaseException:
                 await self._store.discard_upload(session.upload_id)
                 raise
@@ -116,6 +125,7 @@ class UploadService:
         body: AsyncIterable[bytes] | None,
         chunk: ChunkRange | None,
         length: int | None,
+        project_id: int | None,
         *,
         shown: bool = True,
     ) -> int:
@@ -139,7 +149,9 @@ class UploadService:
         # too, so it never deletes content that this commit found already in place.
         async with self._locks.hold(f"blob:{digest}"):
             await writer.commit(digest)
-            await self._uploads.complete_upload(session, digest, writer.size, tombstone=shown)
+            await self._uploads.complete_upload(
+                session, digest, writer.size, tombstone=shown, project_id=project_id
+            )
         await self._store.discard_upload(session.upload_id)
         return writer.size
 

@@ -29,6 +29,7 @@ __all__ = [
     "Pages",
     "services",
     "client_address",
+    "from_session",
     "iso",
     "paged",
     "project_key",
@@ -73,8 +74,14 @@ async def caller(request: Request, response: Response) -> Principal:
             ):
                 raise Forbidden("CSRF token invalid")
             response.headers[CSRF_HEADER] = signed.csrf_token
+            request.state.via_session = True
             return signed.principal
     return ANONYMOUS
+
+
+def from_session(request: Request) -> bool:
+    """Whether the caller signed in through a web session (not Basic credentials)."""
+    return bool(getattr(request.state, "via_session", False))
 
 
 Caller = Annotated[Principal, Depends(caller)]

@@ -86,9 +86,9 @@ async def create_project(
     response.headers["Location"] = f"{request.url.path}/{key}"
 
 
-@router.head("/projects", summary="Whether a project exists", response_class=Response)
-async def project_exists(request: Request, project_name: Annotated[str, Query()]) -> None:
-    if not await services(request).projects.exists(project_name):
+@router.head("/projects", summary="Whether a project exists that the caller may see", response_class=Response)
+async def project_exists(request: Request, who: Caller, project_name: Annotated[str, Query()]) -> None:
+    if not await services(request).projects.exists(who, project_name):
         raise NotFound(f"project {project_name} not found")
 
 

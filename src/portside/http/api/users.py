@@ -7,7 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from portside.http.api.context import Caller, Pages, iso, many, paged, services, without_none
+from portside.http.api.context import (
+    Caller,
+    Pages,
+    client_address,
+    from_session,
+    iso,
+    many,
+    paged,
+    services,
+    without_none,
+)
 from portside.meta.accounts import User
 from portside.mgmt.totp import totp_enabled
 from portside.mgmt.users import NewUser, Profile
@@ -110,9 +120,16 @@ async def confirm_totp(request: Request, who: Caller, body: TotpCode) -> None:
     await services(request).totp.confirm(who, body.code)
 
 
-@router.delete("/users/current/totp", summary="Disable TOTP for web sign-in", response_class=Response)
-async def disable_totp(request: Request, who: Caller) -> None:
-    await services(request).totp.disable(who)
+@router.delete(
+    "/users/current/totp",
+    summary="Disable TOTP for web sign-in",
+    description="Takes a current code, from a signed-in web session (not Basic credentials).",
+    response_class=Response,
+)
+async def disable_totp(request: Request, who: Caller, body: TotpCode | None = None) -> None:
+    await services(request).totp.disable(
+        who, body.code if body else None, from_session=from_session(request), client=client_address(request)
+    )
 
 
 @router.get("/users/current/totp", summary="Whether TOTP is enabled for the signed-in user")

@@ -18,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from portside.errors import BlobUnknown
 from portside.http.filerange import FileRange
-from portside.http.v2.common import render_error, repo_name, services
+from portside.http.v2.common import granted_project, render_error, repo_name, services
 from portside.oci.digest import Digest
 
 _OCTET_STREAM = "application/octet-stream"
@@ -133,5 +133,5 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
 
 async def delete_blob(request: Request) -> Response:
     digest = Digest.parse(request.path_params["digest"])
-    await services(request).blobs.delete(repo_name(request), digest)
+    await services(request).blobs.delete(repo_name(request), digest, granted_project(request))
     return Response(status_code=202, headers={"content-length": "0"})

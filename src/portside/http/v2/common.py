@@ -8,13 +8,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from portside.auth.access import Credentials
+from portside.auth.access import Credentials, Grant
 from portside.errors import RegistryError, SizeInvalid
 from portside.http.services import Services
 
 __all__ = [
     "services",
     "repo_name",
+    "granted_project",
     "content_length",
     "read_limited",
     "render_error",
@@ -33,6 +34,13 @@ def services(request: Request) -> Services:
 def repo_name(request: Request) -> str:
     """The repository, already checked against the spec's grammar by the router."""
     return str(request.path_params["name"])
+
+
+def granted_project(request: Request) -> int | None:
+    """The id of the repository's project the caller was granted access in (None without
+    access control): writes are bound to it (meta/stores.py)."""
+    grant: Grant = request.state.grant
+    return grant.project_id(repo_name(request))
 
 
 def credentials(authorization: str | None, client: str) -> Credentials:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portside.errors import ManifestTooLarge
-from portside.http.v2.common import accepted_media_types, read_limited, repo_name, services
+from portside.http.v2.common import accepted_media_types, granted_project, read_limited, repo_name, services
 from portside.registry.manifests import parse_reference
 
 
@@ -34,7 +34,9 @@ async def put_manifest(request: Request) -> Response:
     payload = await read_limited(
         request, limit, ManifestTooLarge(f"manifest exceeds the limit of {limit} bytes", detail={"limit": limit})
     )
-    manifest = await manifests.put(repo, reference, payload, request.headers.get("content-type"))
+    manifest = await manifests.put(
+        repo, reference, payload, request.headers.get("content-type"), granted_project(request)
+    )
     headers = {
         "location": f"/v2/{repo}/manifests/{manifest.digest}",
         "docker-content-digest": str(manifest.digest),
@@ -47,5 +49,5 @@ async def put_manifest(request: Request) -> Response:
 
 async def delete_manifest(request: Request) -> Response:
     reference = parse_reference(request.path_params["reference"])
-    await services(request).manifests.delete(repo_name(request), reference)
+    await services(request).manifests.delete(repo_name(request), reference, granted_project(request))
     return Response(status_code=202, headers={"content-length": "0"})

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portside.errors import DigestInvalid
-from portside.http.v2.common import body_stream, content_length, repo_name, services
+from portside.http.v2.common import body_stream, content_length, granted_project, repo_name, services
 from portside.oci.digest import Digest
 from portside.oci.reference import check_name
 from portside.registry.uploads import ChunkRange
@@ -51,11 +51,13 @@ async def start_upload(request: Request) -> Response:
     mount, source = request.query_params.get("mount"), request.query_params.get("from")
     if mount and source:
         digest = Digest.parse(mount)
-        if await svc.blobs.mount(repo, digest, check_name(source)):
+        if await svc.blobs.mount(repo, digest, check_name(source), granted_project(request)):
             return _created(repo, digest)
     elif request.query_params.get("digest"):
         digest = _digest_param(request)
-        await svc.uploads.upload_whole(repo, digest, body_stream(request), content_length(request))
+        await svc.uploads.upload_whole(
+            repo, digest, body_stream(request), content_length(request), granted_project(request)
+        )
         return _created(repo, digest)
     session = await svc.uploads.start(repo)
     return Response(status_code=202, headers=_session_headers(repo, session.upload_id, 0))
@@ -79,7 +81,13 @@ async def complete_upload(request: Request) -> Response:
     repo, upload_id = repo_name(request), request.path_params["upload_id"]
     digest = _digest_param(request)
     await services(request).uploads.complete(
-        repo, upload_id, digest, body_stream(request), _chunk_range(request), content_length(request)
+        repo,
+        upload_id,
+        digest,
+        body_stream(request),
+        _chunk_range(request),
+        content_length(request),
+        granted_project(request),
     )
     return _created(repo, digest)
 

@@ -7,12 +7,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, String, and_, delete, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from portside.errors import Conflict, NotFound
+from portside.errors import Conflict, NotFound, PreconditionFailed
 from portside.meta.accounts import (
     AuditEntry,
     AuditQuery,
@@ -64,6 +64,7 @@ def _user(row: Row[Any]) -> User:
         row.totp_secret,
         utc(row.creation_time),
         utc(row.update_time),
+        row.generation,
     )
 
 
@@ -98,6 +99,7 @@ def _robot(row: Row[Any]) -> Robot:
         row.creator,
         utc(row.creation_time),
         utc(row.update_time),
+        row.generation,
     )
 
 
@@ -166,6 +168,9 @@ class SqlAccounts(SqlBase):
         }
         if change.clear_totp:
             values["totp_secret"] = None
+            values["totp_last_step"] = None
+        if change.password_hash is not None:
+            values["generation"] = users.c.generation + 1
         values["update_time"] = now()
         try:
             async with self._write() as conn:
@@ -186,6 +191,18 @@ class SqlAccounts(SqlBase):
             )
             return result.rowcount > 0
 
+    async def claim_totp_step(self, user_id: int, step: int) -> bool:
+        async with self._write(notify=False) as conn:
+            result = await conn.execute(
+                update(users)
+                .where(
+                    users.c.user_id == user_id,
+                    or_(users.c.totp_last_step.is_(None), users.c.totp_last_step < step),
+                )
+                .values(totp_last_step=step)
+            )
+            return result.rowcount > 0
+
     @retry_transient
     async def delete_user(self, user_id: int) -> bool:
         async with self._write() as conn:
@@ -195,22 +212,20 @@ class SqlAccounts(SqlBase):
 
     # --- projects -------------------------------------------------------------------------
 
-    def _project_query(self) -> Select[Any]:
-        # The project's repositories are its name or begin with "name/": as a range of names,
-        # from "name/" up to "name0" ("0" follows "/"), which the name index serves and
-        # which, unlike LIKE, takes no "_" in a project name for a wildcard.
+    def _repositories_of(self, project_name: Any) -> Select[Any]:
+        """The count of a project's repositories: those named `project_name` or beginning
+        with "name/", as a range of names, from "name/" up to "name0" ("0" follows "/"),
+        which the name index serves and which, unlike LIKE, takes no "_" in a project name
+        for a wildcard. `project_name` is a name or the projects table's column."""
         name = self._bytewise(repositories.c.name)
-        repo_count = (
+        return (
             select(func.count())
             .select_from(repositories)
-            .where(
-                or_(
-                    and_(name >= projects.c.name.concat("/"), name < projects.c.name.concat("0")),
-                    name == projects.c.name,
-                )
-            )
-            .scalar_subquery()
+            .where(or_(and_(name >= project_name.concat("/"), name < project_name.concat("0")), name == project_name))
         )
+
+    def _project_query(self) -> Select[Any]:
+        repo_count = self._repositories_of(projects.c.name).scalar_subquery()
         return select(projects, users.c.username.label("owner_name"), repo_count.label("repo_count")).join(
             users, users.c.user_id == projects.c.owner_id
         )
@@ -332,6 +347,15 @@ class SqlAccounts(SqlBase):
     @retry_transient
     async def delete_project(self, project_id: int) -> bool:
         async with self._write() as conn:
+            # Locked first: a push holds the row (FOR KEY SHARE, sql/quotas.py) from its
+            # check of the project until it commits, so the count below sees its repository.
+            locked = select(projects.c.name).where(projects.c.project_id == project_id).with_for_update()
+            name = (await conn.execute(locked)).scalar()
+            if name is None:
+                return False
+            held = (await conn.execute(self._repositories_of(literal(name, String)))).scalar() or 0
+            if held:
+                raise PreconditionFailed(f"project {name} still has {held} repositories; delete them first")
             await conn.execute(delete(project_metadata).where(project_metadata.c.project_id == project_id))
             await conn.execute(delete(project_members).where(project_members.c.project_id == project_id))
             await conn.execute(delete(robots).where(robots.c.project_id == project_id))
@@ -506,6 +530,8 @@ class SqlAccounts(SqlBase):
         }
         if permissions is not None:
             values["permissions"] = _permissions_to_json(permissions)
+        if secret_hash is not None or disabled:
+            values["generation"] = robots.c.generation + 1
         values["update_time"] = now()
         async with self._write() as conn:
             await conn.execute(update(robots).where(robots.c.id == robot_id).values(**values))

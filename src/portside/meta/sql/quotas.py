@@ -45,7 +45,7 @@ from portside.meta.sql.schema import (
     users,
 )
 
-__all__ = ["SqlQuotas", "check_storage", "storage_used", "human_size"]
+__all__ = ["SqlQuotas", "check_project", "check_storage", "project_gone", "storage_used", "human_size"]
 
 
 class _Statements:
@@ -101,6 +101,11 @@ class _Statements:
             .select_from(projects.outerjoin(quotas, quotas.c.project_id == projects.c.project_id))
             .where(projects.c.name == bindparam("project_"))
         )
+        # A write bound to a project holds its row until it commits, so deleting the project
+        # (which locks the row to count its repositories) waits for it; see check_storage.
+        self.project_limit_held = self.project_limit.with_for_update(read=True, key_share=True, of=projects)
+        self.project_id = select(projects.c.project_id).where(projects.c.name == bindparam("project_"))
+        self.project_id_held = self.project_id.with_for_update(read=True, key_share=True)
         insert: Callable[..., Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
         self.add_missing_row = insert(quotas).on_conflict_do_nothing()
         project_id_: BindParameter[Any] = bindparam("project_id_")
@@ -187,12 +192,35 @@ def _exceeded(project: str, would_use: int, limit: int, used: int, size: int) ->
     )
 
 
-def check_storage(tx: Tx, repo: str, digest: str, size: int, default_limit: int) -> None:
+def project_gone(project: str) -> Denied:
+    """The answer to a write whose project was deleted (or deleted and made again, which
+    is another project) since the caller was let in."""
+    return Denied(f"project {project} does not exist", detail=[{"Type": "project", "Name": project}])
+
+
+def check_project(tx: Tx, repo: str, project_id: int | None) -> None:
+    """Raise `Denied` unless `repo`'s project is still the project `project_id` (None:
+    no binding, as in an open registry); holds its row until the transaction ends."""
+    if project_id is None:
+        return
+    project = repo.split("/", 1)[0]
+    if tx.scalar(_statements(tx.dialect).project_id_held, {"project_": project}) != project_id:
+        raise project_gone(project)
+
+
+def check_storage(
+    tx: Tx, repo: str, digest: str, size: int, default_limit: int, project_id: int | None = None
+) -> None:
     """Raise `Denied` when adding `digest` (`size` bytes) to `repo` would take its project
-    over its storage limit. Run inside the transaction of the write, before it."""
+    over its storage limit, or when the write is bound to a project (`project_id`, the one
+    the caller was granted access in) that is no longer `repo`'s: the project was deleted,
+    perhaps made again by someone else under the same name. Run inside the transaction of
+    the write, before it; a bound write holds the project's row until it commits."""
     sql = _statements(tx.dialect)
     project = repo.split("/", 1)[0]
-    row = tx.first(sql.project_limit, {"project_": project})
+    row = tx.first(sql.project_limit if project_id is None else sql.project_limit_held, {"project_": project})
+    if project_id is not None and (row is None or row[0] != project_id):
+        raise project_gone(project)
     if row is None:
         return  # not a project's repository (an open registry's): there is no limit to keep
     project_id, limit = row

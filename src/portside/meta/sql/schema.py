@@ -140,8 +140,12 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("sysadmin", Boolean, nullable=False, default=False),
     Column("totp_secret", String(64), nullable=True),
+    # The time step of the last TOTP code accepted: each code signs in once.
+    Column("totp_last_step", BigInteger, nullable=True),
     Column("creation_time", DateTime(timezone=True), nullable=False),
     Column("update_time", DateTime(timezone=True), nullable=False),
+    # Moves when the password changes: tokens issued before carry the old one and stop working.
+    Column("generation", Integer, nullable=False, default=0, server_default="0"),
     sqlite_autoincrement=True,
 )
 
@@ -195,6 +199,8 @@ robots = Table(
     Column("creator", String(255), nullable=False, default=""),
     Column("creation_time", DateTime(timezone=True), nullable=False),
     Column("update_time", DateTime(timezone=True), nullable=False),
+    # Moves when the secret is refreshed or the robot disabled (see users.generation).
+    Column("generation", Integer, nullable=False, default=0, server_default="0"),
     sqlite_autoincrement=True,
 )
 

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portside.errors import Denied, ManifestBlobUnknown, ManifestInvalid
 from portside.meta.quotas import UNLIMITED
-from portside.meta.sql.direct import Tx
+from portside.meta.sql.direct import AlchemyTx, Tx
 from portside.meta.sql.engine import SqlBase, now, retry_transient, utc
-from portside.meta.sql.quotas import check_storage
+from portside.meta.sql.quotas import check_project, check_storage
 from portside.meta.sql.schema import (
     blobs,
     manifest_refs,
@@ -174,10 +174,10 @@ class SqlDatabase(SqlBase):
             # A concurrent creator's row makes this do nothing; the next look finds it.
             tx.run(self._sql.add_repo, {"name": repo, "created_at": now()})
 
-    def _link(self, tx: Tx, repo: str, digest: Digest, size: int) -> None:
+    def _link(self, tx: Tx, repo: str, digest: Digest, size: int, project_id: int | None) -> None:
         """Link the blob into `repo`, within the project's storage limit."""
         # Refused: nothing is linked (see check_storage).
-        check_storage(tx, repo, str(digest), size, self._default_storage_limit)
+        check_storage(tx, repo, str(digest), size, self._default_storage_limit, project_id)
         when = now()
         # Touch the blob (row-locking it on PostgreSQL): GC's sweep re-checks touched_at
         # under that lock, so it either waits for this link or goes first and we re-insert.
@@ -204,17 +204,23 @@ class SqlDatabase(SqlBase):
         return (await conn.execute(query)).scalar()
 
     @retry_transient
-    async def link_blob(self, repo: str, digest: Digest, size: int) -> None:
-        await self._write_tx(self._link, repo, digest, size, notify=False)
+    async def link_blob(self, repo: str, digest: Digest, size: int, project_id: int | None = None) -> None:
+        await self._write_tx(self._link, repo, digest, size, project_id, notify=False)
+
+    @staticmethod
+    async def _check_project(conn: AsyncConnection, repo: str, project_id: int | None) -> None:
+        if project_id is not None:
+            await conn.run_sync(lambda sync: check_project(AlchemyTx(sync), repo, project_id))
 
     @retry_transient
-    async def unlink_blob(self, repo: str, digest: Digest) -> bool:
+    async def unlink_blob(self, repo: str, digest: Digest, project_id: int | None = None) -> bool:
         # Notifies: instances cache which blobs a repository holds (links only ever added
         # need not, as absences are never cached).
         async with self._write() as conn:
             # Under the repository's lock: a put_manifest that needs the blob either
             # committed before (and the check below sees it) or waits, then finds it gone.
             await self._lock_repository(conn, repo)
+            await self._check_project(conn, repo, project_id)
             repo_id = await self._repo_id(conn, repo)
             if repo_id is None:
                 return False
@@ -232,10 +238,10 @@ class SqlDatabase(SqlBase):
     # --- manifests and tags -------------------------------------------------------------
 
     @retry_transient
-    async def put_manifest(self, repo: str, manifest: Manifest, tag: str | None) -> None:
-        await self._write_tx(self._put_manifest, repo, manifest, tag)
+    async def put_manifest(self, repo: str, manifest: Manifest, tag: str | None, project_id: int | None = None) -> None:
+        await self._write_tx(self._put_manifest, repo, manifest, tag, project_id)
 
-    def _put_manifest(self, tx: Tx, repo: str, manifest: Manifest, tag: str | None) -> None:
+    def _put_manifest(self, tx: Tx, repo: str, manifest: Manifest, tag: str | None, project_id: int | None) -> None:
         digest = str(manifest.digest)
         needed_blobs = {str(d.digest): d for d in manifest.blobs if not mt.is_nondistributable(d.media_type)}
         needed_children = {str(d.digest) for d in manifest.children}
@@ -247,7 +253,7 @@ class SqlDatabase(SqlBase):
         repo_id = self._ensure_repo(tx, repo)
         # The quota row is locked before any blob row, in the order blob links take them,
         # so a push and a link into one project never wait for each other in a circle.
-        check_storage(tx, repo, digest, len(manifest.payload), self._default_storage_limit)
+        check_storage(tx, repo, digest, len(manifest.payload), self._default_storage_limit, project_id)
         if needed_blobs:
             # Touch what this manifest needs (GC's grace counts from here).
             sorted_blobs = sorted(needed_blobs)
@@ -308,11 +314,12 @@ class SqlDatabase(SqlBase):
         return ManifestRecord(Digest.parse(digest), media_type, payload)
 
     @retry_transient
-    async def delete_manifest(self, repo: str, digest: Digest) -> bool:
+    async def delete_manifest(self, repo: str, digest: Digest, project_id: int | None = None) -> bool:
         async with self._write() as conn:
             # The repository's lock keeps an index that needs this manifest from being
             # pushed between the check below and the delete (see put_manifest).
             await self._lock_repository(conn, repo)
+            await self._check_project(conn, repo, project_id)
             repo_id = await self._repo_id(conn, repo)
             if repo_id is None:
                 return False
@@ -330,8 +337,9 @@ class SqlDatabase(SqlBase):
             )
             return result.rowcount > 0
 
-    async def delete_tag(self, repo: str, tag: str) -> bool:
+    async def delete_tag(self, repo: str, tag: str, project_id: int | None = None) -> bool:
         async with self._write() as conn:
+            await self._check_project(conn, repo, project_id)
             repo_id = await self._repo_id(conn, repo)
             if repo_id is None:
                 return False
@@ -457,14 +465,22 @@ class SqlDatabase(SqlBase):
 
     @retry_transient
     async def complete_upload(
-        self, session: UploadRecord, digest: Digest, size: int, *, tombstone: bool = True
+        self,
+        session: UploadRecord,
+        digest: Digest,
+        size: int,
+        *,
+        tombstone: bool = True,
+        project_id: int | None = None,
     ) -> None:
-        await self._write_tx(self._complete_upload, session, digest, size, tombstone, notify=False)
+        await self._write_tx(self._complete_upload, session, digest, size, tombstone, project_id, notify=False)
 
-    def _complete_upload(self, tx: Tx, session: UploadRecord, digest: Digest, size: int, tombstone: bool) -> None:
+    def _complete_upload(
+        self, tx: Tx, session: UploadRecord, digest: Digest, size: int, tombstone: bool, project_id: int | None
+    ) -> None:
         # Refused by the quota: nothing is linked and the session stays (a retry after the
         # limit is raised completes it); the published bytes wait for GC or that retry.
-        self._link(tx, session.repository, digest, size)
+        self._link(tx, session.repository, digest, size, project_id)
         if tombstone:
             self._end_upload(tx, session)
         else:
