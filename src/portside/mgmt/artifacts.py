@@ -30,9 +30,10 @@ def derived_id(*parts: object) -> int:
 
 
 def repository_path(project: str, repository: str) -> str:
-    """The full repository name; Harbor's clients URL-encode a nested name twice (a%252Fb)."""
-    name = unquote(repository)
-    return name if name.startswith(project + "/") else f"{project}/{name}"
+    """The full name of `repository`, which is always relative to `project` (as in Harbor):
+    `pa/x` in project `pa` is the repository `pa/pa/x`, never `pa/x`. Harbor's clients
+    URL-encode a nested name twice (x%252Fy), which the server has decoded once already."""
+    return f"{project}/{unquote(repository)}"
 
 
 def project_of(repo: str) -> str:
