@@ -13,9 +13,10 @@ from urllib.parse import unquote
 from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, Denied, NotFound, PreconditionFailed
 from portside.meta.accounts import AuditStore, Page, Project
-from portside.meta.artifacts import ArtifactFilter, ArtifactInfo, ArtifactStore, RepositoryInfo
+from portside.meta.artifacts import ArtifactInfo, ArtifactStore, RepositoryInfo, TagInfo
+from portside.meta.criteria import Match
 from portside.mgmt.guard import Guard
-from portside.mgmt.paging import Paging, parse_q, parse_sort
+from portside.mgmt.paging import Listing, Paging
 from portside.oci.digest import Digest
 from portside.oci.reference import is_tag
 from portside.registry.manifests import ManifestService
@@ -43,7 +44,63 @@ def project_of(repo: str) -> str:
 @dataclass(frozen=True, slots=True)
 class ListedRepository:
     repository: RepositoryInfo
-    project_id: int
+    project: Project
+
+    @property
+    def project_id(self) -> int:
+        return self.project.project_id
+
+
+_REPOSITORY_FIELDS = (
+    "repository_id",
+    "name",
+    "description",
+    "pull_count",
+    "artifact_count",
+    "creation_time",
+    "update_time",
+)
+_REPOSITORIES = Listing.of(
+    (*_REPOSITORY_FIELDS, "project_id"),
+    _REPOSITORY_FIELDS,
+    default_order=[("creation_time", True)],
+    aliases={"RepositoryID": "repository_id", "Name": "name", "ProjectID": "project_id", "PullCount": "pull_count"},
+)
+_ARTIFACTS = Listing.of(
+    ("digest", "manifest_media_type", "artifact_type", "push_time", "pull_time", "tags"),
+    ("digest", "manifest_media_type", "artifact_type", "push_time", "pull_time"),
+    default_order=[("push_time", True)],
+    aliases={"Digest": "digest", "PushTime": "push_time", "PullTime": "pull_time"},
+)
+_TAGS = Listing.of(("name", "push_time"), ("name", "push_time"), aliases={"Name": "name", "PushTime": "push_time"})
+
+
+def _in_projects(projects: list[Project], matches: list[Match]) -> list[Project]:
+    """The projects that meet Harbor's `project_id` conditions."""
+    kept = projects
+    for match in matches:
+        wanted = {str(v) for v in match.values if v is not None}
+        if match.kind == "range":
+            low, high = match.values
+            kept = [
+                p
+                for p in kept
+                if (low is None or p.project_id >= _number(low)) and (high is None or p.project_id <= _number(high))
+            ]
+        elif match.kind == "fuzzy":
+            kept = [p for p in kept if str(match.value) in str(p.project_id)]
+        elif match.kind == "all" and len(wanted) > 1:
+            kept = []
+        else:
+            kept = [p for p in kept if str(p.project_id) in wanted]
+    return kept
+
+
+def _number(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise BadRequest(f"project_id must be a number, not {value!r}") from None
 
 
 class RepositoryService:
@@ -55,29 +112,27 @@ class RepositoryService:
     async def list(
         self, who: Principal, project_key: str | None, q: str | None, sort: str | None, paging: Paging
     ) -> Page[ListedRepository]:
-        query = parse_q(q, ["name"])
-        order = parse_sort(sort, ["name", "creation_time", "update_time", "pull_count"]) or [("creation_time", True)]
-        name = query.get("name")
+        criteria = _REPOSITORIES.criteria(q, sort)
         if project_key is not None:
             projects: list[Project] | None = [await self._guard.project_for(who, project_key, "repository", "list")]
         else:
             projects = await self._guard.visible(who, "repository", "list")
+        if criteria.on("project_id"):
+            if projects is None:
+                projects = await self._guard.every_project()
+            projects = _in_projects(projects, criteria.on("project_id"))
         found = await self._store.list_repositories(
             projects=None if projects is None else [p.name for p in projects],
-            name_contains=name.value if name and name.kind == "fuzzy" else None,
-            exact_name=name.value if name and name.kind != "fuzzy" else None,
-            sort=order,
+            criteria=criteria.without("project_id"),
             offset=paging.offset,
             limit=paging.limit,
         )
-        ids = {p.name: p.project_id for p in projects or []}
+        known = {p.name: p for p in projects or []}
         out = []
         for repo in found.items:
-            project_id = ids.get(project_of(repo.name))
-            if project_id is None:
-                project = await self._guard.project(project_of(repo.name))
-                project_id = project.project_id
-            out.append(ListedRepository(repo, project_id))
+            project = known.get(project_of(repo.name)) or await self._guard.project(project_of(repo.name))
+            known[project.name] = project
+            out.append(ListedRepository(repo, project))
         return Page(out, found.total)
 
     async def _repository(self, who: Principal, project_key: str, repository: str, action: str) -> ListedRepository:
@@ -86,7 +141,7 @@ class RepositoryService:
         repo = await self._store.get_repository(name)
         if repo is None:
             raise NotFound(f"repository {name} not found")
-        return ListedRepository(repo, project.project_id)
+        return ListedRepository(repo, project)
 
     async def get(self, who: Principal, project_key: str, repository: str) -> ListedRepository:
         return await self._repository(who, project_key, repository, "read")
@@ -151,25 +206,24 @@ class ArtifactService:
         paging: Paging,
     ) -> tuple[Project, Page[ArtifactInfo]]:
         project, repo = await self._open(who, project_key, repository, "artifact", "list")
-        query = parse_q(q, ["tags", "digest"])
-        match = ArtifactFilter()
-        if "tags" in query:
-            tag = query["tags"]
-            if tag.value == "*":
-                match = ArtifactFilter(tagged=True)
-            elif tag.value == "nil":
-                match = ArtifactFilter(tagged=False)
-            elif tag.kind == "fuzzy":
-                match = ArtifactFilter(tag_contains=tag.value)
-            else:
-                match = ArtifactFilter(tag=tag.value)
-        if "digest" in query:
-            match = ArtifactFilter(match.tag, match.tag_contains, match.tagged, query["digest"].value)
-        order = parse_sort(sort, ["push_time"]) or [("push_time", True)]
-        page = await self._store.list_artifacts(
-            repo, match, newest_first=order[0][1], offset=paging.offset, limit=paging.limit
-        )
+        page = await self._store.list_artifacts(repo, _ARTIFACTS.criteria(q, sort), paging.offset, paging.limit)
         return project, page
+
+    async def tags(
+        self,
+        who: Principal,
+        project_key: str,
+        repository: str,
+        reference: str,
+        q: str | None,
+        sort: str | None,
+        paging: Paging,
+    ) -> tuple[ArtifactInfo, Page[TagInfo]]:
+        """The tags of one artifact, with Harbor's q and sort."""
+        _, repo = await self._open(who, project_key, repository, "tag", "list")
+        artifact = await self._artifact(repo, reference)
+        page = await self._store.list_tags(repo, artifact.digest, _TAGS.criteria(q, sort), paging.offset, paging.limit)
+        return artifact, page
 
     async def get(
         self, who: Principal, project_key: str, repository: str, reference: str

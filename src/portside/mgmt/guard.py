@@ -64,3 +64,9 @@ class Guard:
             limit=_ALL,
         )
         return [p for p in candidates.items if await self.policy.permits(who, p, resource, action)]
+
+    async def every_project(self) -> list[Project]:
+        found = await self._projects.list_projects(
+            name_contains=None, exact_name=None, public=None, visible_to=None, member_of=None, offset=0, limit=_ALL
+        )
+        return found.items

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from portside.http.api.context import Caller, Pages, iso, paged, services, without_none
-from portside.meta.accounts import Page, Project
-from portside.meta.artifacts import ArtifactInfo
+from portside.meta.accounts import Project
+from portside.meta.artifacts import ArtifactInfo, TagInfo
 from portside.mgmt.artifacts import derived_id
 
 __all__ = ["router"]
@@ -73,21 +73,22 @@ def artifact_resp(project: Project, a: ArtifactInfo, with_tag: bool = True) -> d
         ],
     }
     if with_tag:
-        document["tags"] = [
-            without_none(
-                {
-                    "id": derived_id(a.repository_id, "tag", t.name),
-                    "repository_id": a.repository_id,
-                    "artifact_id": artifact_id,
-                    "name": t.name,
-                    "push_time": iso(t.push_time),
-                    "pull_time": iso(a.pull_time) or "0001-01-01T00:00:00Z",
-                    "immutable": False,
-                }
-            )
-            for t in a.tags
-        ]
+        document["tags"] = [tag_resp(a, t) for t in a.tags]
     return without_none(document)
+
+
+def tag_resp(a: ArtifactInfo, t: TagInfo) -> dict[str, Any]:
+    return without_none(
+        {
+            "id": derived_id(a.repository_id, "tag", t.name),
+            "repository_id": a.repository_id,
+            "artifact_id": derived_id(a.repository_id, a.digest),
+            "name": t.name,
+            "push_time": iso(t.push_time),
+            "pull_time": iso(a.pull_time) or "0001-01-01T00:00:00Z",
+            "immutable": False,
+        }
+    )
 
 
 @router.get(_LIST, summary="Artifacts of a repository (q=tags=v1, q=digest=sha256:…)")
@@ -122,7 +123,7 @@ async def delete_artifact(
     await services(request).artifacts.delete(who, project_name, repository_name, reference)
 
 
-@router.get(_ONE + "/tags", summary="Tags of an artifact")
+@router.get(_ONE + "/tags", summary="Tags of an artifact (q=name=~v; sort=name or push_time)")
 async def list_tags(
     request: Request,
     response: Response,
@@ -131,12 +132,14 @@ async def list_tags(
     project_name: str,
     repository_name: str,
     reference: str,
+    q: str | None = None,
+    sort: str | None = None,
 ) -> list[dict[str, Any]]:
-    project, artifact = await services(request).artifacts.get(who, project_name, repository_name, reference)
-    tags = artifact_resp(project, artifact).get("tags", [])
-    window = tags[paging.offset : paging.offset + paging.limit]
-    paged(request, response, Page(window, len(tags)), paging)
-    return list(window)
+    artifact, page = await services(request).artifacts.tags(
+        who, project_name, repository_name, reference, q, sort, paging
+    )
+    paged(request, response, page, paging)
+    return [tag_resp(artifact, t) for t in page.items]
 
 
 @router.post(_ONE + "/tags", status_code=201, summary="Tag an artifact", response_class=Response)

@@ -72,7 +72,7 @@ async def create_user(request: Request, response: Response, who: Caller, body: U
 async def list_users(
     request: Request, response: Response, who: Caller, paging: Pages, q: str | None = None, sort: str | None = None
 ) -> list[dict[str, Any]]:
-    page = await services(request).users.list(who, q, paging)
+    page = await services(request).users.list(who, q, sort, paging)
     paged(request, response, page, paging)
     return [user_resp(u) for u in page.items]
 
