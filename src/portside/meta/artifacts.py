@@ -70,6 +70,9 @@ class ArtifactStore(Protocol):
 
     async def get_repository(self, name: str) -> RepositoryInfo | None: ...
 
+    async def storage_consumption(self) -> int:
+        """Bytes of every blob and manifest stored (those waiting for GC included)."""
+
     async def set_description(self, name: str, description: str) -> bool: ...
 
     async def delete_repository(self, name: str) -> bool:

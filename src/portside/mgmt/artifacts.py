@@ -110,9 +110,18 @@ class RepositoryService:
         self._guard = guard
 
     async def list(
-        self, who: Principal, project_key: str | None, q: str | None, sort: str | None, paging: Paging
+        self,
+        who: Principal,
+        project_key: str | None,
+        q: str | None,
+        sort: str | None,
+        paging: Paging,
+        *,
+        name_contains: str | None = None,
     ) -> Page[ListedRepository]:
         criteria = _REPOSITORIES.criteria(q, sort)
+        if name_contains:
+            criteria = criteria.where("name", Match("fuzzy", (name_contains,)))
         if project_key is not None:
             projects: list[Project] | None = [await self._guard.project_for(who, project_key, "repository", "list")]
         else:

@@ -91,6 +91,14 @@ async def current_user(request: Request, who: Caller) -> dict[str, Any]:
     return user_resp(await services(request).users.current(who))
 
 
+@router.get("/users/current/permissions", summary="What the caller may do in a scope (/project/<id>, /system)")
+async def current_permissions(
+    request: Request, who: Caller, scope: str | None = None, relative: bool = False
+) -> list[dict[str, str]]:
+    held = await services(request).permissions.of(who, scope, relative)
+    return [{"resource": h.resource, "action": h.action} for h in held]
+
+
 @router.post(
     "/users/current/totp",
     summary="Start enabling TOTP for web sign-in; returns the secret and an otpauth:// URI",

@@ -131,6 +131,12 @@ class SqlArtifacts(SqlBase):
             row = (await conn.execute(_repository_query().where(repositories.c.name == name))).first()
         return _repository(row) if row else None
 
+    async def storage_consumption(self) -> int:
+        async with self._read() as conn:
+            blob_bytes = (await conn.execute(select(func.coalesce(func.sum(blobs.c.size), 0)))).scalar()
+            manifest_bytes = (await conn.execute(select(func.coalesce(func.sum(manifests.c.size), 0)))).scalar()
+        return int(blob_bytes or 0) + int(manifest_bytes or 0)
+
     async def set_description(self, name: str, description: str) -> bool:
         async with self._write() as conn:
             result = await conn.execute(
