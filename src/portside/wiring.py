@@ -63,6 +63,8 @@ from portside.mgmt.users import UserService
 from portside.registry.blobs import BlobService
 from portside.registry.cache import BlobSizeCache, ManifestCache
 from portside.registry.catalog import CatalogService
+from portside.registry.configs import ImageConfigs
+from portside.registry.copy import ArtifactCopier
 from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
 from portside.registry.uploadids import UploadIds
@@ -416,7 +418,14 @@ def _management_routes(
             members=MemberService(accounts, accounts, accounts, guard),
             robots=RobotService(accounts, accounts, guard),
             repositories=repositories,
-            artifacts=ArtifactService(artifacts, registry.manifests, accounts, guard),
+            artifacts=ArtifactService(
+                artifacts,
+                registry.manifests,
+                accounts,
+                guard,
+                ImageConfigs(registry.blobs),
+                ArtifactCopier(registry.manifests, registry.blobs),
+            ),
             audit=AuditService(accounts, guard),
             sessions=SessionService(sessions, accounts, authenticator, settings.session_ttl_seconds),
             systeminfo=SystemInfoService(guard, facts, _disk_of(store)),

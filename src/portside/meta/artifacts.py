@@ -58,6 +58,7 @@ class ArtifactInfo:
     annotations: Mapping[str, str]
     tags: tuple[TagInfo, ...]
     references: tuple[ChildReference, ...]
+    config_digest: str | None = None  # an image manifest's config blob
 
 
 class ArtifactStore(Protocol):

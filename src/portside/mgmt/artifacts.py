@@ -7,21 +7,41 @@ same path as `/v2`, so both APIs always agree on what a repository holds.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from portside.auth.principal import Principal
-from portside.errors import BadRequest, Conflict, Denied, NotFound, PreconditionFailed
+from portside.errors import (
+    BadRequest,
+    Conflict,
+    Denied,
+    DigestInvalid,
+    NameInvalid,
+    NotFound,
+    PreconditionFailed,
+)
 from portside.meta.accounts import AuditStore, Page, Project
 from portside.meta.artifacts import ArtifactInfo, ArtifactStore, RepositoryInfo, TagInfo
 from portside.meta.criteria import Match
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
 from portside.oci.digest import Digest
-from portside.oci.reference import is_tag
+from portside.oci.reference import check_name, is_tag
+from portside.registry.configs import IMAGE_CONFIG_TYPES, ImageConfigs
+from portside.registry.copy import ArtifactCopier
 from portside.registry.manifests import ManifestService
 
-__all__ = ["ArtifactService", "RepositoryService", "ListedRepository", "derived_id", "repository_path"]
+__all__ = [
+    "ArtifactService",
+    "ArtifactView",
+    "RepositoryService",
+    "ListedRepository",
+    "derived_id",
+    "repository_path",
+    "parse_source",
+]
 
 
 def derived_id(*parts: object) -> int:
@@ -175,12 +195,57 @@ class RepositoryService:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ArtifactView:
+    """An artifact with what its image config says (None: not an image, or unreadable)."""
+
+    info: ArtifactInfo
+    config: Mapping[str, Any] | None = None
+
+
+def parse_source(text: str) -> tuple[str, str]:
+    """Harbor's `from`: project/repository@digest or project/repository:tag."""
+    name, at, digest = text.partition("@")
+    if not at:
+        name, colon, tag = text.rpartition(":")
+        if not colon or "/" in tag or not is_tag(tag):
+            raise BadRequest(f"from must be project/repository@digest or project/repository:tag, not {text!r}")
+        reference = tag
+    else:
+        try:
+            reference = str(Digest.parse(digest))
+        except DigestInvalid:
+            raise BadRequest(f"invalid digest {digest!r} in from") from None
+    if "/" not in name:
+        raise BadRequest(f"from must name a project and a repository: {text!r}")
+    try:
+        check_name(name)
+    except NameInvalid as exc:
+        raise BadRequest(exc.text) from None
+    return name, reference
+
+
 class ArtifactService:
-    def __init__(self, store: ArtifactStore, manifests: ManifestService, audit: AuditStore, guard: Guard):
+    def __init__(
+        self,
+        store: ArtifactStore,
+        manifests: ManifestService,
+        audit: AuditStore,
+        guard: Guard,
+        configs: ImageConfigs,
+        copier: ArtifactCopier,
+    ):
         self._store = store
         self._manifests = manifests
         self._audit = audit
         self._guard = guard
+        self._configs = configs
+        self._copier = copier
+
+    async def _view(self, artifact: ArtifactInfo) -> ArtifactView:
+        if artifact.config_digest is None or artifact.config_media_type not in IMAGE_CONFIG_TYPES:
+            return ArtifactView(artifact)
+        return ArtifactView(artifact, await self._configs.get(artifact.repository_name, artifact.config_digest))
 
     async def _open(
         self, who: Principal, project_key: str, repository: str, resource: str, action: str
@@ -213,10 +278,10 @@ class ArtifactService:
         q: str | None,
         sort: str | None,
         paging: Paging,
-    ) -> tuple[Project, Page[ArtifactInfo]]:
+    ) -> tuple[Project, Page[ArtifactView]]:
         project, repo = await self._open(who, project_key, repository, "artifact", "list")
         page = await self._store.list_artifacts(repo, _ARTIFACTS.criteria(q, sort), paging.offset, paging.limit)
-        return project, page
+        return project, Page([await self._view(a) for a in page.items], page.total)
 
     async def tags(
         self,
@@ -236,9 +301,52 @@ class ArtifactService:
 
     async def get(
         self, who: Principal, project_key: str, repository: str, reference: str
-    ) -> tuple[Project, ArtifactInfo]:
+    ) -> tuple[Project, ArtifactView]:
         project, repo = await self._open(who, project_key, repository, "artifact", "read")
-        return project, await self._artifact(repo, reference)
+        return project, await self._view(await self._artifact(repo, reference))
+
+    async def build_history(
+        self, who: Principal, project_key: str, repository: str, reference: str
+    ) -> Sequence[Mapping[str, Any]]:
+        """Harbor's build_history addition: the image config's history."""
+        _, repo = await self._open(who, project_key, repository, "artifact-addition", "read")
+        view = await self._view(await self._artifact(repo, reference))
+        if view.config is None:
+            raise BadRequest(f"{repo}@{view.info.digest} is not an image: it has no build history")
+        history = view.config.get("history")
+        return [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
+
+    async def copy(self, who: Principal, project_key: str, repository: str, source: str) -> tuple[Project, str, str]:
+        """Harbor's artifact copy, as a mount: pull on the source, push on the target; a
+        source the caller may not read is answered as one that does not exist. Returns the
+        target project, repository and the digest copied."""
+        target_project = await self._guard.project_for(who, project_key, "repository", "push")
+        target = repository_path(target_project.name, repository)
+        try:
+            check_name(target)
+        except NameInvalid as exc:
+            raise BadRequest(exc.text) from None
+        source_repo, reference = parse_source(source)
+        unknown = NotFound(f"artifact {source} not found")
+        source_project = await self._projects_may_pull(who, project_of(source_repo))
+        if source_project is None:
+            raise unknown
+        digest = await self._store.tag_digest(source_repo, reference) if is_tag(reference) else reference
+        artifact = await self._store.get_artifact(source_repo, digest) if digest else None
+        if artifact is None:
+            raise unknown
+        if await self._store.get_artifact(target, artifact.digest) is not None:
+            raise Conflict(f"the artifact {target}@{artifact.digest} already exists")
+        await self._copier.copy(source_repo, Digest.parse(artifact.digest), target, [t.name for t in artifact.tags])
+        await self._record(who, target_project, "create", "artifact", f"{target}@{artifact.digest}")
+        return target_project, target, artifact.digest
+
+    async def _projects_may_pull(self, who: Principal, name: str) -> Project | None:
+        try:
+            project = await self._guard.project(name)
+        except NotFound:
+            return None
+        return project if await self._guard.policy.permits(who, project, "repository", "pull") else None
 
     async def delete(self, who: Principal, project_key: str, repository: str, reference: str) -> None:
         project, repo = await self._open(who, project_key, repository, "artifact", "delete")

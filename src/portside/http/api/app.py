@@ -26,12 +26,12 @@ from portside.http.api import (
     systeminfo,
     users,
 )
+from portside.http.api.context import API_PREFIX
 from portside.http.api.errors import install_error_handlers
 from portside.http.api.services import ManagementServices
 
 __all__ = ["API_PREFIX", "build_management_api", "management_routes"]
 
-API_PREFIX = "/api/v2.0"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 

@@ -260,6 +260,7 @@ class SqlArtifacts(SqlBase):
                     annotations=json.loads(r.annotations) if r.annotations else {},
                     tags=tuple(by_digest[r.digest]),
                     references=_children(document),
+                    config_digest=str(config["digest"]) if config and isinstance(config.get("digest"), str) else None,
                 )
             )
         return out
