@@ -41,7 +41,10 @@ def test_users(live: Live) -> None:
     assert len(users(q=f"username=~{base},nickname=x", sort="shoe_size")) == 3
     for bad in ("username", "username=", "=x", "creation_time=[a~b~c]", "user_id=[~]", "username={a b"):
         assert live.api("GET", "/users", params={"q": bad}).status_code == 400, bad
-    assert live.api("GET", "/users", params={"q": "user_id=abc"}).status_code == 400
+    for bad in ("user_id=abc", "user_id=99999999999999999999", "creation_time=[99999999999999~]"):
+        assert live.api("GET", "/users", params={"q": bad}).status_code == 400, bad
+    r = live.api("GET", "/repositories", params={"q": "pull_count=[~99999999999999999999999]"})
+    assert r.status_code == 400, r.text
 
 
 def test_projects(live: Live) -> None:

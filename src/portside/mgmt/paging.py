@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 from portside.errors import BadRequest
 from portside.meta.accounts import Page
-from portside.meta.criteria import Criteria, Match, Value
+from portside.meta.criteria import Criteria, Match, MatchKind, Value
 
 __all__ = ["Paging", "Listing", "parse_q", "parse_sort", "page_of", "MAX_PAGE_SIZE"]
 
@@ -96,12 +96,13 @@ def _match(key: str, value: str) -> Match:
         if not low and not high:
             raise BadRequest(f"{key}: a range needs at least one end")
         return Match("range", (_value(low) if low else None, _value(high) if high else None))
-    for opening, closing, kind in (("{", "}", "any"), ("(", ")", "all")):
+    lists: tuple[tuple[str, str, MatchKind], ...] = (("{", "}", "any"), ("(", ")", "all"))
+    for opening, closing, kind in lists:
         if value.startswith(opening):
             if not value.endswith(closing):
                 raise BadRequest(f"{key}: a list starting with {opening} ends with {closing}")
             items = [_value(v) for v in value[1:-1].split(" ")]
-            return Match(kind, tuple(v for v in items if v != ""))  # type: ignore[arg-type]
+            return Match(kind, tuple(v for v in items if v != ""))
     return Match("exact", (value[1:] if value.startswith("\\") else value,))
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, DateTime, Integer, String, and_, cast, false, true
+from sqlalchemy import BigInteger, Boolean, ColumnElement, DateTime, Integer, String, and_, cast, false, true
 from sqlalchemy.types import TypeEngine
 
 from portside.errors import BadRequest
@@ -25,6 +25,7 @@ __all__ = ["Special", "Fields", "conditions", "ordering", "like_escape", "TIME_F
 Special = Callable[[Match], ColumnElement[bool]]
 Fields = Mapping[str, ColumnElement[Any] | Special]
 
+_BITS = {"int": 32, "bigint": 64}
 TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d")
 
 
@@ -35,6 +36,8 @@ def like_escape(text: str) -> str:
 def _kind(type_: TypeEngine[Any]) -> str:
     if isinstance(type_, Boolean):
         return "bool"
+    if isinstance(type_, BigInteger):
+        return "bigint"
     if isinstance(type_, Integer):
         return "int"
     if isinstance(type_, DateTime):
@@ -53,10 +56,14 @@ def _time(text: str) -> datetime:
 
 def _convert(field: str, kind: str, value: Value) -> Any:
     try:
-        if kind == "int":
+        if kind in _BITS:
             if isinstance(value, datetime):
                 raise ValueError(value)
-            return int(value)
+            number = int(value)
+            # Past the column's range no row can match, and the database would refuse it.
+            if not -(2 ** (_BITS[kind] - 1)) <= number < 2 ** (_BITS[kind] - 1):
+                raise BadRequest(f"{field}: {value} is out of range")
+            return number
         if kind == "bool":
             text = str(value).lower()
             if text not in ("true", "false", "1", "0"):
@@ -69,7 +76,7 @@ def _convert(field: str, kind: str, value: Value) -> Any:
                 return datetime.fromtimestamp(value, UTC)
             return _time(value)
     except (ValueError, OverflowError, OSError):
-        expected = {"int": "a number", "bool": "true or false", "time": "a time (2024-01-31 23:59:59)"}[kind]
+        expected = {"bool": "true or false", "time": "a time (2024-01-31 23:59:59)"}.get(kind, "a number")
         raise BadRequest(f"{field} must be {expected}, not {value!r}") from None
     return value.strftime("%Y-%m-%dT%H:%M:%S") if isinstance(value, datetime) else str(value)
 
