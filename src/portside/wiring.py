@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+import portside
 from portside.auth.access import OpenRegistry
 from portside.auth.authn import Authenticator
 from portside.auth.controller import AccessController
@@ -47,16 +49,22 @@ from portside.mgmt.artifacts import ArtifactService, RepositoryService
 from portside.mgmt.audit import AuditService, purge_expired
 from portside.mgmt.guard import Guard
 from portside.mgmt.members import MemberService
+from portside.mgmt.permissions import PermissionService
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.robots import RobotService
+from portside.mgmt.search import SearchService
 from portside.mgmt.sessions import SessionService
+from portside.mgmt.statistics import StatisticsService
 from portside.mgmt.system import SystemJobService
+from portside.mgmt.systeminfo import SystemFacts, SystemInfoService, Volume
 from portside.mgmt.totp import TotpService
 from portside.mgmt.users import UserService
 from portside.registry.blobs import BlobService
 from portside.registry.cache import BlobSizeCache, ManifestCache
 from portside.registry.catalog import CatalogService
+from portside.registry.configs import ImageConfigs
+from portside.registry.copy import ArtifactCopier
 from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
 from portside.registry.uploadids import UploadIds
@@ -214,7 +222,9 @@ def build(settings: Settings) -> ASGIApp:
     sessions = SqlSessions(engine)
     scans = _scanning_engine(settings, engine)
     upkeep = _upkeep(settings, scans, store, coordinator, Guard(policy, accounts))
-    management = _management_routes(settings, sessions, accounts, database, registry, authenticator, policy, upkeep)
+    management = _management_routes(
+        settings, sessions, accounts, database, registry, authenticator, policy, upkeep, store
+    )
 
     async def purge_old_audit_records() -> None:
         await purge_expired(SqlAccounts(scans), settings.audit_retention_days)
@@ -388,6 +398,7 @@ def _management_routes(
     authenticator: Authenticator,
     policy: Policy,
     upkeep: Upkeep,
+    store: BlobStore,
 ) -> list[BaseRoute]:
     """The management API (/api/v2.0, /c/login, /c/log_out) over the same stores as /v2."""
     # Deleting a repository or an artifact removes manifests and tags the cache serves.
@@ -396,6 +407,11 @@ def _management_routes(
     limit = settings.default_project_storage_limit
     quotas = QuotaService(SqlQuotas(database.engine, limit), accounts, guard, limit)
     totp = TotpService(accounts, accounts, authenticator)
+    projects = ProjectService(accounts, accounts, guard, quotas)
+    repositories = RepositoryService(artifacts, accounts, guard)
+    facts = SystemFacts(
+        portside.__version__, settings.base_url, "filesystem" if isinstance(store, FsBlobStore) else "s3"
+    )
     return management_routes(
         ManagementServices(
             authenticator=authenticator,
@@ -405,15 +421,40 @@ def _management_routes(
             quotas=quotas,
             members=MemberService(accounts, accounts, accounts, guard),
             robots=RobotService(accounts, accounts, guard),
-            repositories=RepositoryService(artifacts, accounts, guard),
-            artifacts=ArtifactService(artifacts, registry.manifests, accounts, guard),
+            repositories=repositories,
+            artifacts=ArtifactService(
+                artifacts,
+                registry.manifests,
+                accounts,
+                guard,
+                ImageConfigs(registry.blobs),
+                ArtifactCopier(registry.manifests, registry.blobs),
+            ),
             audit=AuditService(accounts, guard),
             sessions=SessionService(sessions, accounts, authenticator, totp, settings.session_ttl_seconds),
+            systeminfo=SystemInfoService(guard, facts, _disk_of(store)),
+            statistics=StatisticsService(guard, accounts, artifacts),
+            search=SearchService(projects, repositories),
+            permissions=PermissionService(guard),
+            readiness_checks=registry.readiness_checks,
             secure_cookies=settings.base_url.startswith("https://"),
             gc=upkeep.gc,
             scrub=upkeep.scrub,
         )
     )
+
+
+def _disk_of(store: BlobStore) -> Callable[[], Awaitable[Volume]] | None:
+    """The filesystem store's disk, for /systeminfo/volumes; an object store has none."""
+    if not isinstance(store, FsBlobStore):
+        return None
+    root = store.root
+
+    async def disk() -> Volume:
+        usage = await asyncio.to_thread(shutil.disk_usage, root)
+        return Volume(total=usage.total, free=usage.free)
+
+    return disk
 
 
 @dataclass(frozen=True)

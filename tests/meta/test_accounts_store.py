@@ -8,6 +8,7 @@ import pytest
 
 from portside.errors import Conflict, NotFound, PreconditionFailed
 from portside.meta.accounts import AuditEntry, AuditQuery, RobotPermission, UserUpdate
+from portside.meta.criteria import EVERYTHING, Match
 from portside.meta.sessions import WebSession
 from portside.meta.sql.accounts import PROJECT_ADMIN_ROLE, SqlAccounts
 from tests.meta.conftest import Stores, blob
@@ -56,11 +57,15 @@ async def test_list_users_matches_literally_and_ignores_case(stores: Stores):
     accounts = stores.accounts
     for name in ("dev_ops", "devXops", "Dev%Team", "admin2"):
         await _user(accounts, name)
-    page = await accounts.list_users("_", 0, 10)
-    assert [u.username for u in page.items] == ["dev_ops"]
-    assert [u.username for u in (await accounts.list_users("%", 0, 10)).items] == ["Dev%Team"]
-    assert {u.username for u in (await accounts.list_users("DEV", 0, 10)).items} == {"dev_ops", "devXops", "Dev%Team"}
-    page = await accounts.list_users(None, 1, 2)
+
+    async def containing(text: str) -> list[str]:
+        criteria = EVERYTHING.where("username", Match("fuzzy", (text,)))
+        return [u.username for u in (await accounts.list_users(criteria, 0, 10)).items]
+
+    assert await containing("_") == ["dev_ops"]
+    assert await containing("%") == ["Dev%Team"]
+    assert set(await containing("DEV")) == {"dev_ops", "devXops", "Dev%Team"}
+    page = await accounts.list_users(EVERYTHING, 1, 2)
     assert page.total == 4 and [u.username for u in page.items] == ["devXops", "Dev%Team"]
 
 

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from portside.meta.artifacts import ArtifactFilter
+from portside.meta.criteria import EVERYTHING, Criteria, Match
 from tests.meta.conftest import Stores, blob, image, index, push
 
-EVERYTHING = ArtifactFilter()
+NEWEST = Criteria(order=(("push_time", True),))
+OLDEST = Criteria(order=(("push_time", False),))
 
 
-async def _repositories(stores: Stores, **kwargs: object) -> list[str]:
-    query: dict[str, object] = {"projects": None, "name_contains": None, "exact_name": None, "sort": []}
-    query.update(kwargs)
-    page = await stores.artifacts.list_repositories(offset=0, limit=100, **query)  # type: ignore[arg-type]
+async def _repositories(
+    stores: Stores,
+    projects: list[str] | None = None,
+    name_contains: str | None = None,
+    exact_name: str | None = None,
+    sort: list[tuple[str, bool]] | None = None,
+) -> list[str]:
+    criteria = Criteria(order=tuple(sort or ()))
+    if name_contains is not None:
+        criteria = criteria.where("name", Match("fuzzy", (name_contains,)))
+    if exact_name is not None:
+        criteria = criteria.where("name", Match("exact", (exact_name,)))
+    page = await stores.artifacts.list_repositories(projects=projects, criteria=criteria, offset=0, limit=100)
     return [r.name for r in page.items]
 
 
@@ -30,7 +40,7 @@ async def test_repositories(stores: Stores):
     assert await _repositories(stores, name_contains="other") == ["Other/q"]
     assert await _repositories(stores, exact_name="lib/ab") == ["lib/ab"]
     page = await stores.artifacts.list_repositories(
-        projects=None, name_contains=None, exact_name=None, sort=[("name", False)], offset=3, limit=2
+        projects=None, criteria=Criteria(order=(("name", False),)), offset=3, limit=2
     )
     assert page.total == len(names) and [r.name for r in page.items] == sorted(names)[3:5]
 
@@ -74,10 +84,10 @@ async def test_artifacts(stores: Stores):
     for tag in ("B", "a-b", "a_b", "aB"):
         await push(db, "lib/art", second, tag)
     await push(db, "lib/art", third)
-    page = await artifacts.list_artifacts("lib/art", EVERYTHING, newest_first=True, offset=0, limit=10)
+    page = await artifacts.list_artifacts("lib/art", NEWEST, 0, 10)
     assert page.total == 3
     assert [a.digest for a in page.items] == [str(third.digest), str(second.digest), str(first.digest)]
-    oldest = await artifacts.list_artifacts("lib/art", EVERYTHING, newest_first=False, offset=1, limit=1)
+    oldest = await artifacts.list_artifacts("lib/art", OLDEST, 1, 1)
     assert [a.digest for a in oldest.items] == [str(second.digest)]
 
     art = await artifacts.get_artifact("lib/art", str(second.digest))
@@ -89,21 +99,27 @@ async def test_artifacts(stores: Stores):
     assert art.config_media_type == "application/vnd.oci.image.config.v1+json"
     assert art.references == ()
 
-    async def matching(match: ArtifactFilter) -> set[str]:
-        found = await artifacts.list_artifacts("lib/art", match, newest_first=True, offset=0, limit=10)
+    async def matching(field: str, kind: str, *values: str) -> set[str]:
+        criteria = EVERYTHING.where(field, Match(kind, values))  # type: ignore[arg-type]
+        found = await artifacts.list_artifacts("lib/art", criteria, 0, 10)
         return {a.digest for a in found.items}
 
-    assert await matching(ArtifactFilter(tag="v1")) == {str(first.digest)}
-    assert await matching(ArtifactFilter(tag_contains="_")) == {str(second.digest)}
-    assert await matching(ArtifactFilter(tag_contains="V")) == {str(first.digest)}
-    assert await matching(ArtifactFilter(tagged=False)) == {str(third.digest)}
-    assert await matching(ArtifactFilter(tagged=True)) == {str(first.digest), str(second.digest)}
-    assert await matching(ArtifactFilter(digest=str(third.digest))) == {str(third.digest)}
+    assert await matching("tags", "exact", "v1") == {str(first.digest)}
+    assert await matching("tags", "fuzzy", "_") == {str(second.digest)}
+    assert await matching("tags", "fuzzy", "V") == {str(first.digest)}
+    assert await matching("tags", "exact", "nil") == {str(third.digest)}
+    assert await matching("tags", "exact", "*") == {str(first.digest), str(second.digest)}
+    assert await matching("tags", "any", "v1", "B") == {str(first.digest), str(second.digest)}
+    assert await matching("tags", "all", "B", "aB") == {str(second.digest)}
+    assert await matching("tags", "all", "B", "v1") == set()
+    assert await matching("digest", "exact", str(third.digest)) == {str(third.digest)}
+    tagged = await artifacts.list_tags("lib/art", str(second.digest), Criteria(order=(("name", True),)), 0, 2)
+    assert tagged.total == 4 and [t.name for t in tagged.items] == ["a_b", "aB"]
     assert await artifacts.tag_digest("lib/art", "aB") == str(second.digest)
     assert await artifacts.tag_digest("lib/art", "nope") is None
     assert await artifacts.get_artifact("lib/art", "sha256:" + "0" * 64) is None
     assert await artifacts.get_artifact("lib/none", str(first.digest)) is None
-    assert (await artifacts.list_artifacts("lib/none", EVERYTHING, newest_first=True, offset=0, limit=5)).total == 0
+    assert (await artifacts.list_artifacts("lib/none", EVERYTHING, 0, 5)).total == 0
 
 
 async def test_index_artifact(stores: Stores):
@@ -112,7 +128,7 @@ async def test_index_artifact(stores: Stores):
         await push(stores.db, "lib/multi", child)
     parent = index(a, b)
     await stores.db.put_manifest("lib/multi", parent, "latest")
-    listed = await stores.artifacts.list_artifacts("lib/multi", EVERYTHING, newest_first=True, offset=0, limit=10)
+    listed = await stores.artifacts.list_artifacts("lib/multi", EVERYTHING, 0, 10)
     assert [x.digest for x in listed.items] == [str(parent.digest)]
     art = listed.items[0]
     assert [r.digest for r in art.references] == [str(a.digest), str(b.digest)]

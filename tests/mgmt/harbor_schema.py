@@ -26,7 +26,11 @@ def _convert(node: Any) -> Any:
 @functools.cache
 def _definitions() -> dict[str, Any]:
     spec = yaml.safe_load(SWAGGER.read_text())
-    return _convert(spec["definitions"])  # type: ignore[no-any-return]
+    definitions: dict[str, Any] = _convert(spec["definitions"])
+    # The swagger types extra_attrs' values as objects, yet Harbor itself puts the image
+    # config's architecture, os, author and created there as strings.
+    definitions["ExtraAttrs"] = {"type": "object"}
+    return definitions
 
 
 def schema(name: str, *, array: bool = False) -> dict[str, Any]:

@@ -17,6 +17,8 @@ __all__ = [
     "LIMITED_GUEST",
     "ROLE_NAMES",
     "ROLE_PERMISSIONS",
+    "PROJECT_PERMISSIONS",
+    "SYSTEM_PERMISSIONS",
     "role_permits",
     "public_permits",
 ]
@@ -42,6 +44,7 @@ _LIMITED_GUEST: set[Permission] = (
     _all("project", "read")
     | _all("repository", "list", "pull")
     | _all("artifact", "read", "list")
+    | _all("artifact-addition", "read")
     | _all("tag", "list")
     | _all("metadata", "read")
 )
@@ -89,11 +92,28 @@ ROLE_PERMISSIONS: Mapping[int, frozenset[Permission]] = {
     LIMITED_GUEST: frozenset(_LIMITED_GUEST),
 }
 
+# Every permission a project has (what a role may be given): projectAdmin's, which holds
+# every other role's.
+PROJECT_PERMISSIONS: frozenset[Permission] = ROLE_PERMISSIONS[PROJECT_ADMIN]
+
+# The system-level permissions Portside asks about (`Policy.system_permits`): system
+# administrators hold them all; a system robot holds those it was given.
+SYSTEM_PERMISSIONS: frozenset[Permission] = frozenset(
+    _all("user", "read", "list", "create", "update", "delete")
+    | _all("robot", "read", "list", "create", "update", "delete")
+    | _all("audit-log", "list")
+    | _all("quota", "read", "list", "update")
+    | _all("garbage-collection", "read", "list", "create", "update", "stop")
+    | _all("scrub", "read", "list", "create", "update", "stop")
+    | _all("volumes", "read")
+)
+
 # What anyone, signed in or not, may do in a public project.
 _PUBLIC: frozenset[Permission] = frozenset(
     _all("project", "read")
     | _all("repository", "list", "read", "pull")
     | _all("artifact", "read", "list")
+    | _all("artifact-addition", "read")
     | _all("tag", "list")
     | _all("metadata", "read")
 )

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from portside.meta.criteria import EVERYTHING, Criteria
+
 T = TypeVar("T")
 
 __all__ = [
@@ -128,6 +130,9 @@ class AuditQuery:
     until: datetime | None = None
     # Only records of these projects (None: no restriction); for non-admin listings.
     project_ids: Sequence[int] | None = None
+    # Harbor's q and sort on the fields id, username, operation, resource_type, resource,
+    # op_time (ties, and no sort: newest_first).
+    criteria: Criteria = EVERYTHING
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +160,9 @@ class UserStore(Protocol):
     async def get_user(self, key: int | str) -> User | None:
         """By id, or by username."""
 
-    async def list_users(self, name_contains: str | None, offset: int, limit: int) -> Page[User]: ...
+    async def list_users(self, criteria: Criteria, offset: int, limit: int) -> Page[User]:
+        """Fields: user_id, username, email, realname, comment, sysadmin_flag, creation_time,
+        update_time (meta/criteria.py); by user id after the order asked for."""
 
     async def update_user(self, user_id: int, change: UserUpdate) -> User | None:
         """Apply `change`; a new password hash also moves the user's generation."""
@@ -189,8 +196,11 @@ class ProjectStore(Protocol):
         member_of: int | None,
         offset: int,
         limit: int,
+        criteria: Criteria = EVERYTHING,
     ) -> Page[Project]:
-        """`visible_to`: only public projects and those the user is a member of (None: all)."""
+        """`visible_to`: only public projects and those the user is a member of (None: all).
+        `criteria` fields: project_id, name, owner_id, owner (the owner's name), public,
+        creation_time, update_time; by name after the order asked for."""
 
     async def update_metadata(self, project_id: int, metadata: Mapping[str, str]) -> None: ...
 
@@ -205,8 +215,9 @@ class ProjectStore(Protocol):
         """Project name → role id, for every project the user is a member of."""
 
     async def list_members(
-        self, project_id: int, name_contains: str | None, offset: int, limit: int
-    ) -> Page[Member]: ...
+        self, project_id: int, name_contains: str | None, offset: int, limit: int, criteria: Criteria = EVERYTHING
+    ) -> Page[Member]:
+        """`criteria` fields: id, entity_id, entity_name, role_id, creation_time, update_time."""
 
     async def get_member(self, project_id: int, member_id: int) -> Member | None: ...
 
@@ -236,9 +247,16 @@ class RobotStore(Protocol):
     async def get_robot(self, key: int | str) -> Robot | None: ...
 
     async def list_robots(
-        self, project_id: int | None, name_contains: str | None, offset: int, limit: int
+        self,
+        project_id: int | None,
+        name_contains: str | None,
+        offset: int,
+        limit: int,
+        criteria: Criteria = EVERYTHING,
     ) -> Page[Robot]:
-        """`project_id` None lists system robots and project robots alike."""
+        """`project_id` None lists system robots and project robots alike. `criteria` fields:
+        id, name, description, level, project_id, duration, expires_at, disabled, creator,
+        creation_time, update_time."""
 
     async def update_robot(
         self,

@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from portside.meta.accounts import Page
+from portside.meta.criteria import Criteria
 
-__all__ = ["RepositoryInfo", "TagInfo", "ChildReference", "ArtifactInfo", "ArtifactFilter", "ArtifactStore"]
+__all__ = ["RepositoryInfo", "TagInfo", "ChildReference", "ArtifactInfo", "ArtifactStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,42 +58,35 @@ class ArtifactInfo:
     annotations: Mapping[str, str]
     tags: tuple[TagInfo, ...]
     references: tuple[ChildReference, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ArtifactFilter:
-    """Harbor's artifact `q`: exact or fuzzy tag, tagged/untagged only, exact digest."""
-
-    tag: str | None = None
-    tag_contains: str | None = None
-    tagged: bool | None = None
-    digest: str | None = None
+    config_digest: str | None = None  # an image manifest's config blob
 
 
 class ArtifactStore(Protocol):
     async def list_repositories(
-        self,
-        *,
-        projects: Sequence[str] | None,
-        name_contains: str | None,
-        exact_name: str | None,
-        sort: Sequence[tuple[str, bool]],
-        offset: int,
-        limit: int,
+        self, *, projects: Sequence[str] | None, criteria: Criteria, offset: int, limit: int
     ) -> Page[RepositoryInfo]:
         """Repositories whose first path component is one of `projects` (None: all).
-        `sort`: (field, descending) among name, creation_time, update_time, pull_count."""
+        `criteria` fields (meta/criteria.py): repository_id, name, description, pull_count,
+        artifact_count, creation_time, update_time."""
 
     async def get_repository(self, name: str) -> RepositoryInfo | None: ...
+
+    async def storage_consumption(self) -> int:
+        """Bytes of every blob and manifest stored (those waiting for GC included)."""
 
     async def set_description(self, name: str, description: str) -> bool: ...
 
     async def delete_repository(self, name: str) -> bool:
         """Forget the repository with its manifests, tags and blob links (blobs stay for GC)."""
 
-    async def list_artifacts(
-        self, repo: str, match: ArtifactFilter, *, newest_first: bool, offset: int, limit: int
-    ) -> Page[ArtifactInfo]: ...
+    async def list_artifacts(self, repo: str, criteria: Criteria, offset: int, limit: int) -> Page[ArtifactInfo]:
+        """The artifacts of `repo` (not the children of its indexes). `criteria` fields:
+        digest, manifest_media_type, artifact_type, push_time, pull_time, and tags, which
+        holds many values: exact `*` is any tag, `nil` none; `{a b}` one of them, `(a b)`
+        each of them."""
+
+    async def list_tags(self, repo: str, digest: str, criteria: Criteria, offset: int, limit: int) -> Page[TagInfo]:
+        """The tags of one artifact; `criteria` fields: name, push_time."""
 
     async def get_artifact(self, repo: str, digest: str) -> ArtifactInfo | None: ...
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from portside.meta.accounts import Page
+from portside.meta.criteria import EVERYTHING, Criteria
 
 __all__ = [
     "BlobInfo",
@@ -128,8 +129,16 @@ class JobStore(Protocol):
     async def get_job(self, job_id: int) -> JobRecord | None: ...
 
     async def list_jobs(
-        self, kind: str, status: str | None, offset: int, limit: int, newest_first: bool
-    ) -> Page[JobRecord]: ...
+        self,
+        kind: str,
+        status: str | None,
+        offset: int,
+        limit: int,
+        newest_first: bool,
+        criteria: Criteria = EVERYTHING,
+    ) -> Page[JobRecord]:
+        """Jobs of `kind`; `criteria` fields: id, status, trigger, creation_time, update_time
+        (ties, and no order: by id, newest first when `newest_first`)."""
 
     async def update_job(
         self, job_id: int, *, status: str | None = None, result: str | None = None, log: str = ""

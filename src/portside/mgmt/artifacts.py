@@ -7,20 +7,41 @@ same path as `/v2`, so both APIs always agree on what a repository holds.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from portside.auth.principal import Principal
-from portside.errors import BadRequest, Conflict, Denied, NotFound, PreconditionFailed
+from portside.errors import (
+    BadRequest,
+    Conflict,
+    Denied,
+    DigestInvalid,
+    NameInvalid,
+    NotFound,
+    PreconditionFailed,
+)
 from portside.meta.accounts import AuditStore, Page, Project
-from portside.meta.artifacts import ArtifactFilter, ArtifactInfo, ArtifactStore, RepositoryInfo
+from portside.meta.artifacts import ArtifactInfo, ArtifactStore, RepositoryInfo, TagInfo
+from portside.meta.criteria import Match
 from portside.mgmt.guard import Guard
-from portside.mgmt.paging import Paging, parse_q, parse_sort
+from portside.mgmt.paging import Listing, Paging
 from portside.oci.digest import Digest
-from portside.oci.reference import is_tag
+from portside.oci.reference import check_name, is_tag
+from portside.registry.configs import IMAGE_CONFIG_TYPES, ImageConfigs
+from portside.registry.copy import ArtifactCopier
 from portside.registry.manifests import ManifestService
 
-__all__ = ["ArtifactService", "RepositoryService", "ListedRepository", "derived_id", "repository_path"]
+__all__ = [
+    "ArtifactService",
+    "ArtifactView",
+    "RepositoryService",
+    "ListedRepository",
+    "derived_id",
+    "repository_path",
+    "parse_source",
+]
 
 
 def derived_id(*parts: object) -> int:
@@ -44,9 +65,10 @@ def derived_id(*parts: object) -> int:
 
 
 def repository_path(project: str, repository: str) -> str:
-    """The full repository name; Harbor's clients URL-encode a nested name twice (a%252Fb)."""
-    name = unquote(repository)
-    return name if name.startswith(project + "/") else f"{project}/{name}"
+    """The full name of `repository`, which is always relative to `project` (as in Harbor):
+    `pa/x` in project `pa` is the repository `pa/pa/x`, never `pa/x`. Harbor's clients
+    URL-encode a nested name twice (x%252Fy), which the server has decoded once already."""
+    return f"{project}/{unquote(repository)}"
 
 
 def project_of(repo: str) -> str:
@@ -56,7 +78,63 @@ def project_of(repo: str) -> str:
 @dataclass(frozen=True, slots=True)
 class ListedRepository:
     repository: RepositoryInfo
-    project_id: int
+    project: Project
+
+    @property
+    def project_id(self) -> int:
+        return self.project.project_id
+
+
+_REPOSITORY_FIELDS = (
+    "repository_id",
+    "name",
+    "description",
+    "pull_count",
+    "artifact_count",
+    "creation_time",
+    "update_time",
+)
+_REPOSITORIES = Listing.of(
+    (*_REPOSITORY_FIELDS, "project_id"),
+    _REPOSITORY_FIELDS,
+    default_order=[("creation_time", True)],
+    aliases={"RepositoryID": "repository_id", "Name": "name", "ProjectID": "project_id", "PullCount": "pull_count"},
+)
+_ARTIFACTS = Listing.of(
+    ("digest", "manifest_media_type", "artifact_type", "push_time", "pull_time", "tags"),
+    ("digest", "manifest_media_type", "artifact_type", "push_time", "pull_time"),
+    default_order=[("push_time", True)],
+    aliases={"Digest": "digest", "PushTime": "push_time", "PullTime": "pull_time"},
+)
+_TAGS = Listing.of(("name", "push_time"), ("name", "push_time"), aliases={"Name": "name", "PushTime": "push_time"})
+
+
+def _in_projects(projects: list[Project], matches: list[Match]) -> list[Project]:
+    """The projects that meet Harbor's `project_id` conditions."""
+    kept = projects
+    for match in matches:
+        wanted = {str(v) for v in match.values if v is not None}
+        if match.kind == "range":
+            low, high = match.values
+            kept = [
+                p
+                for p in kept
+                if (low is None or p.project_id >= _number(low)) and (high is None or p.project_id <= _number(high))
+            ]
+        elif match.kind == "fuzzy":
+            kept = [p for p in kept if str(match.value) in str(p.project_id)]
+        elif match.kind == "all" and len(wanted) > 1:
+            kept = []
+        else:
+            kept = [p for p in kept if str(p.project_id) in wanted]
+    return kept
+
+
+def _number(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise BadRequest(f"project_id must be a number, not {value!r}") from None
 
 
 class RepositoryService:
@@ -66,31 +144,38 @@ class RepositoryService:
         self._guard = guard
 
     async def list(
-        self, who: Principal, project_key: str | None, q: str | None, sort: str | None, paging: Paging
+        self,
+        who: Principal,
+        project_key: str | None,
+        q: str | None,
+        sort: str | None,
+        paging: Paging,
+        *,
+        name_contains: str | None = None,
     ) -> Page[ListedRepository]:
-        query = parse_q(q, ["name"])
-        order = parse_sort(sort, ["name", "creation_time", "update_time", "pull_count"]) or [("creation_time", True)]
-        name = query.get("name")
+        criteria = _REPOSITORIES.criteria(q, sort)
+        if name_contains:
+            criteria = criteria.where("name", Match("fuzzy", (name_contains,)))
         if project_key is not None:
             projects: list[Project] | None = [await self._guard.project_for(who, project_key, "repository", "list")]
         else:
             projects = await self._guard.visible(who, "repository", "list")
+        if criteria.on("project_id"):
+            if projects is None:
+                projects = await self._guard.every_project()
+            projects = _in_projects(projects, criteria.on("project_id"))
         found = await self._store.list_repositories(
             projects=None if projects is None else [p.name for p in projects],
-            name_contains=name.value if name and name.kind == "fuzzy" else None,
-            exact_name=name.value if name and name.kind != "fuzzy" else None,
-            sort=order,
+            criteria=criteria.without("project_id"),
             offset=paging.offset,
             limit=paging.limit,
         )
-        ids = {p.name: p.project_id for p in projects or []}
+        known = {p.name: p for p in projects or []}
         out = []
         for repo in found.items:
-            project_id = ids.get(project_of(repo.name))
-            if project_id is None:
-                project = await self._guard.project(project_of(repo.name))
-                project_id = project.project_id
-            out.append(ListedRepository(repo, project_id))
+            project = known.get(project_of(repo.name)) or await self._guard.project(project_of(repo.name))
+            known[project.name] = project
+            out.append(ListedRepository(repo, project))
         return Page(out, found.total)
 
     async def _repository(self, who: Principal, project_key: str, repository: str, action: str) -> ListedRepository:
@@ -99,7 +184,7 @@ class RepositoryService:
         repo = await self._store.get_repository(name)
         if repo is None:
             raise NotFound(f"repository {name} not found")
-        return ListedRepository(repo, project.project_id)
+        return ListedRepository(repo, project)
 
     async def get(self, who: Principal, project_key: str, repository: str) -> ListedRepository:
         return await self._repository(who, project_key, repository, "read")
@@ -124,12 +209,57 @@ class RepositoryService:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ArtifactView:
+    """An artifact with what its image config says (None: not an image, or unreadable)."""
+
+    info: ArtifactInfo
+    config: Mapping[str, Any] | None = None
+
+
+def parse_source(text: str) -> tuple[str, str]:
+    """Harbor's `from`: project/repository@digest or project/repository:tag."""
+    name, at, digest = text.partition("@")
+    if not at:
+        name, colon, tag = text.rpartition(":")
+        if not colon or "/" in tag or not is_tag(tag):
+            raise BadRequest(f"from must be project/repository@digest or project/repository:tag, not {text!r}")
+        reference = tag
+    else:
+        try:
+            reference = str(Digest.parse(digest))
+        except DigestInvalid:
+            raise BadRequest(f"invalid digest {digest!r} in from") from None
+    if "/" not in name:
+        raise BadRequest(f"from must name a project and a repository: {text!r}")
+    try:
+        check_name(name)
+    except NameInvalid as exc:
+        raise BadRequest(exc.text) from None
+    return name, reference
+
+
 class ArtifactService:
-    def __init__(self, store: ArtifactStore, manifests: ManifestService, audit: AuditStore, guard: Guard):
+    def __init__(
+        self,
+        store: ArtifactStore,
+        manifests: ManifestService,
+        audit: AuditStore,
+        guard: Guard,
+        configs: ImageConfigs,
+        copier: ArtifactCopier,
+    ):
         self._store = store
         self._manifests = manifests
         self._audit = audit
         self._guard = guard
+        self._configs = configs
+        self._copier = copier
+
+    async def _view(self, artifact: ArtifactInfo) -> ArtifactView:
+        if artifact.config_digest is None or artifact.config_media_type not in IMAGE_CONFIG_TYPES:
+            return ArtifactView(artifact)
+        return ArtifactView(artifact, await self._configs.get(artifact.repository_name, artifact.config_digest))
 
     async def _open(
         self, who: Principal, project_key: str, repository: str, resource: str, action: str
@@ -162,33 +292,81 @@ class ArtifactService:
         q: str | None,
         sort: str | None,
         paging: Paging,
-    ) -> tuple[Project, Page[ArtifactInfo]]:
+    ) -> tuple[Project, Page[ArtifactView]]:
         project, repo = await self._open(who, project_key, repository, "artifact", "list")
-        query = parse_q(q, ["tags", "digest"])
-        match = ArtifactFilter()
-        if "tags" in query:
-            tag = query["tags"]
-            if tag.value == "*":
-                match = ArtifactFilter(tagged=True)
-            elif tag.value == "nil":
-                match = ArtifactFilter(tagged=False)
-            elif tag.kind == "fuzzy":
-                match = ArtifactFilter(tag_contains=tag.value)
-            else:
-                match = ArtifactFilter(tag=tag.value)
-        if "digest" in query:
-            match = ArtifactFilter(match.tag, match.tag_contains, match.tagged, query["digest"].value)
-        order = parse_sort(sort, ["push_time"]) or [("push_time", True)]
-        page = await self._store.list_artifacts(
-            repo, match, newest_first=order[0][1], offset=paging.offset, limit=paging.limit
-        )
-        return project, page
+        page = await self._store.list_artifacts(repo, _ARTIFACTS.criteria(q, sort), paging.offset, paging.limit)
+        return project, Page([await self._view(a) for a in page.items], page.total)
+
+    async def tags(
+        self,
+        who: Principal,
+        project_key: str,
+        repository: str,
+        reference: str,
+        q: str | None,
+        sort: str | None,
+        paging: Paging,
+    ) -> tuple[ArtifactInfo, Page[TagInfo]]:
+        """The tags of one artifact, with Harbor's q and sort."""
+        _, repo = await self._open(who, project_key, repository, "tag", "list")
+        artifact = await self._artifact(repo, reference)
+        page = await self._store.list_tags(repo, artifact.digest, _TAGS.criteria(q, sort), paging.offset, paging.limit)
+        return artifact, page
 
     async def get(
         self, who: Principal, project_key: str, repository: str, reference: str
-    ) -> tuple[Project, ArtifactInfo]:
+    ) -> tuple[Project, ArtifactView]:
         project, repo = await self._open(who, project_key, repository, "artifact", "read")
-        return project, await self._artifact(repo, reference)
+        return project, await self._view(await self._artifact(repo, reference))
+
+    async def build_history(
+        self, who: Principal, project_key: str, repository: str, reference: str
+    ) -> Sequence[Mapping[str, Any]]:
+        """Harbor's build_history addition: the image config's history."""
+        _, repo = await self._open(who, project_key, repository, "artifact-addition", "read")
+        view = await self._view(await self._artifact(repo, reference))
+        if view.config is None:
+            raise BadRequest(f"{repo}@{view.info.digest} is not an image: it has no build history")
+        history = view.config.get("history")
+        return [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
+
+    async def copy(self, who: Principal, project_key: str, repository: str, source: str) -> tuple[Project, str, str]:
+        """Harbor's artifact copy, as a mount: pull on the source, push on the target; a
+        source the caller may not read is answered as one that does not exist. Returns the
+        target project, repository and the digest copied."""
+        target_project = await self._guard.project_for(who, project_key, "repository", "push")
+        target = repository_path(target_project.name, repository)
+        try:
+            check_name(target)
+        except NameInvalid as exc:
+            raise BadRequest(exc.text) from None
+        source_repo, reference = parse_source(source)
+        unknown = NotFound(f"artifact {source} not found")
+        source_project = await self._projects_may_pull(who, project_of(source_repo))
+        if source_project is None:
+            raise unknown
+        digest = await self._store.tag_digest(source_repo, reference) if is_tag(reference) else reference
+        artifact = await self._store.get_artifact(source_repo, digest) if digest else None
+        if artifact is None:
+            raise unknown
+        if await self._store.get_artifact(target, artifact.digest) is not None:
+            raise Conflict(f"the artifact {target}@{artifact.digest} already exists")
+        await self._copier.copy(
+            source_repo,
+            Digest.parse(artifact.digest),
+            target,
+            [t.name for t in artifact.tags],
+            target_project.project_id,
+        )
+        await self._record(who, target_project, "create", "artifact", f"{target}@{artifact.digest}")
+        return target_project, target, artifact.digest
+
+    async def _projects_may_pull(self, who: Principal, name: str) -> Project | None:
+        try:
+            project = await self._guard.project(name)
+        except NotFound:
+            return None
+        return project if await self._guard.policy.permits(who, project, "repository", "pull") else None
 
     async def delete(self, who: Principal, project_key: str, repository: str, reference: str) -> None:
         project, repo = await self._open(who, project_key, repository, "artifact", "delete")

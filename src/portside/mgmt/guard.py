@@ -80,6 +80,12 @@ class Guard:
         )
         return [p for p in candidates.items if await self.policy.permits(who, p, resource, action)]
 
+    async def every_project(self) -> list[Project]:
+        found = await self._projects.list_projects(
+            name_contains=None, exact_name=None, public=None, visible_to=None, member_of=None, offset=0, limit=_ALL
+        )
+        return found.items
+
 
 def _no_such_project(key: int | str) -> NotFound:
     return NotFound(f"project {key} not found")

@@ -7,9 +7,12 @@ from portside.auth.rbac import ROLE_NAMES
 from portside.errors import BadRequest, Conflict, Forbidden, NotFound
 from portside.meta.accounts import AuditStore, Member, Page, ProjectStore, UserStore
 from portside.mgmt.guard import Guard
-from portside.mgmt.paging import Paging
+from portside.mgmt.paging import Listing, Paging
 
 __all__ = ["MemberService"]
+
+_FIELDS = ("id", "entity_id", "entity_name", "role_id", "creation_time", "update_time")
+_LISTING = Listing.of(_FIELDS, _FIELDS)
 
 
 def _check_role(role_id: int) -> int:
@@ -34,9 +37,20 @@ class MemberService:
             resource=username,
         )
 
-    async def list(self, who: Principal, key: int | str, entityname: str | None, paging: Paging) -> Page[Member]:
+    async def list(
+        self,
+        who: Principal,
+        key: int | str,
+        entityname: str | None,
+        paging: Paging,
+        q: str | None = None,
+        sort: str | None = None,
+    ) -> Page[Member]:
+        """Harbor's `entityname` (members whose name contains it), and `q` and `sort`."""
         project = await self._guard.project_for(who, key, "member", "list")
-        return await self._projects.list_members(project.project_id, entityname, paging.offset, paging.limit)
+        return await self._projects.list_members(
+            project.project_id, entityname, paging.offset, paging.limit, _LISTING.criteria(q, sort)
+        )
 
     async def get(self, who: Principal, key: int | str, member_id: int) -> Member:
         project = await self._guard.project_for(who, key, "member", "read")

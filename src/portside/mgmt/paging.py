@@ -1,23 +1,36 @@
-"""Harbor's paging (`page`, `page_size`) and its `q` query language.
+"""Harbor's paging (`page`, `page_size`), its `q` query language and `sort`, parsed once.
 
-`q` is `key=value,key=~fuzzy,key=[low~high],key={a b},key=(a b)`: exact, fuzzy, range,
-all-of and any-of matches.
+`q` is a comma-separated list of `key=value` conditions, as Harbor's `lib/q` reads it:
+
+    k=v        exact          k=~v       fuzzy (contains)
+    k=[a~b]    range (a <= value <= b; either end may be left open: [~b], [a~])
+    k={a b}    any of them    k=(a b)    all of them
+
+Values in ranges and lists are numbers, times (2024-01-31T23:59:59, or with a space) or
+text (quotes around it are dropped); `\\` before an exact value keeps its first character
+literal. `sort=a,-b` orders by a, then by b descending. Each resource names the keys it
+understands (`Listing`); like Harbor, a list ignores keys and sort fields it does not
+know, and answers BAD_REQUEST only for a condition it cannot read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TypeVar
+from urllib.parse import unquote
 
 from portside.errors import BadRequest
 from portside.meta.accounts import Page
+from portside.meta.criteria import Criteria, Match, MatchKind, Value
 
-__all__ = ["Paging", "Match", "parse_q", "page_of", "parse_sort", "MAX_PAGE_SIZE"]
+__all__ = ["Paging", "Listing", "parse_q", "parse_sort", "page_of", "MAX_PAGE_SIZE"]
 
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
+_TIMES = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,23 +53,14 @@ class Paging:
         return self.page_size
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    kind: str  # "exact", "fuzzy", "range", "all", "any"
-    values: tuple[str, ...]
-
-    @property
-    def value(self) -> str:
-        return self.values[0] if self.values else ""
-
-
 def _split(text: str) -> list[str]:
+    """Split at the commas outside brackets (a list of text may hold one)."""
     parts, depth, current = [], 0, ""
     for char in text:
         if char in "[{(":
             depth += 1
         elif char in "]})":
-            depth -= 1
+            depth = max(depth - 1, 0)
         if char == "," and depth == 0:
             parts.append(current)
             current = ""
@@ -66,44 +70,96 @@ def _split(text: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
-def parse_q(q: str | None, allowed: Sequence[str]) -> dict[str, Match]:
-    """Parse `q`; keys outside `allowed` (case-insensitive) are a BAD_REQUEST."""
-    out: dict[str, Match] = {}
-    names = {a.lower(): a for a in allowed}
-    for part in _split(q or ""):
+def _value(text: str) -> Value:
+    """A value of a range or a list: a time, a number, or text without its quotes."""
+    text = text.strip()
+    for form in _TIMES:
+        try:
+            return datetime.strptime(text, form).replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    try:
+        return int(text)
+    except ValueError:
+        return text.strip("\"'")
+
+
+def _match(key: str, value: str) -> Match:
+    if value.startswith("~"):
+        if len(value) < 2:
+            raise BadRequest(f"{key}=~ needs text to look for")
+        return Match("fuzzy", (value[1:],))
+    if value.startswith("["):
+        if not value.endswith("]") or value.count("~") != 1:
+            raise BadRequest(f"{key}: a range is [low~high], with one ~ (either end may be empty)")
+        low, high = (part.strip() for part in value[1:-1].split("~"))
+        if not low and not high:
+            raise BadRequest(f"{key}: a range needs at least one end")
+        return Match("range", (_value(low) if low else None, _value(high) if high else None))
+    lists: tuple[tuple[str, str, MatchKind], ...] = (("{", "}", "any"), ("(", ")", "all"))
+    for opening, closing, kind in lists:
+        if value.startswith(opening):
+            if not value.endswith(closing):
+                raise BadRequest(f"{key}: a list starting with {opening} ends with {closing}")
+            items = [_value(v) for v in value[1:-1].split(" ")]
+            return Match(kind, tuple(v for v in items if v != ""))
+    return Match("exact", (value[1:] if value.startswith("\\") else value,))
+
+
+def parse_q(q: str | None, keys: Mapping[str, str]) -> Criteria:
+    """The conditions of `q` on the keys this list knows (`keys`: Harbor key → field);
+    other keys are ignored, as Harbor does."""
+    criteria = Criteria()
+    # Harbor unescapes q once more: clients send q=tags%3Dnil encoded twice.
+    for part in _split(unquote(q or "")):
         key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or key.lower() not in names:
-            raise BadRequest(f"unsupported query {part!r}; supported keys: {', '.join(allowed)}")
-        value = value.strip()
-        if value.startswith("~"):
-            match = Match("fuzzy", (value[1:],))
-        elif value.startswith("[") and value.endswith("]"):
-            low, _, high = value[1:-1].partition("~")
-            match = Match("range", (low.strip(), high.strip()))
-        elif value.startswith("{") and value.endswith("}"):
-            match = Match("all", tuple(value[1:-1].split()))
-        elif value.startswith("(") and value.endswith(")"):
-            match = Match("any", tuple(value[1:-1].split()))
-        else:
-            match = Match("exact", (value,))
-        out[names[key.lower()]] = match
-    return out
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise BadRequest(f"invalid query {part!r}: each condition is key=value, and neither may be empty")
+        match = _match(key, value)
+        if key in keys:
+            criteria = criteria.where(keys[key], match)
+    return criteria
 
 
-def parse_sort(sort: str | None, allowed: Sequence[str]) -> list[tuple[str, bool]]:
-    """Harbor's `sort`: comma-separated fields, `-` before a field for descending."""
+def parse_sort(sort: str | None, keys: Mapping[str, str]) -> tuple[tuple[str, bool], ...]:
+    """Harbor's `sort`: comma-separated keys, `-` before one for descending; keys the list
+    cannot sort by are ignored, as Harbor does."""
     out = []
-    for field in (sort or "").split(","):
-        field = field.strip()
-        if not field:
-            continue
-        descending = field.startswith("-")
-        name = field.lstrip("-")
-        if name not in allowed:
-            raise BadRequest(f"cannot sort by {name!r}; supported: {', '.join(allowed)}")
-        out.append((name, descending))
-    return out
+    for item in (sort or "").split(","):
+        item = item.strip()
+        name = item.removeprefix("-")
+        if name in keys:
+            out.append((keys[name], item.startswith("-")))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What one resource's list understands: its `q` keys and its `sort` keys, each a
+    Harbor spelling → the store's field (Harbor takes a model's field name and its
+    column's, ProjectID and project_id)."""
+
+    keys: Mapping[str, str]
+    sorts: Mapping[str, str] = field(default_factory=dict)
+    default_order: Sequence[tuple[str, bool]] = ()
+
+    @classmethod
+    def of(
+        cls,
+        fields: Sequence[str],
+        sortable: Sequence[str],
+        default_order: Sequence[tuple[str, bool]] = (),
+        aliases: Mapping[str, str] | None = None,
+    ) -> Listing:
+        """Keys named as the store's fields, and `aliases` (another spelling → field)."""
+        keys = {f: f for f in fields} | dict(aliases or {})
+        sorts = {f: f for f in sortable} | {a: f for a, f in (aliases or {}).items() if f in sortable}
+        return cls(keys, sorts, default_order)
+
+    def criteria(self, q: str | None, sort: str | None) -> Criteria:
+        order = parse_sort(sort, self.sorts) or tuple(self.default_order)
+        return Criteria(parse_q(q, self.keys).matches, order)
 
 
 def page_of(items: Sequence[T], paging: Paging) -> Page[T]:

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, Forbidden, PreconditionFailed, Unauthorized
 from portside.meta.accounts import AuditStore, Page, Project, ProjectStore
+from portside.meta.criteria import Match
 from portside.meta.quotas import Quota
 from portside.mgmt.guard import Guard
-from portside.mgmt.paging import Paging, page_of, parse_q
+from portside.mgmt.paging import Listing, Paging
 from portside.mgmt.quotas import QuotaService
 
 __all__ = ["ProjectService", "ListedProject", "ProjectSummary", "check_project_name"]
@@ -22,6 +23,12 @@ __all__ = ["ProjectService", "ListedProject", "ProjectSummary", "check_project_n
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _BOOLEAN_METADATA = ("public", "enable_content_trust", "enable_content_trust_cosign", "prevent_vul", "auto_scan")
 _ALL = 1_000_000
+_FIELDS = ("project_id", "name", "owner_id", "owner", "public", "creation_time", "update_time")
+_LISTING = Listing.of(
+    _FIELDS,
+    ("project_id", "name", "owner_id", "creation_time", "update_time"),
+    aliases={"ProjectID": "project_id", "Name": "name", "OwnerID": "owner_id"},
+)
 
 
 def check_project_name(name: str) -> str:
@@ -144,47 +151,34 @@ class ProjectService:
         owner: str | None,
         q: str | None,
         paging: Paging,
+        sort: str | None = None,
     ) -> Page[ListedProject]:
-        query = parse_q(q, ["name", "public", "owner"])
-        exact = None
-        contains = name
-        if "name" in query:
-            if query["name"].kind == "fuzzy":
-                contains = query["name"].value
-            else:
-                exact = query["name"].value
-        if "public" in query:
-            public = query["public"].value.lower() == "true"
-        if "owner" in query:
-            owner = query["owner"].value
-        if who.robot is not None or owner:
-            # Rare listings, filtered in memory: robots see the projects their permissions
-            # name, and the store has no owner filter.
-            every = await self._list(who, contains, exact, public, 0, _ALL)
+        """Harbor's project list: `name` (contains), `public`, `owner` and `q`, all matched in
+        the store, among the projects the caller may see."""
+        criteria = _LISTING.criteria(q, sort)
+        if name:
+            criteria = criteria.where("name", Match("fuzzy", (name,)))
+        if public is not None:
+            criteria = criteria.where("public", Match("exact", (str(public).lower(),)))
+        if owner:
+            criteria = criteria.where("owner", Match("exact", (owner,)))
+        if who.robot is not None:
+            # Robots see the projects their permissions name.
             allowed = await self._guard.visible(who, "project", "read")
-            names = None if allowed is None else {p.name for p in allowed}
-            kept = [
-                p for p in every.items if (names is None or p.name in names) and (not owner or p.owner_name == owner)
-            ]
-            found = page_of(kept, paging)
-        else:
-            found = await self._list(who, contains, exact, public, paging.offset, paging.limit)
+            if allowed is not None:
+                criteria = criteria.where("name", Match("any", tuple(p.name for p in allowed)))
+        found = await self._projects.list_projects(
+            name_contains=None,
+            exact_name=None,
+            public=None,
+            visible_to=None if who.sysadmin or who.robot is not None else (who.user_id if who.user else -1),
+            member_of=None,
+            offset=paging.offset,
+            limit=paging.limit,
+            criteria=criteria,
+        )
         roles = await self._projects.roles_of_user(who.user.user_id) if who.user else {}
         return Page([ListedProject(p, roles.get(p.name)) for p in found.items], found.total)
-
-    async def _list(
-        self, who: Principal, contains: str | None, exact: str | None, public: bool | None, offset: int, limit: int
-    ) -> Page[Project]:
-        visible_to = None if who.sysadmin or who.robot is not None else (who.user_id if who.user else -1)
-        return await self._projects.list_projects(
-            name_contains=contains,
-            exact_name=exact,
-            public=public,
-            visible_to=visible_to,
-            member_of=None,
-            offset=offset,
-            limit=limit,
-        )
 
     async def update(self, who: Principal, key: int | str, public: bool | None, metadata: Mapping[str, str]) -> None:
         project = await self._guard.project_for(who, key, "project", "update")

@@ -79,7 +79,7 @@ class QuotaService:
         self, who: Principal, reference: str | None, reference_id: str | None, sort: str | None, paging: Paging
     ) -> Page[Quota]:
         self._guard.system(who, "quota", "list")
-        order = parse_sort(sort, ["hard.storage", "used.storage"])
+        order = parse_sort(sort, {"hard.storage": "hard.storage", "used.storage": "used.storage"})
         if reference and reference != PROJECT_REFERENCE:
             return Page([], 0)
         project_id = None

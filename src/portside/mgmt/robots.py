@@ -17,15 +17,33 @@ from portside.auth.passwords import hash_secret, new_robot_secret, password_prob
 from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, NotFound
 from portside.meta.accounts import AuditStore, Page, Project, Robot, RobotPermission, RobotStore
+from portside.meta.criteria import Match
 from portside.mgmt.guard import Guard
-from portside.mgmt.paging import Paging, page_of, parse_q
+from portside.mgmt.paging import Listing, Paging
 
 __all__ = ["RobotService", "RobotSpec", "CreatedRobot"]
 
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _DAY = 86400
 _DEFAULT_DAYS = 30  # Harbor's default when no duration is given
-_ALL = 1_000_000
+_FIELDS = (
+    "id",
+    "name",
+    "description",
+    "level",
+    "project_id",
+    "duration",
+    "expires_at",
+    "disabled",
+    "creator",
+    "creation_time",
+    "update_time",
+)
+_LISTING = Listing.of(
+    _FIELDS,
+    ("id", "name", "level", "project_id", "duration", "expires_at", "creation_time", "update_time"),
+    aliases={"Level": "level", "ProjectID": "project_id", "Name": "name", "ID": "id", "Disabled": "disabled"},
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +69,15 @@ def _expires_at(duration: int, start: float) -> int:
     if duration <= 0:
         raise BadRequest("duration must be -1 (never expires) or a positive number of days")
     return int(start) + duration * _DAY
+
+
+def _project_id(match: Match) -> int:
+    if match.kind != "exact":
+        raise BadRequest("ProjectID takes one project id: q=ProjectID=<id>")
+    try:
+        return int(str(match.value))
+    except ValueError:
+        raise BadRequest("ProjectID must be a number") from None
 
 
 def _check_secret(secret: str) -> None:
@@ -155,22 +182,22 @@ class RobotService:
     async def get(self, who: Principal, robot_id: int) -> Robot:
         return await self._robot(who, robot_id, "read")
 
-    async def list(self, who: Principal, q: str | None, paging: Paging) -> Page[Robot]:
-        query = parse_q(q, ["Level", "ProjectID", "name"])
-        name = query["name"].value if "name" in query else None
-        if "ProjectID" in query:
-            try:
-                project_id = int(query["ProjectID"].value)
-            except ValueError:
-                raise BadRequest("ProjectID must be a number") from None
+    async def list(self, who: Principal, q: str | None, paging: Paging, sort: str | None = None) -> Page[Robot]:
+        """Harbor's robot list: a project's robots (q=ProjectID=<id>) for those who may list
+        them there; every robot for those who may list them system-wide."""
+        criteria = _LISTING.criteria(q, sort)
+        projects = criteria.on("project_id")
+        if projects:
+            project_ids = {_project_id(m) for m in projects}
+            if len(project_ids) != 1:
+                raise BadRequest("ProjectID takes one project id")
+            project_id = project_ids.pop()
             await self._guard.project_for(who, project_id, "robot", "list")
-            return await self._robots.list_robots(project_id, name, paging.offset, paging.limit)
+            return await self._robots.list_robots(
+                project_id, None, paging.offset, paging.limit, criteria.without("project_id")
+            )
         self._guard.system(who, "robot", "list")
-        if "Level" in query:
-            level = query["Level"].value
-            every = await self._robots.list_robots(None, name, 0, _ALL)
-            return page_of([r for r in every.items if r.level == level], paging)
-        return await self._robots.list_robots(None, name, paging.offset, paging.limit)
+        return await self._robots.list_robots(None, None, paging.offset, paging.limit, criteria)
 
     async def update(self, who: Principal, robot_id: int, spec: RobotSpec) -> None:
         robot = await self._robot(who, robot_id, "update")

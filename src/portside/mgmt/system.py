@@ -16,7 +16,7 @@ from portside.errors import BadRequest, NotFound
 from portside.meta.accounts import Page
 from portside.meta.upkeep import JOB_STATUSES, JobRecord, JobStore, ScheduleRecord
 from portside.mgmt.guard import Guard
-from portside.mgmt.paging import Paging, parse_q, parse_sort
+from portside.mgmt.paging import Listing, Paging
 from portside.upkeep.jobs import JobRunner
 from portside.upkeep.schedule import Scheduler
 
@@ -25,6 +25,12 @@ __all__ = ["SystemJobService", "MANUAL", "SCHEDULE_TYPES"]
 MANUAL = "Manual"
 # Harbor's ScheduleObj types besides Manual; "Schedule" is a cron of the caller's, as Custom.
 SCHEDULE_TYPES = ("Hourly", "Daily", "Weekly", "Custom", "Schedule", "None")
+# Harbor's GC history keys: job_status is the run's status.
+_LISTING = Listing.of(
+    ("id", "status", "creation_time", "update_time"),
+    ("id", "creation_time", "update_time"),
+    aliases={"job_status": "status"},
+)
 
 
 class SystemJobService:
@@ -49,16 +55,14 @@ class SystemJobService:
 
     async def history(self, who: Principal, q: str | None, sort: str | None, paging: Paging) -> Page[JobRecord]:
         self._allow(who, "list")
-        query = parse_q(q, ["job_status", "status"])
-        status = None
-        for key in ("job_status", "status"):
-            if key in query:
-                status = query[key].value
-        if status is not None and status not in JOB_STATUSES:
-            raise BadRequest(f"unknown status {status!r}; one of {', '.join(JOB_STATUSES)}")
-        order = parse_sort(sort, ["creation_time", "id"])
-        newest_first = order[0][1] if order else True
-        return await self._jobs.list_jobs(self.kind, status, paging.offset, paging.limit, newest_first)
+        criteria = _LISTING.criteria(q, sort)
+        for match in criteria.on("status"):
+            unknown = [v for v in match.values if v not in JOB_STATUSES]
+            if match.kind in ("exact", "any", "all") and unknown:
+                raise BadRequest(f"unknown status {unknown[0]!r}; one of {', '.join(JOB_STATUSES)}")
+        # Ties go the way of the first order asked for; none asked for: newest first.
+        newest_first = criteria.order[0][1] if criteria.order else True
+        return await self._jobs.list_jobs(self.kind, None, paging.offset, paging.limit, newest_first, criteria)
 
     async def get(self, who: Principal, job_id: int) -> JobRecord:
         self._allow(who, "read")

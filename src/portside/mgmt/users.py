@@ -11,15 +11,18 @@ from portside.auth.passwords import hash_password, password_problem, verify_pass
 from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized
 from portside.meta.accounts import AuditStore, Page, User, UserStore, UserUpdate
+from portside.meta.criteria import EVERYTHING, Match
 from portside.meta.sessions import SessionStore
 from portside.mgmt.guard import Guard
-from portside.mgmt.paging import Paging, parse_q
+from portside.mgmt.paging import Listing, Paging
 
 __all__ = ["UserService", "NewUser", "Profile"]
 
 # Harbor refuses these characters in user names.
 _BAD_NAME = re.compile(r"[,\"~#%$:\s]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_FIELDS = ("user_id", "username", "email", "realname", "comment", "sysadmin_flag", "creation_time", "update_time")
+_LISTING = Listing.of(_FIELDS, _FIELDS, aliases={"UserID": "user_id", "Username": "username", "Email": "email"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +107,17 @@ class UserService:
         )
         return user
 
-    async def list(self, who: Principal, q: str | None, paging: Paging) -> Page[User]:
+    async def list(self, who: Principal, q: str | None, sort: str | None, paging: Paging) -> Page[User]:
         self._guard.system(who, "user", "list")
-        match = parse_q(q, ["username", "email"]).get("username")
-        return await self._users.list_users(match.value if match else None, paging.offset, paging.limit)
+        return await self._users.list_users(_LISTING.criteria(q, sort), paging.offset, paging.limit)
 
     async def search(self, who: Principal, username: str, paging: Paging) -> Page[User]:
+        """Harbor's /users/search: users whose name contains `username`."""
         self._guard.signed_in(who, "search users")
         if who.user is None:
             self._guard.system(who, "user", "list")
-        return await self._users.list_users(username, paging.offset, paging.limit)
+        criteria = EVERYTHING.where("username", Match("fuzzy", (username,)))
+        return await self._users.list_users(criteria, paging.offset, paging.limit)
 
     async def update_profile(self, who: Principal, user_id: int, profile: Profile) -> None:
         user = await self.get(who, user_id)
@@ -191,4 +195,5 @@ class UserService:
         )
 
     async def page(self, name_contains: str | None, paging: Paging) -> Page[User]:
-        return await self._users.list_users(name_contains, paging.offset, paging.limit)
+        criteria = EVERYTHING.where("username", Match("fuzzy", (name_contains,))) if name_contains else EVERYTHING
+        return await self._users.list_users(criteria, paging.offset, paging.limit)

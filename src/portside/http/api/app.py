@@ -23,14 +23,15 @@ from portside.http.api import (
     repositories,
     robots,
     system,
+    systeminfo,
     users,
 )
+from portside.http.api.context import API_PREFIX
 from portside.http.api.errors import install_error_handlers
 from portside.http.api.services import ManagementServices
 
 __all__ = ["API_PREFIX", "build_management_api", "management_routes"]
 
-API_PREFIX = "/api/v2.0"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -47,7 +48,7 @@ def build_management_api(management: ManagementServices) -> FastAPI:
     install_error_handlers(api)
     api.router.redirect_slashes = False
     # Artifacts before repositories: see http/api/artifacts.py.
-    for module in (users, projects, members, robots, artifacts, repositories, audit, quotas, system):
+    for module in (users, projects, members, robots, artifacts, repositories, audit, quotas, system, systeminfo):
         api.include_router(module.router)
     api.state.management = management
     return api

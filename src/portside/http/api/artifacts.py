@@ -6,15 +6,19 @@ swallow the `/artifacts/...` suffix.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from portside.http.api.context import Caller, Pages, iso, paged, services, without_none
-from portside.meta.accounts import Page, Project
-from portside.meta.artifacts import ArtifactInfo
-from portside.mgmt.artifacts import derived_id
+from portside.errors import BadRequest
+from portside.http.api.context import API_PREFIX, Caller, Pages, iso, paged, services, without_none
+from portside.meta.accounts import Project
+from portside.meta.artifacts import ArtifactInfo, TagInfo
+from portside.mgmt.artifacts import ArtifactView, derived_id
 
 __all__ = ["router"]
 
@@ -41,7 +45,32 @@ def artifact_type(artifact: ArtifactInfo) -> str:
     return _TYPES.get(artifact.config_media_type or "", "ARTIFACT")
 
 
-def artifact_resp(project: Project, a: ArtifactInfo, with_tag: bool = True) -> dict[str, Any]:
+def extra_attrs(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Harbor's extra_attrs of an image: from its config; the author falls back to the
+    `maintainer` label, as Harbor's does."""
+    if config is None:
+        return {}
+    found = config.get("config")
+    inner: dict[str, Any] = found if isinstance(found, dict) else {}
+    labels: dict[str, Any] = inner["Labels"] if isinstance(inner.get("Labels"), dict) else {}
+    return {
+        "architecture": config.get("architecture", ""),
+        "os": config.get("os", ""),
+        "config": inner,
+        "author": config.get("author") or labels.get("maintainer") or "",
+        "created": config.get("created"),
+    }
+
+
+def artifacts_path(project: Project, repository_name: str) -> str:
+    """The path of a repository's artifacts, its name relative to the project and encoded
+    twice as Harbor writes it (a/b → a%252Fb)."""
+    relative = quote(repository_name.removeprefix(project.name + "/"), safe="").replace("%2F", "%252F")
+    return f"{API_PREFIX}/projects/{project.name}/repositories/{relative}/artifacts"
+
+
+def artifact_resp(project: Project, view: ArtifactView, with_tag: bool = True) -> dict[str, Any]:
+    a = view.info
     artifact_id = derived_id(a.repository_id, a.digest)
     document: dict[str, Any] = {
         "id": artifact_id,
@@ -57,7 +86,7 @@ def artifact_resp(project: Project, a: ArtifactInfo, with_tag: bool = True) -> d
         "push_time": iso(a.push_time),
         "pull_time": iso(a.pull_time) or "0001-01-01T00:00:00Z",
         "annotations": dict(a.annotations),
-        "extra_attrs": {},
+        "extra_attrs": extra_attrs(view.config),
         "references": [
             without_none(
                 {
@@ -72,22 +101,27 @@ def artifact_resp(project: Project, a: ArtifactInfo, with_tag: bool = True) -> d
             for c in a.references
         ],
     }
+    if view.config is not None:
+        # Only what Portside can serve: an image's build history (no scanner, no charts).
+        href = f"{artifacts_path(project, a.repository_name)}/{a.digest}/additions/build_history"
+        document["addition_links"] = {"build_history": {"href": href, "absolute": False}}
     if with_tag:
-        document["tags"] = [
-            without_none(
-                {
-                    "id": derived_id(a.repository_id, "tag", t.name),
-                    "repository_id": a.repository_id,
-                    "artifact_id": artifact_id,
-                    "name": t.name,
-                    "push_time": iso(t.push_time),
-                    "pull_time": iso(a.pull_time) or "0001-01-01T00:00:00Z",
-                    "immutable": False,
-                }
-            )
-            for t in a.tags
-        ]
+        document["tags"] = [tag_resp(a, t) for t in a.tags]
     return without_none(document)
+
+
+def tag_resp(a: ArtifactInfo, t: TagInfo) -> dict[str, Any]:
+    return without_none(
+        {
+            "id": derived_id(a.repository_id, "tag", t.name),
+            "repository_id": a.repository_id,
+            "artifact_id": derived_id(a.repository_id, a.digest),
+            "name": t.name,
+            "push_time": iso(t.push_time),
+            "pull_time": iso(a.pull_time) or "0001-01-01T00:00:00Z",
+            "immutable": False,
+        }
+    )
 
 
 @router.get(_LIST, summary="Artifacts of a repository (q=tags=v1, q=digest=sha256:…)")
@@ -111,8 +145,42 @@ async def list_artifacts(
 async def get_artifact(
     request: Request, who: Caller, project_name: str, repository_name: str, reference: str, with_tag: bool = True
 ) -> dict[str, Any]:
-    project, artifact = await services(request).artifacts.get(who, project_name, repository_name, reference)
-    return artifact_resp(project, artifact, with_tag)
+    project, view = await services(request).artifacts.get(who, project_name, repository_name, reference)
+    return artifact_resp(project, view, with_tag)
+
+
+@router.post(
+    _LIST,
+    status_code=201,
+    summary="Copy an artifact here from another repository (from=project/repo@digest or project/repo:tag)",
+    description="A mount: the target repository is linked to the manifest, its children and blobs, with the"
+    " source artifact's tags; no bytes are copied. Needs pull on the source and push here; counts"
+    " towards this project's storage quota.",
+    response_class=Response,
+)
+async def copy_artifact(
+    request: Request,
+    response: Response,
+    who: Caller,
+    project_name: str,
+    repository_name: str,
+    source: Annotated[str, Query(alias="from")],
+) -> None:
+    project, repository, digest = await services(request).artifacts.copy(who, project_name, repository_name, source)
+    response.headers["Location"] = f"{artifacts_path(project, repository)}/{digest}"
+
+
+@router.get(
+    _ONE + "/additions/{addition}",
+    summary="An addition of an artifact: build_history (an image's config history)",
+)
+async def get_addition(
+    request: Request, who: Caller, project_name: str, repository_name: str, reference: str, addition: str
+) -> Response:
+    if addition != "build_history":
+        raise BadRequest(f"addition {addition} is not available here; Portside serves build_history")
+    history = await services(request).artifacts.build_history(who, project_name, repository_name, reference)
+    return JSONResponse(list(history), media_type="application/json; charset=utf-8")
 
 
 @router.delete(_ONE, summary="Delete an artifact (as a /v2 manifest DELETE by digest)", response_class=Response)
@@ -122,7 +190,7 @@ async def delete_artifact(
     await services(request).artifacts.delete(who, project_name, repository_name, reference)
 
 
-@router.get(_ONE + "/tags", summary="Tags of an artifact")
+@router.get(_ONE + "/tags", summary="Tags of an artifact (q=name=~v; sort=name or push_time)")
 async def list_tags(
     request: Request,
     response: Response,
@@ -131,12 +199,14 @@ async def list_tags(
     project_name: str,
     repository_name: str,
     reference: str,
+    q: str | None = None,
+    sort: str | None = None,
 ) -> list[dict[str, Any]]:
-    project, artifact = await services(request).artifacts.get(who, project_name, repository_name, reference)
-    tags = artifact_resp(project, artifact).get("tags", [])
-    window = tags[paging.offset : paging.offset + paging.limit]
-    paged(request, response, Page(window, len(tags)), paging)
-    return list(window)
+    artifact, page = await services(request).artifacts.tags(
+        who, project_name, repository_name, reference, q, sort, paging
+    )
+    paged(request, response, page, paging)
+    return [tag_resp(artifact, t) for t in page.items]
 
 
 @router.post(_ONE + "/tags", status_code=201, summary="Tag an artifact", response_class=Response)

@@ -23,6 +23,7 @@ from portside.meta.accounts import Page
 from portside.mgmt.paging import MAX_PAGE_SIZE, Paging
 
 __all__ = [
+    "API_PREFIX",
     "SESSION_COOKIE",
     "CSRF_HEADER",
     "Caller",
@@ -36,6 +37,7 @@ __all__ = [
     "IsResourceName",
 ]
 
+API_PREFIX = "/api/v2.0"
 SESSION_COOKIE = "sid"
 CSRF_HEADER = "X-Harbor-CSRF-Token"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})

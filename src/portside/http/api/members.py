@@ -52,9 +52,13 @@ async def list_members(
     paging: Pages,
     project_name_or_id: str,
     entityname: str | None = None,
+    q: str | None = None,
+    sort: str | None = None,
     is_name: NameHeader = False,
 ) -> list[dict[str, Any]]:
-    page = await services(request).members.list(who, project_key(project_name_or_id, is_name), entityname, paging)
+    page = await services(request).members.list(
+        who, project_key(project_name_or_id, is_name), entityname, paging, q, sort
+    )
     paged(request, response, page, paging)
     return [member_resp(m) for m in page.items]
 

@@ -105,7 +105,9 @@ async def list_projects(
     owner: str | None = None,
     with_detail: bool = True,
 ) -> list[dict[str, Any]]:
-    page = await services(request).projects.list(who, name=name, public=public, owner=owner, q=q, paging=paging)
+    page = await services(request).projects.list(
+        who, name=name, public=public, owner=owner, q=q, paging=paging, sort=sort
+    )
     paged(request, response, page, paging)
     return [project_resp(p) for p in page.items]
 

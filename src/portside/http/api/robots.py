@@ -94,7 +94,7 @@ async def create_robot(request: Request, response: Response, who: Caller, body: 
 async def list_robots(
     request: Request, response: Response, who: Caller, paging: Pages, q: str | None = None, sort: str | None = None
 ) -> list[dict[str, Any]]:
-    page = await services(request).robots.list(who, q, paging)
+    page = await services(request).robots.list(who, q, paging, sort)
     paged(request, response, page, paging)
     return [robot_resp(r) for r in page.items]
 

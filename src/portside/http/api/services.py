@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from portside.auth.authn import Authenticator
 from portside.mgmt.artifacts import ArtifactService, RepositoryService
 from portside.mgmt.audit import AuditService
 from portside.mgmt.members import MemberService
+from portside.mgmt.permissions import PermissionService
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.robots import RobotService
+from portside.mgmt.search import SearchService
 from portside.mgmt.sessions import SessionService
+from portside.mgmt.statistics import StatisticsService
 from portside.mgmt.system import SystemJobService
+from portside.mgmt.systeminfo import SystemInfoService
 from portside.mgmt.totp import TotpService
 from portside.mgmt.users import UserService
 
@@ -32,6 +37,12 @@ class ManagementServices:
     artifacts: ArtifactService
     audit: AuditService
     sessions: SessionService
+    systeminfo: SystemInfoService
+    statistics: StatisticsService
+    search: SearchService
+    permissions: PermissionService
+    # The readiness checks of /readyz (Services.readiness_checks), which /health reports.
+    readiness_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     secure_cookies: bool = False
     gc: SystemJobService | None = None  # /system/gc
     scrub: SystemJobService | None = None  # /system/scrub

@@ -82,7 +82,7 @@ async def create_user(request: Request, response: Response, who: Caller, body: U
 async def list_users(
     request: Request, response: Response, who: Caller, paging: Pages, q: str | None = None, sort: str | None = None
 ) -> list[dict[str, Any]]:
-    page = await services(request).users.list(who, q, paging)
+    page = await services(request).users.list(who, q, sort, paging)
     paged(request, response, page, paging)
     return [user_resp(u) for u in page.items]
 
@@ -99,6 +99,14 @@ async def search_users(
 @router.get("/users/current", summary="The signed-in user")
 async def current_user(request: Request, who: Caller) -> dict[str, Any]:
     return user_resp(await services(request).users.current(who))
+
+
+@router.get("/users/current/permissions", summary="What the caller may do in a scope (/project/<id>, /system)")
+async def current_permissions(
+    request: Request, who: Caller, scope: str | None = None, relative: bool = False
+) -> list[dict[str, str]]:
+    held = await services(request).permissions.of(who, scope, relative)
+    return [{"resource": h.resource, "action": h.action} for h in held]
 
 
 @router.post(

@@ -7,12 +7,26 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from portside.errors import Conflict, NotFound, PreconditionFailed
+from portside.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from portside.meta.accounts import (
     AuditEntry,
     AuditQuery,
@@ -25,6 +39,8 @@ from portside.meta.accounts import (
     User,
     UserUpdate,
 )
+from portside.meta.criteria import EVERYTHING, Criteria, Match
+from portside.meta.sql.criteria import Fields, conditions, like_escape, ordering
 from portside.meta.sql.engine import SqlBase, is_unique_violation, now, retry_transient, utc
 from portside.meta.sql.schema import (
     audit_logs,
@@ -42,14 +58,51 @@ PROJECT_ADMIN_ROLE = 1
 _PURGE_BATCH = 10_000
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _contains(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
     # Case-insensitive as SQLite's LIKE always is (for ASCII); PostgreSQL's LIKE is not.
-    return column.ilike(_like(text), escape="\\")
+    return column.ilike(f"%{like_escape(text)}%", escape="\\")
+
+
+# The fields each listing filters and sorts by (meta/criteria.py), named as Harbor names them.
+_USER_FIELDS: Fields = {
+    "user_id": users.c.user_id,
+    "username": users.c.username,
+    "email": users.c.email,
+    "realname": users.c.realname,
+    "comment": users.c.comment,
+    "sysadmin_flag": users.c.sysadmin,
+    "creation_time": users.c.creation_time,
+    "update_time": users.c.update_time,
+}
+_MEMBER_FIELDS: Fields = {
+    "id": project_members.c.id,
+    "entity_id": project_members.c.user_id,
+    "entity_name": users.c.username,
+    "role_id": project_members.c.role_id,
+    "creation_time": project_members.c.creation_time,
+    "update_time": project_members.c.update_time,
+}
+_ROBOT_FIELDS: Fields = {
+    "id": robots.c.id,
+    "name": robots.c.name,
+    "description": robots.c.description,
+    "level": robots.c.level,
+    "project_id": robots.c.project_id,
+    "duration": robots.c.duration,
+    "expires_at": robots.c.expires_at,
+    "disabled": robots.c.disabled,
+    "creator": robots.c.creator,
+    "creation_time": robots.c.creation_time,
+    "update_time": robots.c.update_time,
+}
+_AUDIT_FIELDS: Fields = {
+    "id": audit_logs.c.id,
+    "username": audit_logs.c.username,
+    "operation": audit_logs.c.operation,
+    "resource_type": audit_logs.c.resource_type,
+    "resource": audit_logs.c.resource,
+    "op_time": audit_logs.c.op_time,
+}
 
 
 def _user(row: Row[Any]) -> User:
@@ -144,13 +197,12 @@ class SqlAccounts(SqlBase):
             row = (await conn.execute(select(users).where(column == key))).first()
         return _user(row) if row else None
 
-    async def list_users(self, name_contains: str | None, offset: int, limit: int) -> Page[User]:
-        query = select(users)
-        if name_contains:
-            query = query.where(_contains(users.c.username, name_contains))
+    async def list_users(self, criteria: Criteria, offset: int, limit: int) -> Page[User]:
+        query = select(users).where(*conditions(_USER_FIELDS, criteria))
+        order = ordering(_USER_FIELDS, criteria, bytewise=self._bytewise)
         async with self._read() as conn:
             total = await self._count(conn, query)
-            rows = await conn.execute(query.order_by(users.c.user_id).offset(offset).limit(limit))
+            rows = await conn.execute(query.order_by(*order, users.c.user_id).offset(offset).limit(limit))
             return Page([_user(r) for r in rows], total)
 
     async def update_user(self, user_id: int, change: UserUpdate) -> User | None:
@@ -301,6 +353,7 @@ class SqlAccounts(SqlBase):
         member_of: int | None,
         offset: int,
         limit: int,
+        criteria: Criteria = EVERYTHING,
     ) -> Page[Project]:
         query = self._project_query()
         is_public = (
@@ -308,6 +361,25 @@ class SqlAccounts(SqlBase):
             .where(project_metadata.c.name == "public", project_metadata.c.value == "true")
             .scalar_subquery()
         )
+
+        def public_is(match: Match) -> ColumnElement[bool]:
+            wanted = {str(v).lower() in ("true", "1") for v in match.values if v is not None}
+            if match.kind not in ("exact", "any", "all") or not wanted:
+                raise BadRequest("public is true or false")
+            if len(wanted) == 2:
+                return true() if match.kind == "any" else false()
+            return projects.c.project_id.in_(is_public) if wanted == {True} else ~projects.c.project_id.in_(is_public)
+
+        fields: Fields = {
+            "project_id": projects.c.project_id,
+            "name": projects.c.name,
+            "owner_id": projects.c.owner_id,
+            "owner": users.c.username,
+            "public": public_is,
+            "creation_time": projects.c.creation_time,
+            "update_time": projects.c.update_time,
+        }
+        query = query.where(*conditions(fields, criteria))
         if name_contains:
             query = query.where(_contains(projects.c.name, name_contains))
         if exact_name:
@@ -325,8 +397,12 @@ class SqlAccounts(SqlBase):
                 query = query.where(or_(projects.c.project_id.in_(membership), projects.c.project_id.in_(is_public)))
         async with self._read() as conn:
             total = await self._count(conn, query)
+            order = ordering(fields, criteria, bytewise=self._bytewise)
             items = await self._projects(
-                conn, query.order_by(self._bytewise(projects.c.name)).offset(offset).limit(limit)
+                conn,
+                query.order_by(*order, self._bytewise(projects.c.name), projects.c.project_id)
+                .offset(offset)
+                .limit(limit),
             )
         return Page(items, total)
 
@@ -390,13 +466,18 @@ class SqlAccounts(SqlBase):
             )
             return {r.name: r.role_id for r in rows}
 
-    async def list_members(self, project_id: int, name_contains: str | None, offset: int, limit: int) -> Page[Member]:
-        query = self._member_query().where(project_members.c.project_id == project_id)
+    async def list_members(
+        self, project_id: int, name_contains: str | None, offset: int, limit: int, criteria: Criteria = EVERYTHING
+    ) -> Page[Member]:
+        query = self._member_query().where(
+            project_members.c.project_id == project_id, *conditions(_MEMBER_FIELDS, criteria)
+        )
         if name_contains:
             query = query.where(_contains(users.c.username, name_contains))
+        order = ordering(_MEMBER_FIELDS, criteria, bytewise=self._bytewise)
         async with self._read() as conn:
             total = await self._count(conn, query)
-            rows = await conn.execute(query.order_by(project_members.c.id).offset(offset).limit(limit))
+            rows = await conn.execute(query.order_by(*order, project_members.c.id).offset(offset).limit(limit))
             return Page([self._member(r) for r in rows], total)
 
     async def get_member(self, project_id: int, member_id: int) -> Member | None:
@@ -494,16 +575,22 @@ class SqlAccounts(SqlBase):
         return _robot(row) if row else None
 
     async def list_robots(
-        self, project_id: int | None, name_contains: str | None, offset: int, limit: int
+        self,
+        project_id: int | None,
+        name_contains: str | None,
+        offset: int,
+        limit: int,
+        criteria: Criteria = EVERYTHING,
     ) -> Page[Robot]:
-        query = select(robots)
+        query = select(robots).where(*conditions(_ROBOT_FIELDS, criteria))
         if project_id is not None:
             query = query.where(robots.c.project_id == project_id)
         if name_contains:
             query = query.where(_contains(robots.c.name, name_contains))
+        order = ordering(_ROBOT_FIELDS, criteria, bytewise=self._bytewise)
         async with self._read() as conn:
             total = await self._count(conn, query)
-            rows = await conn.execute(query.order_by(robots.c.id).offset(offset).limit(limit))
+            rows = await conn.execute(query.order_by(*order, robots.c.id).offset(offset).limit(limit))
             return Page([_robot(r) for r in rows], total)
 
     async def update_robot(
@@ -614,12 +701,16 @@ class SqlAccounts(SqlBase):
             stmt = stmt.where(audit_logs.c.op_time >= utc(query.since))
         if query.until:
             stmt = stmt.where(audit_logs.c.op_time <= utc(query.until))
+        stmt = stmt.where(*conditions(_AUDIT_FIELDS, query.criteria))
         # By time, then id: on PostgreSQL instances take ids in one order and commit in
         # another, and batches are written after the fact, so ids alone are not time order.
         order = (
-            (audit_logs.c.op_time.desc(), audit_logs.c.id.desc())
-            if newest_first
-            else (audit_logs.c.op_time, audit_logs.c.id)
+            *ordering(_AUDIT_FIELDS, query.criteria, bytewise=self._bytewise),
+            *(
+                (audit_logs.c.op_time.desc(), audit_logs.c.id.desc())
+                if newest_first
+                else (audit_logs.c.op_time, audit_logs.c.id)
+            ),
         )
         async with self._read() as conn:
             total = await self._count(conn, stmt)

@@ -8,23 +8,21 @@ and its description are the management API's own.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, false, func, not_, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.meta.accounts import Page
-from portside.meta.artifacts import ArtifactFilter, ArtifactInfo, ChildReference, RepositoryInfo, TagInfo
+from portside.meta.artifacts import ArtifactInfo, ChildReference, RepositoryInfo, TagInfo
+from portside.meta.criteria import Criteria, Match
+from portside.meta.sql.criteria import Fields, conditions, like_escape, ordering
 from portside.meta.sql.engine import SqlBase, now, retry_transient, utc
 from portside.meta.sql.schema import blobs, manifest_refs, manifests, repo_manifests, repositories, tags
 
 __all__ = ["SqlArtifacts"]
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _is_child_in_repo(repo_id: Any, digest: Any) -> Any:
@@ -62,6 +60,10 @@ def _last_push() -> Any:
     )
 
 
+def _update_time() -> Any:
+    return func.coalesce(repositories.c.updated_at, _last_push(), repositories.c.created_at)
+
+
 def _repository_query() -> Select[Any]:
     return select(
         repositories.c.id,
@@ -69,7 +71,7 @@ def _repository_query() -> Select[Any]:
         repositories.c.description,
         repositories.c.pull_count,
         repositories.c.created_at,
-        func.coalesce(repositories.c.updated_at, _last_push(), repositories.c.created_at).label("update_time"),
+        _update_time().label("update_time"),
         _artifact_count().label("artifact_count"),
     )
 
@@ -94,14 +96,7 @@ class SqlArtifacts(SqlBase):
     # --- repositories ---------------------------------------------------------------------
 
     async def list_repositories(
-        self,
-        *,
-        projects: Sequence[str] | None,
-        name_contains: str | None,
-        exact_name: str | None,
-        sort: Sequence[tuple[str, bool]],
-        offset: int,
-        limit: int,
+        self, *, projects: Sequence[str] | None, criteria: Criteria, offset: int, limit: int
     ) -> Page[RepositoryInfo]:
         if projects is not None and not projects:
             return Page([], 0)
@@ -110,23 +105,22 @@ class SqlArtifacts(SqlBase):
             query = query.where(
                 or_(
                     *(
-                        or_(repositories.c.name.like(_like_escape(p) + "/%", escape="\\"), repositories.c.name == p)
+                        or_(repositories.c.name.like(like_escape(p) + "/%", escape="\\"), repositories.c.name == p)
                         for p in projects
                     )
                 )
             )
-        if name_contains:
-            # Case-insensitive, as SQLite's LIKE always is.
-            query = query.where(repositories.c.name.ilike(f"%{_like_escape(name_contains)}%", escape="\\"))
-        if exact_name:
-            query = query.where(repositories.c.name == exact_name)
-        columns: dict[str, Any] = {
-            "name": self._bytewise(repositories.c.name),
-            "creation_time": repositories.c.created_at,
-            "update_time": query.selected_columns.update_time,
+        fields: Fields = {
+            "repository_id": repositories.c.id,
+            "name": repositories.c.name,
+            "description": repositories.c.description,
             "pull_count": repositories.c.pull_count,
+            "artifact_count": _artifact_count(),
+            "creation_time": repositories.c.created_at,
+            "update_time": _update_time(),
         }
-        order = [columns[f].desc() if descending else columns[f] for f, descending in sort if f in columns]
+        query = query.where(*conditions(fields, criteria))
+        order = ordering(fields, criteria, bytewise=self._bytewise)
         async with self._read() as conn:
             total = await self._count(conn, query)
             rows = await conn.execute(query.order_by(*order, repositories.c.id).offset(offset).limit(limit))
@@ -136,6 +130,12 @@ class SqlArtifacts(SqlBase):
         async with self._read() as conn:
             row = (await conn.execute(_repository_query().where(repositories.c.name == name))).first()
         return _repository(row) if row else None
+
+    async def storage_consumption(self) -> int:
+        async with self._read() as conn:
+            blob_bytes = (await conn.execute(select(func.coalesce(func.sum(blobs.c.size), 0)))).scalar()
+            manifest_bytes = (await conn.execute(select(func.coalesce(func.sum(manifests.c.size), 0)))).scalar()
+        return int(blob_bytes or 0) + int(manifest_bytes or 0)
 
     async def set_description(self, name: str, description: str) -> bool:
         async with self._write() as conn:
@@ -155,22 +155,41 @@ class SqlArtifacts(SqlBase):
 
     # --- artifacts ------------------------------------------------------------------------
 
-    async def list_artifacts(
-        self, repo: str, match: ArtifactFilter, *, newest_first: bool, offset: int, limit: int
-    ) -> Page[ArtifactInfo]:
+    async def list_artifacts(self, repo: str, criteria: Criteria, offset: int, limit: int) -> Page[ArtifactInfo]:
         async with self._read() as conn:
             repo_id = await self._repo_id(conn, repo)
             if repo_id is None:
                 return Page([], 0)
-            query = self._artifact_query(repo_id).where(not_(_is_child_in_repo(repo_id, repo_manifests.c.digest)))
-            for condition in self._conditions(repo_id, match):
-                query = query.where(condition)
+            fields: Fields = {
+                "digest": repo_manifests.c.digest,
+                "manifest_media_type": manifests.c.media_type,
+                "artifact_type": manifests.c.artifact_type,
+                "push_time": repo_manifests.c.pushed_at,
+                "pull_time": repo_manifests.c.pulled_at,
+                "tags": lambda match: _tags_match(repo_id, match),
+            }
+            query = self._artifact_query(repo_id).where(
+                not_(_is_child_in_repo(repo_id, repo_manifests.c.digest)), *conditions(fields, criteria)
+            )
             total = await self._count(conn, query)
-            order = repo_manifests.c.pushed_at.desc() if newest_first else repo_manifests.c.pushed_at
+            order = ordering(fields, criteria, bytewise=self._bytewise)
             rows = (
-                await conn.execute(query.order_by(order, repo_manifests.c.digest).offset(offset).limit(limit))
+                await conn.execute(query.order_by(*order, repo_manifests.c.digest).offset(offset).limit(limit))
             ).all()
             return Page(await self._artifacts(conn, repo_id, repo, rows), total)
+
+    async def list_tags(self, repo: str, digest: str, criteria: Criteria, offset: int, limit: int) -> Page[TagInfo]:
+        fields: Fields = {"name": tags.c.name, "push_time": tags.c.updated_at}
+        query = (
+            select(tags.c.name, tags.c.repo_id, tags.c.digest, tags.c.updated_at)
+            .join(repositories, repositories.c.id == tags.c.repo_id)
+            .where(repositories.c.name == repo, tags.c.digest == digest, *conditions(fields, criteria))
+        )
+        order = ordering(fields, criteria, bytewise=self._bytewise)
+        async with self._read() as conn:
+            total = await self._count(conn, query)
+            rows = await conn.execute(query.order_by(*order, self._bytewise(tags.c.name)).offset(offset).limit(limit))
+            return Page([TagInfo(r.name, r.repo_id, r.digest, utc(r.updated_at)) for r in rows], total)
 
     async def get_artifact(self, repo: str, digest: str) -> ArtifactInfo | None:
         async with self._read() as conn:
@@ -208,22 +227,6 @@ class SqlArtifacts(SqlBase):
             .where(repo_manifests.c.repo_id == repo_id)
         )
 
-    @staticmethod
-    def _conditions(repo_id: int, match: ArtifactFilter) -> Iterable[ColumnElement[bool]]:
-        def tagged(*extra: ColumnElement[bool]) -> Any:
-            return exists(select(1).where(tags.c.repo_id == repo_id, tags.c.digest == repo_manifests.c.digest, *extra))
-
-        if match.digest is not None:
-            yield repo_manifests.c.digest == match.digest
-        if match.tag is not None:
-            yield tagged(tags.c.name == match.tag)
-        if match.tag_contains is not None:
-            yield tagged(tags.c.name.ilike(f"%{_like_escape(match.tag_contains)}%", escape="\\"))
-        if match.tagged is True:
-            yield tagged()
-        if match.tagged is False:
-            yield not_(tagged())
-
     async def _artifacts(
         self, conn: AsyncConnection, repo_id: int, repo: str, rows: Sequence[Any]
     ) -> list[ArtifactInfo]:
@@ -257,6 +260,7 @@ class SqlArtifacts(SqlBase):
                     annotations=json.loads(r.annotations) if r.annotations else {},
                     tags=tuple(by_digest[r.digest]),
                     references=_children(document),
+                    config_digest=str(config["digest"]) if config and isinstance(config.get("digest"), str) else None,
                 )
             )
         return out
@@ -300,6 +304,30 @@ class SqlArtifacts(SqlBase):
     @staticmethod
     async def _count(conn: AsyncConnection, query: Select[Any]) -> int:
         return int((await conn.execute(select(func.count()).select_from(query.subquery()))).scalar() or 0)
+
+
+def _tags_match(repo_id: int, match: Match) -> ColumnElement[bool]:
+    """Harbor's `tags` condition on an artifact (dao.go's setTagQuery): `*` any tag, `nil`
+    none, a name, a part of one (~), one of (`{}`) or each of (`()`) several names."""
+
+    def tagged(*extra: ColumnElement[bool]) -> ColumnElement[bool]:
+        return exists(select(1).where(tags.c.repo_id == repo_id, tags.c.digest == repo_manifests.c.digest, *extra))
+
+    names = [str(v) for v in match.values if v is not None]
+    if match.kind == "exact" and names == ["*"]:
+        return tagged()
+    if match.kind == "exact" and names == ["nil"]:
+        return not_(tagged())
+    if match.kind == "fuzzy":
+        return tagged(tags.c.name.ilike(f"%{like_escape(names[0])}%", escape="\\"))
+    if match.kind == "any":
+        return tagged(tags.c.name.in_(names)) if names else false()
+    if match.kind == "range":
+        low, high = match.values
+        bounds = [tags.c.name >= str(low)] if low is not None else []
+        bounds += [tags.c.name <= str(high)] if high is not None else []
+        return tagged(*bounds)
+    return and_(true(), *(tagged(tags.c.name == name) for name in names))
 
 
 def _json(payload: bytes) -> dict[str, Any]:

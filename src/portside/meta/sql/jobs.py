@@ -15,6 +15,8 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.meta.accounts import Page
+from portside.meta.criteria import EVERYTHING, Criteria
+from portside.meta.sql.criteria import Fields, conditions, ordering
 from portside.meta.sql.engine import SqlBase, lock_key, now, utc
 from portside.meta.sql.schema import job_schedules, jobs
 from portside.meta.upkeep import ACTIVE_STATUSES, JobRecord, ScheduleRecord
@@ -115,14 +117,33 @@ class SqlJobs(SqlBase):
         return _job(row) if row is not None else None
 
     async def list_jobs(
-        self, kind: str, status: str | None, offset: int, limit: int, newest_first: bool
+        self,
+        kind: str,
+        status: str | None,
+        offset: int,
+        limit: int,
+        newest_first: bool,
+        criteria: Criteria = EVERYTHING,
     ) -> Page[JobRecord]:
-        query = select(*_JOB_COLUMNS).where(jobs.c.kind == kind)
-        count = select(func.count()).select_from(jobs).where(jobs.c.kind == kind)
+        fields: Fields = {
+            "id": jobs.c.id,
+            "status": jobs.c.status,
+            "trigger": jobs.c.trigger,
+            "creation_time": jobs.c.creation_time,
+            "update_time": jobs.c.update_time,
+        }
+        where = [jobs.c.kind == kind, *conditions(fields, criteria)]
         if status is not None:
-            query = query.where(jobs.c.status == status)
-            count = count.where(jobs.c.status == status)
-        query = query.order_by(jobs.c.id.desc() if newest_first else jobs.c.id).offset(offset).limit(limit)
+            where.append(jobs.c.status == status)
+        order = ordering(fields, criteria, bytewise=self._bytewise)
+        query = (
+            select(*_JOB_COLUMNS)
+            .where(*where)
+            .order_by(*order, jobs.c.id.desc() if newest_first else jobs.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        count = select(func.count()).select_from(jobs).where(*where)
         async with self._read() as conn:
             total = (await conn.execute(count)).scalar_one()
             rows = (await conn.execute(query)).all()
