@@ -188,9 +188,10 @@ async def test_project_summary(harbor: Harbor, v2: V2) -> None:
     assert await summary(ADMIN) == full
     # a guest sees the members, not the quota
     assert await summary(bob) == {"repo_count": 2, **counts}
-    # others see nothing of a private project; anyone sees a public one's repositories
-    assert await harbor.status("GET", "/projects/team/summary", who=carol) == 403
-    assert await harbor.status("GET", "/projects/team/summary", who=None) == 401
+    # others see nothing of a private project, not even that it exists; anyone sees a
+    # public one's repositories
+    assert await harbor.status("GET", "/projects/team/summary", who=carol) == 404
+    assert await harbor.status("GET", "/projects/team/summary", who=None) == 404
     assert await summary(None, "open") == {"repo_count": 0}
     assert await summary(carol, "open") == {"repo_count": 0}
     team_id = (await quota_of(harbor, "team"))["id"]
