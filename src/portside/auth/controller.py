@@ -89,7 +89,7 @@ class AccessController:
                 if permission and await self._policy.permits(who, project, *permission):
                     granted.append(Access(access.resource_type, access.name, action))
         ids = {
-            a.name.split("/", 1)[0]: project.project_id
+            project.name: project.project_id
             for a in granted
             if a.resource_type == "repository" and (project := projects.get(project_of(a.name))) is not None
         }
