@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from portside.cli.supervision import end_with_supervisor, tie_forked_children
 from portside.config import hand_off, load_settings, received_settings
 
 app = typer.Typer(help="Portside: a container image registry.", no_args_is_help=True, add_completion=False)
@@ -27,9 +28,15 @@ _START_UP = "start-up"
 
 
 @app.command(_START_UP, hidden=True)
-def start_up() -> None:
+def start_up(
+    supervisor: Annotated[
+        int | None, typer.Option("--supervisor", help="end when this process, the parent, does")
+    ] = None,
+) -> None:
     """`serve`'s start-up, in a process of its own: the database schema, the built-in admin and
     the `library` project, the token signing key; with the settings `serve` handed off."""
+    if supervisor is not None:
+        end_with_supervisor(supervisor)
     from portside import wiring
 
     settings = received_settings()
@@ -64,10 +71,15 @@ def serve(
     # and they are forked from it. The start-up work loads the whole application, Alembic
     # and argon2, and hashes the admin password: it runs in a process of its own, which
     # reports its own errors, so that none of it stays in memory here or in the servers.
-    started = subprocess.run([sys.executable, "-m", "portside", _START_UP], check=False)
+    # Every process started here ends when this one does, however it ends (supervision.py).
+    supervisor = os.getpid()
+    started = subprocess.run(
+        [sys.executable, "-m", "portside", _START_UP, "--supervisor", str(supervisor)], check=False
+    )
     if started.returncode != 0:
         raise typer.Exit(started.returncode)
     typer.echo(f"portside: serving http://{settings.listen} from {settings.data_dir.resolve()}", err=True)
+    tie_forked_children(supervisor)
     os.register_at_fork(after_in_child=_stop_at_once)
     Granian(
         "portside.wiring:serve_app",  # what the server processes run, by way of `_server_app`
