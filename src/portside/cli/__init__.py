@@ -14,7 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from portside.cli.supervision import end_with_supervisor, tie_forked_children
-from portside.config import hand_off, load_settings, received_settings
+from portside.config import Settings, hand_off, load_settings, received_settings
+from portside.extras import MissingExtra, require_extras
 
 app = typer.Typer(help="Portside: a container image registry.", no_args_is_help=True, add_completion=False)
 
@@ -66,6 +67,7 @@ def serve(
     from granian.constants import Interfaces, Loops
 
     settings = load_settings(config, listen=listen, data_dir=data_dir, workers=workers)
+    _refuse_missing_extras(settings)
     hand_off(settings)
     # This process stays to supervise the server processes for as long as the server runs,
     # and they are forked from it. The start-up work loads the whole application, Alembic
@@ -173,8 +175,17 @@ def migrate(config: ConfigOption = None, data_dir: DataDirOption = None) -> None
     from portside import wiring
 
     settings = load_settings(config, data_dir=data_dir)
+    _refuse_missing_extras(settings)
     wiring.migrate(settings)
     typer.echo("database is up to date")
+
+
+def _refuse_missing_extras(settings: Settings) -> None:
+    try:
+        require_extras(settings)
+    except MissingExtra as missing:
+        typer.echo(f"error: {missing}", err=True)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:
