@@ -4,6 +4,7 @@ and a setting that needs one that is missing is refused at start with the extra 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.servers import free_port, wait_http
@@ -91,6 +93,11 @@ def test_a_bare_install_has_none_of_the_extras_and_serves_one_machine(bare_insta
         )
     try:
         wait_http(f"http://127.0.0.1:{port}/v2/", server)
+        # The package data came along: the docs' vendored Swagger UI.
+        page = httpx.get(f"http://127.0.0.1:{port}/api/v2.0/docs", timeout=30).text
+        script = re.search(r'<script src="(/static/vendor/[^"]+)"', page)
+        assert script is not None, page
+        assert httpx.get(f"http://127.0.0.1:{port}{script.group(1)}", timeout=30).status_code == 200
     finally:
         server.terminate()
         assert server.wait(timeout=30) == 0
