@@ -81,8 +81,8 @@ def serve(
     if started.returncode != 0:
         raise typer.Exit(started.returncode)
     typer.echo(f"portside: serving http://{settings.listen} from {settings.data_dir.resolve()}", err=True)
+    os.register_at_fork(after_in_child=_stop_at_once)  # first: see there
     tie_forked_children(supervisor)
-    os.register_at_fork(after_in_child=_stop_at_once)
     Granian(
         "portside.wiring:serve_app",  # what the server processes run, by way of `_server_app`
         address=settings.host,
@@ -104,7 +104,8 @@ def _stop_at_once() -> None:
     supervisor's state (of which it has a copy). A stop that came while it sets up its event
     loop (importing uvloop), imports the application or starts it, a second or more, would be
     lost, and the supervisor would wait for it forever. Until Granian installs the server
-    process's own handlers, once the application is loaded, a stop ends it at once."""
+    process's own handlers, once the application is loaded, a stop ends it at once. It is
+    the first thing a new server process runs, so that this window stays as small as can be."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
