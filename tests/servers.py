@@ -26,6 +26,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_bytes()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(b")") + 2 :].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs: it exists and is not a zombie (an ended process its new parent,
+    PID 1 for an orphan, has not reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2 :].split()[0] not in (b"Z", b"X")
+
+
+def still_running(pids: list[int], within: float) -> list[int]:
+    """Those of `pids` that still run after waiting up to `within` seconds for all to end."""
+    deadline = time.monotonic() + within
+    while (alive := [pid for pid in pids if running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
+def refuses_connections(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
 def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,6 +132,15 @@ class RegistryServer:
     def kill(self) -> None:
         """Stop the server the hard way, as a crash would."""
         self.stop(signal.SIGKILL)
+
+    def kill_main_process(self) -> list[int]:
+        """SIGKILL the server's own process only, as `kill -9 PID` by an operator does (not
+        its process group); returns the PIDs of the processes it had started."""
+        assert self.proc is not None and self.proc.poll() is None
+        children = child_pids(self.proc.pid)
+        self.proc.kill()
+        self.proc.wait(timeout=15)
+        return children
 
     def restart(self) -> None:
         self.stop()

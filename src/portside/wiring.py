@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
@@ -30,6 +32,7 @@ from portside.config import Settings, received_settings
 from portside.coord.coordinator import Coordinator, LocalCoordinator
 from portside.coord.locks import Locks
 from portside.errors import Conflict
+from portside.extras import require_extras
 from portside.http.accel import NginxBlobLocation
 from portside.http.api.app import management_routes
 from portside.http.api.services import ManagementServices
@@ -83,6 +86,7 @@ __all__ = [
     "configure_logging",
     "load_or_create_signing_key",
     "migrate",
+    "NoRegistry",
     "operator_services",
     "operator_upkeep",
     "serve_app",
@@ -282,7 +286,7 @@ class OperatorServices:
 
 @asynccontextmanager
 async def operator_services(settings: Settings) -> AsyncIterator[OperatorServices]:
-    await upgrade_database(settings)
+    await _open_existing_registry(settings)
     engine = create_engine(settings.sqlalchemy_url, pool_size=1)
     # Account changes made here must reach the servers' verified-credentials caches.
     coordinator = _coordinator(settings)
@@ -364,6 +368,55 @@ async def bootstrap(settings: Settings) -> str | None:
     return generated
 
 
+class NoRegistry(Exception):
+    """The settings of a command that manages a registry point at none."""
+
+
+async def _open_existing_registry(settings: Settings) -> None:
+    """Make sure `settings` name a registry that exists, and bring its schema up to date.
+
+    The operator's commands manage the registry a server runs on; where they find none,
+    their settings point somewhere else (the default data directory is relative to where
+    the command runs). Making a new, empty registry there would only hide that."""
+    require_extras(settings)
+    url = make_url(settings.sqlalchemy_url)
+    if url.get_backend_name() == "sqlite":
+        database = Path(url.database or "")
+        # Opening a missing SQLite file would create it.
+        if not database.is_file():
+            missing = f"its database {database.resolve()} does not exist"
+        elif not await _has_schema(settings):
+            missing = f"its database {database.resolve()} holds no Portside schema"
+        else:
+            missing = None
+    else:
+        shown = make_url(settings.database_url or "").render_as_string(hide_password=True)
+        try:
+            found = await _has_schema(settings)
+        except (OSError, DBAPIError) as error:
+            raise NoRegistry(f"cannot open the database {shown}: {error}") from None
+        missing = None if found else f"its database {shown} holds no Portside schema"
+    if missing is not None:
+        raise NoRegistry(
+            f"no Portside registry at data directory {settings.data_dir.resolve()}: {missing}.\n"
+            "This command manages an existing registry and makes none. Point it at the server's with"
+            " --data-dir DIR, --config FILE (the server's configuration file) or PORTSIDE_DATA_DIR"
+            " (and PORTSIDE_DATABASE_URL, when the server has a database_url);"
+            " `portside serve` creates a registry when it first starts."
+        )
+    await upgrade_database(settings)
+
+
+async def _has_schema(settings: Settings) -> bool:
+    engine = create_engine(settings.sqlalchemy_url, pool_size=1)
+    try:
+        from portside.meta.sql.migrate import has_schema  # with Alembic, as for upgrade_database
+
+        return await has_schema(engine)
+    finally:
+        await engine.dispose()
+
+
 async def upgrade_database(settings: Settings) -> None:
     """Bring the database schema up to date (the server does this at start)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -379,6 +432,7 @@ async def upgrade_database(settings: Settings) -> None:
 
 
 def migrate(settings: Settings) -> None:
+    require_extras(settings)
     asyncio.run(upgrade_database(settings))
 
 
@@ -505,8 +559,7 @@ def _upkeep(
 @asynccontextmanager
 async def operator_upkeep(settings: Settings) -> AsyncIterator[Upkeep]:
     """What `portside gc|scrub` run jobs through: the server's stores, as the operator."""
-    await upgrade_database(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await _open_existing_registry(settings)
     # The same coordinator as the servers: GC must share their blob locks and move the
     # generation their caches watch.
     coordinator = _coordinator(settings)

@@ -11,9 +11,12 @@ import os
 import platform
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +25,8 @@ import pytest
 from typer.testing import CliRunner
 
 from portside.cli import app
-from tests.servers import free_port, wait_http
+from tests.api import oci
+from tests.servers import ADMIN_PASSWORD, child_pids, free_port, refuses_connections, still_running, wait_http
 
 # Shared objects that importing the application maps into a process: argon2, SQLAlchemy's
 # compiled modules, SQLite, cryptography (tokens).
@@ -90,8 +94,8 @@ def test_server_processes_give_argon2s_memory_back():
 class Serve:
     """`portside serve` run the way an operator runs it, with the environment it is given."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
-        self.port = free_port()
+    def __init__(self, data_dir: Path, port: int | None = None, **env: str) -> None:
+        self.port = port or free_port()
         self.data_dir = data_dir
         self.log = data_dir.parent / f"serve-{self.port}.log"
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("PORTSIDE_", "GRANIAN_"))}
@@ -106,12 +110,15 @@ class Serve:
         listen = f"127.0.0.1:{self.port}"
         return [sys.executable, "-m", "portside", "serve", "--listen", listen, "--data-dir", str(self.data_dir)]
 
-    def start(self) -> Serve:
+    def launch(self) -> subprocess.Popen[bytes]:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
             )
-        wait_http(f"{self.url}/v2/", self.proc)
+        return self.proc
+
+    def start(self) -> Serve:
+        wait_http(f"{self.url}/v2/", self.launch())
         return self
 
     def stop(self) -> None:
@@ -130,19 +137,6 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
     server.stop()
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_bytes()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(b")") + 2 :].split()[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
 def _maps_application(pid: int) -> bool:
     return bool(_APPLICATION_LIBRARIES.search(Path(f"/proc/{pid}/maps").read_text()))
 
@@ -152,7 +146,7 @@ def test_the_supervisor_holds_nothing_of_the_application(serve: Serve):
     assert serve.proc is not None
     supervisor = serve.proc.pid
     assert not _maps_application(supervisor)
-    workers = _children(supervisor)
+    workers = child_pids(supervisor)
     assert len(workers) == 2
     assert all(_maps_application(worker) for worker in workers)
 
@@ -164,7 +158,7 @@ def test_server_processes_run_the_configured_event_loop(tmp_path: Path, loop: st
     try:
         server.start()  # its server process answers: the loop runs
         assert server.proc is not None
-        workers = _children(server.proc.pid)
+        workers = child_pids(server.proc.pid)
         assert len(workers) == 1
         # The main thread's stack, as py-spy reads it: asyncio's loop runs in Python frames,
         # uvloop's in compiled code that shows none. A few samples: one can catch the
@@ -246,3 +240,121 @@ def test_a_failed_start_says_why_and_exits_non_zero(tmp_path: Path):
     assert result.returncode == 1
     assert "admin password: the password must be 8 to 128 characters long" in result.stderr
     assert "serving http://" not in result.stderr
+
+
+# --- a supervisor that dies takes its processes with it ------------------------------------
+
+
+def _requests_until(stop: threading.Event, url: str, answered: list[int]) -> None:
+    """GET /v2/ over and over, on connections kept alive and new ones, until told to stop."""
+    while not stop.is_set():
+        try:
+            with httpx.Client(timeout=5) as client:
+                for _ in range(20):
+                    answered.append(client.get(f"{url}/v2/").status_code)
+        except httpx.HTTPError:
+            time.sleep(0.01)  # the server went away under it
+
+
+def _push_and_pull(url: str) -> None:
+    with httpx.Client(base_url=url, auth=("admin", ADMIN_PASSWORD), timeout=30) as client:
+        repo = f"library/{oci.unique('after-kill')}"
+        image = oci.push_image(client, repo, "v1")
+        got = client.get(f"/v2/{repo}/manifests/v1", headers={"accept": oci.ACCEPT_ALL})
+        assert got.status_code == 200 and got.content == image.body
+        for blob in image.blobs:
+            pulled = client.get(f"/v2/{repo}/blobs/{blob.digest}")
+            assert pulled.status_code == 200 and pulled.content == blob.data
+
+
+def _serve(data_dir: Path, port: int | None = None) -> Serve:
+    return Serve(data_dir, port, PORTSIDE_WORKERS="2", PORTSIDE_ADMIN_PASSWORD=ADMIN_PASSWORD)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the supervisor alone, as `kill -9 PID` does: not its process group."""
+    proc.kill()
+    proc.wait(timeout=15)
+
+
+def _end_left_over(pids: list[int]) -> None:
+    """A failed test leaves no stray server behind."""
+    for pid in still_running(pids, within=0):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_a_killed_supervisor_takes_its_server_processes_with_it(tmp_path: Path):
+    first = _serve(tmp_path / "data").start()
+    assert first.proc is not None
+    workers = child_pids(first.proc.pid)
+    assert len(workers) == 2
+    stop, answered = threading.Event(), list[int]()
+    stream = threading.Thread(target=_requests_until, args=(stop, first.url, answered))
+    stream.start()
+    try:
+        while len(answered) < 50:  # requests are flowing
+            assert stream.is_alive()
+            time.sleep(0.01)
+        _kill(first.proc)
+        assert still_running(workers, within=2.0) == []
+        assert refuses_connections("127.0.0.1", first.port)
+    finally:
+        stop.set()
+        stream.join(timeout=30)
+        _end_left_over(workers)
+    assert set(answered) == {401}
+
+    second = _serve(tmp_path / "data", first.port).start()  # binds the same port at once
+    try:
+        _push_and_pull(second.url)
+    finally:
+        second.stop()
+
+
+def _database_open_in(pid: int, database: Path) -> bool:
+    try:
+        return any(os.readlink(fd) == str(database) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
+def test_a_supervisor_killed_during_start_up_takes_the_start_up_with_it(tmp_path: Path):
+    data = tmp_path / "data"
+    data.mkdir()
+    database = data / "portside.db"
+    # The start-up waits for the database's write lock, held here, to migrate the schema.
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN IMMEDIATE")
+    start_up = None
+    try:
+        first = _serve(data)
+        supervisor = first.launch()
+        deadline = time.monotonic() + 60
+        while start_up is None:
+            assert time.monotonic() < deadline and supervisor.poll() is None, first.output()
+            start_up = next((pid for pid in child_pids(supervisor.pid) if _database_open_in(pid, database)), None)
+            time.sleep(0.05)
+        assert b"start-up" in Path(f"/proc/{start_up}/cmdline").read_bytes()
+        _kill(supervisor)
+        assert still_running([start_up], within=2.0) == []
+        assert refuses_connections("127.0.0.1", first.port)
+    finally:
+        holder.rollback()
+        holder.close()
+        _end_left_over([start_up] if start_up else [])
+
+    second = _serve(data, first.port).start()
+    try:
+        _push_and_pull(second.url)
+    finally:
+        second.stop()
+
+
+def test_an_orderly_stop_still_ends_every_process_with_status_0(tmp_path: Path):
+    server = _serve(tmp_path / "data").start()
+    assert server.proc is not None
+    workers = child_pids(server.proc.pid)
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=30) == 0
+    assert still_running(workers, within=0) == []

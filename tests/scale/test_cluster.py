@@ -18,7 +18,7 @@ from tests.api import oci
 from tests.e2e.clients import skopeo
 from tests.e2e.images import busybox_layout, sha256_digest
 from tests.scale.conftest import Cluster
-from tests.servers import ADMIN_PASSWORD
+from tests.servers import ADMIN_PASSWORD, still_running
 
 pytestmark = pytest.mark.slow
 
@@ -173,10 +173,13 @@ def test_sigkill_of_one_instance_during_concurrent_pushes(cluster: Cluster) -> N
     threads = [threading.Thread(target=_push_with_retries, args=(cluster.url, p, deadline)) for p in pushes]
     for t in threads:
         t.start()
-    # Kill an instance while the pushes are in full flight.
+    # Kill an instance while the pushes are in full flight: `kill -9` of its `portside
+    # serve` alone, as an operator would; its server processes end with it.
     victim = cluster.instances[1]
     time.sleep(1.0)
-    victim.kill()
+    server_processes = victim.kill_main_process()
+    assert server_processes
+    assert still_running(server_processes, within=2.0) == []
     for t in threads:
         t.join(timeout=300)
     assert not any(t.is_alive() for t in threads)

@@ -13,7 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from portside.config import hand_off, load_settings, received_settings
+from portside.cli.supervision import end_with_supervisor, tie_forked_children
+from portside.config import Settings, hand_off, load_settings, received_settings
+from portside.extras import MissingExtra, require_extras
 
 app = typer.Typer(help="Portside: a container image registry.", no_args_is_help=True, add_completion=False)
 
@@ -27,9 +29,15 @@ _START_UP = "start-up"
 
 
 @app.command(_START_UP, hidden=True)
-def start_up() -> None:
+def start_up(
+    supervisor: Annotated[
+        int | None, typer.Option("--supervisor", help="end when this process, the parent, does")
+    ] = None,
+) -> None:
     """`serve`'s start-up, in a process of its own: the database schema, the built-in admin and
     the `library` project, the token signing key; with the settings `serve` handed off."""
+    if supervisor is not None:
+        end_with_supervisor(supervisor)
     from portside import wiring
 
     settings = received_settings()
@@ -59,16 +67,22 @@ def serve(
     from granian.constants import Interfaces, Loops
 
     settings = load_settings(config, listen=listen, data_dir=data_dir, workers=workers)
+    _refuse_missing_extras(settings)
     hand_off(settings)
     # This process stays to supervise the server processes for as long as the server runs,
     # and they are forked from it. The start-up work loads the whole application, Alembic
     # and argon2, and hashes the admin password: it runs in a process of its own, which
     # reports its own errors, so that none of it stays in memory here or in the servers.
-    started = subprocess.run([sys.executable, "-m", "portside", _START_UP], check=False)
+    # Every process started here ends when this one does, however it ends (supervision.py).
+    supervisor = os.getpid()
+    started = subprocess.run(
+        [sys.executable, "-m", "portside", _START_UP, "--supervisor", str(supervisor)], check=False
+    )
     if started.returncode != 0:
         raise typer.Exit(started.returncode)
     typer.echo(f"portside: serving http://{settings.listen} from {settings.data_dir.resolve()}", err=True)
-    os.register_at_fork(after_in_child=_stop_at_once)
+    os.register_at_fork(after_in_child=_stop_at_once)  # first: see there
+    tie_forked_children(supervisor)
     Granian(
         "portside.wiring:serve_app",  # what the server processes run, by way of `_server_app`
         address=settings.host,
@@ -90,7 +104,8 @@ def _stop_at_once() -> None:
     supervisor's state (of which it has a copy). A stop that came while it sets up its event
     loop (importing uvloop), imports the application or starts it, a second or more, would be
     lost, and the supervisor would wait for it forever. Until Granian installs the server
-    process's own handlers, once the application is loaded, a stop ends it at once."""
+    process's own handlers, once the application is loaded, a stop ends it at once. It is
+    the first thing a new server process runs, so that this window stays as small as can be."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -161,8 +176,17 @@ def migrate(config: ConfigOption = None, data_dir: DataDirOption = None) -> None
     from portside import wiring
 
     settings = load_settings(config, data_dir=data_dir)
+    _refuse_missing_extras(settings)
     wiring.migrate(settings)
     typer.echo("database is up to date")
+
+
+def _refuse_missing_extras(settings: Settings) -> None:
+    try:
+        require_extras(settings)
+    except MissingExtra as missing:
+        typer.echo(f"error: {missing}", err=True)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

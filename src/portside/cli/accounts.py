@@ -16,6 +16,7 @@ import typer
 
 from portside.config import load_settings
 from portside.errors import RegistryError
+from portside.extras import MissingExtra
 from portside.meta.accounts import RobotPermission
 from portside.mgmt.paging import Paging
 
@@ -38,7 +39,7 @@ _CLI = "cli"
 
 
 def _run(config: Path | None, data_dir: Path | None, action: Callable[[OperatorServices], Awaitable[T]]) -> T:
-    from portside.wiring import operator_services
+    from portside.wiring import NoRegistry, operator_services
 
     settings = load_settings(config, data_dir=data_dir)
 
@@ -50,6 +51,9 @@ def _run(config: Path | None, data_dir: Path | None, action: Callable[[OperatorS
         return asyncio.run(main())
     except RegistryError as error:
         typer.echo(f"error: {error.text}", err=True)
+        raise typer.Exit(1) from None
+    except (NoRegistry, MissingExtra) as problem:
+        typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(1) from None
 
 

@@ -16,6 +16,7 @@ import typer
 
 from portside.config import load_settings
 from portside.errors import RegistryError
+from portside.extras import MissingExtra
 from portside.meta.upkeep import JobRecord
 
 __all__ = ["gc", "scrub"]
@@ -25,7 +26,7 @@ DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="data dir
 
 
 def _run(settings_overrides: dict[str, Any], config: Path | None, kind: str, parameters: dict[str, Any]) -> JobRecord:
-    from portside.wiring import operator_upkeep  # loaded when a job runs, not when `serve` does
+    from portside.wiring import NoRegistry, operator_upkeep  # loaded when a job runs, not when `serve` does
 
     settings = load_settings(config, **settings_overrides)
 
@@ -37,6 +38,9 @@ def _run(settings_overrides: dict[str, Any], config: Path | None, kind: str, par
         job = asyncio.run(main())
     except RegistryError as error:
         typer.echo(f"error: {error.text}", err=True)
+        raise typer.Exit(1) from None
+    except (NoRegistry, MissingExtra) as problem:
+        typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(1) from None
     if job.status != "Success":
         typer.echo(f"error: {kind} job {job.id} ended {job.status}", err=True)

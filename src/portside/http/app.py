@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portside.errors import NameUnknown, RegistryError, Unsupported
+from portside.http.assets import asset_routes
 from portside.http.health import healthz, readyz
 from portside.http.requestlog import RequestLog
 from portside.http.services import Services
@@ -103,7 +104,7 @@ def build_app(
         if on_shutdown is not None:
             await on_shutdown()
 
-    routes: list[BaseRoute] = [*v2_routes(), Route("/healthz", healthz), Route("/readyz", readyz)]
+    routes: list[BaseRoute] = [*v2_routes(), Route("/healthz", healthz), Route("/readyz", readyz), *asset_routes()]
     if services.token_issuer is not None:
         routes.append(Route("/service/token", token_endpoint, methods=["GET", "POST"]))
     routes.extend(extra_routes)

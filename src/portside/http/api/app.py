@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from portside.http.api import (
@@ -29,6 +30,7 @@ from portside.http.api import (
 from portside.http.api.context import API_PREFIX
 from portside.http.api.errors import install_error_handlers
 from portside.http.api.services import ManagementServices
+from portside.http.assets import asset_url
 
 __all__ = ["API_PREFIX", "build_management_api", "management_routes"]
 
@@ -42,16 +44,29 @@ def build_management_api(management: ManagementServices) -> FastAPI:
         description="A subset of Harbor's API v2.0. Authenticate with HTTP Basic (users and robots) "
         "or the session cookie from /c/login (then send X-Harbor-CSRF-Token on changes).",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below, from the package's own copy of Swagger UI
         redoc_url=None,
     )
     install_error_handlers(api)
+    api.add_api_route("/docs", _docs, methods=["GET"], include_in_schema=False)
     api.router.redirect_slashes = False
     # Artifacts before repositories: see http/api/artifacts.py.
     for module in (users, projects, members, robots, artifacts, repositories, audit, quotas, system, systeminfo):
         api.include_router(module.router)
     api.state.management = management
     return api
+
+
+async def _docs() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        title="Portside management API",
+        swagger_js_url=asset_url("swagger-ui-dist", "swagger-ui-bundle.js"),
+        swagger_css_url=asset_url("swagger-ui-dist", "swagger-ui.css"),
+        swagger_favicon_url=asset_url("swagger-ui-dist", "favicon-32x32.png"),
+        # Swagger UI would show a badge from validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
 
 
 def management_routes(management: ManagementServices) -> list[BaseRoute]:

@@ -15,13 +15,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portside.meta.sql.engine import lock_key
 
-__all__ = ["upgrade", "downgrade"]
+__all__ = ["upgrade", "downgrade", "has_schema"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -81,3 +81,9 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     await _migrate(engine, lambda sync_conn: command.downgrade(_alembic_config(sync_conn), revision))
+
+
+async def has_schema(engine: AsyncEngine) -> bool:
+    """Whether the database holds a Portside schema (one Alembic has versioned), of any version."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda sync_conn: inspect(sync_conn).has_table("alembic_version"))
