@@ -42,12 +42,21 @@ def child_pids(pid: int) -> list[int]:
 
 def running(pid: int) -> bool:
     """Whether `pid` runs: it exists and is not a zombie (an ended process its new parent,
-    PID 1 for an orphan, has not reaped yet)."""
+    PID 1 for an orphan, has not reaped yet). Every thread counts: a killed process's main
+    thread shows as a zombie while its other threads are still ending, and those still
+    hold its files (a listening socket among them)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return False
-    return stat[stat.rindex(b")") + 2 :].split()[0] not in (b"Z", b"X")
+    for task in tasks:
+        try:
+            stat = Path(f"/proc/{pid}/task/{task}/stat").read_bytes()
+        except OSError:
+            continue
+        if stat[stat.rindex(b")") + 2 :].split()[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 def still_running(pids: list[int], within: float) -> list[int]:
