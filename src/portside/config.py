@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     log_requests: bool = Field(True, description="one structured line per request at info level")
     log_level: str = "info"
     max_manifest_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        description="largest other request body (the token endpoint's and /c/login's forms, the management"
+        " API's JSON); blob uploads stream unbounded, manifests have max_manifest_bytes",
+    )
+    body_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="a request body must arrive whole within this; a blob upload's may pause this long"
+        " between two pieces (it may take as long as it needs in all)",
+    )
     workers: int = Field(
         default_factory=_cores,
         ge=1,

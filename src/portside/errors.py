@@ -21,6 +21,8 @@ __all__ = [
     "NameUnknown",
     "SizeInvalid",
     "ManifestTooLarge",
+    "BodyTooLarge",
+    "BodyTimeout",
     "RangeInvalid",
     "Unauthorized",
     "Denied",
@@ -91,11 +93,25 @@ class SizeInvalid(RegistryError):
     code, status, message = "SIZE_INVALID", 400, "provided length did not match content length"
 
 
-class ManifestTooLarge(SizeInvalid):
-    """The spec answers an oversized manifest with 413 and SIZE_INVALID."""
+class BodyTooLarge(SizeInvalid):
+    """A request body over its limit (a form, JSON, a manifest): 413 with SIZE_INVALID."""
 
     status = 413
+    message = "request body exceeds the size limit"
+
+
+class ManifestTooLarge(BodyTooLarge):
+    """The spec answers an oversized manifest with 413 and SIZE_INVALID."""
+
     message = "manifest exceeds the size limit"
+
+
+class BodyTimeout(SizeInvalid):
+    """A request body that stopped arriving: 408. What came is short of what the request
+    was sent for, hence SIZE_INVALID."""
+
+    status = 408
+    message = "the request body stopped arriving"
 
 
 class RangeInvalid(BlobUploadInvalid):

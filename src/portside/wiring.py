@@ -206,6 +206,8 @@ def build(settings: Settings) -> ASGIApp:
             **({"redis": coordinator.check} if coordinator.shared else {}),
         },
         log_requests=settings.log_requests,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
         nginx_blobs=_nginx_blobs(settings, store),
     )
     sessions = SqlSessions(engine)

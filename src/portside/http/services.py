@@ -30,5 +30,8 @@ class Services:
     # Each returns normally when its dependency is usable; used by /readyz.
     readiness_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     log_requests: bool = True
+    # Request bodies other than blob uploads and manifests (see http/bodies.py).
+    max_body_bytes: int = 1024 * 1024
+    body_timeout_seconds: float = 60.0
     # Set when nginx in front sends the filesystem store's blobs (X-Accel-Redirect).
     nginx_blobs: NginxBlobLocation | None = None
