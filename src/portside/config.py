@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     storage_url: str | None = Field(
         None, description="file:///PATH or s3://BUCKET/PREFIX; default: the data directory"
     )
+    storage_reserve_mib: int = Field(
+        1024,
+        ge=0,
+        description="the filesystem store refuses uploads while less than this is free on its disk"
+        " (room kept for the database and uploads in flight); 0: never. Not applied to S3",
+    )
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, Ceph); default: AWS")
     s3_region: str | None = Field(None, description="default: from the standard AWS configuration")
     s3_path_style: bool = Field(False, description="path-style addressing (most non-AWS endpoints need it)")

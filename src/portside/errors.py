@@ -23,6 +23,7 @@ __all__ = [
     "ManifestTooLarge",
     "BodyTooLarge",
     "BodyTimeout",
+    "InsufficientStorage",
     "RangeInvalid",
     "Unauthorized",
     "Denied",
@@ -112,6 +113,14 @@ class BodyTimeout(SizeInvalid):
 
     status = 408
     message = "the request body stopped arriving"
+
+
+class InsufficientStorage(BlobUploadInvalid):
+    """The blob store is (nearly) full: 507 Insufficient Storage, whose message says how much
+    is free and what the reserve is (docker and podman print it)."""
+
+    status = 507
+    message = "not enough free storage space for uploads"
 
 
 class RangeInvalid(BlobUploadInvalid):

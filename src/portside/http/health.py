@@ -1,4 +1,5 @@
-"""`/healthz` (the process answers) and `/readyz` (storage and database are usable)."""
+"""`/healthz` (the process answers) and `/readyz` (storage and database are usable, and the
+storage has room for uploads: its free space is reported)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     svc: Services = request.app.state.services
     checks: dict[str, str] = {}
+    ready = True
     for name, check in svc.readiness_checks.items():
         try:
-            await check()
-            checks[name] = "ok"
+            note = await check()
+            checks[name] = "ok" if note is None else f"ok: {note}"
         except Exception as exc:  # any failure means "not ready"; say which and why
             log.warning("readiness check %s failed: %s", name, exc)
             checks[name] = f"failed: {exc}"
-    ready = all(v == "ok" for v in checks.values())
+            ready = False
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
     )
