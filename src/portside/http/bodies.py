@@ -1,13 +1,11 @@
 """Request bodies are read under a size limit and a timeout, chosen once by path and method.
 
-=====================================================  ======================  =======================
-request                                                size limit              timeout
-=====================================================  ======================  =======================
-blob uploads: POST, PATCH, PUT /v2/<name>/blobs/uploads  none: streamed to the  between two pieces
-(with or without /<upload id>)                           store                  (an upload may be long)
-manifests: PUT /v2/<name>/manifests/<reference>        `max_manifest_bytes`    the whole body
-any other request with a body                          `max_body_bytes`        the whole body
-=====================================================  ======================  =======================
+request                                          size limit              timeout
+-----------------------------------------------  ----------------------  --------------------------
+blob uploads: POST, PATCH, PUT                   none: streamed to the   between two pieces (an
+  /v2/<name>/blobs/uploads[/<upload id>]         store                   upload may take long)
+manifests: PUT /v2/<name>/manifests/<reference>  `max_manifest_bytes`    the whole body
+any other request with a body                    `max_body_bytes`        the whole body
 
 GET and HEAD pass straight through: no handler reads their bodies, so the hot reads pay
 nothing here. A `Content-Length` over the limit is answered at once, the body unread; a
@@ -28,6 +26,7 @@ import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -130,50 +129,46 @@ class _Watchdog:
         self._timeout = timeout
         self._idle = idle  # each wait has `timeout`; else all of them together
         self._loop = asyncio.get_running_loop()
-        self._deadline: float | None = None  # of the whole body: `timeout` after the first wait
+        self._task: asyncio.Task[Any] | None = None  # the request's, which waits; set at the first wait
+        self._deadline = 0.0  # of the whole body: `timeout` after the first wait
         self._since: float | None = None  # when the wait in progress began
-        self._waiter: asyncio.Task[object] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._expired = False
+        self._cancelling: int | None = None  # the task's cancellations before ours, once it is ours
 
     def _due(self, since: float) -> float:
-        if self._idle or self._deadline is None:
-            return since + self._timeout
-        return self._deadline
+        return since + self._timeout if self._idle else self._deadline
 
     async def wait(self, receive: Receive) -> Message:
         """`receive()`, or TimeoutError once the wait outlasts its time."""
         now = self._loop.time()
-        if self._deadline is None:
+        if self._task is None:
+            self._task = asyncio.current_task()
             self._deadline = now + self._timeout
         elif not self._idle and now >= self._deadline:
             raise TimeoutError
-        task = asyncio.current_task()
-        assert task is not None
-        cancelling = task.cancelling()
-        self._since, self._waiter = now, task
+        self._since = now
         if self._timer is None:
             self._timer = self._loop.call_at(self._due(now), self._fire)
         try:
             return await receive()
         except asyncio.CancelledError:
-            if self._expired and task.uncancel() <= cancelling:
+            cancelling, self._cancelling = self._cancelling, None
+            if cancelling is not None and self._task is not None and self._task.uncancel() <= cancelling:
                 raise TimeoutError from None
-            raise
+            raise  # someone else's cancellation
         finally:
-            self._since = self._waiter = None
-            self._expired = False
+            self._since = None
 
     def _fire(self) -> None:
         self._timer = None
-        if self._since is None or self._waiter is None:
+        if self._since is None or self._task is None:
             return  # the app is busy with what came, not waiting: the next wait arms it again
         due = self._due(self._since)
         if self._loop.time() < due:
             self._timer = self._loop.call_at(due, self._fire)
             return
-        self._expired = True
-        self._waiter.cancel()
+        self._cancelling = self._task.cancelling()
+        self._task.cancel()
 
     def stop(self) -> None:
         if self._timer is not None:
