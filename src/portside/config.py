@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     log_requests: bool = Field(True, description="one structured line per request at info level")
     log_level: str = "info"
     max_manifest_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        description="largest other request body (the token endpoint's and /c/login's forms, the management"
+        " API's JSON); blob uploads stream unbounded, manifests have max_manifest_bytes",
+    )
+    body_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="a request body must arrive whole within this; a blob upload's may pause this long"
+        " between two pieces (it may take as long as it needs in all)",
+    )
     workers: int = Field(
         default_factory=_cores,
         ge=1,
@@ -70,6 +82,12 @@ class Settings(BaseSettings):
     # --- scaling out: object storage, PostgreSQL, Redis ---------------------------------
     storage_url: str | None = Field(
         None, description="file:///PATH or s3://BUCKET/PREFIX; default: the data directory"
+    )
+    storage_reserve_mib: int = Field(
+        1024,
+        ge=0,
+        description="the filesystem store refuses uploads while less than this is free on its disk"
+        " (room kept for the database and uploads in flight); 0: never. Not applied to S3",
     )
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, Ceph); default: AWS")
     s3_region: str | None = Field(None, description="default: from the standard AWS configuration")

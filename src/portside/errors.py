@@ -21,6 +21,9 @@ __all__ = [
     "NameUnknown",
     "SizeInvalid",
     "ManifestTooLarge",
+    "BodyTooLarge",
+    "BodyTimeout",
+    "InsufficientStorage",
     "RangeInvalid",
     "Unauthorized",
     "Denied",
@@ -91,11 +94,33 @@ class SizeInvalid(RegistryError):
     code, status, message = "SIZE_INVALID", 400, "provided length did not match content length"
 
 
-class ManifestTooLarge(SizeInvalid):
-    """The spec answers an oversized manifest with 413 and SIZE_INVALID."""
+class BodyTooLarge(SizeInvalid):
+    """A request body over its limit (a form, JSON, a manifest): 413 with SIZE_INVALID."""
 
     status = 413
+    message = "request body exceeds the size limit"
+
+
+class ManifestTooLarge(BodyTooLarge):
+    """The spec answers an oversized manifest with 413 and SIZE_INVALID."""
+
     message = "manifest exceeds the size limit"
+
+
+class BodyTimeout(SizeInvalid):
+    """A request body that stopped arriving: 408. What came is short of what the request
+    was sent for, hence SIZE_INVALID."""
+
+    status = 408
+    message = "the request body stopped arriving"
+
+
+class InsufficientStorage(BlobUploadInvalid):
+    """The blob store is (nearly) full: 507 Insufficient Storage, whose message says how much
+    is free and what the reserve is (docker and podman print it)."""
+
+    status = 507
+    message = "not enough free storage space for uploads"
 
 
 class RangeInvalid(BlobUploadInvalid):

@@ -124,10 +124,11 @@ async def _shared_signing_key(settings: Settings) -> str:
 def _blob_store(settings: Settings, locks: Locks) -> BlobStore:
     """The blob store `storage_url` names: a directory (file://) or a bucket (s3://)."""
     url = settings.storage_url
+    reserve = settings.storage_reserve_mib * 1024 * 1024
     if url is None:
-        return FsBlobStore(settings.data_dir)
+        return FsBlobStore(settings.data_dir, reserve)
     if url.startswith("file://"):
-        return FsBlobStore(Path(url.removeprefix("file://")))
+        return FsBlobStore(Path(url.removeprefix("file://")), reserve)
     if url.startswith("s3://"):
         # Imported here: a single machine on the filesystem never loads the AWS SDK.
         from portside.storage.s3 import S3BlobStore, S3Config
@@ -221,6 +222,8 @@ def build(settings: Settings) -> ASGIApp:
             **({"redis": coordinator.check} if coordinator.shared else {}),
         },
         log_requests=settings.log_requests,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
         nginx_blobs=_nginx_blobs(settings, store),
     )
     sessions = SqlSessions(engine)

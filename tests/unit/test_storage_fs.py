@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from portside.errors import InsufficientStorage
 from portside.oci.digest import Digest
 from portside.storage import fs
 from portside.storage.driver import UploadLost, UploadSealed
@@ -264,20 +265,28 @@ async def test_a_batch_that_fails_in_flight_fails_the_request_and_loses_nothing(
     store = FsBlobStore(tmp_path)
     await _acknowledge(store, b"kept")
     real_write = os.write
+    room = [6 << 20]  # what the disk takes of the request's bytes before it is full
 
     def full_disk(fd, data):
         if len(data) > 1 << 20:
-            raise OSError(28, "No space left on device")
+            if not room[0]:
+                raise OSError(28, "No space left on device")
+            written = real_write(fd, data[: room[0]])  # a short write, as a filling disk does
+            room[0] -= written
+            return written
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", full_disk)
-    with pytest.raises(OSError, match="No space"):
+    # A full disk is the registry's refusal (507), not a bare OSError.
+    with pytest.raises(InsufficientStorage, match="ran out of space"):
         async with store.upload("u") as writer:
             await writer.resume(4)
             for _ in range(3):  # the first batch's failure shows at the second or at flush
                 await writer.write(os.urandom(4 << 20))
             await writer.flush()
     monkeypatch.setattr(os, "write", real_write)
+    # The unacknowledged bytes are cut off at once, so their space is free again.
+    assert store.upload_path("u").stat().st_size == 4
     async with store.upload("u") as writer:
         await writer.resume(4)  # the acknowledged bytes, and only those
         await writer.write(b" and more")

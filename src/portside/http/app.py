@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portside.errors import NameUnknown, RegistryError, Unsupported
 from portside.http.assets import asset_routes
+from portside.http.bodies import BodyLimits
 from portside.http.health import healthz, readyz
 from portside.http.requestlog import RequestLog
 from portside.http.services import Services
@@ -115,7 +116,14 @@ def build_app(
     )
     app.router.redirect_slashes = False
     app.state.services = services
-    wrapped: ASGIApp = _ApiVersionHeader(FastReads(app, services))
+    bounded = BodyLimits(
+        app,
+        max_body_bytes=services.max_body_bytes,
+        max_manifest_bytes=services.manifests.max_manifest_bytes,
+        timeout_seconds=services.body_timeout_seconds,
+    )
+    # The fast reads go first: they are GETs and HEADs, whose bodies nobody reads.
+    wrapped: ASGIApp = _ApiVersionHeader(FastReads(bounded, services))
     if services.log_requests:
         wrapped = RequestLog(wrapped)
     return wrapped

@@ -27,8 +27,12 @@ class Services:
     # Issues registry tokens at /service/token; None for an open registry.
     token_issuer: AccessController | None = None
     trail: AuditTrail | None = None
-    # Each returns normally when its dependency is usable; used by /readyz.
-    readiness_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    # Each returns normally when its dependency is usable, with a note on its state when it
+    # has one (the storage's free space); used by /readyz.
+    readiness_checks: dict[str, Callable[[], Awaitable[str | None]]] = field(default_factory=dict)
     log_requests: bool = True
+    # Request bodies other than blob uploads and manifests (see http/bodies.py).
+    max_body_bytes: int = 1024 * 1024
+    body_timeout_seconds: float = 60.0
     # Set when nginx in front sends the filesystem store's blobs (X-Accel-Redirect).
     nginx_blobs: NginxBlobLocation | None = None

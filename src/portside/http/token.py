@@ -3,11 +3,14 @@
 GET with optional Basic credentials and `scope` parameters (docker, podman, skopeo), and
 the OAuth2 POST form (`grant_type=password` or `refresh_token`) that docker and
 containerd use. Unknown or refused scopes are left out of the token, not errors: the
-registry refuses the request that needed them.
+registry refuses the request that needed them. A request that is malformed (a scope
+outside the grammar of docker/distribution's scope.md) or asks for another `service`'s
+token is refused with 400 before any credentials are looked at.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
@@ -31,18 +34,54 @@ class UnsupportedGrant(Unsupported):
     status = 400
 
 
+class InvalidTokenRequest(Unsupported):
+    """A malformed scope, or a token asked for another service: OAuth2's invalid_request
+    (RFC 6749 §5.2), a 400 with the spec's code for an invalid set of parameters."""
+
+    status = 400
+
+
+# scope.md: resourcetype [ "(" class ")" ] ":" resourcename ":" action [ "," action ]*, the
+# name a reference's (an optional host[:port] first). "*" is the catalog's action.
+_TYPE = re.compile(r"[a-z0-9]+(?:\([a-z0-9]+\))?")
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_NAME = re.compile(rf"(?:{_HOST_PART}(?:\.{_HOST_PART})*(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*")
+_ACTION = re.compile(r"[a-z]+|\*")
+
+
 def _parse_scopes(values: Iterable[str]) -> list[Access]:
     wanted: list[Access] = []
     for value in values:
         for scope in value.split():
             resource_type, sep, rest = scope.partition(":")
-            name, sep2, actions = rest.rpartition(":")
-            if not sep or not sep2 or not name or not actions:
-                raise Unsupported(f"invalid scope {scope!r}")
+            name, sep2, actions_text = rest.rpartition(":")
+            # An empty action between commas ("pull,") is tolerated; no action at all is not.
+            actions = [action for action in actions_text.split(",") if action]
+            if (
+                not sep
+                or not sep2
+                or not _TYPE.fullmatch(resource_type)
+                or not _NAME.fullmatch(name)
+                or not actions
+                or not all(_ACTION.fullmatch(action) for action in actions)
+            ):
+                raise InvalidTokenRequest(
+                    f"invalid scope {scope[:200]!r}: expected TYPE:NAME:ACTION[,ACTION...], as in"
+                    " repository:library/alpine:pull,push"
+                )
             # "repository(plugin):name" carries a class; the class does not change access.
             resource_type = resource_type.split("(", 1)[0]
-            wanted.extend(Access(resource_type, name, action) for action in actions.split(",") if action)
+            wanted.extend(Access(resource_type, name, action) for action in actions)
     return wanted
+
+
+def _check_service(controller: AccessController, service: str | None) -> None:
+    """A request may leave `service` out; one that names a service names this one."""
+    if service is not None and service != controller.tokens.service:
+        raise InvalidTokenRequest(
+            f"this token endpoint issues tokens for service {controller.tokens.service!r}, not {service[:200]!r}"
+        )
 
 
 def _controller(request: Request) -> AccessController:
@@ -75,6 +114,7 @@ async def token_endpoint(request: Request) -> Response:
             form = ImmutableMultiDict(
                 parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
             )
+            _check_service(controller, form.get("service"))
             wanted = _parse_scopes(form.getlist("scope"))
             grant_type = form.get("grant_type")
             offline = form.get("access_type") == "offline"
@@ -88,6 +128,7 @@ async def token_endpoint(request: Request) -> Response:
             else:
                 raise UnsupportedGrant(f"unsupported grant_type {grant_type!r}")
             return await _answer(controller, who, wanted, offline)
+        _check_service(controller, request.query_params.get("service"))
         wanted = _parse_scopes(request.query_params.getlist("scope"))
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")

@@ -6,6 +6,10 @@ PUT cost no write for the session. The blob store holds the staged bytes. Publis
 verify digest → fsync + rename into place → one transaction that links the blob and ends
 the session. A crash before the transaction leaves an unlinked file (invisible,
 collectable); never a visible half blob.
+
+A request that brings bytes (a POST that starts an upload, a PATCH, a PUT with a body) is
+refused before it reads them while the store is too full (`ensure_space`); one that
+completes an upload whose bytes are all staged is not.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class UploadService:
         self._ids = ids
 
     async def start(self, repo: str) -> UploadRecord:
+        await self._store.ensure_space()
         upload_id, issued = self._ids.issue(repo)
         return UploadRecord(upload_id, repo, 0, issued)
 
@@ -73,6 +78,7 @@ class UploadService:
         length: int | None = None,
     ) -> int:
         """Append a chunk (at `chunk.start` when given, which must be the current size)."""
+        await self._store.ensure_space()
         async with self._held(repo, upload_id) as (session, writer):
             if writer.sealed:
                 raise BlobUploadInvalid("this upload was completed; repeat its PUT to finish it")
@@ -93,6 +99,8 @@ class UploadService:
     ) -> int:
         """Take an optional last chunk, verify `digest` and publish the blob; returns its size.
         `project_id` binds the blob's link to `repo`'s project (meta/stores.py)."""
+        if body is not None and length != 0:
+            await self._store.ensure_space()
         async with self._held(repo, upload_id) as (session, writer):
             return await self._complete(session, writer, digest, body, chunk, length, project_id)
 

@@ -107,7 +107,12 @@ class BlobStore(Protocol):
 
     async def discard_upload(self, upload_id: str) -> None: ...
 
-    async def check(self) -> None:
-        """Raise when the store cannot be used (for readiness probes)."""
+    async def ensure_space(self) -> None:
+        """Raise `InsufficientStorage` while the store has too little free space to take
+        uploads (a filesystem under its reserve); an object store has no such limit."""
+
+    async def check(self) -> str | None:
+        """Raise when the store cannot be used (for readiness probes), or when it is too
+        full to take uploads; may return a note on its state (its free space)."""
 
     async def close(self) -> None: ...

@@ -10,6 +10,12 @@ Staging and published files share one filesystem, so publishing is a rename: a r
 sees either no blob or the whole, fsync'ed blob. Several processes may serve the same
 root; an upload is held with `flock` while a request appends to it.
 
+Uploads are refused while the filesystem's free space is under a reserve (kept for the
+database and for uploads in flight). A write that finds the disk full all the same is
+answered as the same refusal: the bytes of the request that no one acknowledged are cut
+off at once, giving their space back, and the upload continues from its acknowledged
+bytes once there is room again.
+
 A writer's `state` is its running SHA-256 (see `hashstate`), so the request after a
 restart, or one served by another process, continues the hash instead of reading the
 staged bytes again.
@@ -33,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import errno
 import fcntl
 import hashlib
 import os
@@ -45,7 +52,7 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from portside.errors import DigestInvalid
+from portside.errors import DigestInvalid, InsufficientStorage
 from portside.oci.digest import Digest
 from portside.storage.driver import BlobWriter, StagedUpload, StoredBlob, UploadLost, UploadSealed
 from portside.storage.hashstate import HashStateInvalid, ResumableHash
@@ -121,6 +128,7 @@ class _FsWriter:
         self._pending_bytes = 0
         self._inflight: asyncio.Future[None] | None = None
         self.sealed = False
+        self._acknowledged: int | None = None  # as `resume` was told; None until then
 
     @property
     def size(self) -> int:
@@ -136,6 +144,7 @@ class _FsWriter:
         return _UNSYNCED + _BOOT + self._hasher.export()
 
     async def resume(self, size: int, state: bytes | None = None) -> None:
+        self._acknowledged = size
         await self.settle()
         if self._size == size and not self._pending:
             # Another process may have appended since this writer was cached. (fstat and
@@ -289,6 +298,15 @@ class _FsWriter:
             return
         _fsync_dir(dest.parent)
 
+    def cut_unacknowledged(self) -> None:
+        """Give back the space of the bytes this request wrote past the acknowledged ones
+        (the next request's `resume` would cut them anyway); never a published blob's."""
+        if self._acknowledged is None or self.sealed:
+            return
+        stat = os.fstat(self.fd)
+        if stat.st_nlink == 1 and stat.st_size > self._acknowledged:
+            os.ftruncate(self.fd, self._acknowledged)
+
     def close(self) -> None:
         try:
             os.close(self.fd)
@@ -325,11 +343,32 @@ def _hash_file(path: Path, algorithm: str, size: int) -> str:
     return hasher.hexdigest()
 
 
+_OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _OUT_OF_SPACE
+
+
+def _amount(size: int) -> str:
+    """A number of bytes as people read it: 512 B, 12.0 MiB, 1.5 GiB."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
 class FsBlobStore:
     name = "filesystem"
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, reserve_bytes: int = 0):
+        """`reserve_bytes`: uploads are refused while less than this is free (0: never)."""
         self.root = root.resolve()
+        self._reserve = reserve_bytes
         self._blobs = self.root / "blobs"
         self._uploads = self.root / "uploads"
         self._quarantine = self.root / "quarantine"
@@ -407,6 +446,33 @@ class FsBlobStore:
 
         await anyio.to_thread.run_sync(move)
 
+    def _free_bytes(self) -> int:
+        # A metadata call of microseconds, made inline like the writers' fstat.
+        stat = os.statvfs(self.root)
+        return stat.f_bavail * stat.f_frsize
+
+    def _full(self, free: int) -> InsufficientStorage:
+        return InsufficientStorage(
+            f"the registry's storage has {_amount(free)} free, under its reserve of {_amount(self._reserve)}:"
+            " uploads are refused until space is freed",
+            detail={"free_bytes": free, "reserve_bytes": self._reserve},
+        )
+
+    def _ran_out(self) -> InsufficientStorage:
+        free = self._free_bytes()
+        return InsufficientStorage(
+            f"the registry's storage ran out of space while writing ({_amount(free)} free now, reserve"
+            f" {_amount(self._reserve)}): this request's bytes were not kept (an upload's chunks"
+            " acknowledged before it are), so the push may go on once space is freed",
+            detail={"free_bytes": free, "reserve_bytes": self._reserve},
+        )
+
+    async def ensure_space(self) -> None:
+        if self._reserve:
+            free = self._free_bytes()
+            if free < self._reserve:
+                raise self._full(free)
+
     @asynccontextmanager
     async def upload(self, upload_id: str) -> AsyncIterator[BlobWriter]:
         lock = self._locks.setdefault(upload_id, asyncio.Lock())
@@ -415,7 +481,12 @@ class FsBlobStore:
             async with lock:
                 writer = self._writers.pop(upload_id, None)
                 if writer is None:
-                    writer = self._open(upload_id)
+                    try:
+                        writer = self._open(upload_id)
+                    except OSError as exc:
+                        if _out_of_space(exc):
+                            raise self._ran_out() from exc
+                        raise
                 try:
                     fcntl.flock(writer.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -423,11 +494,18 @@ class FsBlobStore:
                     await anyio.to_thread.run_sync(fcntl.flock, writer.fd, fcntl.LOCK_EX)
                 try:
                     yield writer
-                except BaseException:
+                except BaseException as exc:
                     # A request that failed half-way leaves bytes nobody acknowledged; the
-                    # next request re-opens the upload and `resume` cuts them off.
+                    # next request re-opens the upload and `resume` cuts them off. On a full
+                    # disk they are cut off now, so that their space is free again at once.
                     await writer.settle_quietly()
+                    full = _out_of_space(exc)
+                    if full:
+                        with anyio.CancelScope(shield=True):
+                            await anyio.to_thread.run_sync(writer.cut_unacknowledged)
                     writer.close()
+                    if full:
+                        raise self._ran_out() from exc
                     raise
                 else:
                     await writer.settle_quietly()
@@ -464,12 +542,16 @@ class FsBlobStore:
             writer.close()
         self._writers.clear()
 
-    async def check(self) -> None:
-        def probe() -> None:
+    async def check(self) -> str:
+        def probe() -> str:
             if not os.access(self._uploads, os.W_OK) or not os.access(self._blobs, os.W_OK):
                 raise OSError(f"{self.root} is not writable")
+            free = self._free_bytes()
+            if free < self._reserve:
+                raise self._full(free)
+            return f"{_amount(free)} free, reserve {_amount(self._reserve)}"
 
-        await anyio.to_thread.run_sync(probe)
+        return await anyio.to_thread.run_sync(probe)
 
 
 def _mtime(stat: os.stat_result) -> datetime:

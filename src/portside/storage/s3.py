@@ -434,6 +434,9 @@ class S3BlobStore:
         keys = [item["Key"] async for item in self._list(prefix)]
         await self._delete_keys(keys)
 
+    async def ensure_space(self) -> None:
+        return None  # a bucket has no free space to run out of
+
     async def check(self) -> None:
         client = await self.client()
         try:

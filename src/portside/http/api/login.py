@@ -17,13 +17,10 @@ from portside.http.api.errors import error_response
 
 __all__ = ["login", "log_out"]
 
-_MAX_FORM = 16 * 1024
-
 
 async def _form(request: Request) -> dict[str, str]:
+    # Its size and how long it may take to arrive are bounded before this (http/bodies.py).
     body = await request.body()
-    if len(body) > _MAX_FORM:
-        raise BadRequest("form too large")
     return {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
 
 

@@ -42,7 +42,7 @@ class ManagementServices:
     search: SearchService
     permissions: PermissionService
     # The readiness checks of /readyz (Services.readiness_checks), which /health reports.
-    readiness_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    readiness_checks: dict[str, Callable[[], Awaitable[str | None]]] = field(default_factory=dict)
     secure_cookies: bool = False
     gc: SystemJobService | None = None  # /system/gc
     scrub: SystemJobService | None = None  # /system/scrub

@@ -24,10 +24,16 @@ async def health(request: Request) -> dict[str, Any]:
     """Harbor's OverallHealthStatus, from the same checks as /readyz."""
     results = await run_checks(services(request).readiness_checks)
     components = [
-        without_none({"name": name, "status": "healthy" if error is None else "unhealthy", "error": error})
-        for name, error in sorted(results.items())
+        without_none(
+            {
+                "name": name,
+                "status": "healthy" if result.ok else "unhealthy",
+                "error": None if result.ok else result.note,
+            }
+        )
+        for name, result in sorted(results.items())
     ]
-    healthy = all(error is None for error in results.values())
+    healthy = all(result.ok for result in results.values())
     return {"status": "healthy" if healthy else "unhealthy", "components": components}
 
 

@@ -68,24 +68,6 @@ def _audit(route: str, request: Request, response: Response, grant: Grant) -> No
     )
 
 
-# An error found before the body was read is answered after reading it (up to this much),
-# so the client sees the answer instead of a connection cut while it was still sending.
-_DRAIN_LIMIT = 64 * 1024 * 1024
-
-
-async def _drain(request: Request) -> None:
-    if request.method not in ("PUT", "PATCH", "POST"):
-        return
-    drained = 0
-    try:
-        async for chunk in request.stream():
-            drained += len(chunk)
-            if drained > _DRAIN_LIMIT:
-                return
-    except (RuntimeError, ClientDisconnect):
-        return  # already read, or the client left
-
-
 def _guarded(route: str, handler: Handler) -> Handler:
     async def endpoint(request: Request) -> Response:
         head = request.method == "HEAD"
@@ -99,7 +81,7 @@ def _guarded(route: str, handler: Handler) -> Handler:
             _audit(route, request, response, grant)
             return response
         except RegistryError as error:
-            await _drain(request)
+            # Answered once the body has been read (http/bodies.py), so the client sees it.
             return render_error(error, head)
         except ClientDisconnect:
             # Nobody is left to read an answer; the staged bytes were cut off already.
