@@ -14,6 +14,7 @@ from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, Denied, NotFound, PreconditionFailed
 from portside.meta.accounts import AuditStore, Page, Project
 from portside.meta.artifacts import ArtifactFilter, ArtifactInfo, ArtifactStore, RepositoryInfo
+from portside.mgmt import limits
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Paging, parse_q, parse_sort
 from portside.oci.digest import Digest
@@ -92,6 +93,7 @@ class RepositoryService:
 
     async def update(self, who: Principal, project_key: str, repository: str, description: str) -> None:
         found = await self._repository(who, project_key, repository, "update")
+        limits.check_text("description", description, limits.REPOSITORY_DESCRIPTION)
         await self._store.set_description(found.repository.name, description)
         await self._record(who, found, "update", found.repository.name)
 

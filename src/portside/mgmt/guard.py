@@ -10,6 +10,7 @@ from portside.auth.policy import Policy
 from portside.auth.principal import Principal
 from portside.errors import Forbidden, NotFound, Unauthorized
 from portside.meta.accounts import Project, ProjectStore
+from portside.mgmt.limits import is_id
 
 __all__ = ["Guard"]
 
@@ -36,7 +37,7 @@ class Guard:
             raise self.refuse(who, f"{action} {resource}")
 
     async def project(self, key: int | str) -> Project:
-        project = await self._projects.get_project(key)
+        project = None if isinstance(key, int) and not is_id(key) else await self._projects.get_project(key)
         if project is None:
             raise NotFound(f"project {key} not found")
         return project

@@ -12,12 +12,15 @@ from typing import TypeVar
 
 from portside.errors import BadRequest
 from portside.meta.accounts import Page
+from portside.mgmt.limits import MAX_INTEGER
 
-__all__ = ["Paging", "Match", "parse_q", "page_of", "parse_sort", "MAX_PAGE_SIZE"]
+__all__ = ["Paging", "Match", "parse_q", "page_of", "parse_sort", "MAX_PAGE", "MAX_PAGE_SIZE"]
 
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
+# Keeps every offset (at most about 2**37) within the 64 bits both databases take for one.
+MAX_PAGE = MAX_INTEGER
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +29,8 @@ class Paging:
     page_size: int = DEFAULT_PAGE_SIZE
 
     def __post_init__(self) -> None:
-        if self.page < 1:
-            raise BadRequest("page must be 1 or more")
+        if not 1 <= self.page <= MAX_PAGE:
+            raise BadRequest(f"page must be between 1 and {MAX_PAGE}")
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:
             raise BadRequest(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
 

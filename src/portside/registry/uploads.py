@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 from portside.coord.locks import Locks
+from portside.digits import parse_decimal
 from portside.errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
 from portside.meta.stores import UploadRecord, UploadStore
 from portside.oci.digest import Digest
@@ -36,10 +37,11 @@ class ChunkRange:
         text = header.strip()
         if text.startswith("bytes"):
             text = text[5:].lstrip(" =")
-        start, sep, end = text.partition("-")
-        if not sep or not start.isdigit() or not end.isdigit() or int(end) < int(start):
+        first, sep, last = text.partition("-")
+        start, end = parse_decimal(first), parse_decimal(last)
+        if not sep or start is None or end is None or end < start:
             raise RangeInvalid(f"invalid Content-Range {header!r}")
-        return cls(int(start), int(end))
+        return cls(start, end)
 
     @property
     def length(self) -> int:

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from portside.digits import parse_decimal
 from portside.errors import PaginationInvalid
 from portside.http.v2.common import repo_name, services
 from portside.registry.catalog import Page
@@ -19,9 +20,10 @@ def _page_params(request: Request) -> tuple[str | None, int | None]:
     n = request.query_params.get("n")
     if n is None or n == "":
         return request.query_params.get("last"), None
-    if not n.isdigit():
+    count = parse_decimal(n)
+    if count is None:
         raise PaginationInvalid(f"n must be a non-negative integer, not {n!r}", detail={"n": n})
-    return request.query_params.get("last"), min(int(n), MAX_PAGE)
+    return request.query_params.get("last"), min(count, MAX_PAGE)
 
 
 def _link(path: str, page: Page, n: int | None) -> dict[str, str]:
