@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from portside.auth.principal import Principal
-from portside.errors import BadRequest, Conflict, Denied, NotFound, PreconditionFailed
+from portside.errors import BadRequest, Conflict, Denied, DigestInvalid, NotFound, PreconditionFailed
 from portside.meta.accounts import AuditStore, Page, Project
 from portside.meta.artifacts import ArtifactFilter, ArtifactInfo, ArtifactStore, RepositoryInfo
 from portside.mgmt import limits
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Paging, parse_q, parse_sort
 from portside.oci.digest import Digest
-from portside.oci.reference import is_tag
+from portside.oci.reference import is_name, is_tag
 from portside.registry.manifests import ManifestService
 
 __all__ = ["ArtifactService", "RepositoryService", "ListedRepository", "derived_id", "repository_path"]
@@ -34,6 +34,10 @@ def repository_path(project: str, repository: str) -> str:
     """The full repository name; Harbor's clients URL-encode a nested name twice (a%252Fb)."""
     name = unquote(repository)
     return name if name.startswith(project + "/") else f"{project}/{name}"
+
+
+def _unknown_repository(name: str) -> NotFound:
+    return NotFound(f"repository {name[:300]} not found")
 
 
 def project_of(repo: str) -> str:
@@ -83,9 +87,10 @@ class RepositoryService:
     async def _repository(self, who: Principal, project_key: str, repository: str, action: str) -> ListedRepository:
         project = await self._guard.project_for(who, project_key, "repository", action)
         name = repository_path(project.name, repository)
-        repo = await self._store.get_repository(name)
+        # A name outside the OCI grammar names no repository (nor may reach the store: NUL).
+        repo = await self._store.get_repository(name) if is_name(name) else None
         if repo is None:
-            raise NotFound(f"repository {name} not found")
+            raise _unknown_repository(name)
         return ListedRepository(repo, project.project_id)
 
     async def get(self, who: Principal, project_key: str, repository: str) -> ListedRepository:
@@ -124,13 +129,16 @@ class ArtifactService:
     ) -> tuple[Project, str]:
         project = await self._guard.project_for(who, project_key, resource, action)
         name = repository_path(project.name, repository)
-        if await self._store.get_repository(name) is None:
-            raise NotFound(f"repository {name} not found")
+        if not is_name(name) or await self._store.get_repository(name) is None:
+            raise _unknown_repository(name)
         return project, name
 
     async def _digest(self, repo: str, reference: str) -> str:
         if Digest.is_digest(reference):
-            return reference
+            try:
+                return str(Digest.parse(reference))
+            except DigestInvalid:
+                raise NotFound(f"artifact {repo}@{reference} not found") from None
         digest = await self._store.tag_digest(repo, reference) if is_tag(reference) else None
         if digest is None:
             raise NotFound(f"artifact {repo}:{reference} not found")

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 from portside.coord.locks import Locks
-from portside.digits import parse_decimal
+from portside.digits import SATURATED, parse_decimal
 from portside.errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
 from portside.meta.stores import UploadRecord, UploadStore
 from portside.oci.digest import Digest
@@ -39,7 +39,8 @@ class ChunkRange:
             text = text[5:].lstrip(" =")
         first, sep, last = text.partition("-")
         start, end = parse_decimal(first), parse_decimal(last)
-        if not sep or start is None or end is None or end < start:
+        # A range past 64 bits is no part of any upload.
+        if not sep or start is None or end is None or end < start or end >= SATURATED:
             raise RangeInvalid(f"invalid Content-Range {header!r}")
         return cls(start, end)
 

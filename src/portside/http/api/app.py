@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from portside.errors import BadRequest
 from portside.http.api import (
     artifacts,
     audit,
@@ -43,6 +44,7 @@ def build_management_api(management: ManagementServices) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        dependencies=[Depends(_no_nul)],
     )
     install_error_handlers(api)
     api.router.redirect_slashes = False
@@ -51,6 +53,14 @@ def build_management_api(management: ManagementServices) -> FastAPI:
         api.include_router(module.router)
     api.state.management = management
     return api
+
+
+def _no_nul(request: Request) -> None:
+    """No name, id or query this API takes may hold NUL (no stored text does, and PostgreSQL
+    refuses it in any text it is asked to compare): refused once, here, for every route."""
+    query = request.query_params.multi_items()
+    if "\0" in request.scope["path"] or any("\0" in key or "\0" in value for key, value in query):
+        raise BadRequest("NUL characters are not allowed in paths or query parameters")
 
 
 def management_routes(management: ManagementServices) -> list[BaseRoute]:

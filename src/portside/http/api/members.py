@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from portside.auth.rbac import ROLE_NAMES
 from portside.http.api.context import Caller, Id, Pages, paged, project_key, services
 from portside.meta.accounts import Member
+from portside.mgmt import limits
 
 __all__ = ["router"]
 
@@ -20,7 +21,7 @@ _PATH = "/projects/{project_name_or_id}/members"
 
 class UserEntity(BaseModel):
     user_id: Id | None = None
-    username: str | None = None
+    username: str | None = Field(default=None, max_length=limits.USERNAME)
 
 
 class ProjectMember(BaseModel):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from portside.http.api.context import Caller, Id, Pages, iso, paged, services, without_none
 from portside.meta.accounts import Robot, RobotPermission
+from portside.mgmt import limits
 from portside.mgmt.robots import RobotSpec
 
 __all__ = ["router"]
@@ -30,12 +31,12 @@ class Permission(BaseModel):
 
 class RobotCreate(BaseModel):
     name: str = ""
-    description: str = ""
+    description: str = Field("", max_length=limits.ROBOT_DESCRIPTION)
     secret: str | None = None
     level: str
     disable: bool = False
-    duration: int | None = None
-    permissions: list[Permission] = []
+    duration: int | None = Field(None, ge=-1, le=limits.MAX_INTEGER, description="days; -1 never expires")
+    permissions: list[Permission] = Field([], max_length=limits.ROBOT_PERMISSIONS)
 
 
 class RobotSec(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from portside.http.api.context import Caller, Id, Pages, iso, many, paged, services, without_none
 from portside.meta.accounts import User
+from portside.mgmt import limits
 from portside.mgmt.totp import totp_enabled
 from portside.mgmt.users import NewUser, Profile
 
@@ -18,17 +19,17 @@ router = APIRouter(tags=["user"])
 
 
 class UserCreationReq(BaseModel):
-    username: str = Field(max_length=255)
+    username: str = Field(max_length=limits.USERNAME)
     password: str
-    email: str | None = Field(None, max_length=255)
-    realname: str = ""
-    comment: str = ""
+    email: str | None = Field(None, max_length=limits.EMAIL)
+    realname: str = Field("", max_length=limits.REALNAME)
+    comment: str = Field("", max_length=limits.COMMENT)
 
 
 class UserProfile(BaseModel):
-    email: str | None = None
-    realname: str | None = None
-    comment: str | None = None
+    email: str | None = Field(None, max_length=limits.EMAIL)
+    realname: str | None = Field(None, max_length=limits.REALNAME)
+    comment: str | None = Field(None, max_length=limits.COMMENT)
 
 
 class PasswordReq(BaseModel):
