@@ -78,3 +78,13 @@ def test_in_a_member_name(admin: httpx.Client, project: str) -> None:
 )
 def test_in_stored_text(admin: httpx.Client, path: str, body: dict[str, object]) -> None:
     harbor_error(admin.post(API + path, json=body), 400)
+
+
+@pytest.mark.parametrize("artifact_type", [f"a{NUL}b", "application/vnd.a%00", "not a media type"])
+def test_in_a_referrers_filter(admin: httpx.Client, artifact_type: str) -> None:
+    repo = f"library/{oci.unique('refs')}"
+    subject = oci.push_image(admin, repo, "v1")
+    oci.push_manifest(admin, repo, oci.artifact_manifest("application/vnd.example.sig", subject=subject))
+    r = admin.get(f"/v2/{repo}/referrers/{subject.digest}?artifactType={artifact_type}")
+    assert r.status_code == 200 and r.json()["manifests"] == [], oci.error_text(r)
+    assert len(admin.get(f"/v2/{repo}/referrers/{subject.digest}").json()["manifests"]) == 1

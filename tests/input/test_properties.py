@@ -290,12 +290,16 @@ def test_ranges_of_blobs(target: Portside) -> None:
 
 
 def test_listing_queries(target: Portside) -> None:
+    """n and last of the tags list and the catalog; last stands for the referrers' artifactType."""
     repo = f"library/{oci.unique('prop')}"
     with _v2(target) as client:
-        oci.push_image(client, repo, "v1")
+        subject = oci.push_image(client, repo, "v1")
         listings: list[Callable[[dict[str, str]], httpx.Response]] = [
             lambda params: client.get(f"/v2/{repo}/tags/list", params=params),
             lambda params: client.get("/v2/_catalog", params=params),
+            lambda params: client.get(
+                f"/v2/{repo}/referrers/{subject.digest}", params={"artifactType": params.get("last", "")}
+            ),
         ]
 
         @settings(BOUNDED, max_examples=120)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,8 +55,6 @@ class Manifest:
         return self.media_type in mt.INDEXES
 
 
-# RFC 6838's restricted names, as the image spec's JSON schema checks a descriptor's mediaType.
-_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
 # Real manifests nest four or five levels; this leaves room for any extension while keeping
 # every later reading of a stored manifest far from Python's recursion limit.
 MAX_DEPTH = 64
@@ -154,7 +151,7 @@ def _check_string(text: str) -> None:
 
 
 def _media_type(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not _MEDIA_TYPE.fullmatch(value):
+    if not isinstance(value, str) or not mt.is_media_type(value):
         shown = repr(_shortened(value)) if isinstance(value, str) else f"a value of type {type(value).__name__}"
         raise ManifestInvalid(f"{where} must be a media type (type/subtype, RFC 6838), not {shown}")
     return value

@@ -95,6 +95,8 @@ class ManifestService:
             )
 
     async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
+        if artifact_type is not None and not mt.is_media_type(artifact_type):
+            return []  # no manifest is stored with an artifact type that is no media type
         return await self._repos.referrers(repo, subject, artifact_type)
 
 
