@@ -18,7 +18,6 @@ __all__ = [
     "MAX_INTEGER",
     "MAX_ID",
     "is_id",
-    "check_integer",
     "check_text",
     "USERNAME",
     "EMAIL",
@@ -33,7 +32,6 @@ __all__ = [
     "ROBOT_PERMISSIONS",
     "PERMISSION_WORD",
     "REPOSITORY_DESCRIPTION",
-    "CRON",
 ]
 
 MAX_INTEGER = 2**31 - 1  # PostgreSQL's `integer`
@@ -54,18 +52,11 @@ PERMISSION_WORD = 255  # a permission's kind, namespace, resource or action
 # The column is unbounded text; a repository's description is prose (often Markdown), so
 # this is generous, and it keeps a listing's page of descriptions a reasonable size.
 REPOSITORY_DESCRIPTION = 65_535
-CRON = 64
 
 
 def is_id(value: int) -> bool:
     """Whether `value` can be the id of a stored row."""
     return 1 <= value <= MAX_ID
-
-
-def check_integer(field: str, value: int, low: int, high: int = MAX_INTEGER) -> int:
-    if not low <= value <= high:
-        raise BadRequest(f"{field} must be between {low} and {high}, not {value}")
-    return value
 
 
 def check_text(field: str, value: str, limit: int) -> str:

@@ -2,6 +2,10 @@
 
 A `Manifest` lists the blobs it needs (config and layers), the manifests it
 needs (an index's children), its subject (referrers API) and artifact type.
+
+A manifest is stored and served back byte for byte, so what is accepted must read the same
+in every client: strict RFC 8259 JSON (`load_json`), and the image spec's types in every
+field Portside reads (descriptors' mediaType, digest, size, urls, annotations, platform).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from portside.errors import DigestInvalid, ManifestInvalid
 from portside.oci import mediatypes as mt
 from portside.oci.digest import Digest
 
-__all__ = ["Descriptor", "Manifest", "parse_manifest", "load_json", "MAX_DEPTH"]
+__all__ = ["Descriptor", "Manifest", "parse_manifest", "load_json"]
 
 
 @dataclass(frozen=True, slots=True)
