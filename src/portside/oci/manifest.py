@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,7 @@ _INT64 = range(-(2**63), 2**63)
 _INT64_DIGITS = len(str(2**63))
 _SIZES = range(2**63)  # a descriptor's size is an int64 that is not negative
 _BOM = b"\xef\xbb\xbf"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def load_json(payload: bytes) -> Any:
@@ -91,7 +93,12 @@ def load_json(payload: bytes) -> Any:
         raise ManifestInvalid(f"manifest nests deeper than {MAX_DEPTH} levels") from None
     except json.JSONDecodeError as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
-    _check_values(doc)
+    # Walked only when it can matter (most manifests need neither): strictly decoded UTF-8
+    # holds no surrogates, only an escape from \uD800 to \uDFFF makes one; and a document
+    # with no more brackets than MAX_DEPTH cannot nest deeper.
+    strings = _SURROGATE_ESCAPE.search(text) is not None
+    if isinstance(doc, dict | list) and (strings or text.count("[") + text.count("{") > MAX_DEPTH):
+        _check_values(doc, strings)
     return doc
 
 
@@ -128,30 +135,26 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
-def _check_values(doc: Any) -> None:
-    """Depth and strings of a parsed document, walked without recursion."""
+def _check_values(doc: dict[str, Any] | list[Any], strings: bool) -> None:
+    """Depth (and, when `strings`, every string) of a parsed document, walked without recursion."""
     pending: list[tuple[Any, int]] = [(doc, 1)]
     while pending:
         value, depth = pending.pop()
-        if isinstance(value, str):
-            _check_string(value)
-        elif isinstance(value, dict | list):
-            if depth > MAX_DEPTH:
-                raise ManifestInvalid(f"manifest nests deeper than {MAX_DEPTH} levels")
-            if isinstance(value, dict):
-                for key in value:
-                    _check_string(key)
-                pending.extend((item, depth + 1) for item in value.values())
-            else:
-                pending.extend((item, depth + 1) for item in value)
+        if depth > MAX_DEPTH:
+            raise ManifestInvalid(f"manifest nests deeper than {MAX_DEPTH} levels")
+        items = value.values() if isinstance(value, dict) else value
+        if strings:
+            for text in (*value, *items) if isinstance(value, dict) else items:
+                if isinstance(text, str):
+                    _check_string(text)
+        pending.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
 
 
 def _check_string(text: str) -> None:
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ManifestInvalid("manifest holds a lone surrogate (U+D800 to U+DFFF), which is no character") from None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ManifestInvalid("manifest holds a lone surrogate (U+D800 to U+DFFF), which is no character") from None
 
 
 def _media_type(value: Any, where: str) -> str:
