@@ -88,3 +88,10 @@ def test_in_a_referrers_filter(admin: httpx.Client, artifact_type: str) -> None:
     r = admin.get(f"/v2/{repo}/referrers/{subject.digest}?artifactType={artifact_type}")
     assert r.status_code == 200 and r.json()["manifests"] == [], oci.error_text(r)
     assert len(admin.get(f"/v2/{repo}/referrers/{subject.digest}").json()["manifests"]) == 1
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PATCH", "PUT"])
+@pytest.mark.parametrize("upload_id", [f"a{NUL}b", "0" * 31 + NUL, "not-an-upload"])
+def test_in_an_upload_id(admin: httpx.Client, method: str, upload_id: str) -> None:
+    r = admin.request(method, f"/v2/library/app/blobs/uploads/{upload_id}?digest={oci.digest(b'')}", content=b"")
+    oci.assert_error(r, 404, "BLOB_UPLOAD_UNKNOWN")

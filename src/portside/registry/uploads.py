@@ -151,6 +151,8 @@ class UploadService:
         await self._store.discard_upload(session.upload_id)
 
     async def _live(self, repo: str, upload_id: str) -> UploadRecord:
+        if self._ids.refuses(repo, upload_id):  # no row to look for (nor text a store can hold)
+            raise _unknown(repo, upload_id)
         session = self._session(repo, upload_id, await self._uploads.get_upload(upload_id))
         if session is None:
             raise _unknown(repo, upload_id)
