@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from portside.digits import is_decimal
+
 __all__ = ["Settings", "load_settings", "hand_off", "received_settings"]
 
 # How `portside serve` passes its settings to server worker processes it spawns.
@@ -133,7 +135,7 @@ class Settings(BaseSettings):
     @classmethod
     def _listen_has_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit():
+        if not sep or not host or not is_decimal(port):
             raise ValueError("listen must be HOST:PORT")
         return value
 

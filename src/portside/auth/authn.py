@@ -37,6 +37,12 @@ log = logging.getLogger("portside.auth")
 ROBOT_PREFIX = "robot$"
 _REMEMBER_SECONDS = 60.0
 _REMEMBERED_MAX = 10_000
+# What an account's name can be: as long as the name columns (and the audit log's), no NUL.
+_NAME_LENGTH = 255
+
+
+def _could_be_a_name(username: str) -> bool:
+    return len(username) <= _NAME_LENGTH and "\0" not in username
 
 
 class Authenticator:
@@ -153,6 +159,8 @@ class Authenticator:
         return generation
 
     async def _record_login(self, username: str, client: str, success: bool) -> None:
+        if not _could_be_a_name(username):  # a failed attempt with a name no account has
+            username = username[:_NAME_LENGTH].replace("\0", "\ufffd")
         await self._audit.record(
             project_id=None,
             username=username,
@@ -165,6 +173,8 @@ class Authenticator:
 
     async def _check(self, username: str, password: str, *, trust_secret: bool) -> Principal | None:
         # The account is read every time, so a deleted user or disabled robot stops at once.
+        if not _could_be_a_name(username):
+            return None
         if username.startswith(ROBOT_PREFIX):
             robot = await self._robots.get_robot(username)
             if robot is None or not robot_active(robot):

@@ -25,10 +25,11 @@ from portside.errors import (
 from portside.meta.accounts import AuditStore, Page, Project
 from portside.meta.artifacts import ArtifactInfo, ArtifactStore, RepositoryInfo, TagInfo
 from portside.meta.criteria import Match
+from portside.mgmt import limits
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
 from portside.oci.digest import Digest
-from portside.oci.reference import check_name, is_tag
+from portside.oci.reference import check_name, is_name, is_tag
 from portside.registry.configs import IMAGE_CONFIG_TYPES, ImageConfigs
 from portside.registry.copy import ArtifactCopier
 from portside.registry.manifests import ManifestService
@@ -69,6 +70,10 @@ def repository_path(project: str, repository: str) -> str:
     `pa/x` in project `pa` is the repository `pa/pa/x`, never `pa/x`. Harbor's clients
     URL-encode a nested name twice (x%252Fy), which the server has decoded once already."""
     return f"{project}/{unquote(repository)}"
+
+
+def _unknown_repository(name: str) -> NotFound:
+    return NotFound(f"repository {name[:300]} not found")
 
 
 def project_of(repo: str) -> str:
@@ -181,9 +186,10 @@ class RepositoryService:
     async def _repository(self, who: Principal, project_key: str, repository: str, action: str) -> ListedRepository:
         project = await self._guard.project_for(who, project_key, "repository", action)
         name = repository_path(project.name, repository)
-        repo = await self._store.get_repository(name)
+        # A name outside the OCI grammar names no repository (nor may reach the store: NUL).
+        repo = await self._store.get_repository(name) if is_name(name) else None
         if repo is None:
-            raise NotFound(f"repository {name} not found")
+            raise _unknown_repository(name)
         return ListedRepository(repo, project)
 
     async def get(self, who: Principal, project_key: str, repository: str) -> ListedRepository:
@@ -191,6 +197,7 @@ class RepositoryService:
 
     async def update(self, who: Principal, project_key: str, repository: str, description: str) -> None:
         found = await self._repository(who, project_key, repository, "update")
+        limits.check_text("description", description, limits.REPOSITORY_DESCRIPTION)
         await self._store.set_description(found.repository.name, description)
         await self._record(who, found, "update", found.repository.name)
 
@@ -266,13 +273,16 @@ class ArtifactService:
     ) -> tuple[Project, str]:
         project = await self._guard.project_for(who, project_key, resource, action)
         name = repository_path(project.name, repository)
-        if await self._store.get_repository(name) is None:
-            raise NotFound(f"repository {name} not found")
+        if not is_name(name) or await self._store.get_repository(name) is None:
+            raise _unknown_repository(name)
         return project, name
 
     async def _digest(self, repo: str, reference: str) -> str:
         if Digest.is_digest(reference):
-            return reference
+            try:
+                return str(Digest.parse(reference))
+            except DigestInvalid:
+                raise NotFound(f"artifact {repo}@{reference} not found") from None
         digest = await self._store.tag_digest(repo, reference) if is_tag(reference) else None
         if digest is None:
             raise NotFound(f"artifact {repo}:{reference} not found")

@@ -12,6 +12,7 @@ from portside.auth.policy import Policy
 from portside.auth.principal import Principal
 from portside.errors import Forbidden, NotFound, Unauthorized
 from portside.meta.accounts import Project, ProjectStore
+from portside.mgmt.limits import is_id
 
 __all__ = ["Guard"]
 
@@ -39,7 +40,7 @@ class Guard:
 
     async def project(self, key: int | str) -> Project:
         """The project, without a permission check (for the operator, or before one)."""
-        project = await self._projects.get_project(key)
+        project = None if isinstance(key, int) and not is_id(key) else await self._projects.get_project(key)
         if project is None:
             raise _no_such_project(key)
         return project

@@ -6,6 +6,7 @@ from portside.auth.principal import Principal
 from portside.auth.rbac import ROLE_NAMES
 from portside.errors import BadRequest, Conflict, Forbidden, NotFound
 from portside.meta.accounts import AuditStore, Member, Page, ProjectStore, UserStore
+from portside.mgmt import limits
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
 
@@ -66,6 +67,10 @@ class MemberService:
         _check_role(role_id)
         if user_id is None and not username:
             raise BadRequest("member_user needs user_id or username")
+        if user_id is not None and not limits.is_id(user_id):
+            raise NotFound(f"user {user_id} not found")
+        if username is not None:
+            limits.check_text("member_user.username", username, limits.USERNAME)
         user = await self._users.get_user(user_id if user_id is not None else str(username))
         if user is None:
             raise NotFound(f"user {user_id if user_id is not None else username} not found")

@@ -24,13 +24,16 @@ from urllib.parse import unquote
 from portside.errors import BadRequest
 from portside.meta.accounts import Page
 from portside.meta.criteria import Criteria, Match, MatchKind, Value
+from portside.mgmt.limits import MAX_INTEGER
 
-__all__ = ["Paging", "Listing", "parse_q", "parse_sort", "page_of", "MAX_PAGE_SIZE"]
+__all__ = ["Paging", "Listing", "parse_q", "parse_sort", "page_of", "MAX_PAGE", "MAX_PAGE_SIZE"]
 
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 _TIMES = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
+# Keeps every offset (at most about 2**37) within the 64 bits both databases take for one.
+MAX_PAGE = MAX_INTEGER
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +42,8 @@ class Paging:
     page_size: int = DEFAULT_PAGE_SIZE
 
     def __post_init__(self) -> None:
-        if self.page < 1:
-            raise BadRequest("page must be 1 or more")
+        if not 1 <= self.page <= MAX_PAGE:
+            raise BadRequest(f"page must be between 1 and {MAX_PAGE}")
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:
             raise BadRequest(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
 

@@ -14,6 +14,7 @@ from portside.errors import BadRequest, Conflict, Forbidden, PreconditionFailed,
 from portside.meta.accounts import AuditStore, Page, Project, ProjectStore
 from portside.meta.criteria import Match
 from portside.meta.quotas import Quota
+from portside.mgmt import limits
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
 from portside.mgmt.quotas import QuotaService
@@ -32,15 +33,20 @@ _LISTING = Listing.of(
 
 
 def check_project_name(name: str) -> str:
-    if not 1 <= len(name) <= 255 or not _NAME.match(name):
+    limits.check_text("project_name", name, limits.PROJECT_NAME)
+    if not name or not _NAME.match(name):
         raise BadRequest(f"invalid project name {name!r}: lowercase letters, digits and ._- between them")
     return name
 
 
 def _clean_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    if len(metadata) > limits.METADATA_ENTRIES:
+        raise BadRequest(f"metadata may have at most {limits.METADATA_ENTRIES} entries (it has {len(metadata)})")
     out = {}
     for key, value in metadata.items():
+        limits.check_text("metadata key", key, limits.METADATA_KEY)
         text = str(value).lower() if isinstance(value, bool) else str(value)
+        limits.check_text(f"metadata.{key}", text, limits.METADATA_VALUE)
         if key in _BOOLEAN_METADATA and text not in ("true", "false"):
             raise BadRequest(f'metadata.{key} must be "true" or "false"')
         out[key] = text

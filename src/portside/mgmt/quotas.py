@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from portside.auth.principal import Principal
+from portside.digits import parse_decimal
 from portside.errors import BadRequest, Forbidden, NotFound
 from portside.meta.accounts import AuditStore, Page, Project
 from portside.meta.quotas import UNLIMITED, Quota, QuotaQuery, QuotaStore
 from portside.mgmt.guard import Guard
+from portside.mgmt.limits import is_id
 from portside.mgmt.paging import Paging, parse_sort
 
 __all__ = ["QuotaService", "check_storage_limit", "STORAGE", "PROJECT_REFERENCE"]
@@ -84,9 +86,11 @@ class QuotaService:
             return Page([], 0)
         project_id = None
         if reference_id:
-            if not reference_id.strip().isdigit():
+            project_id = parse_decimal(reference_id.strip())
+            if project_id is None:
                 raise BadRequest(f"invalid reference_id {reference_id!r}: a project id")
-            project_id = int(reference_id)
+            if not is_id(project_id):
+                return Page([], 0)
         return await self._quotas.list_quotas(QuotaQuery(project_id, order), paging.offset, paging.limit)
 
     async def get(self, who: Principal, quota_id: int) -> Quota:

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from portside.auth.authn import ROBOT_PREFIX
 from portside.auth.passwords import hash_secret, new_robot_secret, password_problem
 from portside.auth.principal import Principal
+from portside.digits import parse_decimal
 from portside.errors import BadRequest, Conflict, NotFound
 from portside.meta.accounts import AuditStore, Page, Project, Robot, RobotPermission, RobotStore
 from portside.meta.criteria import Match
+from portside.mgmt import limits
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
 
@@ -66,18 +68,42 @@ class CreatedRobot:
 def _expires_at(duration: int, start: float) -> int:
     if duration == -1:
         return -1
-    if duration <= 0:
-        raise BadRequest("duration must be -1 (never expires) or a positive number of days")
+    if not 0 < duration <= limits.MAX_INTEGER:
+        raise BadRequest(f"duration must be -1 (never expires) or a number of days from 1 to {limits.MAX_INTEGER}")
     return int(start) + duration * _DAY
 
 
 def _project_id(match: Match) -> int:
+    """The project id of `q=ProjectID=<id>`: a number, or 400; one no project can have, 404."""
     if match.kind != "exact":
         raise BadRequest("ProjectID takes one project id: q=ProjectID=<id>")
-    try:
-        return int(str(match.value))
-    except ValueError:
-        raise BadRequest("ProjectID must be a number") from None
+    text = str(match.value).strip()
+    project_id = parse_decimal(text)
+    if project_id is None:
+        raise BadRequest("ProjectID must be a number")
+    if not limits.is_id(project_id):
+        raise NotFound(f"project {text[:40]} not found")
+    return project_id
+
+
+def _check_spec(spec: RobotSpec) -> None:
+    """The shape of a robot: lengths and counts its columns and permission list can hold."""
+    limits.check_text("description", spec.description, limits.ROBOT_DESCRIPTION)
+    if len(spec.permissions) > limits.ROBOT_PERMISSIONS:
+        raise BadRequest(f"a robot may have at most {limits.ROBOT_PERMISSIONS} permissions")
+    for permission in spec.permissions:
+        if len(permission.access) > limits.ROBOT_PERMISSIONS:
+            raise BadRequest(f"a permission may have at most {limits.ROBOT_PERMISSIONS} accesses")
+        limits.check_text("permissions.kind", permission.kind, limits.PERMISSION_WORD)
+        limits.check_text("permissions.namespace", permission.namespace, limits.PERMISSION_WORD)
+        for resource, action in permission.access:
+            limits.check_text("permissions.access.resource", resource, limits.PERMISSION_WORD)
+            limits.check_text("permissions.access.action", action, limits.PERMISSION_WORD)
+
+
+def _check_name(name: str) -> None:
+    if len(name) > 200 or not _NAME.match(name):
+        raise BadRequest(f"invalid robot name {name[:200]!r}: lowercase letters, digits and ._- between them")
 
 
 def _check_secret(secret: str) -> None:
@@ -133,14 +159,19 @@ class RobotService:
         await self._guard.require(who, await self._guard.project(namespace), resource, action)
 
     async def create(self, who: Principal, spec: RobotSpec) -> CreatedRobot:
-        if not _NAME.match(spec.name) or len(spec.name) > 200:
-            raise BadRequest(f"invalid robot name {spec.name!r}")
+        # The shape first: a malformed robot is refused before any permission is looked up.
+        _check_name(spec.name)
+        _check_spec(spec)
         project = await self._scope(who, spec.level, spec.permissions, "create")
         return await self.add(spec, project, by=who.name)
 
     async def add(self, spec: RobotSpec, project: Project | None, *, by: str) -> CreatedRobot:
         """Create without a permission check (the CLI, or after `create` checked)."""
+        _check_name(spec.name)
+        _check_spec(spec)
         full = f"{ROBOT_PREFIX}{project.name}+{spec.name}" if project else f"{ROBOT_PREFIX}{spec.name}"
+        if len(full) > limits.ROBOT_NAME:
+            raise BadRequest(f"the robot's full name {full!r} must be at most {limits.ROBOT_NAME} characters long")
         if await self._robots.get_robot(full) is not None:
             raise Conflict(f"robot {full} already exists")
         if spec.secret is not None:
@@ -201,6 +232,7 @@ class RobotService:
 
     async def update(self, who: Principal, robot_id: int, spec: RobotSpec) -> None:
         robot = await self._robot(who, robot_id, "update")
+        _check_spec(spec)
         if spec.level != robot.level:
             raise BadRequest("the level of a robot cannot change")
         short = robot.name.removeprefix(ROBOT_PREFIX)

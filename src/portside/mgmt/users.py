@@ -13,6 +13,7 @@ from portside.errors import BadRequest, Conflict, Forbidden, NotFound, Precondit
 from portside.meta.accounts import AuditStore, Page, User, UserStore, UserUpdate
 from portside.meta.criteria import EVERYTHING, Match
 from portside.meta.sessions import SessionStore
+from portside.mgmt import limits
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
 
@@ -41,9 +42,15 @@ class Profile:
     comment: str | None = None
 
 
-def _check_email(email: str | None) -> None:
-    if email and not _EMAIL.match(email):
-        raise BadRequest(f"invalid email {email!r}")
+def _check_profile(email: str | None, realname: str | None, comment: str | None) -> None:
+    if email is not None:
+        limits.check_text("email", email, limits.EMAIL)
+        if email and not _EMAIL.match(email):
+            raise BadRequest(f"invalid email {email!r}")
+    if realname is not None:
+        limits.check_text("realname", realname, limits.REALNAME)
+    if comment is not None:
+        limits.check_text("comment", comment, limits.COMMENT)
 
 
 class UserService:
@@ -84,12 +91,12 @@ class UserService:
 
     async def add(self, new: NewUser, *, sysadmin: bool = False, by: str = "") -> User:
         """Create a user without a permission check (the CLI, run by the operator)."""
-        name = new.username.strip()
-        if not name or len(name) > 255 or _BAD_NAME.search(name) or name.startswith(ROBOT_PREFIX):
+        name = limits.check_text("username", new.username.strip(), limits.USERNAME)
+        if not name or _BAD_NAME.search(name) or name.startswith(ROBOT_PREFIX):
             raise BadRequest(f"invalid username {new.username!r}")
         if problem := password_problem(new.password):
             raise BadRequest(problem)
-        _check_email(new.email)
+        _check_profile(new.email, new.realname, new.comment)
         if await self._users.get_user(name) is not None:
             raise Conflict(f"username {name} is already used")
         # The store raises Conflict naming what is taken (the name, raced since the check
@@ -123,7 +130,7 @@ class UserService:
         user = await self.get(who, user_id)
         if who.user_id != user_id:
             self._guard.system(who, "user", "update")
-        _check_email(profile.email)
+        _check_profile(profile.email, profile.realname, profile.comment)
         try:
             await self._users.update_user(
                 user_id, UserUpdate(email=profile.email, realname=profile.realname, comment=profile.comment)

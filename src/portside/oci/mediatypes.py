@@ -1,5 +1,7 @@
 """Media types the registry understands."""
 
+import re
+
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
@@ -14,6 +16,15 @@ IMAGE_MANIFESTS = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 INDEXES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
 MANIFESTS = IMAGE_MANIFESTS | INDEXES
 SCHEMA1 = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
+
+
+# RFC 6838's restricted names, as the image spec's JSON schema checks a descriptor's mediaType.
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
+
+
+def is_media_type(text: str) -> bool:
+    """Whether `text` is a media type (type/subtype) as the image spec requires of descriptors."""
+    return _MEDIA_TYPE.fullmatch(text) is not None
 
 
 def is_nondistributable(media_type: str) -> bool:

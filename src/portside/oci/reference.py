@@ -6,7 +6,7 @@ import re
 
 from portside.errors import ManifestInvalid, NameInvalid
 
-__all__ = ["check_name", "check_tag", "is_tag", "MAX_NAME_LENGTH"]
+__all__ = ["check_name", "check_tag", "is_name", "is_tag", "MAX_NAME_LENGTH"]
 
 _NAME = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
 _TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
@@ -18,6 +18,10 @@ def check_name(name: str) -> str:
     if len(name) > MAX_NAME_LENGTH or not _NAME.match(name):
         raise NameInvalid(f"invalid repository name {name!r}", detail={"name": name})
     return name
+
+
+def is_name(text: str) -> bool:
+    return len(text) <= MAX_NAME_LENGTH and bool(_NAME.match(text))
 
 
 def is_tag(text: str) -> bool:

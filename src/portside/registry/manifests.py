@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 
-from portside.errors import DigestInvalid, ManifestTooLarge, ManifestUnknown
+from portside.errors import DigestInvalid, ManifestInvalid, ManifestTooLarge, ManifestUnknown
 from portside.meta.stores import ManifestRecord, RepoStore
 from portside.oci import mediatypes as mt
 from portside.oci.digest import Digest
@@ -13,13 +13,28 @@ from portside.oci.manifest import Descriptor, Manifest, parse_manifest
 from portside.oci.reference import check_tag
 from portside.registry.cache import ManifestCache
 
-__all__ = ["ManifestService", "Reference"]
+__all__ = ["ManifestService", "Reference", "parse_reference", "read_reference", "no_such_reference"]
 
 Reference = str | Digest
 
 
 def parse_reference(text: str) -> Reference:
+    """The tag or digest to push a manifest to: anything else is MANIFEST_INVALID (or DIGEST_INVALID)."""
     return Digest.parse(text) if Digest.is_digest(text) else check_tag(text)
+
+
+def read_reference(text: str) -> Reference:
+    """The tag or digest to read or delete a manifest by: anything else names no manifest."""
+    try:
+        return parse_reference(text)
+    except (ManifestInvalid, DigestInvalid):
+        raise no_such_reference(text) from None
+
+
+def no_such_reference(text: str) -> ManifestUnknown:
+    """What a read of a reference that is neither a tag nor a digest answers: 404, as the
+    conformance tests expect (a `.INVALID_MANIFEST_NAME` is unknown, not malformed)."""
+    return ManifestUnknown(f"{text!r} is neither a tag nor a digest", detail={"reference": text})
 
 
 class ManifestService:
@@ -83,6 +98,8 @@ class ManifestService:
             )
 
     async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
+        if artifact_type is not None and not mt.is_media_type(artifact_type):
+            return []  # no manifest is stored with an artifact type that is no media type
         return await self._repos.referrers(repo, subject, artifact_type)
 
 

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 from portside.coord.locks import Locks
+from portside.digits import SATURATED, parse_decimal
 from portside.errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid, SizeInvalid
 from portside.meta.stores import UploadRecord, UploadStore
 from portside.oci.digest import Digest
@@ -40,10 +41,12 @@ class ChunkRange:
         text = header.strip()
         if text.startswith("bytes"):
             text = text[5:].lstrip(" =")
-        start, sep, end = text.partition("-")
-        if not sep or not start.isdigit() or not end.isdigit() or int(end) < int(start):
+        first, sep, last = text.partition("-")
+        start, end = parse_decimal(first), parse_decimal(last)
+        # A range past 64 bits is no part of any upload.
+        if not sep or start is None or end is None or end < start or end >= SATURATED:
             raise RangeInvalid(f"invalid Content-Range {header!r}")
-        return cls(int(start), int(end))
+        return cls(start, end)
 
     @property
     def length(self) -> int:
@@ -168,6 +171,8 @@ class UploadService:
         await self._store.discard_upload(session.upload_id)
 
     async def _live(self, repo: str, upload_id: str) -> UploadRecord:
+        if self._ids.refuses(repo, upload_id):  # no row to look for (nor text a store can hold)
+            raise _unknown(repo, upload_id)
         session = self._session(repo, upload_id, await self._uploads.get_upload(upload_id))
         if session is None:
             raise _unknown(repo, upload_id)

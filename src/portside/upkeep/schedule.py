@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from portside.errors import BadRequest, Conflict
 from portside.meta.upkeep import JobRecord, ScheduleRecord, ScheduleStore
@@ -29,14 +29,22 @@ log = logging.getLogger("portside.upkeep")
 PRESETS = {"Hourly": "0 0 * * * *", "Daily": "0 0 0 * * *", "Weekly": "0 0 0 * * 0"}
 CUSTOM = "Custom"
 NONE = "None"
+MAX_CRON_LENGTH = 64  # the schedules table's column
 
 
-def valid_cron(cron: str) -> str:
-    """`cron` normalised, or BadRequest: six fields, seconds first."""
-    fields = cron.split()
-    if len(fields) != 6 or not croniter.is_valid(" ".join(fields), second_at_beginning=True):
+def valid_cron(cron: str, now: datetime | None = None) -> str:
+    """`cron` normalised, or BadRequest: six fields, seconds first, that fire some time
+    after `now` (`0 0 0 31 2 *`, February 31st, is well-formed but never comes)."""
+    expression = " ".join(cron.split())
+    if len(expression) > MAX_CRON_LENGTH:
+        raise BadRequest(f"cron must be at most {MAX_CRON_LENGTH} characters long")
+    if len(expression.split()) != 6 or not croniter.is_valid(expression, second_at_beginning=True):
         raise BadRequest(f"invalid cron {cron!r}: six fields, seconds first, e.g. '0 0 3 * * *'")
-    return " ".join(fields)
+    try:
+        next_run(expression, now or datetime.now(UTC))
+    except CroniterError:
+        raise BadRequest(f"cron {cron!r} never fires") from None
+    return expression
 
 
 def next_run(cron: str, after: datetime) -> datetime:
@@ -72,7 +80,7 @@ class Scheduler:
         elif type == CUSTOM:
             if not cron:
                 raise BadRequest("a Custom schedule needs a cron")
-            expression = valid_cron(cron)
+            expression = valid_cron(cron, now)
         else:
             raise BadRequest(f"unsupported schedule type {type!r}; use Hourly, Daily, Weekly, Custom or None")
         first = next_run(expression, now or datetime.now(UTC))
@@ -87,7 +95,11 @@ class Scheduler:
             if schedule.next_run is None or schedule.kind not in self._runner.kinds:
                 continue
             # Occurrences missed while no instance ran are not made up: the next is after now.
-            following = next_run(schedule.cron, max(at, schedule.next_run))
+            try:
+                following = next_run(schedule.cron, max(at, schedule.next_run))
+            except CroniterError:  # stored before such crons were refused: it never fires again
+                log.warning("the %s schedule %r never fires again; set another", schedule.kind, schedule.cron)
+                continue
             if not await self._schedules.claim_run(schedule.kind, schedule.next_run, following):
                 continue  # another instance took this occurrence
             try:

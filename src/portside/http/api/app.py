@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from portside.errors import BadRequest
 from portside.http.api import (
     artifacts,
     audit,
@@ -46,6 +47,7 @@ def build_management_api(management: ManagementServices) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url=None,  # served below, from the package's own copy of Swagger UI
         redoc_url=None,
+        dependencies=[Depends(_no_nul)],
     )
     install_error_handlers(api)
     api.add_api_route("/docs", _docs, methods=["GET"], include_in_schema=False)
@@ -67,6 +69,14 @@ async def _docs() -> HTMLResponse:
         # Swagger UI would show a badge from validator.swagger.io.
         swagger_ui_parameters={"validatorUrl": None},
     )
+
+
+def _no_nul(request: Request) -> None:
+    """No name, id or query this API takes may hold NUL (no stored text does, and PostgreSQL
+    refuses it in any text it is asked to compare): refused once, here, for every route."""
+    query = request.query_params.multi_items()
+    if "\0" in request.scope["path"] or any("\0" in key or "\0" in value for key, value in query):
+        raise BadRequest("NUL characters are not allowed in paths or query parameters")
 
 
 def management_routes(management: ManagementServices) -> list[BaseRoute]:

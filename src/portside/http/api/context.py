@@ -15,12 +15,15 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, Header, Query, Request, Response
+from pydantic import Field
 
 from portside.auth.principal import ANONYMOUS, Principal
+from portside.digits import parse_decimal
 from portside.errors import Forbidden, Unauthorized
 from portside.http.api.services import ManagementServices
 from portside.meta.accounts import Page
-from portside.mgmt.paging import MAX_PAGE_SIZE, Paging
+from portside.mgmt.limits import MAX_ID, is_id
+from portside.mgmt.paging import MAX_PAGE, MAX_PAGE_SIZE, Paging
 
 __all__ = [
     "API_PREFIX",
@@ -35,6 +38,7 @@ __all__ = [
     "paged",
     "project_key",
     "IsResourceName",
+    "Id",
 ]
 
 API_PREFIX = "/api/v2.0"
@@ -90,7 +94,7 @@ Caller = Annotated[Principal, Depends(caller)]
 
 
 def _paging(
-    page: Annotated[int, Query(ge=1, description="page number, from 1")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="page number, from 1")] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")] = 10,
 ) -> Paging:
     return Paging(page, page_size)
@@ -98,11 +102,16 @@ def _paging(
 
 Pages = Annotated[Paging, Depends(_paging)]
 IsResourceName = Annotated[bool, Header(alias="X-Is-Resource-Name")]
+# Every id in a path or a body: what the id columns of both databases hold.
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def project_key(value: str, is_name: bool = False) -> int | str:
-    """Harbor's `project_name_or_id`: an id when numeric, unless X-Is-Resource-Name says otherwise."""
-    return int(value) if value.isdigit() and not is_name else value
+    """Harbor's `project_name_or_id`: an id when it is ASCII digits that an id can be, unless
+    X-Is-Resource-Name says otherwise; else a name (which a number too large for an id, as
+    in Harbor, is looked up as)."""
+    number = None if is_name else parse_decimal(value)
+    return number if number is not None and is_id(number) else value
 
 
 def iso(when: datetime | None) -> str | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from portside.auth.rbac import ROLE_NAMES
-from portside.http.api.context import Caller, Pages, paged, project_key, services
+from portside.http.api.context import Caller, Id, Pages, paged, project_key, services
 from portside.meta.accounts import Member
+from portside.mgmt import limits
 
 __all__ = ["router"]
 
@@ -19,8 +20,8 @@ _PATH = "/projects/{project_name_or_id}/members"
 
 
 class UserEntity(BaseModel):
-    user_id: int | None = None
-    username: str | None = None
+    user_id: Id | None = None
+    username: str | None = Field(default=None, max_length=limits.USERNAME)
 
 
 class ProjectMember(BaseModel):
@@ -81,20 +82,20 @@ async def add_member(
 
 @router.get(_PATH + "/{mid}", summary="A project member")
 async def get_member(
-    request: Request, who: Caller, project_name_or_id: str, mid: int, is_name: NameHeader = False
+    request: Request, who: Caller, project_name_or_id: str, mid: Id, is_name: NameHeader = False
 ) -> dict[str, Any]:
     return member_resp(await services(request).members.get(who, project_key(project_name_or_id, is_name), mid))
 
 
 @router.put(_PATH + "/{mid}", summary="Change a member's role", response_class=Response)
 async def update_member(
-    request: Request, who: Caller, project_name_or_id: str, mid: int, body: RoleRequest, is_name: NameHeader = False
+    request: Request, who: Caller, project_name_or_id: str, mid: Id, body: RoleRequest, is_name: NameHeader = False
 ) -> None:
     await services(request).members.update(who, project_key(project_name_or_id, is_name), mid, body.role_id)
 
 
 @router.delete(_PATH + "/{mid}", summary="Remove a member", response_class=Response)
 async def remove_member(
-    request: Request, who: Caller, project_name_or_id: str, mid: int, is_name: NameHeader = False
+    request: Request, who: Caller, project_name_or_id: str, mid: Id, is_name: NameHeader = False
 ) -> None:
     await services(request).members.remove(who, project_key(project_name_or_id, is_name), mid)

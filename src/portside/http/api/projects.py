@@ -11,6 +11,7 @@ from portside.auth.rbac import DEVELOPER, GUEST, LIMITED_GUEST, MAINTAINER, PROJ
 from portside.errors import BadRequest, NotFound
 from portside.http.api.context import Caller, Pages, iso, paged, project_key, services, without_none
 from portside.http.api.quotas import resources
+from portside.mgmt import limits
 from portside.mgmt.projects import ListedProject, ProjectSummary
 
 __all__ = ["router"]
@@ -19,10 +20,14 @@ router = APIRouter(tags=["project"])
 NameHeader = Annotated[bool, Header(alias="X-Is-Resource-Name")]
 
 
+MetadataKey = Annotated[str, Field(max_length=limits.METADATA_KEY)]
+MetadataValue = Annotated[str, Field(max_length=limits.METADATA_VALUE)]
+
+
 class ProjectReq(BaseModel):
-    project_name: str | None = Field(None, max_length=255)
+    project_name: str | None = Field(None, max_length=limits.PROJECT_NAME)
     public: bool | None = None
-    metadata: dict[str, str] | None = None
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(None, max_length=limits.METADATA_ENTRIES)
     storage_limit: int | None = None
     registry_id: int | None = None
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from portside.http.api.context import Caller, Pages, iso, paged, services
+from portside.http.api.context import Caller, Id, Pages, iso, paged, services
 from portside.meta.quotas import Quota
 from portside.mgmt.quotas import STORAGE
 
@@ -52,10 +52,10 @@ async def list_quotas(
 
 
 @router.get("/quotas/{quota_id}", summary="A quota (its id is its project's id)")
-async def get_quota(request: Request, who: Caller, quota_id: int) -> dict[str, Any]:
+async def get_quota(request: Request, who: Caller, quota_id: Id) -> dict[str, Any]:
     return quota_resp(await services(request).quotas.get(who, quota_id))
 
 
 @router.put("/quotas/{quota_id}", summary="Change a quota's hard limits (-1: unlimited)", response_class=Response)
-async def update_quota(request: Request, who: Caller, quota_id: int, body: QuotaUpdateReq) -> None:
+async def update_quota(request: Request, who: Caller, quota_id: Id, body: QuotaUpdateReq) -> None:
     await services(request).quotas.update(who, quota_id, body.hard)

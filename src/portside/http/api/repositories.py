@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from portside.http.api.context import Caller, Pages, iso, paged, services, without_none
+from portside.mgmt import limits
 from portside.mgmt.artifacts import ListedRepository
 
 __all__ = ["router"]
@@ -21,7 +22,7 @@ _ONE = "/projects/{project_name}/repositories/{repository_name:path}"
 
 
 class RepositoryReq(BaseModel):
-    description: str = ""
+    description: str = Field("", max_length=limits.REPOSITORY_DESCRIPTION)
 
 
 def repository_resp(listed: ListedRepository) -> dict[str, Any]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from portside.http.api.context import Caller, Pages, iso, paged, services, without_none
+from portside.http.api.context import Caller, Id, Pages, iso, paged, services, without_none
 from portside.meta.accounts import Robot, RobotPermission
+from portside.mgmt import limits
 from portside.mgmt.robots import RobotSpec
 
 __all__ = ["router"]
@@ -30,12 +31,12 @@ class Permission(BaseModel):
 
 class RobotCreate(BaseModel):
     name: str = ""
-    description: str = ""
+    description: str = Field("", max_length=limits.ROBOT_DESCRIPTION)
     secret: str | None = None
     level: str
     disable: bool = False
-    duration: int | None = None
-    permissions: list[Permission] = []
+    duration: int | None = Field(None, ge=-1, le=limits.MAX_INTEGER, description="days; -1 never expires")
+    permissions: list[Permission] = Field([], max_length=limits.ROBOT_PERMISSIONS)
 
 
 class RobotSec(BaseModel):
@@ -100,7 +101,7 @@ async def list_robots(
 
 
 @router.get("/robots/{robot_id}", summary="A robot account")
-async def get_robot(request: Request, who: Caller, robot_id: int) -> dict[str, Any]:
+async def get_robot(request: Request, who: Caller, robot_id: Id) -> dict[str, Any]:
     return robot_resp(await services(request).robots.get(who, robot_id))
 
 
@@ -109,15 +110,15 @@ async def get_robot(request: Request, who: Caller, robot_id: int) -> dict[str, A
     summary="Update a robot's description, permissions, duration or disable it",
     response_class=Response,
 )
-async def update_robot(request: Request, who: Caller, robot_id: int, body: RobotCreate) -> None:
+async def update_robot(request: Request, who: Caller, robot_id: Id, body: RobotCreate) -> None:
     await services(request).robots.update(who, robot_id, _spec(body))
 
 
 @router.patch("/robots/{robot_id}", summary="Refresh a robot's secret (or set the one given)")
-async def refresh_robot_secret(request: Request, who: Caller, robot_id: int, body: RobotSec) -> dict[str, str]:
+async def refresh_robot_secret(request: Request, who: Caller, robot_id: Id, body: RobotSec) -> dict[str, str]:
     return {"secret": await services(request).robots.refresh_secret(who, robot_id, body.secret)}
 
 
 @router.delete("/robots/{robot_id}", summary="Delete a robot account", response_class=Response)
-async def delete_robot(request: Request, who: Caller, robot_id: int) -> None:
+async def delete_robot(request: Request, who: Caller, robot_id: Id) -> None:
     await services(request).robots.delete(who, robot_id)

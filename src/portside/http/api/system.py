@@ -17,7 +17,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from portside.errors import NotFound
-from portside.http.api.context import Caller, Pages, iso, paged, services
+from portside.http.api.context import Caller, Id, Pages, iso, paged, services
 from portside.meta.upkeep import JobRecord, ScheduleRecord
 from portside.mgmt.system import SystemJobService
 
@@ -141,14 +141,14 @@ def _add_routes(kind: str, path: str, tag: str, noun: str, model: type[JobHistor
         paged(request, response, page, paging)
         return [render(job) for job in page.items]
 
-    async def get_job(request: Request, who: Caller, job_id: int) -> dict[str, Any]:
+    async def get_job(request: Request, who: Caller, job_id: Id) -> dict[str, Any]:
         return render(await _service(request, kind).get(who, job_id))  # type: ignore[no-any-return]
 
-    async def stop_job(request: Request, who: Caller, job_id: int) -> Response:
+    async def stop_job(request: Request, who: Caller, job_id: Id) -> Response:
         await _service(request, kind).stop(who, job_id)
         return Response(status_code=200)
 
-    async def job_log(request: Request, who: Caller, job_id: int) -> PlainTextResponse:
+    async def job_log(request: Request, who: Caller, job_id: Id) -> PlainTextResponse:
         return PlainTextResponse(await _service(request, kind).log(who, job_id))
 
     run_help = (

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from portside.http.api.context import (
     Caller,
+    Id,
     Pages,
     client_address,
     from_session,
@@ -19,6 +20,7 @@ from portside.http.api.context import (
     without_none,
 )
 from portside.meta.accounts import User
+from portside.mgmt import limits
 from portside.mgmt.totp import totp_enabled
 from portside.mgmt.users import NewUser, Profile
 
@@ -28,17 +30,17 @@ router = APIRouter(tags=["user"])
 
 
 class UserCreationReq(BaseModel):
-    username: str = Field(max_length=255)
+    username: str = Field(max_length=limits.USERNAME)
     password: str
-    email: str | None = Field(None, max_length=255)
-    realname: str = ""
-    comment: str = ""
+    email: str | None = Field(None, max_length=limits.EMAIL)
+    realname: str = Field("", max_length=limits.REALNAME)
+    comment: str = Field("", max_length=limits.COMMENT)
 
 
 class UserProfile(BaseModel):
-    email: str | None = None
-    realname: str | None = None
-    comment: str | None = None
+    email: str | None = Field(None, max_length=limits.EMAIL)
+    realname: str | None = Field(None, max_length=limits.REALNAME)
+    comment: str | None = Field(None, max_length=limits.COMMENT)
 
 
 class PasswordReq(BaseModel):
@@ -146,27 +148,27 @@ async def totp_status(request: Request, who: Caller) -> dict[str, bool]:
 
 
 @router.get("/users/{user_id}", summary="A user (themselves, or system administrators)")
-async def get_user(request: Request, who: Caller, user_id: int) -> dict[str, Any]:
+async def get_user(request: Request, who: Caller, user_id: Id) -> dict[str, Any]:
     return user_resp(await services(request).users.get(who, user_id))
 
 
 @router.put("/users/{user_id}", summary="Update a user's profile", response_class=Response)
-async def update_user(request: Request, who: Caller, user_id: int, body: UserProfile) -> None:
+async def update_user(request: Request, who: Caller, user_id: Id, body: UserProfile) -> None:
     await services(request).users.update_profile(who, user_id, Profile(body.email, body.realname, body.comment))
 
 
 @router.delete("/users/{user_id}", summary="Delete a user (system administrators)", response_class=Response)
-async def delete_user(request: Request, who: Caller, user_id: int) -> None:
+async def delete_user(request: Request, who: Caller, user_id: Id) -> None:
     await services(request).users.delete(who, user_id)
 
 
 @router.put(
     "/users/{user_id}/password", summary="Change a password (the old one is required unless an admin sets another's)"
 )
-async def change_password(request: Request, who: Caller, user_id: int, body: PasswordReq) -> None:
+async def change_password(request: Request, who: Caller, user_id: Id, body: PasswordReq) -> None:
     await services(request).users.change_password(who, user_id, body.old_password, body.new_password)
 
 
 @router.put("/users/{user_id}/sysadmin", summary="Grant or revoke system administrator", response_class=Response)
-async def set_sysadmin(request: Request, who: Caller, user_id: int, body: UserSysAdminFlag) -> None:
+async def set_sysadmin(request: Request, who: Caller, user_id: Id, body: UserSysAdminFlag) -> None:
     await services(request).users.set_sysadmin(who, user_id, body.sysadmin_flag)

@@ -16,6 +16,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from portside.digits import parse_decimal
 from portside.errors import BlobUnknown
 from portside.http.filerange import FileRange
 from portside.http.v2.common import granted_project, render_error, repo_name, services
@@ -116,19 +117,18 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
     match = _BYTE_RANGE.fullmatch(header)
     if match is None or not any(match.groups()):
         return None
-    first, last = match.groups()
-    if not first:  # the final `last` bytes
-        suffix = int(last)
-        if suffix == 0 or size == 0:
+    first, last = (parse_decimal(group) if group else None for group in match.groups())
+    if first is None:  # the final `last` bytes
+        assert last is not None
+        if last == 0 or size == 0:
             raise RangeNotSatisfiable
-        return max(size - suffix, 0), size
-    start = int(first)
-    if last and int(last) < start:
+        return max(size - last, 0), size
+    if last is not None and last < first:
         return None
-    if start >= size:
+    if first >= size:
         raise RangeNotSatisfiable
-    end = size if not last else min(int(last) + 1, size)
-    return start, end
+    end = size if last is None else min(last + 1, size)
+    return first, end
 
 
 async def delete_blob(request: Request) -> Response:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from portside.auth.access import Credentials, Grant
+from portside.digits import parse_decimal
 from portside.errors import RegistryError, SizeInvalid
 from portside.http.services import Services
 
@@ -66,9 +67,10 @@ def content_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
         return None
-    if not value.isdigit():
+    length = parse_decimal(value)
+    if length is None:
         raise SizeInvalid(f"invalid Content-Length {value!r}")
-    return int(value)
+    return length
 
 
 async def read_limited(request: Request, limit: int, too_large: RegistryError) -> bytes:

@@ -22,7 +22,7 @@ from portside.http.v2.blobs import blob_headers, stat_local
 from portside.http.v2.common import accepted_media_types, credentials, render_error
 from portside.oci.digest import Digest
 from portside.oci.reference import check_name
-from portside.registry.manifests import parse_reference
+from portside.registry.manifests import no_such_reference, parse_reference
 from portside.registry.trail import RegistryEvent
 
 __all__ = ["FastReads"]
@@ -98,7 +98,10 @@ class FastReads:
         check_name(name)
         credentials = _credentials(scope)
         grant = await self.services.authorizer.authorize(credentials, [Access.pull(name)])
-        reference = parse_reference(reference_text)
+        try:  # costs nothing when nothing is raised: a valid reference does no more work
+            reference = parse_reference(reference_text)
+        except RegistryError:
+            raise no_such_reference(reference_text) from None
         record = await self.services.manifests.get(name, reference, _accept(scope))
         digest = str(record.digest).encode()
         headers = [

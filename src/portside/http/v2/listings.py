@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from portside.digits import parse_decimal
 from portside.errors import PaginationInvalid
 from portside.http.v2.common import repo_name, services
 from portside.registry.catalog import Page
@@ -16,12 +17,17 @@ MAX_PAGE = 10_000
 
 
 def _page_params(request: Request) -> tuple[str | None, int | None]:
+    last = request.query_params.get("last")
+    if last is not None and "\0" in last:
+        # No name holds NUL, and PostgreSQL will not compare text that does.
+        raise PaginationInvalid("last must not contain NUL characters", detail={"last": last})
     n = request.query_params.get("n")
     if n is None or n == "":
-        return request.query_params.get("last"), None
-    if not n.isdigit():
+        return last, None
+    count = parse_decimal(n)
+    if count is None:
         raise PaginationInvalid(f"n must be a non-negative integer, not {n!r}", detail={"n": n})
-    return request.query_params.get("last"), min(int(n), MAX_PAGE)
+    return last, min(count, MAX_PAGE)
 
 
 def _link(path: str, page: Page, n: int | None) -> dict[str, str]:

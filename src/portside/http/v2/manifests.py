@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from portside.errors import ManifestTooLarge
 from portside.http.v2.common import accepted_media_types, granted_project, read_limited, repo_name, services
-from portside.registry.manifests import parse_reference
+from portside.registry.manifests import parse_reference, read_reference
 
 
 def _accept(request: Request) -> list[str]:
@@ -15,7 +15,7 @@ def _accept(request: Request) -> list[str]:
 
 
 async def get_manifest(request: Request) -> Response:
-    reference = parse_reference(request.path_params["reference"])
+    reference = read_reference(request.path_params["reference"])
     record = await services(request).manifests.get(repo_name(request), reference, _accept(request))
     headers = {
         "docker-content-digest": str(record.digest),
@@ -48,6 +48,8 @@ async def put_manifest(request: Request) -> Response:
 
 
 async def delete_manifest(request: Request) -> Response:
-    reference = parse_reference(request.path_params["reference"])
+    # The spec allows 400 or 404 here; a reference that is no tag or digest names nothing,
+    # as a GET of it says.
+    reference = read_reference(request.path_params["reference"])
     await services(request).manifests.delete(repo_name(request), reference, granted_project(request))
     return Response(status_code=202, headers={"content-length": "0"})
