@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-__all__ = ["children", "tree", "cpu_seconds"]
+__all__ = ["children", "tree", "thread_cpu", "cpu_seconds_between"]
 
 
 def children() -> dict[int, list[int]]:
@@ -36,14 +36,13 @@ def tree(root: int, by_parent: dict[int, list[int]] | None = None) -> Iterator[i
         pending.extend(by_parent.get(pid, ()))
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """CPU time the processes' threads have run so far, user and system together.
+def thread_cpu(pids: list[int]) -> dict[int, int]:
+    """CPU time each thread of the processes has run so far, user and system together, in
+    nanoseconds, by thread id.
 
-    Read from each thread's schedstat (nanoseconds), not from stat's clock ticks: a pull
-    of the big blob costs a server about a tenth of a second, and ticks come in hundredths.
-    A thread that ended before the reading is not counted, so read the same, long-lived
-    processes before and after what is measured."""
-    total_ns = 0
+    Read from each thread's schedstat, not from stat's clock ticks: a pull of the big blob
+    costs a server about a tenth of a second, and ticks come in hundredths."""
+    found: dict[int, int] = {}
     for pid in pids:
         try:
             threads = os.listdir(f"/proc/{pid}/task")
@@ -52,7 +51,14 @@ def cpu_seconds(pids: list[int]) -> float:
         for tid in threads:
             try:
                 with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total_ns += int(f.read().split()[0])
+                    found[int(tid)] = int(f.read().split()[0])
             except (OSError, ValueError, IndexError):
                 continue
-    return total_ns / 1e9
+    return found
+
+
+def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
+    """CPU time spent between two `thread_cpu` readings. A thread started meanwhile counts
+    from zero; one that ended meanwhile (a server's idle pool thread) is left out, so the
+    sum never goes below zero."""
+    return sum(ns - before.get(tid, 0) for tid, ns in after.items()) / 1e9

@@ -21,7 +21,7 @@ from benchmarks.context import BASE_REPO, BASE_TAG, Bench
 from benchmarks.load import ab_head, curl_clients, curl_get, wrk
 from benchmarks.payloads import Payloads, config_blob
 from benchmarks.plan import MIB, Plan
-from benchmarks.processes import cpu_seconds, tree
+from benchmarks.processes import cpu_seconds_between, thread_cpu, tree
 from benchmarks.registry import MANIFEST_TYPE, Blob, RegistryClient, basic_auth, image_manifest, token_url
 from benchmarks.results import DISTRIBUTION, MACHINE, PORTSIDE, Row
 from benchmarks.servers import PASSWORD, USERNAME, Registry
@@ -145,10 +145,10 @@ class DirectPull(Scenario):
             headers = registry.client_auth(BASE_REPO)
             processes = list(tree(registry.pid))
             for _ in range(self.plan.direct_pulls):
-                before = cpu_seconds(processes)
+                before = thread_cpu(processes)
                 rate = curl_get(url, headers).mb_per_second
                 yield key, rate
-                yield f"{key}.cpu", (cpu_seconds(processes) - before) * 1e3
+                yield f"{key}.cpu", cpu_seconds_between(before, thread_cpu(processes)) * 1e3
 
 
 class FrontedPull(Scenario):
