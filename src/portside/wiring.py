@@ -32,6 +32,7 @@ from portside.http.accel import NginxBlobLocation
 from portside.http.api.app import management_routes
 from portside.http.api.services import ManagementServices
 from portside.http.app import build_app
+from portside.http.filerange import SliceSlots
 from portside.http.services import Services
 from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.artifacts import SqlArtifacts
@@ -207,6 +208,7 @@ def build(settings: Settings) -> ASGIApp:
         },
         log_requests=settings.log_requests,
         nginx_blobs=_nginx_blobs(settings, store),
+        blob_slices=SliceSlots(settings.blob_slice_sends),
     )
     sessions = SqlSessions(engine)
     scans = _scanning_engine(settings, engine)
