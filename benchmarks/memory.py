@@ -12,37 +12,13 @@ what the server costs the machine, though a peak between samples is missed.
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterable
+
+from benchmarks.processes import children, tree
 
 __all__ = ["PeakMemory"]
 
 _INTERVAL = 0.25
-
-
-def _children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue  # exited meanwhile
-        # The command name is in parentheses and may hold spaces; ppid follows the state.
-        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    return children
-
-
-def _tree(root: int, children: dict[int, list[int]]) -> Iterable[int]:
-    pending = [root]
-    while pending:
-        pid = pending.pop()
-        yield pid
-        pending.extend(children.get(pid, ()))
 
 
 def _field_kib(path: str, name: str) -> int | None:
@@ -84,12 +60,12 @@ class PeakMemory:
             self._thread.join()
 
     def sample(self) -> None:
-        children = _children()
+        by_parent = children()
         with self._lock:
             for name, root in self._roots.items():
                 peaks = self._peaks[name]
                 pss = 0
-                for pid in _tree(root, children):
+                for pid in tree(root, by_parent):
                     kib = _field_kib(f"/proc/{pid}/status", "VmHWM:")
                     if kib is not None and kib > peaks.get(pid, 0):
                         peaks[pid] = kib

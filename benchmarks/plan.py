@@ -15,6 +15,7 @@ class Plan:
     blob_bytes: int  # the big blob pushed and pulled
     chunk_bytes: int  # PATCH size of the chunked push
     pulls_per_round: int  # a pull of the big blob is short; several per round, each a sample
+    direct_pulls: int  # the direct-pull scenario's pulls per round, registry and mode
     load_seconds: float  # each wrk / ab run
     connections: int  # wrk and ab
     concurrent_clients: int
@@ -34,6 +35,7 @@ FULL = Plan(
     blob_bytes=256 * MIB,
     chunk_bytes=8 * MIB,
     pulls_per_round=3,
+    direct_pulls=6,
     load_seconds=8,
     connections=64,
     concurrent_clients=32,
@@ -50,6 +52,7 @@ QUICK = Plan(
     blob_bytes=16 * MIB,
     chunk_bytes=2 * MIB,
     pulls_per_round=2,
+    direct_pulls=2,
     load_seconds=1,
     connections=64,
     concurrent_clients=32,

@@ -2,7 +2,7 @@
 rounds start (`prepare`: not measured), and in every round measures one column at a time
 (`measure`: the runner alternates the columns so machine noise falls on both).
 
-`--only` takes the scenarios' names: push, pull, fronted, base, manifest, head, concurrent,
+`--only` takes the scenarios' names: push, pull, direct-pull, fronted, base, manifest, head, concurrent,
 small-push, listing, auth, memory, limits.
 """
 
@@ -21,6 +21,7 @@ from benchmarks.context import BASE_REPO, BASE_TAG, Bench
 from benchmarks.load import ab_head, curl_clients, curl_get, wrk
 from benchmarks.payloads import Payloads, config_blob
 from benchmarks.plan import MIB, Plan
+from benchmarks.processes import cpu_seconds_between, thread_cpu, tree
 from benchmarks.registry import MANIFEST_TYPE, Blob, RegistryClient, basic_auth, image_manifest, token_url
 from benchmarks.results import DISTRIBUTION, MACHINE, PORTSIDE, Row
 from benchmarks.servers import PASSWORD, USERNAME, Registry
@@ -109,6 +110,45 @@ class BlobPull(Scenario):
         for _ in range(self.plan.pulls_per_round):
             yield "pull.full", curl_get(url).mb_per_second
             yield "pull.range", curl_get(url, byte_range=_middle_half(self.plan.blob_bytes), expect=206).mb_per_second
+
+
+class DirectPull(Scenario):
+    """One client pulls the big blob straight from each registry, nothing in front, with no
+    authentication and with it (Portside: a bearer token; Distribution: Basic credentials),
+    several times per round. Beside each rate, the CPU time the server's processes spent on
+    the pull: on a machine shared with other work the rate moves with what else runs, and
+    the CPU a pull costs is what decides how much of the machine it gets.
+
+    The blob is pulled once, untimed, while setting up: every timed pull reads it from the
+    page cache, as a popular layer's pulls do."""
+
+    name = "direct-pull"
+    modes = ("open", "auth")
+
+    def rows(self) -> tuple[Row, ...]:
+        size = _size(self.plan.blob_bytes)
+        return (
+            Row("direct.open", f"direct pull, {size}, one client, no auth", "MB/s"),
+            Row("direct.open.cpu", "direct pull, no auth: server CPU per pull", "ms", higher_is_better=False),
+            Row("direct.token", f"direct pull, {size}, one client, with auth (P token, D Basic)", "MB/s"),
+            Row("direct.token.cpu", "direct pull, with auth: server CPU per pull", "ms", higher_is_better=False),
+        )
+
+    def prepare(self, bench: Bench, registry: Registry) -> None:
+        bench.base_image(registry)
+        curl_get(_blob_url(registry, BASE_REPO, bench.payloads.big.digest), registry.client_auth(BASE_REPO))
+
+    def measure(self, bench: Bench, column: str) -> Iterator[Sample]:
+        for mode, key in (("open", "direct.open"), ("auth", "direct.token")):
+            registry = bench.registry(column, mode)
+            url = _blob_url(registry, BASE_REPO, bench.payloads.big.digest)
+            headers = registry.client_auth(BASE_REPO)
+            processes = list(tree(registry.pid))
+            for _ in range(self.plan.direct_pulls):
+                before = thread_cpu(processes)
+                rate = curl_get(url, headers).mb_per_second
+                yield key, rate
+                yield f"{key}.cpu", cpu_seconds_between(before, thread_cpu(processes)) * 1e3
 
 
 class FrontedPull(Scenario):
@@ -494,6 +534,7 @@ class MachineLimits(Scenario):
 SCENARIOS: tuple[type[Scenario], ...] = (
     BlobPush,
     BlobPull,
+    DirectPull,
     FrontedPull,
     VersionCheck,
     ManifestGet,

@@ -53,6 +53,8 @@ TARGETS = (
     Target("head.blob", "≥ 10× Distribution", at_least=10),
     Target("pull.full", "≥ 1.0× Distribution", at_least=1.0),
     Target("pull.full", "≥ 90% of nginx sendfile", at_least=0.9, versus="limits.nginx"),
+    Target("direct.open", "≥ 1.0× Distribution", at_least=1.0),
+    Target("direct.token", "≥ 1.0× Distribution", at_least=1.0),
     Target("fronted.full", "≥ 90% of nginx sendfile", at_least=0.9, versus="limits.nginx"),
     Target("fronted.full", "≥ 1.0× Distribution's pull", at_least=1.0, versus_distribution="pull.full"),
     Target(
@@ -100,4 +102,7 @@ class Ceiling:
         )
 
 
-CEILINGS = (Ceiling("concurrent.throughput", "limits.nginx.concurrent", "nginx sendfile, same clients"),)
+CEILINGS = (
+    Ceiling("direct.open", "limits.nginx", "nginx sendfile, same client"),
+    Ceiling("concurrent.throughput", "limits.nginx.concurrent", "nginx sendfile, same clients"),
+)

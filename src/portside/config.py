@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(0, ge=0, description="purge audit records older than this; 0 keeps all")
     session_ttl_seconds: int = Field(8 * 3600, gt=0, description="web UI session lifetime")
     runtime_threads: int = Field(1, ge=1, description="I/O threads per worker process")
+    blob_slice_sends: int = Field(
+        1,
+        ge=0,
+        description="whole blobs one server process reads and sends itself at once, in 4 MiB slices;"
+        " the others, and all when 0, are handed to the server by path (pathsend): faster for a lone"
+        " client, about 12 MiB per transfer (see BENCHMARKS.md)",
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop",
         description="each server process's event loop; uvloop (measured: manifest GETs +10%, small"

@@ -37,6 +37,7 @@ from portside.http.accel import NginxBlobLocation
 from portside.http.api.app import management_routes
 from portside.http.api.services import ManagementServices
 from portside.http.app import build_app
+from portside.http.filerange import SliceSlots
 from portside.http.services import Services
 from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.artifacts import SqlArtifacts
@@ -225,6 +226,7 @@ def build(settings: Settings) -> ASGIApp:
         max_body_bytes=settings.max_body_bytes,
         body_timeout_seconds=settings.body_timeout_seconds,
         nginx_blobs=_nginx_blobs(settings, store),
+        blob_slices=SliceSlots(settings.blob_slice_sends),
     )
     sessions = SqlSessions(engine)
     scans = _scanning_engine(settings, engine)

@@ -113,13 +113,13 @@ async def test_reading_stops_when_the_client_leaves(data: tuple[str, bytes], mon
     monkeypatch.setattr(filerange, "SLICE_BYTES", 4096)
     first_body = asyncio.Event()
     reads: list[int] = []
-    real_pread = os.pread
+    real_preadv = os.preadv
 
-    def counting_pread(fd: int, n: int, offset: int) -> bytes:
+    def counting_preadv(fd: int, buffers: list[memoryview], offset: int, flags: int = 0) -> int:
         reads.append(offset)
-        return real_pread(fd, n, offset)
+        return real_preadv(fd, buffers, offset, flags)
 
-    monkeypatch.setattr(filerange.os, "pread", counting_pread)
+    monkeypatch.setattr(filerange.os, "preadv", counting_preadv)
 
     async def receive() -> Message:
         await first_body.wait()
@@ -147,3 +147,25 @@ async def test_a_file_shorter_than_promised_fails_loudly(
     path.write_bytes(b"x" * 100)
     with pytest.raises(RuntimeError, match="ended at byte 100"):
         await _run(_range(str(path), 200, 50, 200), _scope())
+
+
+@pytest.mark.parametrize("cached", ["none", "first-half", "all"])
+async def test_slices_are_whole_whatever_the_page_cache_holds(tmp_path: Path, cached: str) -> None:
+    """A slice is read on the event loop's thread only as far as the page cache holds it;
+    the rest of it, or all of it, is read on a worker thread."""
+    content = os.urandom(2 * SLICE_BYTES + 4097)
+    path = tmp_path / "blob"
+    path.write_bytes(content)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # clean pages, which the kernel may drop
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        if cached == "first-half":
+            os.pread(fd, len(content) // 2, 0)
+        elif cached == "all":
+            os.pread(fd, len(content), 0)
+    finally:
+        os.close(fd)
+    sent = await _run(_range(str(path), len(content), 1, len(content)), _scope())
+    assert _body(sent) == content[1:]
+    assert [len(m["body"]) for m in sent[1:]] == [SLICE_BYTES, SLICE_BYTES, 4096]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from portside.auth.access import Authorizer
 from portside.auth.controller import AccessController
 from portside.http.accel import NginxBlobLocation
+from portside.http.filerange import SliceSlots
 from portside.registry.blobs import BlobService
 from portside.registry.catalog import CatalogService
 from portside.registry.manifests import ManifestService
@@ -36,3 +37,5 @@ class Services:
     body_timeout_seconds: float = 60.0
     # Set when nginx in front sends the filesystem store's blobs (X-Accel-Redirect).
     nginx_blobs: NginxBlobLocation | None = None
+    # How many whole blobs this process sends in slices of its own reading at once.
+    blob_slices: SliceSlots | None = None

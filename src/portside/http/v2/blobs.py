@@ -1,7 +1,7 @@
 """`/v2/<name>/blobs/<digest>`: GET, HEAD (with Range) and DELETE.
 
-A local store's blob is sent from its file (`FileRange`: the whole file handed to the
-server to send, a range read in large slices); any other store's is streamed from `read`,
+A local store's blob is sent from its file (`FileRange`: large slices read by Portside, or
+the whole file handed to the server to send); any other store's is streamed from `read`,
 or GET is redirected to the URL the store offers. Both answer Range alike: one byte range gets 206,
 an unsatisfiable one 416, and several ranges or a malformed header the whole blob (200).
 """
@@ -55,7 +55,7 @@ async def get_blob(request: Request) -> Response:
         def gone() -> Response:  # the file vanished between the stat above and its opening
             return render_error(missing_content(digest), head)
 
-        return FileRange(str(blob.local_path), size, start, end, status, headers, gone)
+        return FileRange(str(blob.local_path), size, start, end, status, headers, gone, services(request).blob_slices)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)
     return StreamingResponse(blob.read(start, end), status_code=status, headers=headers)
