@@ -58,6 +58,20 @@ def _project(client: httpx.Client, prefix: str = "rvp") -> tuple[str, int]:
     return name, int(r.headers["location"].rsplit("/", 1)[1])
 
 
+def _add_developer(admin: httpx.Client, project: str, account: Account) -> str:
+    """Make `account` a developer of `project`; the membership's id."""
+    r = admin.post(
+        f"{API}/projects/{project}/members", json={"role_id": 2, "member_user": {"username": account.who.username}}
+    )
+    assert r.status_code == 201, describe(r)
+    return str(r.headers["location"].rsplit("/", 1)[1])
+
+
+def _push_token(acl: AclServer, who: Principal, project: str) -> str:
+    with TokenFlow(acl.url, who) as flow:
+        return flow.token(repo_scope(f"{project}/app", "pull,push"))
+
+
 def _as(acl: AclServer, who: Principal) -> httpx.Client:
     return httpx.Client(base_url=acl.url, timeout=60.0, auth=(who.username or "", who.password or ""))
 
@@ -121,12 +135,7 @@ def _robot(admin: httpx.Client, project: str, actions: tuple[str, ...] = ("pull"
 def test_a_password_change_ends_the_refresh_tokens(acl: AclServer, admin: httpx.Client) -> None:
     account = _user(admin)
     project, project_id = _project(admin)
-    assert (
-        admin.post(
-            f"{API}/projects/{project}/members", json={"role_id": 2, "member_user": {"username": account.who.username}}
-        ).status_code
-        == 201
-    )
+    _add_developer(admin, project, account)
     scope = repo_scope(f"{project}/app", "pull,push")
 
     # By the user, with the old password.
@@ -210,14 +219,8 @@ def test_a_robot_secret_refresh_disabling_and_deletion_end_its_refresh_tokens(
 def test_a_deleted_users_token_stops_at_once(acl: AclServer, admin: httpx.Client) -> None:
     account = _user(admin)
     project, _ = _project(admin)
-    assert (
-        admin.post(
-            f"{API}/projects/{project}/members", json={"role_id": 2, "member_user": {"username": account.who.username}}
-        ).status_code
-        == 201
-    )
-    with TokenFlow(acl.url, account.who) as flow:
-        token = flow.token(repo_scope(f"{project}/app", "pull,push"))
+    _add_developer(admin, project, account)
+    token = _push_token(acl, account.who, project)
     assert _start_upload(acl, token, f"{project}/app").status_code == 202
     assert admin.delete(f"{API}/users/{account.id}").status_code == 200
     _invalid_token(_start_upload(acl, token, f"{project}/app"))
@@ -231,26 +234,15 @@ def test_a_deleted_users_token_stops_at_once(acl: AclServer, admin: httpx.Client
         },
     )
     assert again.status_code == 201, describe(again)
-    assert (
-        admin.post(
-            f"{API}/projects/{project}/members", json={"role_id": 2, "member_user": {"username": account.who.username}}
-        ).status_code
-        == 201
-    )
+    _add_developer(admin, project, account)
     _invalid_token(_start_upload(acl, token, f"{project}/app"))
 
 
 def test_a_password_change_ends_the_access_tokens_too(acl: AclServer, admin: httpx.Client) -> None:
     account = _user(admin)
     project, _ = _project(admin)
-    assert (
-        admin.post(
-            f"{API}/projects/{project}/members", json={"role_id": 2, "member_user": {"username": account.who.username}}
-        ).status_code
-        == 201
-    )
-    with TokenFlow(acl.url, account.who) as flow:
-        token = flow.token(repo_scope(f"{project}/app", "pull,push"))
+    _add_developer(admin, project, account)
+    token = _push_token(acl, account.who, project)
     assert admin.put(f"{API}/users/{account.id}/password", json={"new_password": "Reset-Passw0rd"}).status_code == 200
     _invalid_token(_start_upload(acl, token, f"{project}/app"))
 
@@ -258,13 +250,8 @@ def test_a_password_change_ends_the_access_tokens_too(acl: AclServer, admin: htt
 def test_a_removed_member_loses_what_the_role_gave(acl: AclServer, admin: httpx.Client) -> None:
     account = _user(admin)
     project, _ = _project(admin)
-    r = admin.post(
-        f"{API}/projects/{project}/members", json={"role_id": 2, "member_user": {"username": account.who.username}}
-    )
-    assert r.status_code == 201, describe(r)
-    member_id = r.headers["location"].rsplit("/", 1)[1]
-    with TokenFlow(acl.url, account.who) as flow:
-        token = flow.token(repo_scope(f"{project}/app", "pull,push"))
+    member_id = _add_developer(admin, project, account)
+    token = _push_token(acl, account.who, project)
     assert _start_upload(acl, token, f"{project}/app").status_code == 202
     assert admin.put(f"{API}/projects/{project}/members/{member_id}", json={"role_id": 3}).status_code == 200
     r = _start_upload(acl, token, f"{project}/app")
