@@ -60,6 +60,16 @@ async def test_a_held_lock_outlives_its_lease(instances: Instances) -> None:
         assert time.monotonic() - started < 0.4  # released, not expired
 
 
+async def test_letting_go_during_a_renewal_does_not_hang(instances: Instances) -> None:
+    # Leases of 30 ms are renewed every 10 ms, so many of these releases land while a
+    # renewal is on its way to Redis; each must still end at once.
+    a = instances(lock_lease=0.03)
+    async with asyncio.timeout(20):
+        for round_ in range(600):
+            async with a.locks.hold("upload:busy"):
+                await asyncio.sleep((round_ % 7) * 0.002)
+
+
 _HOLDER = """
 import asyncio, sys
 from portside.coord.redis import RedisCoordinator

@@ -25,6 +25,7 @@ answers None ("cannot tell"), so caches go to the database, which is slower but 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -114,11 +115,16 @@ class RedisLocks:
             name = self._link.key("lock", key)
             token = secrets.token_hex(16)
             await self._acquire(name, token)
-            keeper = asyncio.create_task(self._keep(name, token), name=f"lease of {name}")
+            released = asyncio.Event()
+            keeper = asyncio.create_task(self._keep(name, token, released), name=f"lease of {name}")
             try:
                 yield
             finally:
-                keeper.cancel()
+                # Told to stop, not cancelled: a cancellation that lands inside a renewal is
+                # turned by the Redis client into a connection error, which the keeper takes
+                # for an unreachable Redis and waits out; the holder then waited for it for
+                # ever. A renewal under way ends within the client's timeouts.
+                released.set()
                 await asyncio.wait([keeper])
                 await self._let_go(name, token)
 
@@ -140,9 +146,13 @@ class RedisLocks:
             await self._let_go(name, token)
             raise
 
-    async def _keep(self, name: str, token: str) -> None:
+    async def _keep(self, name: str, token: str, released: asyncio.Event) -> None:
+        """Renew the lease every third of it until the holder lets go (`released`)."""
         while True:
-            await asyncio.sleep(self._renew_every)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(released.wait(), self._renew_every)
+            if released.is_set():
+                return
             try:
                 async with self._link.calling(insist=True):
                     kept = await self._renew(keys=[name], args=[token, self._lease_ms])
