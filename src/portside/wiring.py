@@ -18,7 +18,6 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 import portside
@@ -75,6 +74,7 @@ from portside.registry.uploadids import UploadIds
 from portside.registry.uploads import UploadService
 from portside.storage.driver import BlobStore
 from portside.storage.fs import FsBlobStore
+from portside.ui.app import build_pages
 from portside.upkeep.gc import GarbageCollector, GcOptions
 from portside.upkeep.jobs import JobRunner
 from portside.upkeep.purge import UploadPurger
@@ -231,9 +231,7 @@ def build(settings: Settings) -> ASGIApp:
     sessions = SqlSessions(engine)
     scans = _scanning_engine(settings, engine)
     upkeep = _upkeep(settings, scans, store, coordinator, Guard(policy, accounts))
-    management = _management_routes(
-        settings, sessions, accounts, database, registry, authenticator, policy, upkeep, store
-    )
+    management = _management(settings, sessions, accounts, database, registry, authenticator, policy, upkeep, store)
 
     async def purge_old_audit_records() -> None:
         await purge_expired(SqlAccounts(scans), settings.audit_retention_days)
@@ -245,7 +243,8 @@ def build(settings: Settings) -> ASGIApp:
     return build_app(
         registry,
         on_shutdown=_closing(upkeep.runner.close, store.close, *disposals, coordinator.close),
-        extra_routes=management,
+        extra_routes=management_routes(management),
+        pages=build_pages(management, registry),
         periodic=[(3600.0, purge_old_audit_records), (3600.0, purge_expired_sessions), *upkeep.periodic],
     )
 
@@ -448,7 +447,7 @@ def serve_app() -> ASGIApp:
     return build(settings)
 
 
-def _management_routes(
+def _management(
     settings: Settings,
     sessions: SqlSessions,
     accounts: SqlAccounts,
@@ -458,8 +457,8 @@ def _management_routes(
     policy: Policy,
     upkeep: Upkeep,
     store: BlobStore,
-) -> list[BaseRoute]:
-    """The management API (/api/v2.0, /c/login, /c/log_out) over the same stores as /v2."""
+) -> ManagementServices:
+    """The management services (of /api/v2.0, /c/login and the web UI) over the same stores as /v2."""
     # Deleting a repository or an artifact removes manifests and tags the cache serves.
     artifacts = SqlArtifacts(database.engine, after_commit=database.after_commit)
     guard = Guard(policy, accounts)
@@ -471,35 +470,33 @@ def _management_routes(
     facts = SystemFacts(
         portside.__version__, settings.base_url, "filesystem" if isinstance(store, FsBlobStore) else "s3"
     )
-    return management_routes(
-        ManagementServices(
-            authenticator=authenticator,
-            users=UserService(accounts, accounts, guard, sessions),
-            totp=totp,
-            projects=ProjectService(accounts, accounts, guard, quotas),
-            quotas=quotas,
-            members=MemberService(accounts, accounts, accounts, guard),
-            robots=RobotService(accounts, accounts, guard),
-            repositories=repositories,
-            artifacts=ArtifactService(
-                artifacts,
-                registry.manifests,
-                accounts,
-                guard,
-                ImageConfigs(registry.blobs),
-                ArtifactCopier(registry.manifests, registry.blobs),
-            ),
-            audit=AuditService(accounts, guard),
-            sessions=SessionService(sessions, accounts, authenticator, totp, settings.session_ttl_seconds),
-            systeminfo=SystemInfoService(guard, facts, _disk_of(store)),
-            statistics=StatisticsService(guard, accounts, artifacts),
-            search=SearchService(projects, repositories),
-            permissions=PermissionService(guard),
-            readiness_checks=registry.readiness_checks,
-            secure_cookies=settings.base_url.startswith("https://"),
-            gc=upkeep.gc,
-            scrub=upkeep.scrub,
-        )
+    return ManagementServices(
+        authenticator=authenticator,
+        users=UserService(accounts, accounts, guard, sessions),
+        totp=totp,
+        projects=ProjectService(accounts, accounts, guard, quotas),
+        quotas=quotas,
+        members=MemberService(accounts, accounts, accounts, guard),
+        robots=RobotService(accounts, accounts, guard),
+        repositories=repositories,
+        artifacts=ArtifactService(
+            artifacts,
+            registry.manifests,
+            accounts,
+            guard,
+            ImageConfigs(registry.blobs),
+            ArtifactCopier(registry.manifests, registry.blobs),
+        ),
+        audit=AuditService(accounts, guard),
+        sessions=SessionService(sessions, accounts, authenticator, totp, settings.session_ttl_seconds),
+        systeminfo=SystemInfoService(guard, facts, _disk_of(store)),
+        statistics=StatisticsService(guard, accounts, artifacts),
+        search=SearchService(projects, repositories),
+        permissions=PermissionService(guard),
+        readiness_checks=registry.readiness_checks,
+        secure_cookies=settings.base_url.startswith("https://"),
+        gc=upkeep.gc,
+        scrub=upkeep.scrub,
     )
 
 

@@ -76,14 +76,30 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return render_error(RegistryError(str(exc.detail)), head)
 
 
+# Paths of the APIs: what no route of theirs takes is their own error (JSON), not a page.
+_API_PATHS = ("/v2", "/api/", "/service/", "/c/", "/static/vendor/", "/healthz", "/readyz")
+
+
+def _pages_or_api_miss(pages: ASGIApp, api_miss: ASGIApp) -> ASGIApp:
+    async def default(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(_API_PATHS):
+            await pages(scope, receive, send)
+        else:
+            await api_miss(scope, receive, send)
+
+    return default
+
+
 def build_app(
     services: Services,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     periodic: Sequence[tuple[float, Callable[[], Awaitable[object]]]] = (),
+    pages: ASGIApp | None = None,
 ) -> ASGIApp:
     """The whole application; `extra_routes` are other APIs served beside `/v2` (management),
-    `periodic` are (interval in seconds, task) pairs run while the server runs."""
+    `periodic` are (interval in seconds, task) pairs run while the server runs, `pages` the
+    web UI, which answers the paths no route takes outside the APIs."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -116,6 +132,8 @@ def build_app(
     )
     app.router.redirect_slashes = False
     app.state.services = services
+    if pages is not None:
+        app.router.default = _pages_or_api_miss(pages, app.router.not_found)
     bounded = BodyLimits(
         app,
         max_body_bytes=services.max_body_bytes,

@@ -1,4 +1,4 @@
-"""Browser assets of other projects (Swagger UI), vendored in the package and served from it.
+"""Browser assets of other projects (Swagger UI, htmx), vendored in the package and served from it.
 
 Nothing a page of Portside loads comes from another origin, so the pages work offline and
 behind a firewall, and what they run is what was reviewed. `static/vendor/manifest.json`
@@ -45,7 +45,10 @@ class _Package:
 @functools.cache
 def _vendored() -> dict[str, _Package]:
     manifest = json.loads((_VENDOR / "manifest.json").read_text())
-    return {name: _Package(entry["version"], frozenset(entry["files"])) for name, entry in manifest.items()}
+    return {
+        name: _Package(entry["version"], frozenset(Path(file).name for file in entry["files"]))
+        for name, entry in manifest.items()
+    }
 
 
 def asset_url(package: str, file: str) -> str:
