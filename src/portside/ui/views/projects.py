@@ -1,7 +1,435 @@
-"""Pages: projects."""
+"""Pages: projects. The list (with the new-project form), and each project's tabs:
+summary, repositories, members, logs and settings.
+
+Every page asks the same services as /api/v2.0 with the visitor's principal; what they
+refuse, the page refuses (a private project the visitor may not see is a missing one).
+What a page offers to change follows the permissions the policy gives the visitor
+(PermissionService); the services still decide when the form is sent.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from portside.auth.rbac import DEVELOPER, GUEST, LIMITED_GUEST, MAINTAINER, PROJECT_ADMIN, ROLE_NAMES
+from portside.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, RegistryError
+from portside.meta.accounts import Project
+from portside.mgmt.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Paging
+from portside.ui.render import page, read_form, redirect
+from portside.ui.visitor import Visitor, check_csrf, management, signed_in_user, visitor
+
+__all__ = ["routes"]
+
+GIB = 1024**3
+ROLE_TITLES = {
+    PROJECT_ADMIN: "Project admin",
+    MAINTAINER: "Maintainer",
+    DEVELOPER: "Developer",
+    GUEST: "Guest",
+    LIMITED_GUEST: "Limited guest",
+}
+ROLE_ORDER = (PROJECT_ADMIN, MAINTAINER, DEVELOPER, GUEST, LIMITED_GUEST)
+# The orders the repository list offers, as Harbor's `sort` takes them.
+REPOSITORY_SORTS = (("name", "Name"), ("-update_time", "Last push"), ("-pull_count", "Pulls"))
+LOG_OPERATIONS = ("create", "delete", "pull", "update")
+
+
+def _number(request: Request, key: str, default: int) -> int:
+    text = request.query_params.get(key, "").strip()
+    if not text:
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise BadRequest(f"{key} must be a positive whole number")
+    return int(text)
+
+
+def _paging(request: Request, size: int = DEFAULT_PAGE_SIZE) -> Paging:
+    return Paging(_number(request, "page", 1), min(_number(request, "page_size", size), MAX_PAGE_SIZE))
+
+
+def _query(request: Request, key: str) -> str:
+    return request.query_params.get(key, "").strip()
+
+
+def project_url(name: str, tab: str = "") -> str:
+    return f"/projects/{quote(name, safe='')}" + (f"/{tab}" if tab else "")
+
+
+def repository_url(project: str, full_name: str) -> str:
+    """The repository's page; its name is relative to the project, as in the API."""
+    relative = full_name.split("/", 1)[1] if "/" in full_name else full_name
+    return f"{project_url(project)}/repositories/{quote(relative, safe='/')}"
+
+
+def _tabs(name: str) -> list[tuple[str, str, str]]:
+    return [
+        ("summary", "Summary", project_url(name)),
+        ("repositories", "Repositories", project_url(name, "repositories")),
+        ("members", "Members", project_url(name, "members")),
+        ("robots", "Robots", project_url(name, "robots")),
+        ("logs", "Logs", project_url(name, "logs")),
+        ("settings", "Settings", project_url(name, "settings")),
+    ]
+
+
+async def _permissions(request: Request, who: Visitor, scope: str) -> set[tuple[str, str]]:
+    """What the policy lets the visitor do in `scope` (nothing for anonymous visitors)."""
+    if not who.signed_in:
+        return set()
+    held = await management(request).permissions.of(who.principal, scope, relative=True)
+    return {(h.resource, h.action) for h in held}
+
+
+async def _may_choose_limit(request: Request, who: Visitor) -> bool:
+    return ("quota", "update") in await _permissions(request, who, "/system")
+
+
+def _gib(limit: int | None) -> str:
+    if limit is None or limit < 0:
+        return ""
+    value = limit / GIB
+    return str(int(value)) if value == int(value) else f"{value:g}"
+
+
+def _parse_limit(text: str) -> int | None:
+    """A storage limit in GiB as typed: empty → None (the default), -1 → unlimited."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadRequest(f"invalid storage limit {text[:40]!r}: a number of GiB, or -1 for no limit") from None
+    if value == -1:
+        return -1
+    if not value > 0 or value != value or value == float("inf"):
+        raise BadRequest(f"invalid storage limit {text[:40]!r}: a number of GiB above 0, or -1 for no limit")
+    return max(int(value * GIB), 1)
+
+
+# --- the project list --------------------------------------------------------------------
+
+
+async def _list_context(request: Request, who: Visitor) -> dict[str, Any]:
+    services = management(request)
+    q = _query(request, "q")
+    paging = _paging(request)
+    found = await services.projects.list(
+        who.principal, name=q or None, public=None, owner=None, q=None, paging=paging, sort=None
+    )
+    rows = []
+    for listed in found.items:
+        project = listed.project
+        quota = await services.quotas.of_project(who.principal, project)
+        rows.append(
+            {
+                "project": project,
+                "url": project_url(project.name),
+                "role": ROLE_TITLES.get(listed.role_id) if listed.role_id else None,
+                "quota": quota,
+            }
+        )
+    return {"q": q, "rows": rows, "total": found.total, "paging": paging}
+
+
+async def _new_project_form(request: Request, who: Visitor) -> dict[str, Any]:
+    return {"may_choose_limit": await _may_choose_limit(request, who) if who.signed_in else False}
+
+
+async def list_projects(request: Request) -> Response:
+    who = await visitor(request)
+    context = await _list_context(request, who)
+    context.update(await _new_project_form(request, who))
+    context.update({"errors": {}, "form": {}})
+    return await page(request, "projects/list.html", context)
+
+
+def _field_of(error: RegistryError) -> str:
+    return "storage_limit" if "storage" in error.text else "name"
+
+
+async def create_project(request: Request) -> Response:
+    who = await signed_in_user(request)
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    name = form.get("name", "").strip()
+    public = form.get("public") == "on"
+    try:
+        limit = _parse_limit(form.get("storage_limit", ""))
+        if not name:
+            raise BadRequest("project_name is required")
+        project = await management(request).projects.create(who.principal, name, public, {}, limit)
+    except (BadRequest, Conflict, Forbidden) as error:
+        context = await _list_context(request, who)
+        context.update(await _new_project_form(request, who))
+        context.update(
+            {
+                "errors": {_field_of(error): error.text},
+                "form": {"name": name, "public": public, "storage_limit": form.get("storage_limit", "")},
+                "open_form": True,
+            }
+        )
+        return await page(request, "projects/list.html", context, status=error.status)
+    return redirect(project_url(project.name), notice=f"Project {project.name} created.")
+
+
+# --- one project -------------------------------------------------------------------------
+
+
+def _base(request: Request, project: Project, tab: str) -> dict[str, Any]:
+    return {"project": project, "tabs": _tabs(project.name), "tab": tab, "project_url": project_url(project.name)}
+
+
+def _push_commands(host: str, project: str) -> list[tuple[str, str]]:
+    target = f"{host}/{project}/REPOSITORY:TAG"
+    return [
+        ("Docker", f"docker push {target}"),
+        ("Podman", f"podman push {target}"),
+        ("Skopeo", f"skopeo copy docker-archive:IMAGE.tar docker://{target}"),
+        ("ORAS", f"oras push {target} FILE"),
+    ]
+
+
+async def project_summary(request: Request) -> Response:
+    who = await visitor(request)
+    name = request.path_params["name"]
+    summary = await management(request).projects.summary(who.principal, name)
+    members: list[tuple[str, int]] | None = None
+    if summary.members_by_role is not None:
+        members = [(ROLE_TITLES[role], summary.members_by_role.get(role, 0)) for role in ROLE_ORDER]
+    host = request.headers.get("host") or request.url.netloc
+    context = _base(request, summary.project, "summary")
+    context.update({"members": members, "quota": summary.quota, "commands": _push_commands(host, summary.project.name)})
+    return await page(request, "projects/summary.html", context)
+
+
+async def project_repositories(request: Request) -> Response:
+    who = await visitor(request)
+    name = request.path_params["name"]
+    services = management(request)
+    listed = await services.projects.get(who.principal, name)
+    q = _query(request, "q")
+    sort = _query(request, "sort") or None
+    paging = _paging(request)
+    found = await services.repositories.list(who.principal, name, None, sort, paging, name_contains=q or None)
+    rows = [
+        {"repository": r.repository, "url": repository_url(listed.project.name, r.repository.name)} for r in found.items
+    ]
+    context = _base(request, listed.project, "repositories")
+    context.update(
+        {"q": q, "sort": sort, "sorts": REPOSITORY_SORTS, "rows": rows, "total": found.total, "paging": paging}
+    )
+    return await page(request, "projects/repositories.html", context)
+
+
+# --- settings ----------------------------------------------------------------------------
+
+
+async def _settings_context(request: Request, who: Visitor, name: str) -> dict[str, Any]:
+    services = management(request)
+    listed = await services.projects.get(who.principal, name)
+    project = listed.project
+    held = await _permissions(request, who, f"/project/{project.project_id}")
+    quota = await services.quotas.of_project(who.principal, project)
+    context = _base(request, project, "settings")
+    context.update(
+        {
+            "may_update": ("project", "update") in held,
+            "may_delete": ("project", "delete") in held,
+            "may_set_limit": await _may_choose_limit(request, who),
+            "quota": quota,
+            "limit_gib": _gib(quota.storage_limit) if quota else "",
+            "errors": {},
+        }
+    )
+    return context
+
+
+async def project_settings(request: Request) -> Response:
+    who = await visitor(request)
+    return await page(
+        request, "projects/settings.html", await _settings_context(request, who, request.path_params["name"])
+    )
+
+
+async def update_settings(request: Request) -> Response:
+    who = await signed_in_user(request)
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    name = request.path_params["name"]
+    services = management(request)
+    project = (await services.projects.get(who.principal, name)).project
+    try:
+        if form.get("part") == "quota":
+            limit = _parse_limit(form.get("storage_limit", ""))
+            await services.quotas.update(who.principal, project.project_id, {"storage": -1 if limit is None else limit})
+            notice = "Storage limit saved."
+        else:
+            await services.projects.update(who.principal, project.name, form.get("public") == "on", {})
+            notice = "Settings saved."
+    except BadRequest as error:
+        context = await _settings_context(request, who, name)
+        context["errors"] = {"storage_limit" if form.get("part") == "quota" else "public": error.text}
+        return await page(request, "projects/settings.html", context, status=error.status)
+    return redirect(project_url(project.name, "settings"), notice=notice)
+
+
+async def delete_project(request: Request) -> Response:
+    who = await signed_in_user(request)
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    name = request.path_params["name"]
+    try:
+        await management(request).projects.delete(who.principal, name)
+    except PreconditionFailed as error:
+        context = await _settings_context(request, who, name)
+        context["errors"] = {"delete": error.text}
+        return await page(request, "projects/settings.html", context, status=error.status)
+    return redirect("/projects", notice=f"Project {name} deleted.")
+
+
+# --- members -----------------------------------------------------------------------------
+
+
+async def _members_context(request: Request, who: Visitor, name: str) -> dict[str, Any]:
+    services = management(request)
+    q = _query(request, "q")
+    paging = _paging(request, 25)
+    found = await services.members.list(who.principal, name, q or None, paging)
+    project = (await services.projects.get(who.principal, name)).project
+    held = await _permissions(request, who, f"/project/{project.project_id}")
+    context = _base(request, project, "members")
+    context.update(
+        {
+            "q": q,
+            "rows": found.items,
+            "total": found.total,
+            "paging": paging,
+            "roles": [(role, ROLE_TITLES[role]) for role in ROLE_ORDER],
+            "role_titles": ROLE_TITLES,
+            "role_names": ROLE_NAMES,
+            "may_add": ("member", "create") in held,
+            "may_update": ("member", "update") in held,
+            "may_remove": ("member", "delete") in held,
+            "me": who.principal.user_id,
+            "errors": {},
+            "form": {},
+        }
+    )
+    return context
+
+
+async def project_members(request: Request) -> Response:
+    who = await visitor(request)
+    return await page(
+        request, "projects/members.html", await _members_context(request, who, request.path_params["name"])
+    )
+
+
+def _role(form: Mapping[str, str]) -> int:
+    text = form.get("role_id", "")
+    if not text.isascii() or not text.isdigit() or len(text) > 3:
+        raise BadRequest("choose a role")
+    return int(text)
+
+
+async def add_member(request: Request) -> Response:
+    who = await signed_in_user(request)
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    name = request.path_params["name"]
+    username = form.get("username", "").strip()
+    try:
+        if not username:
+            raise BadRequest("the username is required")
+        await management(request).members.add(who.principal, name, None, username, _role(form))
+    except (BadRequest, Conflict, NotFound) as error:
+        if isinstance(error, NotFound) and not error.text.startswith("user "):
+            raise
+        context = await _members_context(request, who, name)
+        context.update({"errors": {"username": error.text}, "form": {"username": username}})
+        return await page(request, "projects/members.html", context, status=error.status)
+    return redirect(project_url(name, "members"), notice=f"{username} added.")
+
+
+def _member_id(request: Request) -> int:
+    text = request.path_params["member_id"]
+    if not text.isdigit() or len(text) > 12:
+        raise NotFound(f"member {text[:40]} not found")
+    return int(text)
+
+
+async def change_member(request: Request) -> Response:
+    who = await signed_in_user(request)
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    name = request.path_params["name"]
+    await management(request).members.update(who.principal, name, _member_id(request), _role(form))
+    return redirect(project_url(name, "members"), notice="Role changed.")
+
+
+async def remove_member(request: Request) -> Response:
+    who = await signed_in_user(request)
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    name = request.path_params["name"]
+    await management(request).members.remove(who.principal, name, _member_id(request))
+    return redirect(project_url(name, "members"), notice="Member removed.")
+
+
+# --- logs --------------------------------------------------------------------------------
+
+
+def _q_value(text: str) -> str:
+    """A filter value inside Harbor's `q`: no separators or brackets of its grammar."""
+    return "".join(c for c in text if c not in ",[]{}()~=\\")[:100]
+
+
+async def project_logs(request: Request) -> Response:
+    who = await visitor(request)
+    name = request.path_params["name"]
+    services = management(request)
+    operation = _query(request, "operation")
+    user = _q_value(_query(request, "username"))
+    conditions = []
+    if operation in LOG_OPERATIONS:
+        conditions.append(f"operation={operation}")
+    if user:
+        conditions.append(f"username=~{user}")
+    paging = _paging(request, 25)
+    found = await services.audit.project_logs(who.principal, name, ",".join(conditions) or None, None, paging)
+    project = (await services.projects.get(who.principal, name)).project
+    context = _base(request, project, "logs")
+    context.update(
+        {
+            "rows": found.items,
+            "total": found.total,
+            "paging": paging,
+            "operation": operation if operation in LOG_OPERATIONS else "",
+            "operations": LOG_OPERATIONS,
+            "username": user,
+        }
+    )
+    return await page(request, "projects/logs.html", context)
+
+
+routes: list[BaseRoute] = [
+    Route("/projects", list_projects, methods=["GET", "HEAD"]),
+    Route("/projects", create_project, methods=["POST"]),
+    Route("/projects/{name}", project_summary, methods=["GET", "HEAD"]),
+    Route("/projects/{name}/repositories", project_repositories, methods=["GET", "HEAD"]),
+    Route("/projects/{name}/settings", project_settings, methods=["GET", "HEAD"]),
+    Route("/projects/{name}/settings", update_settings, methods=["POST"]),
+    Route("/projects/{name}/delete", delete_project, methods=["POST"]),
+    Route("/projects/{name}/members", project_members, methods=["GET", "HEAD"]),
+    Route("/projects/{name}/members", add_member, methods=["POST"]),
+    Route("/projects/{name}/members/{member_id}/role", change_member, methods=["POST"]),
+    Route("/projects/{name}/members/{member_id}/remove", remove_member, methods=["POST"]),
+    Route("/projects/{name}/logs", project_logs, methods=["GET", "HEAD"]),
+]
