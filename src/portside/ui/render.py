@@ -104,6 +104,8 @@ async def page(
     }
     target = request.headers.get("hx-target")
     if request.headers.get("hx-request") and not request.headers.get("hx-boosted") and target in compiled.blocks:
+        # A block alone runs without base.html, whose import gives every page `ui`.
+        values["ui"] = templates().get_template("_macros.html").make_module(values)
         body = "".join(compiled.blocks[target](compiled.new_context(values)))
     else:
         body = compiled.render(values)

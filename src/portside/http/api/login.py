@@ -14,8 +14,9 @@ from starlette.responses import Response
 from portside.errors import BadRequest, RegistryError
 from portside.http.api.context import CSRF_HEADER, SESSION_COOKIE, client_address, services
 from portside.http.api.errors import error_response
+from portside.mgmt.sessions import OpenSession
 
-__all__ = ["login", "log_out"]
+__all__ = ["login", "log_out", "set_session_cookie"]
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -36,6 +37,12 @@ async def login(request: Request) -> Response:
     except RegistryError as error:
         return error_response(error.status, error.text, error.headers)
     response = Response(status_code=200, headers={CSRF_HEADER: opened.csrf_token})
+    set_session_cookie(response, opened, secure=svc.secure_cookies)
+    return response
+
+
+def set_session_cookie(response: Response, opened: OpenSession, *, secure: bool) -> None:
+    """The `sid` cookie of a session just opened (here and by the UI's sign-in page)."""
     response.set_cookie(
         SESSION_COOKIE,
         opened.session_id,
@@ -43,9 +50,8 @@ async def login(request: Request) -> Response:
         path="/",
         httponly=True,
         samesite="lax",
-        secure=svc.secure_cookies,
+        secure=secure,
     )
-    return response
 
 
 async def log_out(request: Request) -> Response:

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from portside.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
 from portside.http.api.context import SESSION_COOKIE, client_address
+from portside.http.api.login import set_session_cookie
 from portside.mgmt.totp import totp_enabled
 from portside.ui.render import page, read_form, redirect
 from portside.ui.visitor import (
@@ -137,15 +138,7 @@ async def sign_in_submit(request: Request) -> Response:
     if previous:  # a session this browser had before is not carried on
         await services.sessions.logout(previous)
     response = redirect(next_url)
-    response.set_cookie(
-        SESSION_COOKIE,
-        opened.session_id,
-        max_age=opened.max_age,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=services.secure_cookies,
-    )
+    set_session_cookie(response, opened, secure=services.secure_cookies)
     response.delete_cookie(SIGN_IN_CSRF_COOKIE, path=_SIGN_IN_PATH)
     return response
 
