@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,8 +19,8 @@ from starlette.routing import BaseRoute, Route
 from portside.auth.rbac import DEVELOPER, GUEST, LIMITED_GUEST, MAINTAINER, PROJECT_ADMIN, ROLE_NAMES
 from portside.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, RegistryError
 from portside.meta.accounts import Project
-from portside.mgmt.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Paging
 from portside.ui.render import page, read_form, redirect
+from portside.ui.views import common
 from portside.ui.visitor import Visitor, check_csrf, management, signed_in_user, visitor
 
 __all__ = ["routes"]
@@ -40,54 +39,8 @@ REPOSITORY_SORTS = (("name", "Name"), ("-update_time", "Last push"), ("-pull_cou
 LOG_OPERATIONS = ("create", "delete", "pull", "update")
 
 
-def _number(request: Request, key: str, default: int) -> int:
-    text = request.query_params.get(key, "").strip()
-    if not text:
-        return default
-    if not text.isascii() or not text.isdigit() or len(text) > 12:
-        raise BadRequest(f"{key} must be a positive whole number")
-    return int(text)
-
-
-def _paging(request: Request, size: int = DEFAULT_PAGE_SIZE) -> Paging:
-    return Paging(_number(request, "page", 1), min(_number(request, "page_size", size), MAX_PAGE_SIZE))
-
-
-def _query(request: Request, key: str) -> str:
-    return request.query_params.get(key, "").strip()
-
-
-def project_url(name: str, tab: str = "") -> str:
-    return f"/projects/{quote(name, safe='')}" + (f"/{tab}" if tab else "")
-
-
-def repository_url(project: str, full_name: str) -> str:
-    """The repository's page; its name is relative to the project, as in the API."""
-    relative = full_name.split("/", 1)[1] if "/" in full_name else full_name
-    return f"{project_url(project)}/repositories/{quote(relative, safe='/')}"
-
-
-def _tabs(name: str) -> list[tuple[str, str, str]]:
-    return [
-        ("summary", "Summary", project_url(name)),
-        ("repositories", "Repositories", project_url(name, "repositories")),
-        ("members", "Members", project_url(name, "members")),
-        ("robots", "Robots", project_url(name, "robots")),
-        ("logs", "Logs", project_url(name, "logs")),
-        ("settings", "Settings", project_url(name, "settings")),
-    ]
-
-
-async def _permissions(request: Request, who: Visitor, scope: str) -> set[tuple[str, str]]:
-    """What the policy lets the visitor do in `scope` (nothing for anonymous visitors)."""
-    if not who.signed_in:
-        return set()
-    held = await management(request).permissions.of(who.principal, scope, relative=True)
-    return {(h.resource, h.action) for h in held}
-
-
 async def _may_choose_limit(request: Request, who: Visitor) -> bool:
-    return ("quota", "update") in await _permissions(request, who, "/system")
+    return ("quota", "update") in await common.permissions(request, who, "/system")
 
 
 def _gib(limit: int | None) -> str:
@@ -118,8 +71,8 @@ def _parse_limit(text: str) -> int | None:
 
 async def _list_context(request: Request, who: Visitor) -> dict[str, Any]:
     services = management(request)
-    q = _query(request, "q")
-    paging = _paging(request)
+    q = common.query_text(request, "q")
+    paging = common.paging(request)
     found = await services.projects.list(
         who.principal, name=q or None, public=None, owner=None, q=None, paging=paging, sort=None
     )
@@ -130,7 +83,7 @@ async def _list_context(request: Request, who: Visitor) -> dict[str, Any]:
         rows.append(
             {
                 "project": project,
-                "url": project_url(project.name),
+                "url": common.project_url(project.name),
                 "role": ROLE_TITLES.get(listed.role_id) if listed.role_id else None,
                 "quota": quota,
             }
@@ -176,14 +129,19 @@ async def create_project(request: Request) -> Response:
             }
         )
         return await page(request, "projects/list.html", context, status=error.status)
-    return redirect(project_url(project.name), notice=f"Project {project.name} created.")
+    return redirect(common.project_url(project.name), notice=f"Project {project.name} created.")
 
 
 # --- one project -------------------------------------------------------------------------
 
 
 def _base(request: Request, project: Project, tab: str) -> dict[str, Any]:
-    return {"project": project, "tabs": _tabs(project.name), "tab": tab, "project_url": project_url(project.name)}
+    return {
+        "project": project,
+        "tabs": common.project_tabs(project.name),
+        "tab": tab,
+        "project_url": common.project_url(project.name),
+    }
 
 
 def _push_commands(host: str, project: str) -> list[tuple[str, str]]:
@@ -214,12 +172,13 @@ async def project_repositories(request: Request) -> Response:
     name = request.path_params["name"]
     services = management(request)
     listed = await services.projects.get(who.principal, name)
-    q = _query(request, "q")
-    sort = _query(request, "sort") or None
-    paging = _paging(request)
+    q = common.query_text(request, "q")
+    sort = common.query_text(request, "sort") or None
+    paging = common.paging(request)
     found = await services.repositories.list(who.principal, name, None, sort, paging, name_contains=q or None)
     rows = [
-        {"repository": r.repository, "url": repository_url(listed.project.name, r.repository.name)} for r in found.items
+        {"repository": r.repository, "url": common.repository_url(listed.project.name, r.repository.name)}
+        for r in found.items
     ]
     context = _base(request, listed.project, "repositories")
     context.update(
@@ -235,7 +194,7 @@ async def _settings_context(request: Request, who: Visitor, name: str) -> dict[s
     services = management(request)
     listed = await services.projects.get(who.principal, name)
     project = listed.project
-    held = await _permissions(request, who, f"/project/{project.project_id}")
+    held = await common.permissions(request, who, f"/project/{project.project_id}")
     quota = await services.quotas.of_project(who.principal, project)
     context = _base(request, project, "settings")
     context.update(
@@ -277,7 +236,7 @@ async def update_settings(request: Request) -> Response:
         context = await _settings_context(request, who, name)
         context["errors"] = {"storage_limit" if form.get("part") == "quota" else "public": error.text}
         return await page(request, "projects/settings.html", context, status=error.status)
-    return redirect(project_url(project.name, "settings"), notice=notice)
+    return redirect(common.project_url(project.name, "settings"), notice=notice)
 
 
 async def delete_project(request: Request) -> Response:
@@ -299,11 +258,11 @@ async def delete_project(request: Request) -> Response:
 
 async def _members_context(request: Request, who: Visitor, name: str) -> dict[str, Any]:
     services = management(request)
-    q = _query(request, "q")
-    paging = _paging(request, 25)
+    q = common.query_text(request, "q")
+    paging = common.paging(request, 25)
     found = await services.members.list(who.principal, name, q or None, paging)
     project = (await services.projects.get(who.principal, name)).project
-    held = await _permissions(request, who, f"/project/{project.project_id}")
+    held = await common.permissions(request, who, f"/project/{project.project_id}")
     context = _base(request, project, "members")
     context.update(
         {
@@ -355,7 +314,7 @@ async def add_member(request: Request) -> Response:
         context = await _members_context(request, who, name)
         context.update({"errors": {"username": error.text}, "form": {"username": username}})
         return await page(request, "projects/members.html", context, status=error.status)
-    return redirect(project_url(name, "members"), notice=f"{username} added.")
+    return redirect(common.project_url(name, "members"), notice=f"{username} added.")
 
 
 def _member_id(request: Request) -> int:
@@ -371,7 +330,7 @@ async def change_member(request: Request) -> Response:
     check_csrf(request, who, form)
     name = request.path_params["name"]
     await management(request).members.update(who.principal, name, _member_id(request), _role(form))
-    return redirect(project_url(name, "members"), notice="Role changed.")
+    return redirect(common.project_url(name, "members"), notice="Role changed.")
 
 
 async def remove_member(request: Request) -> Response:
@@ -380,7 +339,7 @@ async def remove_member(request: Request) -> Response:
     check_csrf(request, who, form)
     name = request.path_params["name"]
     await management(request).members.remove(who.principal, name, _member_id(request))
-    return redirect(project_url(name, "members"), notice="Member removed.")
+    return redirect(common.project_url(name, "members"), notice="Member removed.")
 
 
 # --- logs --------------------------------------------------------------------------------
@@ -395,14 +354,14 @@ async def project_logs(request: Request) -> Response:
     who = await visitor(request)
     name = request.path_params["name"]
     services = management(request)
-    operation = _query(request, "operation")
-    user = _q_value(_query(request, "username"))
+    operation = common.query_text(request, "operation")
+    user = _q_value(common.query_text(request, "username"))
     conditions = []
     if operation in LOG_OPERATIONS:
         conditions.append(f"operation={operation}")
     if user:
         conditions.append(f"username=~{user}")
-    paging = _paging(request, 25)
+    paging = common.paging(request, 25)
     found = await services.audit.project_logs(who.principal, name, ",".join(conditions) or None, None, paging)
     project = (await services.projects.get(who.principal, name)).project
     context = _base(request, project, "logs")
