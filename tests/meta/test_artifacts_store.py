@@ -135,3 +135,32 @@ async def test_index_artifact(stores: Stores):
     assert art.references[0].platform == {"architecture": "arch0", "os": "linux"}
     expected = len(parent.payload) + sum(len(c.payload) + sum(d.size for d in c.blobs) for c in (a, b))
     assert art.size == expected
+
+
+async def test_tag_limit_and_repository_tags(stores: Stores) -> None:
+    """A page of artifacts reads a bounded number of each one's tags (an artifact may carry
+    100,000), and a repository's tags page in SQL."""
+    one, two = image("a"), image("b")
+    await push(stores.db, "lib/app", one, "z-last")
+    for i in range(30):
+        await stores.db.put_manifest("lib/app", one, f"t{i:02d}")
+    await push(stores.db, "lib/app", two, "only")
+    art = stores.artifacts
+    full = await art.get_artifact("lib/app", str(one.digest))
+    assert full is not None and len(full.tags) == 31 and full.tag_count == 31
+    few = await art.get_artifact("lib/app", str(one.digest), tag_limit=5)
+    assert few is not None and [t.name for t in few.tags] == [f"t{i:02d}" for i in range(5)] and few.tag_count == 31
+    none = await art.get_artifact("lib/app", str(one.digest), tag_limit=0)
+    assert none is not None and none.tags == () and none.tag_count == 0
+    page = await art.list_artifacts("lib/app", Criteria(order=(("push_time", True),)), 0, 10, tag_limit=3)
+    assert [(len(a.tags), a.tag_count) for a in page.items] == [(1, 1), (3, 31)]
+    every = await art.list_tags("lib/app", None, Criteria(order=(("name", False),)), 28, 5)
+    names = sorted(["only", "z-last", *(f"t{i:02d}" for i in range(30))])
+    assert every.total == 32 and [t.name for t in every.items] == names[28:33]
+    assert all(t.digest == str(one.digest) for t in every.items)
+    first = await art.list_tags("lib/app", None, Criteria(order=(("name", False),)), 0, 1)
+    assert [(t.name, t.digest) for t in first.items] == [("only", str(two.digest))]
+    filtered = await art.list_tags("lib/app", None, Criteria().where("name", Match("fuzzy", ("T1",))), 0, 50)
+    assert sorted(t.name for t in filtered.items) == [f"t1{i}" for i in range(10)]
+    only = await art.list_tags("lib/app", str(two.digest), EVERYTHING, 0, 50)
+    assert [t.name for t in only.items] == ["only"]

@@ -59,6 +59,10 @@ class ArtifactInfo:
     tags: tuple[TagInfo, ...]
     references: tuple[ChildReference, ...]
     config_digest: str | None = None  # an image manifest's config blob
+    # How many tags it has: `tags` holds only the first ones (by name) when the read was
+    # given a `tag_limit`, so an artifact with 100,000 tags reads in constant time. A read
+    # with tag_limit=0 (for the artifact alone) neither reads nor counts them: 0.
+    tag_count: int = 0
 
 
 class ArtifactStore(Protocol):
@@ -79,15 +83,20 @@ class ArtifactStore(Protocol):
     async def delete_repository(self, name: str) -> bool:
         """Forget the repository with its manifests, tags and blob links (blobs stay for GC)."""
 
-    async def list_artifacts(self, repo: str, criteria: Criteria, offset: int, limit: int) -> Page[ArtifactInfo]:
+    async def list_artifacts(
+        self, repo: str, criteria: Criteria, offset: int, limit: int, tag_limit: int | None = None
+    ) -> Page[ArtifactInfo]:
         """The artifacts of `repo` (not the children of its indexes). `criteria` fields:
         digest, manifest_media_type, artifact_type, push_time, pull_time, and tags, which
         holds many values: exact `*` is any tag, `nil` none; `{a b}` one of them, `(a b)`
-        each of them."""
+        each of them. `tag_limit`: at most that many tags of each (None: all)."""
 
-    async def list_tags(self, repo: str, digest: str, criteria: Criteria, offset: int, limit: int) -> Page[TagInfo]:
-        """The tags of one artifact; `criteria` fields: name, push_time."""
+    async def list_tags(
+        self, repo: str, digest: str | None, criteria: Criteria, offset: int, limit: int
+    ) -> Page[TagInfo]:
+        """The tags of one artifact, or of the whole repository when `digest` is None;
+        `criteria` fields: name, push_time."""
 
-    async def get_artifact(self, repo: str, digest: str) -> ArtifactInfo | None: ...
+    async def get_artifact(self, repo: str, digest: str, tag_limit: int | None = None) -> ArtifactInfo | None: ...
 
     async def tag_digest(self, repo: str, tag: str) -> str | None: ...

@@ -1,12 +1,15 @@
 """Repositories, artifacts and tags: Harbor's `/projects/{p}/repositories/...`.
 
 Reads come from `ArtifactStore`; deleting and tagging go through `ManifestService`, the
-same path as `/v2`, so both APIs always agree on what a repository holds.
+same path as `/v2`, so both APIs always agree on what a repository holds. An artifact's
+page reads its manifest, image config and referrers through the same services, after the
+same check as the API's artifact GET.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,14 +32,17 @@ from portside.mgmt import limits
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
 from portside.oci.digest import Digest
+from portside.oci.manifest import Descriptor
 from portside.oci.reference import check_name, is_name, is_tag
-from portside.registry.configs import IMAGE_CONFIG_TYPES, ImageConfigs
+from portside.registry.configs import IMAGE_CONFIG_TYPES, MAX_CONFIG_BYTES, ImageConfigs
 from portside.registry.copy import ArtifactCopier
 from portside.registry.manifests import ManifestService
 
 __all__ = [
     "ArtifactService",
     "ArtifactView",
+    "ArtifactDetail",
+    "Referrer",
     "RepositoryService",
     "ListedRepository",
     "derived_id",
@@ -112,6 +118,12 @@ _ARTIFACTS = Listing.of(
     aliases={"Digest": "digest", "PushTime": "push_time", "PullTime": "pull_time"},
 )
 _TAGS = Listing.of(("name", "push_time"), ("name", "push_time"), aliases={"Name": "name", "PushTime": "push_time"})
+# How far an artifact's page follows referrers (signatures of signatures, an SBOM's
+# attestation...), and how many it shows in all: a subject may gather any number of them.
+REFERRER_DEPTH = 4
+REFERRER_COUNT = 200
+# cosign's tag scheme from before the referrers API: sha256-<hex>.sig, .att, .sbom
+COSIGN_TAG_SUFFIXES = ("sig", "att", "sbom")
 
 
 def _in_projects(projects: list[Project], matches: list[Match]) -> list[Project]:
@@ -224,6 +236,52 @@ class ArtifactView:
     config: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    """A manifest whose `subject` is the artifact above it in the tree, with its own."""
+
+    descriptor: Descriptor
+    referrers: tuple[Referrer, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactDetail:
+    """What an artifact's page shows beyond its listing: the manifest (or index) as
+    stored, why an image's config is missing if it is, the referrers tree and the tags
+    of cosign's tag scheme (tag, digest) that name it."""
+
+    project: Project
+    view: ArtifactView
+    manifest: Mapping[str, Any]
+    config_problem: str | None
+    referrers: tuple[Referrer, ...]
+    referrers_cut: bool  # more referrers, or deeper ones, than the tree holds
+    scheme_tags: tuple[tuple[str, str], ...]
+
+
+@dataclass(slots=True)
+class _Budget:
+    left: int
+
+
+def _document(payload: bytes) -> Mapping[str, Any]:
+    try:
+        document = json.loads(payload)
+    except (ValueError, RecursionError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _config_problem(view: ArtifactView, manifest: Mapping[str, Any]) -> str | None:
+    if view.config is not None or view.info.config_media_type not in IMAGE_CONFIG_TYPES:
+        return None
+    descriptor = manifest.get("config")
+    size = descriptor.get("size") if isinstance(descriptor, dict) else None
+    if isinstance(size, int) and size > MAX_CONFIG_BYTES:
+        return f"The image config is {size} bytes; configs are shown up to {MAX_CONFIG_BYTES // 1024**2} MiB."
+    return "The image config could not be read: it is missing, or is not a JSON object."
+
+
 def parse_source(text: str) -> tuple[str, str]:
     """Harbor's `from`: project/repository@digest or project/repository:tag."""
     name, at, digest = text.partition("@")
@@ -288,8 +346,8 @@ class ArtifactService:
             raise NotFound(f"artifact {repo}:{reference} not found")
         return digest
 
-    async def _artifact(self, repo: str, reference: str) -> ArtifactInfo:
-        artifact = await self._store.get_artifact(repo, await self._digest(repo, reference))
+    async def _artifact(self, repo: str, reference: str, tag_limit: int | None = None) -> ArtifactInfo:
+        artifact = await self._store.get_artifact(repo, await self._digest(repo, reference), tag_limit)
         if artifact is None:
             raise NotFound(f"artifact {repo}@{reference} not found")
         return artifact
@@ -302,10 +360,21 @@ class ArtifactService:
         q: str | None,
         sort: str | None,
         paging: Paging,
+        tag_limit: int | None = None,
     ) -> tuple[Project, Page[ArtifactView]]:
+        """The artifacts, each with its first `tag_limit` tags (None: all of them)."""
         project, repo = await self._open(who, project_key, repository, "artifact", "list")
-        page = await self._store.list_artifacts(repo, _ARTIFACTS.criteria(q, sort), paging.offset, paging.limit)
+        page = await self._store.list_artifacts(
+            repo, _ARTIFACTS.criteria(q, sort), paging.offset, paging.limit, tag_limit
+        )
         return project, Page([await self._view(a) for a in page.items], page.total)
+
+    async def repository_tags(
+        self, who: Principal, project_key: str, repository: str, q: str | None, sort: str | None, paging: Paging
+    ) -> Page[TagInfo]:
+        """Every tag of the repository with the digest it names, with Harbor's q and sort."""
+        _, repo = await self._open(who, project_key, repository, "tag", "list")
+        return await self._store.list_tags(repo, None, _TAGS.criteria(q, sort), paging.offset, paging.limit)
 
     async def tags(
         self,
@@ -319,22 +388,66 @@ class ArtifactService:
     ) -> tuple[ArtifactInfo, Page[TagInfo]]:
         """The tags of one artifact, with Harbor's q and sort."""
         _, repo = await self._open(who, project_key, repository, "tag", "list")
-        artifact = await self._artifact(repo, reference)
+        artifact = await self._artifact(repo, reference, tag_limit=0)
         page = await self._store.list_tags(repo, artifact.digest, _TAGS.criteria(q, sort), paging.offset, paging.limit)
         return artifact, page
 
     async def get(
-        self, who: Principal, project_key: str, repository: str, reference: str
+        self, who: Principal, project_key: str, repository: str, reference: str, tag_limit: int | None = None
     ) -> tuple[Project, ArtifactView]:
         project, repo = await self._open(who, project_key, repository, "artifact", "read")
-        return project, await self._view(await self._artifact(repo, reference))
+        return project, await self._view(await self._artifact(repo, reference, tag_limit))
+
+    async def detail(
+        self, who: Principal, project_key: str, repository: str, reference: str, tag_limit: int | None = None
+    ) -> ArtifactDetail:
+        """The artifact with its manifest, config, referrers and cosign scheme tags, for
+        whoever may read it (the API's artifact GET)."""
+        project, repo = await self._open(who, project_key, repository, "artifact", "read")
+        view = await self._view(await self._artifact(repo, reference, tag_limit))
+        digest = Digest.parse(view.info.digest)
+        manifest = _document((await self._manifests.get(repo, digest)).payload)
+        referrers, cut = await self._referrers(repo, digest, REFERRER_DEPTH, _Budget(REFERRER_COUNT), {digest})
+        scheme_tags = []
+        for suffix in COSIGN_TAG_SUFFIXES:
+            tag = f"{digest.algorithm}-{digest.hex}.{suffix}"
+            named = await self._store.tag_digest(repo, tag) if is_tag(tag) else None
+            if named is not None:
+                scheme_tags.append((tag, named))
+        return ArtifactDetail(
+            project, view, manifest, _config_problem(view, manifest), referrers, cut, tuple(scheme_tags)
+        )
+
+    async def _referrers(
+        self, repo: str, subject: Digest, depth: int, budget: _Budget, seen: set[Digest]
+    ) -> tuple[tuple[Referrer, ...], bool]:
+        """The referrers of `subject` down to `depth` levels, as many as `budget` has left
+        for the whole tree; True when some were left out."""
+        found = await self._manifests.referrers(repo, subject, None)
+        out: list[Referrer] = []
+        cut = False
+        for descriptor in found:
+            if descriptor.digest in seen:
+                continue
+            if budget.left <= 0:
+                return tuple(out), True
+            budget.left -= 1
+            seen.add(descriptor.digest)
+            below: tuple[Referrer, ...] = ()
+            if depth > 1:
+                below, deeper_cut = await self._referrers(repo, descriptor.digest, depth - 1, budget, seen)
+                cut = cut or deeper_cut
+            elif await self._manifests.referrers(repo, descriptor.digest, None):
+                cut = True
+            out.append(Referrer(descriptor, below))
+        return tuple(out), cut
 
     async def build_history(
         self, who: Principal, project_key: str, repository: str, reference: str
     ) -> Sequence[Mapping[str, Any]]:
         """Harbor's build_history addition: the image config's history."""
         _, repo = await self._open(who, project_key, repository, "artifact-addition", "read")
-        view = await self._view(await self._artifact(repo, reference))
+        view = await self._view(await self._artifact(repo, reference, tag_limit=0))
         if view.config is None:
             raise BadRequest(f"{repo}@{view.info.digest} is not an image: it has no build history")
         history = view.config.get("history")
@@ -359,7 +472,7 @@ class ArtifactService:
         artifact = await self._store.get_artifact(source_repo, digest) if digest else None
         if artifact is None:
             raise unknown
-        if await self._store.get_artifact(target, artifact.digest) is not None:
+        if await self._store.get_artifact(target, artifact.digest, tag_limit=0) is not None:
             raise Conflict(f"the artifact {target}@{artifact.digest} already exists")
         await self._copier.copy(
             source_repo,
@@ -380,7 +493,7 @@ class ArtifactService:
 
     async def delete(self, who: Principal, project_key: str, repository: str, reference: str) -> None:
         project, repo = await self._open(who, project_key, repository, "artifact", "delete")
-        artifact = await self._artifact(repo, reference)
+        artifact = await self._artifact(repo, reference, tag_limit=0)
         try:
             await self._manifests.delete(repo, Digest.parse(artifact.digest))
         except Denied as exc:  # a child of an index: Harbor's precondition
@@ -391,7 +504,7 @@ class ArtifactService:
         project, repo = await self._open(who, project_key, repository, "tag", "create")
         if not is_tag(tag):
             raise BadRequest(f"invalid tag {tag!r}")
-        artifact = await self._artifact(repo, reference)
+        artifact = await self._artifact(repo, reference, tag_limit=0)
         if await self._store.tag_digest(repo, tag) is not None:
             raise Conflict(f"tag {tag} already exists in {repo}")
         # The same write as a /v2 manifest PUT by tag, so the same checks apply.
@@ -401,8 +514,8 @@ class ArtifactService:
 
     async def delete_tag(self, who: Principal, project_key: str, repository: str, reference: str, tag: str) -> None:
         project, repo = await self._open(who, project_key, repository, "tag", "delete")
-        artifact = await self._artifact(repo, reference)
-        if tag not in {t.name for t in artifact.tags}:
+        artifact = await self._artifact(repo, reference, tag_limit=0)
+        if not is_tag(tag) or await self._store.tag_digest(repo, tag) != artifact.digest:
             raise NotFound(f"tag {tag} not found on {repo}@{artifact.digest}")
         await self._manifests.delete(repo, tag)
         await self._record(who, project, "delete", "tag", f"{repo}:{tag}")

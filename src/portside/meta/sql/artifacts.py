@@ -155,7 +155,9 @@ class SqlArtifacts(SqlBase):
 
     # --- artifacts ------------------------------------------------------------------------
 
-    async def list_artifacts(self, repo: str, criteria: Criteria, offset: int, limit: int) -> Page[ArtifactInfo]:
+    async def list_artifacts(
+        self, repo: str, criteria: Criteria, offset: int, limit: int, tag_limit: int | None = None
+    ) -> Page[ArtifactInfo]:
         async with self._read() as conn:
             repo_id = await self._repo_id(conn, repo)
             if repo_id is None:
@@ -176,28 +178,32 @@ class SqlArtifacts(SqlBase):
             rows = (
                 await conn.execute(query.order_by(*order, repo_manifests.c.digest).offset(offset).limit(limit))
             ).all()
-            return Page(await self._artifacts(conn, repo_id, repo, rows), total)
+            return Page(await self._artifacts(conn, repo_id, repo, rows, tag_limit), total)
 
-    async def list_tags(self, repo: str, digest: str, criteria: Criteria, offset: int, limit: int) -> Page[TagInfo]:
+    async def list_tags(
+        self, repo: str, digest: str | None, criteria: Criteria, offset: int, limit: int
+    ) -> Page[TagInfo]:
         fields: Fields = {"name": tags.c.name, "push_time": tags.c.updated_at}
         query = (
             select(tags.c.name, tags.c.repo_id, tags.c.digest, tags.c.updated_at)
             .join(repositories, repositories.c.id == tags.c.repo_id)
-            .where(repositories.c.name == repo, tags.c.digest == digest, *conditions(fields, criteria))
+            .where(repositories.c.name == repo, *conditions(fields, criteria))
         )
+        if digest is not None:
+            query = query.where(tags.c.digest == digest)
         order = ordering(fields, criteria, bytewise=self._bytewise)
         async with self._read() as conn:
             total = await self._count(conn, query)
             rows = await conn.execute(query.order_by(*order, self._bytewise(tags.c.name)).offset(offset).limit(limit))
             return Page([TagInfo(r.name, r.repo_id, r.digest, utc(r.updated_at)) for r in rows], total)
 
-    async def get_artifact(self, repo: str, digest: str) -> ArtifactInfo | None:
+    async def get_artifact(self, repo: str, digest: str, tag_limit: int | None = None) -> ArtifactInfo | None:
         async with self._read() as conn:
             repo_id = await self._repo_id(conn, repo)
             if repo_id is None:
                 return None
             rows = (await conn.execute(self._artifact_query(repo_id).where(repo_manifests.c.digest == digest))).all()
-            found = await self._artifacts(conn, repo_id, repo, rows)
+            found = await self._artifacts(conn, repo_id, repo, rows, tag_limit)
         return found[0] if found else None
 
     async def tag_digest(self, repo: str, tag: str) -> str | None:
@@ -228,19 +234,21 @@ class SqlArtifacts(SqlBase):
         )
 
     async def _artifacts(
-        self, conn: AsyncConnection, repo_id: int, repo: str, rows: Sequence[Any]
+        self, conn: AsyncConnection, repo_id: int, repo: str, rows: Sequence[Any], tag_limit: int | None = None
     ) -> list[ArtifactInfo]:
         if not rows:
             return []
         digests = [r.digest for r in rows]
-        tag_rows = await conn.execute(
-            select(tags.c.name, tags.c.digest, tags.c.updated_at)
-            .where(tags.c.repo_id == repo_id, tags.c.digest.in_(digests))
-            .order_by(self._bytewise(tags.c.name))
-        )
         by_digest: dict[str, list[TagInfo]] = {d: [] for d in digests}
-        for t in tag_rows:
+        for t in await self._tags_of(conn, repo_id, digests, tag_limit):
             by_digest[t.digest].append(TagInfo(t.name, repo_id, t.digest, utc(t.updated_at)))
+        counts = {d: len(found) for d, found in by_digest.items()}
+        # Only an artifact that filled its limit may have more tags than were read.
+        filled = [d for d, found in by_digest.items() if tag_limit and len(found) == tag_limit]
+        if filled:
+            counted = select(tags.c.digest, func.count()).where(tags.c.repo_id == repo_id, tags.c.digest.in_(filled))
+            for d, count in await conn.execute(counted.group_by(tags.c.digest)):
+                counts[d] = int(count)
         sizes = await self._total_sizes(conn, set(digests))
         out = []
         for r in rows:
@@ -261,9 +269,27 @@ class SqlArtifacts(SqlBase):
                     tags=tuple(by_digest[r.digest]),
                     references=_children(document),
                     config_digest=str(config["digest"]) if config and isinstance(config.get("digest"), str) else None,
+                    tag_count=counts[r.digest],
                 )
             )
         return out
+
+    async def _tags_of(
+        self, conn: AsyncConnection, repo_id: int, digests: Sequence[str], tag_limit: int | None
+    ) -> list[Any]:
+        """The tags of these artifacts by name, the first `tag_limit` of each (None: all).
+        A bounded read is one query per artifact, each walking the (repo_id, name) key
+        until it has enough: a window over all of them would sort every tag first."""
+        name = self._bytewise(tags.c.name)
+        columns = select(tags.c.name, tags.c.digest, tags.c.updated_at).where(tags.c.repo_id == repo_id)
+        if tag_limit is None:
+            return list(await conn.execute(columns.where(tags.c.digest.in_(digests)).order_by(name)))
+        if tag_limit <= 0:
+            return []
+        found: list[Any] = []
+        for digest in digests:
+            found.extend(await conn.execute(columns.where(tags.c.digest == digest).order_by(name).limit(tag_limit)))
+        return found
 
     async def _total_sizes(self, conn: AsyncConnection, digests: set[str], depth: int = 0) -> dict[str, int]:
         """Manifest size plus the blobs it needs plus, for an index, its children's totals."""
