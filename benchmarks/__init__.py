@@ -16,9 +16,10 @@ Modules, in the order a run uses them:
     registry    pushes, mounts, manifests and sign-in over the registry API
     load        wrk, ab and curl as load generators
     context     what the scenarios of one run share
+    pages       the web UI's pages: their data seeded, each timed on one signed-in connection
     scenarios   what is measured
     results     the samples, medians and ratios
-    targets     the ratios Portside aims for
+    targets     the ratios Portside aims for (and the UI's own page times)
     report      terminal table, markdown, JSON
     runner      one run, from starting the servers to stopping them
 

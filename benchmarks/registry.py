@@ -1,8 +1,9 @@
 """What the benchmarks do to a registry through its HTTP API: push blobs (monolithic or in
 chunks), mount them, put manifests, and sign in (Basic credentials, or a Bearer token from
-Docker token authentication's realm).
+Docker token authentication's realm; or a web session, for the pages of Portside's UI).
 
-The same calls go to Portside and to Distribution; nothing here knows which is which.
+The same calls go to Portside and to Distribution, and nothing here knows which is which;
+only the web session is Portside's alone (Harbor's sign-in, which Distribution has not).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "basic_auth",
     "bearer_token",
     "image_manifest",
+    "session_cookie",
     "sha256_digest",
     "token_url",
 ]
@@ -90,6 +92,14 @@ def bearer_token(url: str, username: str, password: str, scopes: Sequence[str]) 
     return {"Authorization": f"Bearer {answer.json()['token']}"}
 
 
+def session_cookie(url: str, username: str, password: str) -> dict[str, str]:
+    """The Cookie header of a web session, opened as a browser's sign-in opens one: Harbor's
+    `POST /c/login` with a form (`principal`, `password`), which answers with the `sid` cookie."""
+    answer = httpx.post(f"{url}/c/login", data={"principal": username, "password": password}, timeout=60.0)
+    answer.raise_for_status()
+    return {"Cookie": f"sid={answer.cookies['sid']}"}
+
+
 class RegistryClient:
     """One client on one keep-alive connection, sending `auth` headers on every request."""
 
@@ -136,8 +146,8 @@ class RegistryClient:
             201, what=f"mount {digest} from {source} into {repo}"
         )
 
-    def put_manifest(self, repo: str, reference: str, manifest: bytes) -> None:
-        self._request("PUT", f"/v2/{repo}/manifests/{reference}", {"Content-Type": MANIFEST_TYPE}, manifest).expect(
+    def put_manifest(self, repo: str, reference: str, manifest: bytes, media_type: str = MANIFEST_TYPE) -> None:
+        self._request("PUT", f"/v2/{repo}/manifests/{reference}", {"Content-Type": media_type}, manifest).expect(
             201, what=f"put manifest {repo}:{reference}"
         )
 

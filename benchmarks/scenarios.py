@@ -3,7 +3,7 @@ rounds start (`prepare`: not measured), and in every round measures one column a
 (`measure`: the runner alternates the columns so machine noise falls on both).
 
 `--only` takes the scenarios' names: push, pull, direct-pull, fronted, base, manifest, head, concurrent,
-small-push, listing, auth, memory, limits.
+small-push, listing, auth, ui, memory, limits.
 """
 
 from __future__ import annotations
@@ -19,12 +19,21 @@ from typing import ClassVar
 
 from benchmarks.context import BASE_REPO, BASE_TAG, Bench
 from benchmarks.load import ab_head, curl_clients, curl_get, wrk
+from benchmarks.pages import Page, check, p50, p95, pages_of, seed, sizes_for, time_pages
 from benchmarks.payloads import Payloads, config_blob
 from benchmarks.plan import MIB, Plan
 from benchmarks.processes import cpu_seconds_between, thread_cpu, tree
-from benchmarks.registry import MANIFEST_TYPE, Blob, RegistryClient, basic_auth, image_manifest, token_url
+from benchmarks.registry import (
+    MANIFEST_TYPE,
+    Blob,
+    RegistryClient,
+    basic_auth,
+    image_manifest,
+    session_cookie,
+    token_url,
+)
 from benchmarks.results import DISTRIBUTION, MACHINE, PORTSIDE, Row
-from benchmarks.servers import PASSWORD, USERNAME, Registry
+from benchmarks.servers import PASSWORD, PROJECT, USERNAME, Registry
 
 __all__ = ["Scenario", "SCENARIOS", "Sample"]
 
@@ -442,6 +451,63 @@ class WithAuth(Scenario):
         )
 
 
+class WebPages(Scenario):
+    """The web UI's pages as a signed-in administrator's browser asks for them (pages.py
+    sets the data up and times them): the project list, a repository of 10,000 tags (its
+    first, second and last pages, a tag filter, its tags view), and an artifact with a
+    build history and referrers. Beside each page, the /api/v2.0 call that answers with
+    the same data, timed in the same turns, shows what rendering the HTML adds.
+
+    Portside only: Distribution has no UI, and no other registry with one runs here. On
+    the registries with authentication, as pages are only of use with it; the session is
+    opened by the sign-in endpoint, and every request carries its cookie."""
+
+    name = "ui"
+    columns = (PORTSIDE,)
+    modes = ("auth",)
+
+    def __init__(self, plan: Plan):
+        super().__init__(plan)
+        self.sizes = sizes_for(plan)
+        self._pages: list[Page] = []
+        self._session: dict[str, str] = {}
+        self._rounds = 0
+
+    def rows(self) -> tuple[Row, ...]:
+        found: list[Row] = []
+        for page in pages_of(PROJECT, self.sizes):
+            for stat in ("p50", "p95"):
+                found.append(Row(f"ui.{page.key}.{stat}", f"UI page: {page.label}, {stat}", "ms", False))
+            if page.api is not None:
+                for stat in ("p50", "p95"):
+                    label = f"  the same as JSON (API: {page.api_label}), {stat}"
+                    found.append(Row(f"ui.{page.key}.api.{stat}", label, "ms", False))
+        return tuple(found)
+
+    def prepare(self, bench: Bench, registry: Registry) -> None:
+        if registry.product != PORTSIDE:
+            return
+        seeded = seed(registry.url, registry.seeding_auth(), PROJECT, self.sizes)
+        self._session = session_cookie(registry.url, USERNAME, PASSWORD)
+        self._pages = pages_of(PROJECT, self.sizes, seeded)
+        for page in self._pages:
+            check(registry.url, self._session, page)
+
+    def measure(self, bench: Bench, column: str) -> Iterator[Sample]:
+        timed = {f"ui.{page.key}": page.path for page in self._pages}
+        timed.update({f"ui.{page.key}.api": page.api for page in self._pages if page.api is not None})
+        targets = list(timed.values())
+        # The turns run the other way every other round: no page always follows the same one.
+        if self._rounds % 2:
+            targets.reverse()
+        self._rounds += 1
+        url = bench.registry(column, "auth").url
+        timings = time_pages(url, self._session, targets, self.sizes.requests, self.sizes.warmup)
+        for key, target in timed.items():
+            yield f"{key}.p50", p50(timings[target])
+            yield f"{key}.p95", p95(timings[target])
+
+
 class PeakMemoryScenario(Scenario):
     """Peak memory of each server over the whole run (see memory.py)."""
 
@@ -543,6 +609,7 @@ SCENARIOS: tuple[type[Scenario], ...] = (
     SmallPushes,
     Listings,
     WithAuth,
+    WebPages,
     PeakMemoryScenario,
     MachineLimits,
 )

@@ -1,5 +1,6 @@
-"""Portside's performance targets, each a ratio between numbers of the same run, and the
-machine's own ceilings that some rows are read against."""
+"""Portside's performance targets, each a ratio between numbers of the same run (or, for
+what only Portside does, a bound on its own number), and the machine's own ceilings that
+some rows are read against."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ class Verdict:
 class Target:
     """Portside's median on `row`, divided by Distribution's median on it — or, when
     `versus` names a machine row, by that row's median; when `versus_distribution` names
-    another row, by Distribution's median on that one — must be at least `at_least`, or
-    at most `at_most`."""
+    another row, by Distribution's median on that one; when `alone`, Portside's median
+    itself, for what no other server here does — must be at least `at_least`, or at
+    most `at_most`."""
 
     row: str
     text: str
@@ -30,9 +32,12 @@ class Target:
     at_most: float | None = None
     versus: str | None = None
     versus_distribution: str | None = None
+    alone: bool = False
 
     def judge(self, results: Results) -> Verdict:
-        if self.versus_distribution is not None:
+        if self.alone:
+            value = results.median(self.row, PORTSIDE)
+        elif self.versus_distribution is not None:
             portside = results.median(self.row, PORTSIDE)
             other = results.median(self.versus_distribution, DISTRIBUTION)
             value = portside / other if portside is not None and other else None
@@ -68,6 +73,10 @@ TARGETS = (
     Target("concurrent.throughput", "≥ 2× Distribution", at_least=2),
     Target("small.images", "≥ 2× Distribution", at_least=2),
     Target("memory.open", "≤ 2× Distribution", at_most=2),
+    # The UI's: server time as the client on loopback sees it, the median of each round's p95.
+    Target("ui.projects.p95", "p95 < 50 ms", at_most=50, alone=True),
+    Target("ui.repository.p95", "p95 < 50 ms", at_most=50, alone=True),
+    Target("ui.artifact.p95", "p95 < 50 ms", at_most=50, alone=True),
 )
 
 
