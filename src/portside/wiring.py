@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,13 +23,11 @@ import portside
 from portside.auth.access import OpenRegistry
 from portside.auth.authn import Authenticator
 from portside.auth.controller import AccessController
-from portside.auth.passwords import hash_password, new_robot_secret, password_problem
 from portside.auth.policy import Policy
-from portside.auth.tokens import TokenService, derived_secret, load_or_create_key, new_key_pem, write_key
+from portside.auth.tokens import TokenService, derived_secret, load_or_create_key
 from portside.config import Settings, received_settings
 from portside.coord.coordinator import Coordinator, LocalCoordinator
 from portside.coord.locks import Locks
-from portside.errors import Conflict
 from portside.extras import require_extras
 from portside.http.accel import NginxBlobLocation
 from portside.http.api.app import management_routes
@@ -43,8 +40,8 @@ from portside.meta.sql.artifacts import SqlArtifacts
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
-from portside.meta.sql.keys import SqlKeys
 from portside.meta.sql.quotas import SqlQuotas
+from portside.meta.sql.search import SqlSearch
 from portside.meta.sql.sessions import SqlSessions
 from portside.meta.sql.store import SqlDatabase
 from portside.meta.stores import ChangeCounter
@@ -72,6 +69,14 @@ from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
 from portside.registry.uploadids import UploadIds
 from portside.registry.uploads import UploadService
+from portside.startup import (
+    bootstrap,
+    configure_logging,
+    has_schema,
+    load_or_create_signing_key,
+    migrate,
+    upgrade_database,
+)
 from portside.storage.driver import BlobStore
 from portside.storage.fs import FsBlobStore
 from portside.ui.app import build_pages
@@ -93,33 +98,6 @@ __all__ = [
     "serve_app",
     "upgrade_database",
 ]
-
-ADMIN_USERNAME = "admin"
-LIBRARY_PROJECT = "library"
-
-
-def load_or_create_signing_key(settings: Settings) -> None:
-    """Make the token signing key exist before server processes start (they share it).
-
-    Instances that share a database (several machines behind a load balancer) share the
-    key through it, unless a key file is configured: the first instance to start creates
-    it and every instance keeps a copy at `signing_key_path` for its server processes."""
-    if settings.token_key_file is None and _shared_database(settings):
-        pem = asyncio.run(_shared_signing_key(settings))
-        write_key(settings.signing_key_path, pem, replace=True)
-    load_or_create_key(settings.signing_key_path)
-
-
-def _shared_database(settings: Settings) -> bool:
-    return not settings.sqlalchemy_url.startswith("sqlite")
-
-
-async def _shared_signing_key(settings: Settings) -> str:
-    engine = create_engine(settings.sqlalchemy_url, pool_size=1)
-    try:
-        return await SqlKeys(engine).get_or_create("token", new_key_pem())
-    finally:
-        await engine.dispose()
 
 
 def _blob_store(settings: Settings, locks: Locks) -> BlobStore:
@@ -150,17 +128,6 @@ def _blob_store(settings: Settings, locks: Locks) -> BlobStore:
             locks,
         )
     raise ValueError(f"storage_url must be file:///PATH or s3://BUCKET/PREFIX, not {url!r}")
-
-
-def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    root = logging.getLogger("portside")
-    root.handlers[:] = [handler]
-    root.propagate = False
-    root.setLevel(settings.log_level.upper())
-    # Request lines are info; turning them off must not silence warnings.
-    logging.getLogger("portside.access").disabled = not settings.log_requests
 
 
 def build(settings: Settings) -> ASGIApp:
@@ -333,45 +300,6 @@ def _change_counter(settings: Settings, engine: AsyncEngine, coordinator: Coordi
     return None
 
 
-async def bootstrap(settings: Settings) -> str | None:
-    """First start: the built-in admin and the public `library` project.
-
-    Returns the admin's password when it was generated here (to be shown once), else None."""
-    engine = create_engine(settings.sqlalchemy_url, pool_size=1)
-    accounts = SqlAccounts(engine)
-    generated = None
-    try:
-        admin = await accounts.get_user(ADMIN_USERNAME)
-        if admin is None:
-            password = settings.admin_password
-            if password is None:
-                generated = password = new_robot_secret()[:24]
-            elif problem := password_problem(password):
-                raise ValueError(f"admin password: {problem}")
-            try:
-                admin = await accounts.create_user(
-                    ADMIN_USERNAME,
-                    hash_password(password),
-                    email=None,
-                    realname="System Administrator",
-                    comment="built-in administrator",
-                    sysadmin=True,
-                )
-            except Conflict:
-                # Another instance, starting at the same moment, made it first.
-                generated = None
-                admin = await accounts.get_user(ADMIN_USERNAME)
-                assert admin is not None
-        if await accounts.get_project(LIBRARY_PROJECT) is None:
-            try:
-                await accounts.create_project(LIBRARY_PROJECT, admin.user_id, {"public": "true"})
-            except Conflict:
-                pass  # made by another instance starting at the same moment
-    finally:
-        await engine.dispose()
-    return generated
-
-
 class NoRegistry(Exception):
     """The settings of a command that manages a registry point at none."""
 
@@ -389,14 +317,14 @@ async def _open_existing_registry(settings: Settings) -> None:
         # Opening a missing SQLite file would create it.
         if not database.is_file():
             missing = f"its database {database.resolve()} does not exist"
-        elif not await _has_schema(settings):
+        elif not await has_schema(settings):
             missing = f"its database {database.resolve()} holds no Portside schema"
         else:
             missing = None
     else:
         shown = make_url(settings.database_url or "").render_as_string(hide_password=True)
         try:
-            found = await _has_schema(settings)
+            found = await has_schema(settings)
         except (OSError, DBAPIError) as error:
             raise NoRegistry(f"cannot open the database {shown}: {error}") from None
         missing = None if found else f"its database {shown} holds no Portside schema"
@@ -409,35 +337,6 @@ async def _open_existing_registry(settings: Settings) -> None:
             " `portside serve` creates a registry when it first starts."
         )
     await upgrade_database(settings)
-
-
-async def _has_schema(settings: Settings) -> bool:
-    engine = create_engine(settings.sqlalchemy_url, pool_size=1)
-    try:
-        from portside.meta.sql.migrate import has_schema  # with Alembic, as for upgrade_database
-
-        return await has_schema(engine)
-    finally:
-        await engine.dispose()
-
-
-async def upgrade_database(settings: Settings) -> None:
-    """Bring the database schema up to date (the server does this at start)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.sqlalchemy_url, pool_size=1)
-    try:
-        # Imported here: Alembic (and Mako, Pygments) weigh on every server process's
-        # memory, and only this step needs them.
-        from portside.meta.sql.migrate import upgrade
-
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
-def migrate(settings: Settings) -> None:
-    require_extras(settings)
-    asyncio.run(upgrade_database(settings))
 
 
 def serve_app() -> ASGIApp:
@@ -474,7 +373,7 @@ def _management(
         authenticator=authenticator,
         users=UserService(accounts, accounts, guard, sessions),
         totp=totp,
-        projects=ProjectService(accounts, accounts, guard, quotas),
+        projects=projects,
         quotas=quotas,
         members=MemberService(accounts, accounts, accounts, guard),
         robots=RobotService(accounts, accounts, guard),
@@ -491,7 +390,7 @@ def _management(
         sessions=SessionService(sessions, accounts, authenticator, totp, settings.session_ttl_seconds),
         systeminfo=SystemInfoService(guard, facts, _disk_of(store)),
         statistics=StatisticsService(guard, accounts, artifacts),
-        search=SearchService(projects, repositories),
+        search=SearchService(projects, repositories, SqlSearch(database.engine), guard),
         permissions=PermissionService(guard),
         readiness_checks=registry.readiness_checks,
         secure_cookies=settings.base_url.startswith("https://"),
