@@ -38,19 +38,19 @@ def start_up(
     the `library` project, the token signing key; with the settings `serve` handed off."""
     if supervisor is not None:
         end_with_supervisor(supervisor)
-    from portside import wiring
+    from portside import startup
 
     settings = received_settings()
-    wiring.configure_logging(settings)
-    wiring.migrate(settings)
-    generated = asyncio.run(wiring.bootstrap(settings))
+    startup.configure_logging(settings)
+    startup.migrate(settings)
+    generated = asyncio.run(startup.bootstrap(settings))
     if generated is not None:
         typer.echo(
             f"portside: created the admin account with password {generated}\n"
             "portside: it is shown only this once; change it with `portside user passwd admin`",
             err=True,
         )
-    wiring.load_or_create_signing_key(settings)
+    startup.load_or_create_signing_key(settings)
 
 
 @app.command()
