@@ -4,12 +4,16 @@ live Portside (one per test module).
 Every page a test opens is watched: a Content-Security-Policy violation (reported by the
 page's `securitypolicyviolation` event and by Chromium's console) or an uncaught script
 error fails the test that caused it. `signed_in` is a page whose browser signed in as the
-administrator through the sign-in form; `sign_in` does the same for any account.
+administrator through the sign-in form; `sign_in` does the same for any account, and
+`forged_post` sends a change with a page's own session and CSRF token, as a form the page
+does not offer would.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,8 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    APIResponse,
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 
 from tests.api import oci
 from tests.servers import ADMIN_PASSWORD, Portside
@@ -134,6 +147,17 @@ def sign_in(page: Page, username: str, password: str, code: str | None = None) -
     page.wait_for_load_state()
 
 
+def csrf_token(page: Page) -> str:
+    """The CSRF token of the page's session, as its forms carry it."""
+    return page.locator('input[name="csrf_token"]').first.input_value()
+
+
+def forged_post(page: Page, path: str, form: dict[str, str]) -> APIResponse:
+    """A POST the page offers no form for, with its session cookie and CSRF token: what a
+    visitor who writes the form themselves sends. Redirects are not followed."""
+    return page.request.post(path, form={**form, "csrf_token": csrf_token(page)}, max_redirects=0)
+
+
 @pytest.fixture
 def signed_in(page: Page) -> Page:
     sign_in(page, *ADMIN)
@@ -163,9 +187,95 @@ def new_project(server: Portside, public: bool = False) -> str:
     return name
 
 
+def user_id(server: Portside, name: str) -> int:
+    found = api(server, "GET", "/users", params={"q": f"username={name}"}).json()
+    assert len(found) == 1, found
+    return int(found[0]["user_id"])
+
+
+def add_member(server: Portside, project: str, name: str, role_id: int) -> None:
+    r = api(
+        server, "POST", f"/projects/{project}/members", json={"role_id": role_id, "member_user": {"username": name}}
+    )
+    assert r.status_code == 201, r.text
+
+
+def new_robot(server: Portside, project: str, *actions: str) -> dict[str, Any]:
+    """A robot of `project` holding `repository:ACTION` for each action: the API's answer
+    (`id`, `name`, `secret`)."""
+    body = {
+        "name": unique("r"),
+        "level": "project",
+        "duration": 30,
+        "permissions": [
+            {
+                "kind": "project",
+                "namespace": project,
+                "access": [{"resource": "repository", "action": action} for action in actions],
+            }
+        ],
+    }
+    r = api(server, "POST", "/robots", json=body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def turn_on_two_factor(server: Portside, who: tuple[str, str]) -> str:
+    """Two-factor sign-in turned on through the API (its page has a test of its own); the secret."""
+    started = api(server, "POST", "/users/current/totp", who=who)
+    assert started.status_code == 200, started.text
+    secret = str(started.json()["secret"])
+    # The code of the step before: the one of now stays unused, for signing in with.
+    confirmed = api(
+        server, "PUT", "/users/current/totp", who=who, json={"code": pyotp.TOTP(secret).at(time.time() - 30)}
+    )
+    assert confirmed.status_code in (200, 204), confirmed.text
+    return secret
+
+
+def registry(server: Portside) -> httpx.Client:
+    return httpx.Client(base_url=server.url, auth=ADMIN, timeout=60)
+
+
 def push_image(server: Portside, repository: str, tag: str) -> oci.Manifest:
-    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
-        return oci.push_image(registry, repository, tag)
+    with registry(server) as client:
+        return oci.push_image(client, repository, tag)
+
+
+def built_image_config(env: list[str], entrypoint: list[str], cmd: list[str]) -> dict[str, Any]:
+    """An image config that says how the image runs and how it was built: a step that made
+    its one layer, then one that made none."""
+    return {
+        "created": "2024-06-01T12:00:00Z",
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Env": env, "Entrypoint": entrypoint, "Cmd": cmd},
+        "rootfs": {"type": "layers", "diff_ids": []},
+        "history": [
+            {"created": "2024-06-01T11:59:00Z", "created_by": "COPY rootfs / # the whole image"},
+            {"created": "2024-06-01T12:00:00Z", "created_by": f"ENV {env[-1]}", "empty_layer": True},
+        ],
+    }
+
+
+def push_built_image(server: Portside, repository: str, tag: str) -> oci.Manifest:
+    """An image whose config and history the artifact page shows."""
+    config = built_image_config(["PATH=/bin", f"NONCE={uuid.uuid4().hex}"], ["/bin/sh", "-c"], ["echo hello"])
+    image = oci.image_manifest(oci.Blob(json.dumps(config).encode(), oci.OCI_CONFIG), [oci.layer(900)])
+    with registry(server) as client:
+        oci.push_manifest(client, repository, image, tag)
+    return image
+
+
+def push_index(server: Portside, repository: str, tag: str) -> oci.Manifest:
+    """A two-platform index, its children pushed first."""
+    children = [
+        oci.image_manifest(config=oci.config_blob(platform=p)) for p in (("linux", "amd64"), ("linux", "arm64"))
+    ]
+    index = oci.index_manifest(children)
+    with registry(server) as client:
+        oci.push_manifest(client, repository, index, tag)
+    return index
 
 
 def axe_script() -> Path:

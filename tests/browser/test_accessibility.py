@@ -1,15 +1,37 @@
-"""axe-core on the main pages, in the light and the dark theme: no violation of serious or
-critical impact (contrast, names of controls and links, labels, landmarks, ...)."""
+"""axe-core on the pages, in the light and the dark theme: no violation of serious or
+critical impact (contrast, names of controls and links, labels, landmarks, ...). The pages
+anyone sees, the projects and a project's tabs, the search and the account; a repository,
+its tags and its artifacts (an image with its config and history, an index and its
+children); the Robots tab with its form open and the page of a new robot's secret; and the
+administration: users, a user, robots, quotas, garbage collection, a run of it, the scrub
+and the audit log."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import ADMIN, Watcher, axe_script, new_project, open_context, push_image, sign_in, unique
+from tests.browser.conftest import (
+    ADMIN,
+    Watcher,
+    api,
+    axe_script,
+    new_project,
+    new_robot,
+    new_user,
+    open_context,
+    push_built_image,
+    push_image,
+    push_index,
+    sign_in,
+    unique,
+    user_id,
+)
 from tests.servers import Portside
 
 BLOCKING = ("serious", "critical")
@@ -20,7 +42,21 @@ def seeded(server: Portside) -> dict[str, str]:
     project = new_project(server)
     repository = f"{project}/{unique('a11y-')}"
     manifest = push_image(server, repository, "v1")
-    return {"project": project, "repository": repository, "digest": manifest.digest, "layer": manifest.blobs[1].digest}
+    built = unique("built-")
+    push_built_image(server, f"{project}/{built}", "1.0")
+    push_image(server, f"{project}/{built}", "2.0")
+    index = push_index(server, f"{project}/{built}", "multi")
+    new_robot(server, project, "pull", "push")
+    user, _ = new_user(server)
+    return {
+        "project": project,
+        "repository": repository,
+        "digest": manifest.digest,
+        "layer": manifest.blobs[1].digest,
+        "built": built,
+        "index": index.digest,
+        "user": str(user_id(server, user)),
+    }
 
 
 @pytest.fixture(params=["light", "dark"])
@@ -49,6 +85,18 @@ def check(page: Page, path: str) -> list[str]:
     page.goto(path)
     page.wait_for_load_state("load")
     return [f"{path}: {v}" for v in blocking_violations(page)]
+
+
+def finished(server: Portside, run: int) -> None:
+    deadline = time.monotonic() + 20
+    while api(server, "GET", f"/system/gc/{run}").json()["job_status"] in ("Pending", "Running"):
+        assert time.monotonic() < deadline, f"gc run {run} did not finish"
+        time.sleep(0.1)
+
+
+def check_here(page: Page, what: str) -> list[str]:
+    """The page as it is now, after the test opened or sent something on it."""
+    return [f"{page.url} ({what}): {v}" for v in blocking_violations(page)]
 
 
 def test_the_pages_anyone_sees(axe_context: BrowserContext, seeded: dict[str, str]) -> None:
@@ -93,4 +141,79 @@ def test_the_search_and_the_account(axe_context: BrowserContext, seeded: dict[st
         "/account/two-factor",
     ):
         problems += check(page, path)
+    assert problems == [], "\n".join(problems)
+
+
+def test_a_repository_its_tags_and_its_artifacts(axe_context: BrowserContext, seeded: dict[str, str]) -> None:
+    page = axe_context.new_page()
+    sign_in(page, *ADMIN)
+    repository = f"/projects/{seeded['project']}/repositories/{seeded['built']}"
+    problems = []
+    for path in (
+        repository,
+        f"{repository}/-/tags",
+        f"{repository}/-/artifacts/1.0",  # an image with its config and history
+        f"{repository}/-/artifacts/multi",  # an index with its platforms
+    ):
+        problems += check(page, path)
+    # The questions the page asks before a change, opened.
+    page.goto(repository)
+    page.locator("summary", has_text="Edit the description").click()
+    page.locator('summary[aria-label="Delete the tag 1.0"]').click()
+    page.locator("summary", has_text="Delete repository").click()
+    problems += check_here(page, "description form and delete questions open")
+    page.goto(f"{repository}/-/artifacts/multi")
+    page.locator("summary", has_text="Delete artifact").click()
+    problems += check_here(page, "delete question open")
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_robots_tab_its_form_and_a_new_robot_s_secret(axe_context: BrowserContext, seeded: dict[str, str]) -> None:
+    page = axe_context.new_page()
+    sign_in(page, *ADMIN)
+    problems = check(page, f"/projects/{seeded['project']}/robots")
+    page.locator("summary", has_text="New robot account").click()
+    problems += check_here(page, "form open")
+    page.get_by_label("Name", exact=True).fill(unique("a11y"))
+    page.get_by_label("push repository").check()
+    page.get_by_role("button", name="Create robot account").click()
+    expect(page.get_by_label("Secret", exact=True)).not_to_have_value("")
+    problems += check_here(page, "the secret")
+    # The form sent back with the reason beside the field.
+    page.goto(f"/projects/{seeded['project']}/robots")
+    page.locator("summary", has_text="New robot account").click()
+    page.get_by_label("Name", exact=True).fill("Not A Name!")
+    page.get_by_role("button", name="Create robot account").click()
+    expect(page.get_by_label("Name", exact=True)).to_have_attribute("aria-invalid", "true")
+    problems += check_here(page, "refused")
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_administration(axe_context: BrowserContext, server: Portside, seeded: dict[str, str]) -> None:
+    page = axe_context.new_page()
+    sign_in(page, *ADMIN)
+    problems = []
+    for path in (
+        "/admin/users",
+        f"/admin/users/{seeded['user']}",
+        "/admin/robots",
+        "/admin/quotas",
+        "/admin/gc",
+        "/admin/audit-logs",
+    ):
+        problems += check(page, path)
+    for path, summary in (("/admin/users", "New user"), ("/admin/robots", "New robot account")):
+        page.goto(path)
+        page.locator("summary", has_text=summary).click()
+        problems += check_here(page, "form open")
+    page.goto("/admin/gc")
+    now = page.get_by_role("region", name="Run now")
+    now.get_by_label("Dry run: log what would be deleted, delete nothing").check()
+    now.get_by_role("button", name="Run garbage collection now").click()
+    expect(page).to_have_url(re.compile(r"/admin/gc/\d+$"))
+    finished(server, int(page.url.rsplit("/", 1)[1]))
+    page.reload()
+    expect(page.locator(".job-log")).to_be_visible()
+    problems += check_here(page, "a finished run with its log")
+    problems += check(page, "/admin/gc")  # with the run in the history
     assert problems == [], "\n".join(problems)
