@@ -40,7 +40,7 @@ from portside.meta.sql.artifacts import SqlArtifacts
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
-from portside.meta.sql.quotas import SqlQuotas
+from portside.meta.sql.quotas import SqlQuotas, UsageCache
 from portside.meta.sql.search import SqlSearch
 from portside.meta.sql.sessions import SqlSessions
 from portside.meta.sql.store import SqlDatabase
@@ -198,7 +198,9 @@ def build(settings: Settings) -> ASGIApp:
     sessions = SqlSessions(engine)
     scans = _scanning_engine(settings, engine)
     upkeep = _upkeep(settings, scans, store, coordinator, Guard(policy, accounts))
-    management = _management(settings, sessions, accounts, database, registry, authenticator, policy, upkeep, store)
+    management = _management(
+        settings, sessions, accounts, database, registry, authenticator, policy, upkeep, store, changes
+    )
 
     async def purge_old_audit_records() -> None:
         await purge_expired(SqlAccounts(scans), settings.audit_retention_days)
@@ -356,13 +358,17 @@ def _management(
     policy: Policy,
     upkeep: Upkeep,
     store: BlobStore,
+    changes: ChangeCounter | None,
 ) -> ManagementServices:
-    """The management services (of /api/v2.0, /c/login and the web UI) over the same stores as /v2."""
+    """The management services (of /api/v2.0, /c/login and the web UI) over the same stores
+    as /v2; `changes`, the registry's generation the lookup caches watch (None: no caches)."""
     # Deleting a repository or an artifact removes manifests and tags the cache serves.
     artifacts = SqlArtifacts(database.engine, after_commit=database.after_commit)
     guard = Guard(policy, accounts)
     limit = settings.default_project_storage_limit
-    quotas = QuotaService(SqlQuotas(database.engine, limit), accounts, guard, limit)
+    # Projects' usage is remembered while the registry's generation stands (see sql/quotas.py).
+    usage = UsageCache(changes, settings.manifest_cache_entries) if changes is not None else None
+    quotas = QuotaService(SqlQuotas(database.engine, limit, usage), accounts, guard, limit)
     totp = TotpService(accounts, accounts, authenticator)
     projects = ProjectService(accounts, accounts, guard, quotas)
     repositories = RepositoryService(artifacts, accounts, guard)

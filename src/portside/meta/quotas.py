@@ -3,12 +3,14 @@
 A project's usage is not a counter kept beside the content: it is computed from what its
 repositories hold (every distinct blob and manifest once, whichever repositories link it),
 so deletes and garbage collection change it without bookkeeping. The registry's stores
-check it in the same transaction as every write that makes a project grow.
+check it in the same transaction as every write that makes a project grow. Reads (the
+quota API, the project list and summary) may answer from what a process remembers, as
+long as nothing any process or instance committed since could have changed it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -42,6 +44,10 @@ class QuotaStore(Protocol):
     async def get_quota(self, project_id: int) -> Quota | None:
         """None when there is no such project; a project without a quota row gets one
         with the default limit."""
+
+    async def quotas_of(self, project_ids: Collection[int]) -> dict[int, Quota]:
+        """`get_quota` of several projects at once (a page of them), by project id; the
+        projects that do not exist are left out."""
 
     async def list_quotas(self, query: QuotaQuery, offset: int, limit: int) -> Page[Quota]: ...
 

@@ -11,7 +11,7 @@ The registry enforces the limits in its stores, in the transaction of each push.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from portside.auth.principal import Principal
 from portside.digits import parse_decimal
@@ -74,6 +74,12 @@ class QuotaService:
         if not await self._guard.policy.permits(who, project, "quota", "read"):
             return None
         return await self._quotas.get_quota(project.project_id)
+
+    async def of_projects(self, who: Principal, projects: Sequence[Project]) -> dict[int, Quota]:
+        """`of_project` of each of `projects` (a page of a list), read together: the quotas
+        `who` may read, by project id."""
+        readable = [p.project_id for p in projects if await self._guard.policy.permits(who, p, "quota", "read")]
+        return await self._quotas.quotas_of(readable)
 
     # --- /quotas --------------------------------------------------------------------------
 

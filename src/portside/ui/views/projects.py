@@ -76,18 +76,16 @@ async def _list_context(request: Request, who: Visitor) -> dict[str, Any]:
     found = await services.projects.list(
         who.principal, name=q or None, public=None, owner=None, q=None, paging=paging, sort=None
     )
-    rows = []
-    for listed in found.items:
-        project = listed.project
-        quota = await services.quotas.of_project(who.principal, project)
-        rows.append(
-            {
-                "project": project,
-                "url": common.project_url(project.name),
-                "role": ROLE_TITLES.get(listed.role_id) if listed.role_id else None,
-                "quota": quota,
-            }
-        )
+    quotas = await services.quotas.of_projects(who.principal, [listed.project for listed in found.items])
+    rows = [
+        {
+            "project": listed.project,
+            "url": common.project_url(listed.project.name),
+            "role": ROLE_TITLES.get(listed.role_id) if listed.role_id else None,
+            "quota": quotas.get(listed.project.project_id),
+        }
+        for listed in found.items
+    ]
     return {"q": q, "rows": rows, "total": found.total, "paging": paging}
 
 
