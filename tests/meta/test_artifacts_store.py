@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, inspect, select, update
+
 from portside.meta.criteria import EVERYTHING, Criteria, Match
+from portside.meta.sql.schema import repo_manifests
 from tests.meta.conftest import Stores, blob, image, index, push
 
 NEWEST = Criteria(order=(("push_time", True),))
@@ -164,3 +170,194 @@ async def test_tag_limit_and_repository_tags(stores: Stores) -> None:
     assert sorted(t.name for t in filtered.items) == [f"t1{i}" for i in range(10)]
     only = await art.list_tags("lib/app", str(two.digest), EVERYTHING, 0, 50)
     assert [t.name for t in only.items] == ["only"]
+
+
+async def test_an_artifact_counts_where_it_is_no_child_of_an_index(stores: Stores) -> None:
+    """The artifact count asks about the indexes of the artifact's own repository: an image
+    that is a child of an index elsewhere is an artifact of its own here."""
+    shared = image("shared")
+    await push(stores.db, "lib/solo", shared, "v1")
+    await push(stores.db, "lib/multi", shared)
+    await stores.db.put_manifest("lib/multi", index(shared), "latest")
+    solo, multi = await stores.artifacts.get_repository("lib/solo"), await stores.artifacts.get_repository("lib/multi")
+    assert solo is not None and multi is not None
+    assert (solo.artifact_count, multi.artifact_count) == (1, 1)
+    one = Criteria(order=(("name", False),)).where("artifact_count", Match("exact", (1,)))
+    listed = await stores.artifacts.list_repositories(projects=["lib"], criteria=one, offset=0, limit=10)
+    assert [(r.name, r.artifact_count) for r in listed.items] == [("lib/multi", 1), ("lib/solo", 1)]
+    assert (await stores.artifacts.list_artifacts("lib/solo", EVERYTHING, 0, 10)).total == 1
+
+
+async def test_every_order_pages_through_the_same_artifacts(stores: Stores) -> None:
+    """A page is the rows at its offset in the listing's order, ties broken by digest,
+    ascending or descending, whether the order is on the link (push time) or the manifest."""
+    db, artifacts = stores.db, stores.artifacts
+    for i in range(9):
+        await push(db, "lib/paged", image(f"p{i}", artifact_type=f"application/vnd.example.t{i % 3}"), f"v{i}")
+    child = image("child")
+    await push(db, "lib/paged", child)
+    await db.put_manifest("lib/paged", index(child), "multi")
+    # Four pushed at the same moment: their order is the digests'.
+    async with stores.engine.begin() as conn:
+        rows = (await conn.execute(select(repo_manifests.c.digest).order_by(repo_manifests.c.digest))).scalars()
+        tied = list(rows)[2:6]
+        await conn.execute(
+            update(repo_manifests)
+            .where(repo_manifests.c.digest.in_(tied))
+            .values(pushed_at=datetime(2026, 1, 1, tzinfo=UTC))
+        )
+    everything = await artifacts.list_artifacts("lib/paged", NEWEST, 0, 100)
+    assert everything.total == 10 and str(child.digest) not in [a.digest for a in everything.items]
+    by_time = [a.digest for a in sorted(everything.items, key=lambda a: a.digest)]
+    by_time.sort(key=lambda d: next(a.push_time for a in everything.items if a.digest == d), reverse=True)
+    assert [a.digest for a in everything.items] == by_time
+    for order in (
+        NEWEST,
+        OLDEST,
+        Criteria(order=(("digest", True),)),
+        Criteria(order=(("artifact_type", False),)),
+        Criteria(order=(("manifest_media_type", True), ("push_time", False))),
+    ):
+        full = await artifacts.list_artifacts("lib/paged", order, 0, 100, tag_limit=1)
+        pages = [await artifacts.list_artifacts("lib/paged", order, offset, 3, tag_limit=1) for offset in (0, 3, 6, 9)]
+        assert [a.digest for p in pages for a in p.items] == [a.digest for a in full.items], order
+        assert all(p.total == 10 for p in pages)
+        assert [a.tags for p in pages for a in p.items] == [a.tags for a in full.items]
+    typed = Criteria(order=(("push_time", True),)).where(
+        "artifact_type", Match("exact", ("application/vnd.example.t1",))
+    )
+    found = await artifacts.list_artifacts("lib/paged", typed, 1, 2)
+    assert found.total == 3 and len(found.items) == 2
+    assert all(a.artifact_type == "application/vnd.example.t1" for a in found.items)
+    # A total the caller has counted already is the page's, and not counted again.
+    given = await artifacts.list_artifacts("lib/paged", NEWEST, 0, 3, total=10)
+    assert given.total == 10 and [a.digest for a in given.items] == [a.digest for a in everything.items[:3]]
+
+
+async def test_the_newest_artifact(stores: Stores) -> None:
+    db, artifacts = stores.db, stores.artifacts
+    assert await artifacts.newest_artifact("lib/none") is None
+    await db.link_blob("lib/new", *blob("only a blob"))
+    assert await artifacts.newest_artifact("lib/new") is None
+    older, newer = image("older"), image("newer")
+    await push(db, "lib/new", older, "old")
+    await push(db, "lib/new", newer, "b")
+    await db.put_manifest("lib/new", newer, "a")
+    newest = await artifacts.newest_artifact("lib/new", tag_limit=1)
+    assert newest is not None and newest.digest == str(newer.digest)
+    assert [t.name for t in newest.tags] == ["a"] and newest.tag_count == 2
+    listed = await artifacts.list_artifacts("lib/new", NEWEST, 0, 1)
+    assert [a.digest for a in listed.items] == [newest.digest]
+    assert await artifacts.repository_exists("lib/new") is True
+    assert await artifacts.repository_exists("lib/none") is False
+
+
+async def test_referrers_of_many_subjects_at_once(stores: Stores) -> None:
+    """A level of a referrers tree in one read: each subject's referrers in push order,
+    as /v2's referrers list them, and only those of the repository."""
+    db, artifacts = stores.db, stores.artifacts
+    base, other = image("base"), image("other")
+    for manifest in (base, other):
+        await push(db, "lib/signed", manifest)
+    signature = image("sig", subject=base, artifact_type="application/vnd.example.sig")
+    sbom = image("sbom", subject=base, artifact_type="application/spdx+json", annotations={"a": "b"})
+    other_signature = image("other-sig", subject=other, artifact_type="application/vnd.example.sig")
+    for manifest in (sbom, signature, other_signature):
+        await push(db, "lib/signed", manifest)
+    # The same image elsewhere, with a referrer of its own there.
+    await push(db, "lib/elsewhere", base)
+    await push(db, "lib/elsewhere", image("foreign", subject=base))
+    unknown = "sha256:" + "0" * 64
+    found = await artifacts.referrers("lib/signed", [str(base.digest), str(other.digest), unknown])
+    assert [str(d.digest) for d in found[str(base.digest)]] == [str(sbom.digest), str(signature.digest)]
+    assert [str(d.digest) for d in found[str(other.digest)]] == [str(other_signature.digest)]
+    assert list(found[unknown]) == []
+    for subject in (base, other):
+        assert list(found[str(subject.digest)]) == await db.referrers("lib/signed", subject.digest, None)
+    assert found[str(base.digest)][0].annotations == {"a": "b"}
+    assert found[str(base.digest)][0].artifact_type == "application/spdx+json"
+    assert await db.referrers("lib/signed", base.digest, "application/vnd.example.sig") == [found[str(base.digest)][1]]
+    assert [len(v) for v in (await artifacts.referrers("lib/none", [str(base.digest)])).values()] == [0]
+    assert await artifacts.referrers("lib/signed", []) == {}
+
+
+async def test_tag_digests(stores: Stores) -> None:
+    one, two = image("one"), image("two")
+    await push(stores.db, "lib/tagged", one, "a")
+    await push(stores.db, "lib/tagged", two, "b")
+    found = await stores.artifacts.tag_digests("lib/tagged", ["a", "b", "c"])
+    assert dict(found) == {"a": str(one.digest), "b": str(two.digest)}
+    assert await stores.artifacts.tag_digests("lib/none", ["a"]) == {}
+    assert await stores.artifacts.tag_digests("lib/tagged", []) == {}
+
+
+async def test_the_listings_read_through_their_indexes(stores: Stores) -> None:
+    """Migration 0008's indexes exist, and on SQLite (which keeps no statistics to choose
+    by) the reads this module sped up go through them: an artifact's first tags through
+    (repository, digest, name), a page of artifacts along (repository, push time), and the
+    referrers of a manifest through the index on `subject`."""
+    async with stores.engine.connect() as conn:
+        found = await conn.run_sync(
+            lambda sync: {
+                table: {ix["name"] for ix in inspect(sync).get_indexes(table)} for table in ("tags", "repo_manifests")
+            }
+        )
+    assert "ix_tags_repo_digest_name" in found["tags"] and "ix_tags_repo_digest" not in found["tags"]
+    assert "ix_repo_manifests_repo_pushed" in found["repo_manifests"]
+    if stores.engine.dialect.name != "sqlite":
+        return
+    db, artifacts = stores.db, stores.artifacts
+    base = image("base")
+    await push(db, "lib/plans", base, "v1")
+    await push(db, "lib/plans", image("sig", subject=base, artifact_type="application/vnd.example.sig"))
+    for i in range(5):
+        await push(db, "lib/plans", image(f"other{i}"), f"o{i}")
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(stores.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await artifacts.list_artifacts("lib/plans", NEWEST, 2, 3, tag_limit=2, total=7)
+        await artifacts.referrers("lib/plans", [str(base.digest)])
+    finally:
+        event.remove(stores.engine.sync_engine, "before_cursor_execute", seen)
+
+    async def plan(marker: str) -> str:
+        statement, parameters = next((s, p) for s, p in statements if marker in s)
+        async with stores.engine.connect() as conn:
+            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, tuple(parameters))
+            return "\n".join(str(row[-1]) for row in rows)
+
+    assert "ix_repo_manifests_repo_pushed" in await plan("LIMIT ? OFFSET ?")
+    assert "ix_tags_repo_digest_name" in await plan("UNION ALL")
+    assert "ix_manifests_subject" in await plan("manifests.subject IN")
+
+
+async def test_several_conditions_on_tags_at_once(stores: Stores) -> None:
+    """Each condition on tags holds (a tag meeting one need not be the tag meeting the
+    other), with conditions on the manifest beside them, counted and paged alike."""
+    db, artifacts = stores.db, stores.artifacts
+    typed = "application/vnd.example.kind"
+    both, fuzzy_only, exact_only = image("both", artifact_type=typed), image("fuzzy"), image("exact")
+    await push(db, "lib/many", both, "release-1")
+    await db.put_manifest("lib/many", both, "stable")
+    await push(db, "lib/many", fuzzy_only, "release-2")
+    await push(db, "lib/many", exact_only, "stable-old")
+    await db.put_manifest("lib/many", exact_only, "Stable")
+    criteria = NEWEST.where("tags", Match("fuzzy", ("RELEASE",))).where("tags", Match("exact", ("stable",)))
+    found = await artifacts.list_artifacts("lib/many", criteria, 0, 10, tag_limit=1)
+    assert (found.total, [a.digest for a in found.items]) == (1, [str(both.digest)])
+    assert [t.name for t in found.items[0].tags] == ["release-1"] and found.items[0].tag_count == 2
+    ranged = NEWEST.where("tags", Match("range", ("release-2", "stable-old")))
+    found = await artifacts.list_artifacts("lib/many", ranged, 0, 10)
+    assert {a.digest for a in found.items} == {str(both.digest), str(fuzzy_only.digest), str(exact_only.digest)}
+    typed_release = criteria.where("artifact_type", Match("exact", (typed,)))
+    assert (await artifacts.list_artifacts("lib/many", typed_release, 0, 10)).total == 1
+    untyped = NEWEST.where("tags", Match("fuzzy", ("release",))).where("artifact_type", Match("exact", ("x/y",)))
+    assert (await artifacts.list_artifacts("lib/many", untyped, 0, 10)).total == 0
+    one_of = NEWEST.where("tags", Match("any", ("Stable", "release-2")))
+    found = await artifacts.list_artifacts("lib/many", one_of, 0, 1)
+    assert found.total == 2 and [a.digest for a in found.items] == [str(exact_only.digest)]
+    assert (await artifacts.list_artifacts("lib/many", NEWEST.where("tags", Match("any", ())), 0, 10)).total == 0

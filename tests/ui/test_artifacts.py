@@ -260,6 +260,46 @@ def test_the_referrers_tree_shows_signatures_sboms_and_their_own_referrers(serve
     assert f'<a href="{artifact_path(project, image.digest)}" title="{image.digest}">' in legacy_page.text
 
 
+def test_the_referrers_tree_stops_at_its_depth_and_keeps_to_its_repository(server: Portside, admin: Browser) -> None:
+    """Referrers of referrers, four levels deep and no deeper (the page says more exist),
+    siblings in the order they were pushed; the same image's referrers in another
+    repository are that repository's."""
+    project = new_project(server)
+    repo, other = f"{project}/app", f"{project}/other"
+    with registry(server) as client:
+        image = oci.push_image(client, repo, "v1")
+        chain = [image]
+        for level in range(5):
+            chain.append(oci.artifact_manifest(COSIGN_SIGNATURE, subject=chain[-1]))
+            oci.push_manifest(client, repo, chain[-1])
+            if level == 0:
+                sibling = oci.artifact_manifest(SPDX, subject=image)
+                oci.push_manifest(client, repo, sibling)
+        oci.push_manifest(client, other, image)
+        foreign = oci.artifact_manifest(NOTATION_SIGNATURE, subject=image)
+        oci.push_manifest(client, other, foreign)
+
+    def tree_of(reference: str, repository: str = "app") -> str:
+        page = admin.get(artifact_path(project, reference, repository))
+        assert page.status_code == 200
+        return section(page.text, "referrers-title")
+
+    def shown(tree: str, manifest: oci.Manifest, repository: str = "app") -> bool:
+        return f'href="{artifact_path(project, manifest.digest, repository)}"' in tree
+
+    tree = tree_of("v1")
+    assert [shown(tree, m) for m in chain[1:]] == [True, True, True, True, False]
+    assert "More referrers exist than are shown here." in tree
+    assert shown(tree, sibling) and tree.index(chain[1].digest) < tree.index(sibling.digest)
+    assert not shown(tree, foreign) and "Signature (Notation)" not in tree
+    # From the second level down, the rest of the chain fits.
+    lower = tree_of(chain[2].digest)
+    assert [shown(lower, m) for m in chain[3:]] == [True, True, True]
+    assert "More referrers exist" not in lower and not shown(lower, sibling)
+    elsewhere = tree_of(image.digest, "other")
+    assert shown(elsewhere, foreign, "other") and not shown(elsewhere, chain[1], "other")
+
+
 def test_tags_are_added_and_deleted_from_the_page(server: Portside) -> None:
     developer = new_user(server)
     maintainer = new_user(server)

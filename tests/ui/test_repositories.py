@@ -303,6 +303,64 @@ def test_pull_commands_name_the_host_the_repository_and_the_reference(server: Po
     assert f"docker pull registry.example.com/{repo}:1.0" in other.text
 
 
+def pull_commands(page: str) -> set[str]:
+    return {
+        unescape(v)
+        for v in re.findall(r'<input id="pull-[^"]+" class="code" type="text" readonly value="([^"]*)"', page)
+    }
+
+
+def test_every_view_of_the_artifacts_pulls_the_newest(server: Portside, admin: Browser) -> None:
+    """The pull commands name the artifact pushed last, whatever page, order or filter shows."""
+    project = new_project(server)
+    repo = f"{project}/app"
+    with registry(server) as client:
+        for i in range(6):
+            oci.push_image(client, repo, f"v{i}")
+        newest = oci.push_image(client, repo, "latest")
+    host = server.url.split("://", 1)[1]
+    for params in ({}, {"page_size": 3, "page": 3}, {"q": "v1"}, {"sort": "push_time"}, {"q": "no-such-tag"}):
+        page = admin.get(repo_url(project), params=params)
+        assert page.status_code == 200
+        commands = pull_commands(page.text)
+        assert f"docker pull {host}/{repo}:latest" in commands, params
+        assert f"docker pull {host}/{repo}@{newest.digest}" in commands, params
+
+
+def test_the_heading_and_the_pager_count_the_same_artifacts(server: Portside, admin: Browser) -> None:
+    """Unfiltered, the pager's total is the heading's artifact count; both follow pushes
+    and deletes, and an image that is a child of an index in another repository is an
+    artifact of its own in this one."""
+    project = new_project(server)
+    repo = f"{project}/app"
+
+    def counted(**params: object) -> tuple[int, int]:
+        page = admin.get(repo_url(project), params={"page_size": 1, **params})
+        assert page.status_code == 200
+        heading = re.search(r"<dt>Artifacts</dt><dd>(\d+)</dd>", page.text)
+        pager = re.search(r"Page \d+ of \d+ · (\d+) in all", page.text)
+        assert heading and pager, page.text
+        return int(heading.group(1)), int(pager.group(1))
+
+    with registry(server) as client:
+        shared = oci.push_image(client, repo, "shared")
+        for i in range(3):
+            oci.push_image(client, repo, f"v{i}")
+        oci.push_manifest(client, f"{project}/multi", shared)
+        oci.push_manifest(client, f"{project}/multi", oci.index_manifest([shared]), "latest")
+    assert counted() == (4, 4)
+    assert counted(q="v") == (4, 3)
+    assert counted(page=3) == (4, 4)
+    with registry(server) as client:
+        gone = oci.push_image(client, repo, "gone")
+        assert counted() == (5, 5)
+        r = client.delete(f"/v2/{repo}/manifests/{gone.digest}")
+        assert r.status_code == 202, oci.error_text(r)
+    assert counted() == (4, 4)
+    listed = api(server, "GET", f"/projects/{project}/repositories/app")
+    assert listed.json()["artifact_count"] == 4
+
+
 def test_a_maintainer_deletes_the_repository(server: Portside) -> None:
     maintainer = new_user(server)
     project = new_project(server, members={maintainer[0]: 4})

@@ -6,13 +6,14 @@ index's `references`, not as artifacts of their own, as Harbor shows them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from portside.meta.accounts import Page
 from portside.meta.criteria import Criteria
+from portside.oci.manifest import Descriptor
 
 __all__ = ["RepositoryInfo", "TagInfo", "ChildReference", "ArtifactInfo", "ArtifactStore"]
 
@@ -75,6 +76,10 @@ class ArtifactStore(Protocol):
 
     async def get_repository(self, name: str) -> RepositoryInfo | None: ...
 
+    async def repository_exists(self, name: str) -> bool:
+        """Whether `name` is a repository: what `get_repository` answers, without counting
+        its artifacts."""
+
     async def storage_consumption(self) -> int:
         """Bytes of every blob and manifest stored (those waiting for GC included)."""
 
@@ -84,12 +89,25 @@ class ArtifactStore(Protocol):
         """Forget the repository with its manifests, tags and blob links (blobs stay for GC)."""
 
     async def list_artifacts(
-        self, repo: str, criteria: Criteria, offset: int, limit: int, tag_limit: int | None = None
+        self,
+        repo: str,
+        criteria: Criteria,
+        offset: int,
+        limit: int,
+        tag_limit: int | None = None,
+        total: int | None = None,
     ) -> Page[ArtifactInfo]:
         """The artifacts of `repo` (not the children of its indexes). `criteria` fields:
         digest, manifest_media_type, artifact_type, push_time, pull_time, and tags, which
         holds many values: exact `*` is any tag, `nil` none; `{a b}` one of them, `(a b)`
-        each of them. `tag_limit`: at most that many tags of each (None: all)."""
+        each of them. `tag_limit`: at most that many tags of each (None: all). `total`:
+        the page's total when the caller has just counted the same artifacts (those of a
+        listing without conditions are the repository's `artifact_count`), which the
+        store then does not count again."""
+
+    async def newest_artifact(self, repo: str, tag_limit: int | None = None) -> ArtifactInfo | None:
+        """The first artifact of `list_artifacts` in its default order, newest push first,
+        without counting them."""
 
     async def list_tags(
         self, repo: str, digest: str | None, criteria: Criteria, offset: int, limit: int
@@ -98,5 +116,13 @@ class ArtifactStore(Protocol):
         `criteria` fields: name, push_time."""
 
     async def get_artifact(self, repo: str, digest: str, tag_limit: int | None = None) -> ArtifactInfo | None: ...
+
+    async def referrers(self, repo: str, subjects: Collection[str]) -> Mapping[str, Sequence[Descriptor]]:
+        """The manifests of `repo` whose subject is each of `subjects` (digests), in push
+        order, as `RepoStore.referrers` lists one subject's: a level of a referrers tree
+        read at once."""
+
+    async def tag_digests(self, repo: str, names: Collection[str]) -> Mapping[str, str]:
+        """The digests the tags among `names` name (a name that is no tag is left out)."""
 
     async def tag_digest(self, repo: str, tag: str) -> str | None: ...

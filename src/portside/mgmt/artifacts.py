@@ -2,8 +2,9 @@
 
 Reads come from `ArtifactStore`; deleting and tagging go through `ManifestService`, the
 same path as `/v2`, so both APIs always agree on what a repository holds. An artifact's
-page reads its manifest, image config and referrers through the same services, after the
-same check as the API's artifact GET.
+page reads its manifest and image config through the same services, and its referrers
+from the store's listing of them, a level of the tree at a time, after the same check as
+the API's artifact GET.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from portside.registry.manifests import ManifestService
 __all__ = [
     "ArtifactService",
     "ArtifactView",
+    "ArtifactListing",
     "ArtifactDetail",
     "Referrer",
     "RepositoryService",
@@ -237,6 +239,15 @@ class ArtifactView:
 
 
 @dataclass(frozen=True, slots=True)
+class ArtifactListing:
+    """A page of a repository's artifacts, and the one pushed last (None: it has none)."""
+
+    project: Project
+    page: Page[ArtifactView]
+    newest: ArtifactInfo | None
+
+
+@dataclass(frozen=True, slots=True)
 class Referrer:
     """A manifest whose `subject` is the artifact above it in the tree, with its own."""
 
@@ -280,6 +291,31 @@ def _config_problem(view: ArtifactView, manifest: Mapping[str, Any]) -> str | No
     if isinstance(size, int) and size > MAX_CONFIG_BYTES:
         return f"The image config is {size} bytes; configs are shown up to {MAX_CONFIG_BYTES // 1024**2} MiB."
     return "The image config could not be read: it is missing, or is not a JSON object."
+
+
+def _referrer_tree(
+    below: Mapping[Digest, Sequence[Descriptor]], subject: Digest, depth: int, budget: _Budget, seen: set[Digest]
+) -> tuple[tuple[Referrer, ...], bool]:
+    """The referrers of `subject` down to `depth` levels, depth first, as many as `budget`
+    has left for the whole tree; True when some were left out. `below`: each manifest's
+    referrers, as far as the tree can reach."""
+    out: list[Referrer] = []
+    cut = False
+    for descriptor in below.get(subject, ()):
+        if descriptor.digest in seen:
+            continue
+        if budget.left <= 0:
+            return tuple(out), True
+        budget.left -= 1
+        seen.add(descriptor.digest)
+        nested: tuple[Referrer, ...] = ()
+        if depth > 1:
+            nested, deeper_cut = _referrer_tree(below, descriptor.digest, depth - 1, budget, seen)
+            cut = cut or deeper_cut
+        elif below.get(descriptor.digest):
+            cut = True
+        out.append(Referrer(descriptor, nested))
+    return tuple(out), cut
 
 
 def parse_source(text: str) -> tuple[str, str]:
@@ -331,7 +367,7 @@ class ArtifactService:
     ) -> tuple[Project, str]:
         project = await self._guard.project_for(who, project_key, resource, action)
         name = repository_path(project.name, repository)
-        if not is_name(name) or await self._store.get_repository(name) is None:
+        if not is_name(name) or not await self._store.repository_exists(name):
             raise _unknown_repository(name)
         return project, name
 
@@ -368,6 +404,35 @@ class ArtifactService:
             repo, _ARTIFACTS.criteria(q, sort), paging.offset, paging.limit, tag_limit
         )
         return project, Page([await self._view(a) for a in page.items], page.total)
+
+    async def listing(
+        self,
+        who: Principal,
+        project_key: str,
+        repository: str,
+        q: str | None,
+        sort: str | None,
+        paging: Paging,
+        tag_limit: int | None = None,
+        *,
+        artifact_count: int | None = None,
+    ) -> ArtifactListing:
+        """What a repository's page shows of its artifacts: a page of them, as `list`
+        answers, and the artifact pushed last. `artifact_count`: the repository's, when the
+        caller has just read it with the repository: a listing without `q` holds them all,
+        and is not counted again."""
+        project, repo = await self._open(who, project_key, repository, "artifact", "list")
+        criteria = _ARTIFACTS.criteria(q, sort)
+        whole = not criteria.matches
+        found = await self._store.list_artifacts(
+            repo, criteria, paging.offset, paging.limit, tag_limit, artifact_count if whole else None
+        )
+        page = Page([await self._view(a) for a in found.items], found.total)
+        if whole and paging.offset == 0 and criteria.order == tuple(_ARTIFACTS.default_order) and found.items:
+            newest: ArtifactInfo | None = found.items[0]  # the default order is newest first
+        else:
+            newest = await self._store.newest_artifact(repo, tag_limit=1)
+        return ArtifactListing(project, page, newest)
 
     async def repository_tags(
         self, who: Principal, project_key: str, repository: str, q: str | None, sort: str | None, paging: Paging
@@ -407,40 +472,33 @@ class ArtifactService:
         view = await self._view(await self._artifact(repo, reference, tag_limit))
         digest = Digest.parse(view.info.digest)
         manifest = _document((await self._manifests.get(repo, digest)).payload)
-        referrers, cut = await self._referrers(repo, digest, REFERRER_DEPTH, _Budget(REFERRER_COUNT), {digest})
-        scheme_tags = []
-        for suffix in COSIGN_TAG_SUFFIXES:
-            tag = f"{digest.algorithm}-{digest.hex}.{suffix}"
-            named = await self._store.tag_digest(repo, tag) if is_tag(tag) else None
-            if named is not None:
-                scheme_tags.append((tag, named))
-        return ArtifactDetail(
-            project, view, manifest, _config_problem(view, manifest), referrers, cut, tuple(scheme_tags)
-        )
+        below = await self._referrers_below(repo, digest)
+        referrers, cut = _referrer_tree(below, digest, REFERRER_DEPTH, _Budget(REFERRER_COUNT), {digest})
+        wanted = [f"{digest.algorithm}-{digest.hex}.{suffix}" for suffix in COSIGN_TAG_SUFFIXES]
+        named = await self._store.tag_digests(repo, [tag for tag in wanted if is_tag(tag)])
+        scheme_tags = tuple((tag, named[tag]) for tag in wanted if tag in named)
+        return ArtifactDetail(project, view, manifest, _config_problem(view, manifest), referrers, cut, scheme_tags)
 
-    async def _referrers(
-        self, repo: str, subject: Digest, depth: int, budget: _Budget, seen: set[Digest]
-    ) -> tuple[tuple[Referrer, ...], bool]:
-        """The referrers of `subject` down to `depth` levels, as many as `budget` has left
-        for the whole tree; True when some were left out."""
-        found = await self._manifests.referrers(repo, subject, None)
-        out: list[Referrer] = []
-        cut = False
-        for descriptor in found:
-            if descriptor.digest in seen:
-                continue
-            if budget.left <= 0:
-                return tuple(out), True
-            budget.left -= 1
-            seen.add(descriptor.digest)
-            below: tuple[Referrer, ...] = ()
-            if depth > 1:
-                below, deeper_cut = await self._referrers(repo, descriptor.digest, depth - 1, budget, seen)
-                cut = cut or deeper_cut
-            elif await self._manifests.referrers(repo, descriptor.digest, None):
-                cut = True
-            out.append(Referrer(descriptor, below))
-        return tuple(out), cut
+    async def _referrers_below(self, repo: str, root: Digest) -> dict[Digest, Sequence[Descriptor]]:
+        """The referrers of each manifest that the tree of `root`'s referrers can hold (see
+        `_referrer_tree`), read a level at a time: one statement per level, not per manifest.
+
+        A manifest has one subject, so the referrers form a tree in which each level, read
+        left to right, comes in the order the tree is filled (depth first): only the first
+        REFERRER_COUNT of a level can be in it. Those are the ones whose referrers are read;
+        for the deepest level shown, only to tell whether the tree was cut there."""
+        below: dict[Digest, Sequence[Descriptor]] = {}
+        level = [root]
+        for _ in range(REFERRER_DEPTH + 1):
+            wanted = list(dict.fromkeys(d for d in level if d not in below))[:REFERRER_COUNT]
+            if not wanted:
+                break
+            found = await self._store.referrers(repo, [str(d) for d in wanted])
+            level = []
+            for subject in wanted:
+                below[subject] = found.get(str(subject), ())
+                level.extend(d.digest for d in below[subject])
+        return below
 
     async def build_history(
         self, who: Principal, project_key: str, repository: str, reference: str

@@ -8,31 +8,57 @@ and its description are the management API's own.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, false, func, not_, or_, select, true, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portside.meta.accounts import Page
 from portside.meta.artifacts import ArtifactInfo, ChildReference, RepositoryInfo, TagInfo
-from portside.meta.criteria import Criteria, Match
+from portside.meta.criteria import EVERYTHING, Criteria, Match
 from portside.meta.sql.criteria import Fields, conditions, like_escape, ordering
 from portside.meta.sql.engine import SqlBase, now, retry_transient, utc
 from portside.meta.sql.schema import blobs, manifest_refs, manifests, repo_manifests, repositories, tags
+from portside.meta.sql.store import referrer_descriptor, referrers_query
+from portside.oci import mediatypes as mt
+from portside.oci.manifest import Descriptor
 
 __all__ = ["SqlArtifacts"]
 
 
+# Statements and their parts are made once where they can be (with bind parameters, as in
+# store.py's _Statements), the others built per read from parts made once: a page of the
+# UI makes a dozen reads, and building a statement costs about what running it does
+# (making the alias below alone, a third of a millisecond).
+_PARENT_LINK = repo_manifests.alias("parent_link")
+_REFS_OF_LINKS = manifest_refs.join(_PARENT_LINK, _PARENT_LINK.c.digest == manifest_refs.c.parent)
+
+
 def _is_child_in_repo(repo_id: Any, digest: Any) -> Any:
     """Whether `digest` is a child of an index linked to the same repository."""
-    parent_link = repo_manifests.alias("parent_link")
     return exists(
         select(1)
-        .select_from(manifest_refs.join(parent_link, parent_link.c.digest == manifest_refs.c.parent))
+        .select_from(_REFS_OF_LINKS)
         .where(
-            parent_link.c.repo_id == repo_id,
+            _PARENT_LINK.c.repo_id == repo_id,
             manifest_refs.c.child == digest,
             manifest_refs.c.kind == "manifest",
             manifest_refs.c.parent != digest,
@@ -40,40 +66,54 @@ def _is_child_in_repo(repo_id: Any, digest: Any) -> Any:
     )
 
 
-def _artifact_count() -> Any:
-    return (
-        select(func.count())
-        .select_from(repo_manifests)
-        .where(
-            repo_manifests.c.repo_id == repositories.c.id,
-            not_(_is_child_in_repo(repositories.c.id, repo_manifests.c.digest)),
-        )
-        .scalar_subquery()
+# A repository's artifacts, counted in a row of `repositories`: its links that are no child
+# of an index it holds. The child's question names the link's own repository: `repositories`
+# there would not correlate (the count's FROM does not hold it), and would ask about an
+# index of any repository.
+_ARTIFACT_COUNT = (
+    select(func.count())
+    .select_from(repo_manifests)
+    .where(
+        repo_manifests.c.repo_id == repositories.c.id,
+        not_(_is_child_in_repo(repo_manifests.c.repo_id, repo_manifests.c.digest)),
     )
+    .scalar_subquery()
+)
 
+_LAST_PUSH = (
+    select(func.max(repo_manifests.c.pushed_at)).where(repo_manifests.c.repo_id == repositories.c.id).scalar_subquery()
+)
 
-def _last_push() -> Any:
-    return (
-        select(func.max(repo_manifests.c.pushed_at))
-        .where(repo_manifests.c.repo_id == repositories.c.id)
-        .scalar_subquery()
-    )
+_UPDATE_TIME = func.coalesce(repositories.c.updated_at, _LAST_PUSH, repositories.c.created_at)
 
+_REPOSITORY_QUERY = select(
+    repositories.c.id,
+    repositories.c.name,
+    repositories.c.description,
+    repositories.c.pull_count,
+    repositories.c.created_at,
+    _UPDATE_TIME.label("update_time"),
+    _ARTIFACT_COUNT.label("artifact_count"),
+)
 
-def _update_time() -> Any:
-    return func.coalesce(repositories.c.updated_at, _last_push(), repositories.c.created_at)
+_REPO_ID = select(repositories.c.id).where(repositories.c.name == bindparam("repo_"))
 
+# Each manifest's size and that of the blobs it needs, and whether it is an index.
+_SIZES = select(
+    manifests.c.digest,
+    manifests.c.media_type,
+    manifests.c.size,
+    select(func.coalesce(func.sum(blobs.c.size), 0))
+    .select_from(manifest_refs.join(blobs, blobs.c.digest == manifest_refs.c.child))
+    .where(manifest_refs.c.parent == manifests.c.digest, manifest_refs.c.kind == "blob")
+    .scalar_subquery()
+    .label("blob_total"),
+).where(manifests.c.digest.in_(bindparam("digests_", expanding=True)))
 
-def _repository_query() -> Select[Any]:
-    return select(
-        repositories.c.id,
-        repositories.c.name,
-        repositories.c.description,
-        repositories.c.pull_count,
-        repositories.c.created_at,
-        _update_time().label("update_time"),
-        _artifact_count().label("artifact_count"),
-    )
+# The children of indexes.
+_CHILDREN = select(manifest_refs.c.parent, manifest_refs.c.child).where(
+    manifest_refs.c.parent.in_(bindparam("digests_", expanding=True)), manifest_refs.c.kind == "manifest"
+)
 
 
 def _repository(row: Any) -> RepositoryInfo:
@@ -93,6 +133,10 @@ def _when(value: datetime | None) -> datetime | None:
 
 
 class SqlArtifacts(SqlBase):
+    def __init__(self, engine: AsyncEngine, *, after_commit: Callable[[], Awaitable[None]] | None = None):
+        super().__init__(engine, after_commit=after_commit)
+        self._first_tags_built: dict[int, Select[Any]] = {}
+
     # --- repositories ---------------------------------------------------------------------
 
     async def list_repositories(
@@ -100,7 +144,7 @@ class SqlArtifacts(SqlBase):
     ) -> Page[RepositoryInfo]:
         if projects is not None and not projects:
             return Page([], 0)
-        query = _repository_query()
+        query = _REPOSITORY_QUERY
         if projects is not None:
             query = query.where(
                 or_(
@@ -115,9 +159,9 @@ class SqlArtifacts(SqlBase):
             "name": repositories.c.name,
             "description": repositories.c.description,
             "pull_count": repositories.c.pull_count,
-            "artifact_count": _artifact_count(),
+            "artifact_count": _ARTIFACT_COUNT,
             "creation_time": repositories.c.created_at,
-            "update_time": _update_time(),
+            "update_time": _UPDATE_TIME,
         }
         query = query.where(*conditions(fields, criteria))
         order = ordering(fields, criteria, bytewise=self._bytewise)
@@ -128,8 +172,12 @@ class SqlArtifacts(SqlBase):
 
     async def get_repository(self, name: str) -> RepositoryInfo | None:
         async with self._read() as conn:
-            row = (await conn.execute(_repository_query().where(repositories.c.name == name))).first()
+            row = (await conn.execute(_REPOSITORY_QUERY.where(repositories.c.name == name))).first()
         return _repository(row) if row else None
+
+    async def repository_exists(self, name: str) -> bool:
+        async with self._read() as conn:
+            return await self._repo_id(conn, name) is not None
 
     async def storage_consumption(self) -> int:
         async with self._read() as conn:
@@ -156,29 +204,43 @@ class SqlArtifacts(SqlBase):
     # --- artifacts ------------------------------------------------------------------------
 
     async def list_artifacts(
-        self, repo: str, criteria: Criteria, offset: int, limit: int, tag_limit: int | None = None
+        self,
+        repo: str,
+        criteria: Criteria,
+        offset: int,
+        limit: int,
+        tag_limit: int | None = None,
+        total: int | None = None,
     ) -> Page[ArtifactInfo]:
         async with self._read() as conn:
             repo_id = await self._repo_id(conn, repo)
             if repo_id is None:
                 return Page([], 0)
-            fields: Fields = {
-                "digest": repo_manifests.c.digest,
-                "manifest_media_type": manifests.c.media_type,
-                "artifact_type": manifests.c.artifact_type,
-                "push_time": repo_manifests.c.pushed_at,
-                "pull_time": repo_manifests.c.pulled_at,
-                "tags": lambda match: _tags_match(repo_id, match),
-            }
-            query = self._artifact_query(repo_id).where(
-                not_(_is_child_in_repo(repo_id, repo_manifests.c.digest)), *conditions(fields, criteria)
-            )
-            total = await self._count(conn, query)
-            order = ordering(fields, criteria, bytewise=self._bytewise)
-            rows = (
-                await conn.execute(query.order_by(*order, repo_manifests.c.digest).offset(offset).limit(limit))
-            ).all()
+            links = self._links(repo_id, criteria)
+            if total is None:
+                total = int((await conn.execute(select(func.count()).select_from(links.subquery()))).scalar() or 0)
+            order = [
+                *ordering(self._artifact_fields(repo_id), criteria, bytewise=self._bytewise),
+                repo_manifests.c.digest,
+            ]
+            # The page's keys first, from the links alone (with an index for the default
+            # order, a walk along it), then the 20 rows in full: sorting or skipping the
+            # whole rows, manifest payloads and all, made a late page cost a sort of all.
+            keys = links.order_by(*order).offset(offset).limit(limit).subquery()
+            query = self._artifact_query(repo_id).join(keys, keys.c.digest == repo_manifests.c.digest)
+            rows = (await conn.execute(query.order_by(*order))).all()
             return Page(await self._artifacts(conn, repo_id, repo, rows, tag_limit), total)
+
+    async def newest_artifact(self, repo: str, tag_limit: int | None = None) -> ArtifactInfo | None:
+        async with self._read() as conn:
+            repo_id = await self._repo_id(conn, repo)
+            if repo_id is None:
+                return None
+            order = (repo_manifests.c.pushed_at.desc(), repo_manifests.c.digest)
+            keys = self._links(repo_id, EVERYTHING).order_by(*order).limit(1).subquery()
+            query = self._artifact_query(repo_id).join(keys, keys.c.digest == repo_manifests.c.digest)
+            found = await self._artifacts(conn, repo_id, repo, (await conn.execute(query)).all(), tag_limit)
+        return found[0] if found else None
 
     async def list_tags(
         self, repo: str, digest: str | None, criteria: Criteria, offset: int, limit: int
@@ -192,9 +254,14 @@ class SqlArtifacts(SqlBase):
         if digest is not None:
             query = query.where(tags.c.digest == digest)
         order = ordering(fields, criteria, bytewise=self._bytewise)
+        if "name" not in {field for field, _ in criteria.order}:
+            # Names are unique in a repository: after them, nothing is left to order by.
+            # (Ordered by name twice, SQLite no longer sees that an artifact's tags come in
+            # name order from its index, and walks all of the repository's instead.)
+            order.append(self._bytewise(tags.c.name))
         async with self._read() as conn:
             total = await self._count(conn, query)
-            rows = await conn.execute(query.order_by(*order, self._bytewise(tags.c.name)).offset(offset).limit(limit))
+            rows = await conn.execute(query.order_by(*order).offset(offset).limit(limit))
             return Page([TagInfo(r.name, r.repo_id, r.digest, utc(r.updated_at)) for r in rows], total)
 
     async def get_artifact(self, repo: str, digest: str, tag_limit: int | None = None) -> ArtifactInfo | None:
@@ -206,6 +273,31 @@ class SqlArtifacts(SqlBase):
             found = await self._artifacts(conn, repo_id, repo, rows, tag_limit)
         return found[0] if found else None
 
+    async def referrers(self, repo: str, subjects: Collection[str]) -> dict[str, list[Descriptor]]:
+        if not subjects:
+            return {}
+        found: dict[str, list[Descriptor]] = {subject: [] for subject in subjects}
+        async with self._read() as conn:
+            rows = (await conn.execute(*referrers_query(repo, sorted(found), None))).all()
+        for row in rows:
+            found[row.subject].append(referrer_descriptor(row))
+        return found
+
+    async def tag_digests(self, repo: str, names: Collection[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        async with self._read() as conn:
+            repo_id = await self._repo_id(conn, repo) if names else None
+            if repo_id is None:
+                return found
+            # One key lookup per name: SQLite (no statistics) would answer `name IN (...)`
+            # by reading every tag of the repository from the (repository, digest, name) index.
+            for name in sorted(names):
+                query = select(tags.c.digest).where(tags.c.repo_id == repo_id, tags.c.name == name)
+                digest = (await conn.execute(query)).scalar()
+                if digest is not None:
+                    found[name] = digest
+        return found
+
     async def tag_digest(self, repo: str, tag: str) -> str | None:
         query = (
             select(tags.c.digest)
@@ -216,6 +308,47 @@ class SqlArtifacts(SqlBase):
             return (await conn.execute(query)).scalar()
 
     # --- helpers --------------------------------------------------------------------------
+
+    def _artifact_fields(self, repo_id: int) -> Fields:
+        return {
+            "digest": repo_manifests.c.digest,
+            "manifest_media_type": manifests.c.media_type,
+            "artifact_type": manifests.c.artifact_type,
+            "push_time": repo_manifests.c.pushed_at,
+            "pull_time": repo_manifests.c.pulled_at,
+            "tags": lambda match: _tags_match(repo_id, match, postgresql=self._postgresql),
+        }
+
+    def _links(self, repo_id: int, criteria: Criteria) -> Select[Any]:
+        """The digests of the repository's artifacts that meet `criteria` (unordered): its
+        links that are no child of an index it holds, joined to their manifests only when
+        a condition or the order is on one of theirs.
+
+        A condition that one tag meets (a name, a part of one) is a join to the digests of
+        the tags that meet it: a filter that a few tags of many meet then leads from those
+        tags to their few artifacts, where asked of each artifact in turn it would have the
+        database walk all of them (SQLite does, to save sorting the page)."""
+        source: Any = repo_manifests
+        named = {field for field, _ in criteria.matches} | {field for field, _ in criteria.order}
+        if named & _MANIFEST_FIELDS:
+            source = source.join(manifests, manifests.c.digest == repo_manifests.c.digest)
+        conditions_ = conditions(self._artifact_fields(repo_id), criteria.without("tags"))
+        for match in criteria.on("tags"):
+            one = _one_tag(match, postgresql=self._postgresql)
+            if one is None:
+                conditions_.append(_tags_match(repo_id, match, postgresql=self._postgresql))
+                continue
+            matching = select(tags.c.digest).where(tags.c.repo_id == repo_id, *one).distinct().subquery()
+            source = source.join(matching, matching.c.digest == repo_manifests.c.digest)
+        return (
+            select(repo_manifests.c.digest)
+            .select_from(source)
+            .where(
+                repo_manifests.c.repo_id == repo_id,
+                not_(_is_child_in_repo(repo_id, repo_manifests.c.digest)),
+                *conditions_,
+            )
+        )
 
     @staticmethod
     def _artifact_query(repo_id: int) -> Select[Any]:
@@ -277,47 +410,58 @@ class SqlArtifacts(SqlBase):
     async def _tags_of(
         self, conn: AsyncConnection, repo_id: int, digests: Sequence[str], tag_limit: int | None
     ) -> list[Any]:
-        """The tags of these artifacts by name, the first `tag_limit` of each (None: all).
-        A bounded read is one query per artifact, each walking the (repo_id, name) key
-        until it has enough: a window over all of them would sort every tag first."""
-        name = self._bytewise(tags.c.name)
-        columns = select(tags.c.name, tags.c.digest, tags.c.updated_at).where(tags.c.repo_id == repo_id)
+        """The tags of these artifacts by name, the first `tag_limit` of each (None: all)."""
         if tag_limit is None:
-            return list(await conn.execute(columns.where(tags.c.digest.in_(digests)).order_by(name)))
-        if tag_limit <= 0:
+            # By artifact, then name: the (repository, digest, name) index's own order. (By
+            # name alone, SQLite walks all of the repository's tags in name order instead.)
+            query = (
+                select(tags.c.name, tags.c.digest, tags.c.updated_at)
+                .where(tags.c.repo_id == repo_id, tags.c.digest.in_(digests))
+                .order_by(tags.c.digest, self._bytewise(tags.c.name))
+            )
+            return list(await conn.execute(query))
+        if tag_limit <= 0 or not digests:
             return []
-        found: list[Any] = []
-        for digest in digests:
-            found.extend(await conn.execute(columns.where(tags.c.digest == digest).order_by(name).limit(tag_limit)))
-        return found
+        params: dict[str, Any] = {f"digest_{i}": digest for i, digest in enumerate(digests)}
+        return list(
+            await conn.execute(self._first_tags(len(digests)), {**params, "repo_id_": repo_id, "limit_": tag_limit})
+        )
+
+    def _first_tags(self, count: int) -> Select[Any]:
+        """The statement that reads the first tags of `count` artifacts: a part per artifact,
+        each reading the first entries of the (repository, digest, name) index and no more,
+        so an artifact's tags cost what is shown of them, however many it or the repository
+        has (a window over all of them would read every tag of each first). Built once for
+        each number of artifacts: a page holds at most its size."""
+        statement = self._first_tags_built.get(count)
+        if statement is None:
+            repo_id, limit = bindparam("repo_id_", type_=Integer), bindparam("limit_", type_=Integer)
+            parts = [
+                select(tags.c.name, tags.c.digest, tags.c.updated_at)
+                .where(tags.c.repo_id == repo_id, tags.c.digest == bindparam(f"digest_{i}", type_=tags.c.digest.type))
+                .order_by(self._bytewise(tags.c.name))
+                .limit(limit)
+                .subquery()
+                for i in range(count)
+            ]
+            found = union_all(*(select(part).select_from(part) for part in parts)).subquery()
+            statement = select(found).order_by(found.c.digest, self._bytewise(found.c.name))
+            self._first_tags_built[count] = statement
+        return statement
 
     async def _total_sizes(self, conn: AsyncConnection, digests: set[str], depth: int = 0) -> dict[str, int]:
         """Manifest size plus the blobs it needs plus, for an index, its children's totals."""
         if not digests:
             return {}
-        sizes = {
-            r.digest: int(r.size)
-            for r in await conn.execute(
-                select(manifests.c.digest, manifests.c.size).where(manifests.c.digest.in_(digests))
-            )
-        }
-        blob_sums = await conn.execute(
-            select(manifest_refs.c.parent, func.sum(blobs.c.size))
-            .join(blobs, blobs.c.digest == manifest_refs.c.child)
-            .where(manifest_refs.c.parent.in_(digests), manifest_refs.c.kind == "blob")
-            .group_by(manifest_refs.c.parent)
-        )
-        for parent, total in blob_sums:
-            sizes[parent] = sizes.get(parent, 0) + int(total or 0)
+        sizes: dict[str, int] = {}
+        indexes: set[str] = set()
+        for r in await conn.execute(_SIZES, {"digests_": sorted(digests)}):
+            sizes[r.digest] = int(r.size) + int(r.blob_total or 0)
+            if r.media_type in mt.INDEXES:  # only an index has children (manifest_refs "manifest")
+                indexes.add(r.digest)
         # Indexes nest at most a level or two in practice; the bound guards against cycles.
-        if depth < 3:
-            edges = (
-                await conn.execute(
-                    select(manifest_refs.c.parent, manifest_refs.c.child).where(
-                        and_(manifest_refs.c.parent.in_(digests), manifest_refs.c.kind == "manifest")
-                    )
-                )
-            ).all()
+        if indexes and depth < 3:
+            edges = (await conn.execute(_CHILDREN, {"digests_": sorted(indexes)})).all()
             children = await self._total_sizes(conn, {e.child for e in edges}, depth + 1)
             for parent, child in edges:
                 sizes[parent] = sizes.get(parent, 0) + children.get(child, 0)
@@ -325,35 +469,58 @@ class SqlArtifacts(SqlBase):
 
     @staticmethod
     async def _repo_id(conn: AsyncConnection, repo: str) -> int | None:
-        return (await conn.execute(select(repositories.c.id).where(repositories.c.name == repo))).scalar()
+        return (await conn.execute(_REPO_ID, {"repo_": repo})).scalar()
 
     @staticmethod
     async def _count(conn: AsyncConnection, query: Select[Any]) -> int:
         return int((await conn.execute(select(func.count()).select_from(query.subquery()))).scalar() or 0)
 
 
-def _tags_match(repo_id: int, match: Match) -> ColumnElement[bool]:
-    """Harbor's `tags` condition on an artifact (dao.go's setTagQuery): `*` any tag, `nil`
-    none, a name, a part of one (~), one of (`{}`) or each of (`()`) several names."""
-
-    def tagged(*extra: ColumnElement[bool]) -> ColumnElement[bool]:
-        return exists(select(1).where(tags.c.repo_id == repo_id, tags.c.digest == repo_manifests.c.digest, *extra))
-
+def _one_tag(match: Match, *, postgresql: bool) -> list[ColumnElement[bool]] | None:
+    """What one tag must meet for its artifact to meet `match`, when one is enough: a name,
+    a part of one (~), one of several (`{}`), a range; None when `match` asks something
+    else of the artifact's tags (`*` any, `nil` none, each of several names)."""
     names = [str(v) for v in match.values if v is not None]
-    if match.kind == "exact" and names == ["*"]:
-        return tagged()
-    if match.kind == "exact" and names == ["nil"]:
-        return not_(tagged())
     if match.kind == "fuzzy":
-        return tagged(tags.c.name.ilike(f"%{like_escape(names[0])}%", escape="\\"))
+        pattern = f"%{like_escape(names[0])}%"
+        # SQLite's LIKE ignores the case of ASCII letters, as its lower() does (and tags
+        # are ASCII): ILIKE there would only lower() both sides of every tag first.
+        like = tags.c.name.ilike if postgresql else tags.c.name.like
+        return [like(pattern, escape="\\")]
     if match.kind == "any":
-        return tagged(tags.c.name.in_(names)) if names else false()
+        return [tags.c.name.in_(names)] if names else None
     if match.kind == "range":
         low, high = match.values
         bounds = [tags.c.name >= str(low)] if low is not None else []
         bounds += [tags.c.name <= str(high)] if high is not None else []
-        return tagged(*bounds)
+        return bounds
+    if len(names) == 1 and names[0] not in ("*", "nil"):  # exact, or each of one name
+        return [tags.c.name == names[0]]
+    return None
+
+
+def _tags_match(repo_id: int, match: Match, *, postgresql: bool) -> ColumnElement[bool]:
+    """Harbor's `tags` condition on an artifact (dao.go's setTagQuery): `*` any tag, `nil`
+    none, a name, a part of one (~), one of (`{}`) or each of (`()`) several names."""
+
+    def tagged(*extra: ColumnElement[bool]) -> ColumnElement[bool]:
+        return repo_manifests.c.digest.in_(select(tags.c.digest).where(tags.c.repo_id == repo_id, *extra))
+
+    one = _one_tag(match, postgresql=postgresql)
+    if one is not None:
+        return tagged(*one)
+    names = [str(v) for v in match.values if v is not None]
+    if match.kind == "exact" and names == ["*"]:
+        return tagged()
+    if match.kind == "exact" and names == ["nil"]:
+        return not_(exists(select(1).where(tags.c.repo_id == repo_id, tags.c.digest == repo_manifests.c.digest)))
+    if match.kind == "any":
+        return false()  # one of no names
     return and_(true(), *(tagged(tags.c.name == name) for name in names))
+
+
+# The listing's fields that are columns of the manifest, not of its link.
+_MANIFEST_FIELDS = frozenset({"manifest_media_type", "artifact_type"})
 
 
 def _json(payload: bytes) -> dict[str, Any]:

@@ -100,6 +100,14 @@ repo_manifests = Table(
     Column("pulled_at", DateTime(timezone=True), nullable=True),
     Index("ix_repo_manifests_digest", "digest"),
 )
+# A repository's artifacts newest first, as the listings show them by default (0008): a
+# page of them is a walk along this index, and the newest push its first entry.
+Index(
+    "ix_repo_manifests_repo_pushed",
+    repo_manifests.c.repo_id,
+    repo_manifests.c.pushed_at.desc(),
+    repo_manifests.c.digest,
+)
 
 tags = Table(
     "tags",
@@ -108,7 +116,9 @@ tags = Table(
     Column("name", String(128), primary_key=True),
     Column("digest", DIGEST, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    Index("ix_tags_repo_digest", "repo_id", "digest"),
+    # An artifact's tags in name order (0008): its first few are the index's next entries,
+    # however many tags the repository or the artifact has.
+    Index("ix_tags_repo_digest_name", "repo_id", "digest", "name"),
 )
 
 uploads = Table(

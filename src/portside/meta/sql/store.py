@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, delete, false, or_, select, update
+from sqlalchemy import BindParameter, Select, bindparam, delete, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portside.errors import Denied, ManifestBlobUnknown, ManifestInvalid
@@ -30,7 +30,7 @@ from portside.oci import mediatypes as mt
 from portside.oci.digest import Digest
 from portside.oci.manifest import Descriptor, Manifest
 
-__all__ = ["SqlDatabase"]
+__all__ = ["SqlDatabase", "referrers_query", "referrer_descriptor"]
 
 
 class _Statements:
@@ -123,6 +123,61 @@ class _Statements:
             set_={"ended": True, "state": None, "updated_at": end.excluded.updated_at},
         )
         self.delete_upload = delete(uploads).where(uploads.c.id == upload_id_)
+
+
+def _referrers_statement(typed: bool) -> Select[Any]:
+    pushed = (
+        select(repo_manifests.c.pushed_at)
+        .join(repositories, repositories.c.id == repo_manifests.c.repo_id)
+        .where(repositories.c.name == bindparam("repo_"), repo_manifests.c.digest == manifests.c.digest)
+        .scalar_subquery()
+    )
+    found = select(
+        manifests.c.digest,
+        manifests.c.media_type,
+        manifests.c.size,
+        manifests.c.artifact_type,
+        manifests.c.annotations,
+        manifests.c.subject,
+        pushed.label("pushed_at"),
+    ).where(manifests.c.subject.in_(bindparam("subjects_", expanding=True)))
+    if typed:
+        found = found.where(manifests.c.artifact_type == bindparam("artifact_type_"))
+    linked = found.subquery()
+    return select(linked).where(linked.c.pushed_at.is_not(None)).order_by(linked.c.pushed_at, linked.c.digest)
+
+
+# Built once, as _Statements are: a read of referrers runs on every artifact page.
+_REFERRERS = _referrers_statement(typed=False)
+_REFERRERS_OF_TYPE = _referrers_statement(typed=True)
+
+
+def referrers_query(
+    repo: str, subjects: Sequence[str], artifact_type: str | None
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement (and its parameters) that reads the manifests of `repo` whose subject
+    is one of `subjects`, in push order, each with its subject.
+
+    `manifests` is the one table the statement reads from, so its index on `subject` is
+    the one way in, on either database; the repository's link (and its push time) is a
+    lookup by key for each manifest found. Joined to the repository's links instead,
+    SQLite, which keeps no statistics to tell the two apart, started from the links and
+    read every manifest of the repository to find the few with this subject."""
+    params: dict[str, Any] = {"repo_": repo, "subjects_": list(subjects)}
+    if artifact_type is None:
+        return _REFERRERS, params
+    return _REFERRERS_OF_TYPE, {**params, "artifact_type_": artifact_type}
+
+
+def referrer_descriptor(row: Any) -> Descriptor:
+    """The descriptor of a row of `referrers_query`."""
+    return Descriptor(
+        row.media_type,
+        Digest.parse(row.digest),
+        row.size,
+        artifact_type=row.artifact_type,
+        annotations=json.loads(row.annotations) if row.annotations else None,
+    )
 
 
 def _session_row(session: UploadRecord) -> dict[str, Any]:
@@ -371,33 +426,9 @@ class SqlDatabase(SqlBase):
         return list((await conn.execute(query)).scalars())
 
     async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
-        query = (
-            select(
-                manifests.c.digest,
-                manifests.c.media_type,
-                manifests.c.size,
-                manifests.c.artifact_type,
-                manifests.c.annotations,
-            )
-            .select_from(repositories.join(repo_manifests, repo_manifests.c.repo_id == repositories.c.id))
-            .join(manifests, manifests.c.digest == repo_manifests.c.digest)
-            .where(repositories.c.name == repo, manifests.c.subject == str(subject))
-            .order_by(repo_manifests.c.pushed_at, manifests.c.digest)
-        )
-        if artifact_type is not None:
-            query = query.where(manifests.c.artifact_type == artifact_type)
         async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            Descriptor(
-                row.media_type,
-                Digest.parse(row.digest),
-                row.size,
-                artifact_type=row.artifact_type,
-                annotations=json.loads(row.annotations) if row.annotations else None,
-            )
-            for row in rows
-        ]
+            rows = (await conn.execute(*referrers_query(repo, [str(subject)], artifact_type))).all()
+        return [referrer_descriptor(row) for row in rows]
 
     @retry_transient
     async def record_pulls(self, pulls: Sequence[tuple[str, Digest, datetime]]) -> None:

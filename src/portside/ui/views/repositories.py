@@ -141,16 +141,21 @@ async def _repository_context(
     q = common.query_text(request, "q")
     sort = _choice(request, "sort", ARTIFACT_SORTS)
     paging = common.paging(request, ARTIFACTS_PER_PAGE)
-    _, found = await services.artifacts.list(
-        who.principal, name, repository, filter_condition(q), sort, paging, tag_limit=TAGS_PER_ROW
+    # Unfiltered, the list holds the repository's artifacts, which its heading has counted.
+    listing = await services.artifacts.listing(
+        who.principal,
+        name,
+        repository,
+        filter_condition(q),
+        sort,
+        paging,
+        tag_limit=TAGS_PER_ROW,
+        artifact_count=listed.repository.artifact_count,
     )
-    _, newest = await services.artifacts.list(
-        who.principal, name, repository, None, "-push_time", Paging(1, 1), tag_limit=1
-    )
+    found, latest = listing.page, listing.newest
     full = listed.repository.name
     commands: dict[str, list[tuple[str, str]]] = {}
-    if newest.items:
-        latest = newest.items[0].info
+    if latest is not None:
         if latest.tags:
             commands["tag"] = artifacts.pull_commands(request, full, f":{latest.tags[0].name}")
         commands["digest"] = artifacts.pull_commands(request, full, f"@{latest.digest}")
