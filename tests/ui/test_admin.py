@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,16 +19,13 @@ from tests.access.accounts import Principal
 from tests.access.flow import TokenFlow
 from tests.api import oci
 from tests.servers import ADMIN_PASSWORD, Portside
+from tests.ui.pages import api, csrf_of, unique
 
 API = "/api/v2.0"
 ADMIN = ("admin", ADMIN_PASSWORD)
 PASSWORD = "Passw0rd-ui-admin"
 GIB = 1024**3
 PAGES = ("/admin/users", "/admin/robots", "/admin/quotas", "/admin/gc", "/admin/scrub", "/admin/audit-logs")
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +38,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
     running.start()
     yield running
     running.stop()
-
-
-def api(server: Portside, method: str, path: str, who: tuple[str, str] = ADMIN, **kwargs: Any) -> httpx.Response:
-    with httpx.Client(base_url=server.url, auth=who, timeout=60) as client:
-        return client.request(method, API + path, **kwargs)
 
 
 def new_user(server: Portside) -> tuple[str, str]:
@@ -66,12 +57,6 @@ def new_project(server: Portside) -> tuple[str, int]:
     r = api(server, "POST", "/projects", json={"project_name": name})
     assert r.status_code == 201, r.text
     return name, int(api(server, "GET", f"/projects/{name}").json()["project_id"])
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, "no CSRF field on the page"
-    return html.unescape(found.group(1))
 
 
 def sign_in(client: httpx.Client, name: str, password: str) -> httpx.Response:

@@ -6,7 +6,6 @@ the repository, and what guests and strangers may see and do."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from html import unescape
@@ -16,15 +15,12 @@ import pytest
 
 from tests.api import oci
 from tests.servers import ADMIN_PASSWORD, Portside
+from tests.ui.pages import api, unique
 
 API = "/api/v2.0"
 ADMIN = ("admin", ADMIN_PASSWORD)
 PASSWORD = "Passw0rd-ui-repositories"
 DEVELOPER, GUEST, LIMITED_GUEST = 2, 3, 5
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +33,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
     running.start()
     yield running
     running.stop()
-
-
-def api(server: Portside, method: str, path: str, who: tuple[str, str] = ADMIN, **kwargs: object) -> httpx.Response:
-    with httpx.Client(base_url=server.url, auth=who, timeout=60) as client:
-        return client.request(method, API + path, **kwargs)  # type: ignore[arg-type]
 
 
 def registry(server: Portside) -> httpx.Client:

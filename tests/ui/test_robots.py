@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,15 +18,12 @@ from tests.access.accounts import Principal
 from tests.access.flow import TokenFlow
 from tests.api import oci
 from tests.servers import ADMIN_PASSWORD, Portside
+from tests.ui.pages import api, csrf_of, unique
 
 API = "/api/v2.0"
 ADMIN = ("admin", ADMIN_PASSWORD)
 PASSWORD = "Passw0rd-ui-robots"
 GUEST = 3
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +36,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
     running.start()
     yield running
     running.stop()
-
-
-def api(server: Portside, method: str, path: str, who: tuple[str, str] = ADMIN, **kwargs: Any) -> httpx.Response:
-    with httpx.Client(base_url=server.url, auth=who, timeout=60) as client:
-        return client.request(method, API + path, **kwargs)
 
 
 def new_user(server: Portside) -> tuple[str, str]:
@@ -64,12 +55,6 @@ def new_project(server: Portside, public: bool = False, guest: str | None = None
         )
         assert r.status_code == 201, r.text
     return name, int(api(server, "GET", f"/projects/{name}").json()["project_id"])
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, "no CSRF field on the page"
-    return html.unescape(found.group(1))
 
 
 class Browser:

@@ -15,16 +15,13 @@ import pytest
 
 from tests.api import oci
 from tests.servers import ADMIN_PASSWORD, Portside
+from tests.ui.pages import api, unique
 
 API = "/api/v2.0"
 ADMIN = ("admin", ADMIN_PASSWORD)
 PASSWORD = "Passw0rd-ui-search"
 GUEST = 3
 GROUP_LIMIT = 50
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +34,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
     running.start()
     yield running
     running.stop()
-
-
-def api(server: Portside, method: str, path: str, who: tuple[str, str] = ADMIN, **kwargs: object) -> httpx.Response:
-    with httpx.Client(base_url=server.url, auth=who, timeout=60) as client:
-        return client.request(method, API + path, **kwargs)  # type: ignore[arg-type]
 
 
 def new_user(server: Portside) -> tuple[str, str]:
