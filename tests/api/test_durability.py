@@ -10,8 +10,11 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -503,38 +506,77 @@ def test_sigkill_during_concurrent_uploads(fresh_portside: Portside) -> None:
 # recording the blob. The window between the last two is a few milliseconds wide, so the
 # sweep is fine-grained.
 COMPLETION_KILL_DELAYS = [0.0, *(round(0.010 + 0.003 * i, 3) for i in range(19)), 0.1]
+# One kill ends several requests, each at its own moment: they start staggered so that the
+# kill lands its own delay after each began. A kill per moment would cost a server start
+# each (about 3 s on the scaled stack), and the sweep is about the moments, not the kills.
+KILLS_PER_SWEEP = 3
+
+
+def _kill_during(server: Portside, requests: list[tuple[float, Callable[[], None]]]) -> None:
+    """Start each request at its moment before one SIGKILL of `server`, then start it again."""
+    latest = max(delay for delay, _ in requests)
+    kill_at = time.monotonic() + 0.05 + latest
+
+    def run(delay: float, send: Callable[[], None]) -> None:
+        time.sleep(max(0.0, kill_at - delay - time.monotonic()))
+        send()
+
+    threads = [threading.Thread(target=run, args=request, daemon=True) for request in requests]
+    for t in threads:
+        t.start()
+    time.sleep(max(0.0, kill_at - time.monotonic()))
+    server.kill()
+    for t in threads:
+        t.join(30)
+    server.start()
+
+
+def _put_ignoring_errors(url: str, **kwargs: Any) -> Callable[[], None]:
+    def put() -> None:
+        try:
+            with httpx.Client(timeout=30.0) as c:
+                c.put(url, **kwargs)
+        except httpx.HTTPError:
+            pass
+
+    return put
 
 
 def test_sigkill_around_completion(fresh_portside: Portside) -> None:
     """Killed at many moments around the completing PUT of a fully acknowledged upload:
     afterwards the blob is published whole, or the session is still there and can be
     completed (the old state or the new one), never lost in between."""
-    for n, delay in enumerate(COMPLETION_KILL_DELAYS):
-        _kill_during_completion(fresh_portside, f"crash/completion{n}", delay)
+    for kill in range(KILLS_PER_SWEEP):
+        delays = COMPLETION_KILL_DELAYS[kill::KILLS_PER_SWEEP]
+        uploads = [_acknowledged_upload(fresh_portside, f"crash/completion{kill}-{n}") for n in range(len(delays))]
+        _kill_during(
+            fresh_portside,
+            [(delay, _put_ignoring_errors(upload.url)) for delay, upload in zip(delays, uploads, strict=True)],
+        )
+        for delay, upload in zip(delays, uploads, strict=True):
+            _check_completion(fresh_portside, upload, delay)
 
 
-def _kill_during_completion(server: Portside, repo: str, delay: float) -> None:
+@dataclass(frozen=True)
+class _Upload:
+    repo: str
+    data: bytes
+    digest: str
+    url: str  # the completing PUT's, digest included
+
+
+def _acknowledged_upload(server: Portside, repo: str) -> _Upload:
     data = oci.random_bytes(8 * MIB)
     d = oci.digest(data)
     with _client(server) as c:
         url = oci.start_upload(c, repo)
         r = c.patch(url, content=data, headers={"content-range": f"0-{len(data) - 1}"})
         assert r.status_code == 202
-        url = oci.with_params(oci.location(r), digest=d)
+        return _Upload(repo, data, d, oci.with_params(oci.location(r), digest=d))
 
-    def complete() -> None:
-        try:
-            with httpx.Client(timeout=30.0) as c2:
-                c2.put(url)
-        except httpx.HTTPError:
-            pass
 
-    t = threading.Thread(target=complete, daemon=True)
-    t.start()
-    time.sleep(delay)
-    server.kill()
-    t.join(30)
-    server.start()
+def _check_completion(server: Portside, upload: _Upload, delay: float) -> None:
+    repo, data, d, url = upload.repo, upload.data, upload.digest, upload.url
     where = f"(killed {delay * 1000:.0f} ms into the completing PUT)"
     with _client(server) as c:
         _assert_ready(c)
@@ -554,50 +596,58 @@ def _kill_during_completion(server: Portside, repo: str, delay: float) -> None:
         assert g.status_code == 200 and g.content == data, where
 
 
+RETAG_KILL_DELAYS = [0.0, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08]
+
+
 def test_sigkill_during_retag_is_old_or_new(fresh_portside: Portside) -> None:
-    """A tag moved from one manifest to another while the server is killed at many moments:
-    afterwards the tag names the old manifest or the new one, whole, and the tags list agrees."""
+    """Tags moved from one manifest to another while the server is killed at many moments:
+    afterwards each tag names its old manifest or its new one, whole, and the tags list agrees."""
     repo = "crash/retag"
     # A big manifest (800 layers, all present) makes each PUT take a while to check.
     config = oci.config_blob()
     layers = [oci.Blob(b"layer" + i.to_bytes(4, "big"), oci.OCI_LAYER) for i in range(800)]
+    start = oci.image_manifest(config, layers, annotations={"round": "start"})
     with _client(fresh_portside) as c:
-        for blob in [config, *layers]:
+
+        def push(blob: oci.Blob) -> None:
             r = c.post(f"/v2/{repo}/blobs/uploads/", params={"digest": blob.digest}, content=blob.data)
             assert r.status_code == 201, oci.error_text(r)
-        old = oci.image_manifest(config, layers, annotations={"round": "start"})
-        assert oci.put_manifest(c, repo, "moving", old).status_code == 201
-    for n, delay in enumerate([0.0, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08]):
-        new = oci.image_manifest(config, layers, annotations={"round": str(n)})
 
-        def put(body: bytes = new.body) -> None:
-            try:
-                with httpx.Client(timeout=30.0) as c2:
-                    c2.put(
-                        f"{fresh_portside.url}/v2/{repo}/manifests/moving",
-                        content=body,
+        with ThreadPoolExecutor(8) as pool:  # 801 small pushes: at once, not one by one
+            list(pool.map(push, [config, *layers]))
+        for n in range(len(RETAG_KILL_DELAYS)):
+            assert oci.put_manifest(c, repo, f"moving{n}", start).status_code == 201
+    # Each tag is moved once, killed at its own moment; tags of one kill move at once.
+    tags = list(enumerate(RETAG_KILL_DELAYS))
+    for kill in range(2):
+        moved = tags[kill::2]
+        new = {n: oci.image_manifest(config, layers, annotations={"round": str(n)}) for n, _ in moved}
+        _kill_during(
+            fresh_portside,
+            [
+                (
+                    delay,
+                    _put_ignoring_errors(
+                        f"{fresh_portside.url}/v2/{repo}/manifests/moving{n}",
+                        content=new[n].body,
                         headers={"content-type": oci.OCI_MANIFEST},
-                    )
-            except httpx.HTTPError:
-                pass
-
-        t = threading.Thread(target=put, daemon=True)
-        t.start()
-        time.sleep(delay)
-        fresh_portside.kill()
-        t.join(30)
-        fresh_portside.start()
-        where = f"(killed {delay * 1000:.0f} ms into the PUT)"
+                    ),
+                )
+                for n, delay in moved
+            ],
+        )
         with _client(fresh_portside) as c:
-            r = c.get(f"/v2/{repo}/manifests/moving", headers={"accept": oci.OCI_MANIFEST})
-            assert r.status_code == 200, f"{where} the tag is gone: {oci.error_text(r)}"
-            assert r.content in (old.body, new.body), where
-            assert r.headers["docker-content-digest"] == oci.digest(r.content), where
-            assert "moving" in c.get(f"/v2/{repo}/tags/list").json()["tags"], where
-            if r.content == new.body:
-                by_digest = c.get(f"/v2/{repo}/manifests/{new.digest}", headers={"accept": oci.OCI_MANIFEST})
-                assert by_digest.status_code == 200, where
-                old = new
+            listed = c.get(f"/v2/{repo}/tags/list").json()["tags"]
+            for n, delay in moved:
+                where = f"(moving{n}, killed {delay * 1000:.0f} ms into the PUT)"
+                r = c.get(f"/v2/{repo}/manifests/moving{n}", headers={"accept": oci.OCI_MANIFEST})
+                assert r.status_code == 200, f"{where} the tag is gone: {oci.error_text(r)}"
+                assert r.content in (start.body, new[n].body), where
+                assert r.headers["docker-content-digest"] == oci.digest(r.content), where
+                assert f"moving{n}" in listed, where
+                if r.content == new[n].body:
+                    by_digest = c.get(f"/v2/{repo}/manifests/{new[n].digest}", headers={"accept": oci.OCI_MANIFEST})
+                    assert by_digest.status_code == 200, where
 
 
 def test_manifest_refused_for_blobs_that_did_not_land(fresh_portside: Portside) -> None:
