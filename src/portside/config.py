@@ -135,6 +135,22 @@ class Settings(BaseSettings):
     default_project_storage_limit: int = Field(
         -1, ge=-1, description="bytes a new project may store; -1: unlimited (Harbor's storage_per_project)"
     )
+    # --- vulnerability database ---------------------------------------------------------
+    vulndb_urls: list[str] = Field(
+        default_factory=list,
+        description="where the scheduled update fetches advisory data (OSV zips or modified_id.csv folders,"
+        " Debian tracker JSON, Alpine secdb, bundles); empty: offline, imported by `portside vulndb import`",
+    )
+    vulndb_update_interval: int = Field(21600, ge=60, description="seconds between scheduled updates from vulndb_urls")
+    vulndb_max_age: int = Field(
+        7 * 86400, ge=60, description="seconds after which a source counts as stale (warned in scan reports)"
+    )
+    scan_concurrency: int = Field(
+        1, ge=1, le=64, description="scans each server runs at once (more wait in the queue, in the database)"
+    )
+    scan_lease_seconds: float = Field(
+        300.0, ge=10.0, description="a scan not heard of for this long (its server died) is taken again"
+    )
     # When several clients push the same blob at once the rename that publishes it is the
     # only serialisation point; no tunable is needed for that.
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -28,6 +29,7 @@ from portside.auth.tokens import TokenService, derived_secret, load_or_create_ke
 from portside.config import Settings, received_settings
 from portside.coord.coordinator import Coordinator, LocalCoordinator
 from portside.coord.locks import Locks
+from portside.errors import Conflict
 from portside.extras import require_extras
 from portside.http.accel import NginxBlobLocation
 from portside.http.api.app import management_routes
@@ -41,6 +43,7 @@ from portside.meta.sql.engine import create_engine
 from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
 from portside.meta.sql.quotas import SqlQuotas, UsageCache
+from portside.meta.sql.scans import SqlScans
 from portside.meta.sql.search import SqlSearch
 from portside.meta.sql.sessions import SqlSessions
 from portside.meta.sql.store import SqlDatabase
@@ -53,6 +56,7 @@ from portside.mgmt.permissions import PermissionService
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.robots import RobotService
+from portside.mgmt.scanning import ScanApiService
 from portside.mgmt.search import SearchService
 from portside.mgmt.sessions import SessionService
 from portside.mgmt.statistics import StatisticsService
@@ -69,6 +73,13 @@ from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
 from portside.registry.uploadids import UploadIds
 from portside.registry.uploads import UploadService
+from portside.scan.codec import decode_inventory, encode_inventory
+from portside.scan.inventory import take_inventory
+from portside.scan.jobs import ScanWorker, rematch_job, scan_all_job
+from portside.scan.match import match
+from portside.scan.model import Finding, Inventory
+from portside.scan.service import SPDX_JSON, ScanService, ScanTools
+from portside.scan.vulndb.status import DatabaseStatus, database_status
 from portside.startup import (
     bootstrap,
     configure_logging,
@@ -81,7 +92,7 @@ from portside.storage.driver import BlobStore
 from portside.storage.fs import FsBlobStore
 from portside.ui.app import build_pages
 from portside.upkeep.gc import GarbageCollector, GcOptions
-from portside.upkeep.jobs import JobRunner
+from portside.upkeep.jobs import JobHandler, JobLog, JobRunner
 from portside.upkeep.purge import UploadPurger
 from portside.upkeep.schedule import Scheduler
 from portside.upkeep.scrub import Scrubber
@@ -197,9 +208,10 @@ def build(settings: Settings) -> ASGIApp:
     )
     sessions = SqlSessions(engine)
     scans = _scanning_engine(settings, engine)
-    upkeep = _upkeep(settings, scans, store, coordinator, Guard(policy, accounts))
+    scanning = _scanning(settings, scans, registry)
+    upkeep = _upkeep(settings, scans, store, coordinator, Guard(policy, accounts), scanning.handlers)
     management = _management(
-        settings, sessions, accounts, database, registry, authenticator, policy, upkeep, store, changes
+        settings, sessions, accounts, database, registry, authenticator, policy, upkeep, store, changes, scanning
     )
 
     async def purge_old_audit_records() -> None:
@@ -211,10 +223,15 @@ def build(settings: Settings) -> ASGIApp:
     disposals = [engine.dispose] if scans is engine else [scans.dispose, engine.dispose]
     return build_app(
         registry,
-        on_shutdown=_closing(upkeep.runner.close, store.close, *disposals, coordinator.close),
+        on_shutdown=_closing(scanning.worker.close, upkeep.runner.close, store.close, *disposals, coordinator.close),
         extra_routes=management_routes(management),
         pages=build_pages(management, registry),
-        periodic=[(3600.0, purge_old_audit_records), (3600.0, purge_expired_sessions), *upkeep.periodic],
+        periodic=[
+            (3600.0, purge_old_audit_records),
+            (3600.0, purge_expired_sessions),
+            *upkeep.periodic,
+            *_scan_periodic(settings, scanning, upkeep.runner),
+        ],
     )
 
 
@@ -359,6 +376,7 @@ def _management(
     upkeep: Upkeep,
     store: BlobStore,
     changes: ChangeCounter | None,
+    scanning: Scanning | None = None,
 ) -> ManagementServices:
     """The management services (of /api/v2.0, /c/login and the web UI) over the same stores
     as /v2; `changes`, the registry's generation the lookup caches watch (None: no caches)."""
@@ -372,6 +390,30 @@ def _management(
     totp = TotpService(accounts, accounts, authenticator)
     projects = ProjectService(accounts, accounts, guard, quotas)
     repositories = RepositoryService(artifacts, accounts, guard)
+    artifact_service = ArtifactService(
+        artifacts,
+        registry.manifests,
+        accounts,
+        guard,
+        ImageConfigs(registry.blobs),
+        ArtifactCopier(registry.manifests, registry.blobs),
+    )
+    scan_api = None
+    checks = dict(registry.readiness_checks)
+    if scanning is not None:
+        # The API's store runs on the requests' engine; the worker's on the scanning engine.
+        scan_api = ScanApiService(
+            guard,
+            artifact_service,
+            SqlScans(database.engine),
+            scanning.service,
+            scanning.worker,
+            scanning.status,
+            SqlJobs(database.engine),
+        )
+        registry.manifests.after_push = scan_api.pushed
+        # /health only (not /readyz: a stale database is no reason to stop serving pulls).
+        checks["vulnerability-database"] = scanning.check
     facts = SystemFacts(
         portside.__version__, settings.base_url, "filesystem" if isinstance(store, FsBlobStore) else "s3"
     )
@@ -384,24 +426,20 @@ def _management(
         members=MemberService(accounts, accounts, accounts, guard),
         robots=RobotService(accounts, accounts, guard),
         repositories=repositories,
-        artifacts=ArtifactService(
-            artifacts,
-            registry.manifests,
-            accounts,
-            guard,
-            ImageConfigs(registry.blobs),
-            ArtifactCopier(registry.manifests, registry.blobs),
-        ),
+        artifacts=artifact_service,
         audit=AuditService(accounts, guard),
         sessions=SessionService(sessions, accounts, authenticator, totp, settings.session_ttl_seconds),
         systeminfo=SystemInfoService(guard, facts, _disk_of(store)),
         statistics=StatisticsService(guard, accounts, artifacts),
         search=SearchService(projects, repositories, SqlSearch(database.engine), guard),
         permissions=PermissionService(guard),
-        readiness_checks=registry.readiness_checks,
+        readiness_checks=checks,
+        advisory_components=frozenset({"vulnerability-database"}),
         secure_cookies=settings.base_url.startswith("https://"),
         gc=upkeep.gc,
         scrub=upkeep.scrub,
+        scans=scan_api,
+        scan_all=upkeep.scan_all,
     )
 
 
@@ -427,10 +465,16 @@ class Upkeep:
     gc: SystemJobService
     scrub: SystemJobService
     periodic: list[tuple[float, Callable[[], Awaitable[object]]]]
+    scan_all: SystemJobService | None = None
 
 
 def _upkeep(
-    settings: Settings, engine: AsyncEngine, store: BlobStore, coordinator: Coordinator, guard: Guard
+    settings: Settings,
+    engine: AsyncEngine,
+    store: BlobStore,
+    coordinator: Coordinator,
+    guard: Guard,
+    scan_jobs: Mapping[str, JobHandler] | None = None,
 ) -> Upkeep:
     locks = coordinator.locks
     # GC unlinks manifests, which the manifest cache serves: its commits move the generation.
@@ -441,7 +485,7 @@ def _upkeep(
     scrubber = Scrubber(upkeep_store, store, locks)
     runner = JobRunner(
         jobs,
-        {"gc": collector.job, "scrub": scrubber.job},
+        {"gc": collector.job, "scrub": scrubber.job, **(scan_jobs or {})},
         checks={"gc": GcOptions.from_parameters, "scrub": Scrubber.options},
     )
     scheduler = Scheduler(jobs, runner)
@@ -456,11 +500,126 @@ def _upkeep(
         runner=runner,
         gc=SystemJobService("gc", "garbage-collection", guard, jobs, runner, scheduler),
         scrub=SystemJobService("scrub", "scrub", guard, jobs, runner, scheduler),
+        scan_all=SystemJobService("scan_all", "scan-all", guard, jobs, runner, scheduler) if scan_jobs else None,
         periodic=[
             (settings.job_poll_seconds, run_due_schedules),
             (min(3600.0, settings.upload_max_idle_seconds / 4), purge_idle_uploads),
         ],
     )
+
+
+@dataclass(frozen=True)
+class Scanning:
+    """The built-in scanner as wired for one process: the service, the queue's worker, the
+    job runner's scan kinds, and the vulnerability database's status and health check."""
+
+    service: ScanService
+    worker: ScanWorker
+    store: SqlScans
+    handlers: dict[str, JobHandler]
+    status: Callable[[], Awaitable[DatabaseStatus | None]]
+    check: Callable[[], Awaitable[str | None]]
+    update_due: Callable[[], Awaitable[bool]]  # whether a configured vulndb URL is due
+
+
+def _scanning(settings: Settings, engine: AsyncEngine, registry: Services) -> Scanning:
+    """Scans run on `engine` (the scanning engine: long reads stay off the event loop)."""
+    from portside.meta.sql.vulndb import SqlVulnerabilities
+
+    vulnerabilities = SqlVulnerabilities(engine)
+    store = SqlScans(engine)
+    registry_host = settings.base_url.split("://", 1)[-1]
+
+    async def generation() -> int:
+        return await vulnerabilities.generation()
+
+    async def matched(inventory: Inventory) -> list[Finding]:
+        return await match(inventory, vulnerabilities)
+
+    def sbom(
+        media_type: str, inventory: Inventory, repository: str, digest: str, tags: tuple[str, ...]
+    ) -> dict[str, Any]:
+        # Loaded by the first SBOM made: CycloneDX's model weighs on every server process.
+        from portside.scan.sbom import SbomSubject, cyclonedx_document, spdx_document
+
+        subject = SbomSubject(repository, digest, tags, datetime.now(UTC), portside.__version__, registry_host)
+        return spdx_document(inventory, subject) if media_type == SPDX_JSON else cyclonedx_document(inventory, subject)
+
+    tools = ScanTools(take_inventory, matched, generation, encode_inventory, decode_inventory, sbom)
+    service = ScanService(store, registry.manifests, registry.blobs, registry.uploads, tools, portside.__version__)
+    worker = ScanWorker(
+        store, service, concurrency=settings.scan_concurrency, lease_seconds=settings.scan_lease_seconds
+    )
+
+    async def status() -> DatabaseStatus | None:
+        return await database_status(vulnerabilities, float(settings.vulndb_max_age))
+
+    async def check() -> str | None:
+        found = await database_status(vulnerabilities, float(settings.vulndb_max_age))
+        if not found.sources:
+            raise RuntimeError("no vulnerability database imported: run `portside vulndb import`")
+        if found.stale:
+            raise RuntimeError(f"stale: the oldest source was updated {found.updated_at}")
+        return None
+
+    async def update_database(parameters: Mapping[str, Any], log: JobLog) -> Mapping[str, Any]:
+        """The scheduled update from `vulndb_urls`: each due URL fetched with its ETag and
+        Last-Modified, so an unchanged source costs a 304."""
+        from portside.scan.vulndb.update import update_if_due  # the importers load when one runs
+
+        outcomes = await update_if_due(vulnerabilities, settings.vulndb_urls, float(settings.vulndb_update_interval))
+        for outcome in outcomes:
+            what = "unchanged" if outcome.unchanged else f"{outcome.record_count} records"
+            log.info(f"{outcome.origin}: {what}")
+            for skipped in outcome.skipped:
+                log.warning(f"{outcome.origin}: skipped {skipped}")
+        return {"urls": len(outcomes)}
+
+    async def update_due() -> bool:
+        from portside.scan.vulndb.update import due_urls
+
+        sources = await vulnerabilities.sources()
+        return bool(due_urls(sources, settings.vulndb_urls, float(settings.vulndb_update_interval)))
+
+    handlers: dict[str, JobHandler] = {
+        "scan_all": scan_all_job(store, worker),
+        "scan_rematch": rematch_job(store, service, generation),
+        "vulndb_update": update_database,
+    }
+    return Scanning(service, worker, store, handlers, status, check, update_due)
+
+
+def _scan_periodic(
+    settings: Settings, scanning: Scanning, runner: JobRunner
+) -> list[tuple[float, Callable[[], Awaitable[object]]]]:
+    """Take queued scans (after a restart, or queued by another instance), and match stored
+    inventories again once the vulnerability database has moved."""
+
+    async def take_queued() -> None:
+        scanning.worker.wake()  # in the background: a busy worker would hold up the poll
+
+    async def rematch_when_moved() -> None:
+        current = await scanning.status()
+        if current is None or not current.sources:
+            return
+        if await scanning.store.stale_inventories(current.generation, None, 1):
+            try:
+                await runner.start("scan_rematch", "Schedule", {})
+            except Conflict:
+                pass  # running already (here or on another instance)
+
+    async def update_database_when_due() -> None:
+        if settings.vulndb_urls and await scanning.update_due():
+            try:
+                await runner.start("vulndb_update", "Schedule", {})
+            except Conflict:
+                pass  # running already (here or on another instance)
+
+    return [
+        (settings.job_poll_seconds, take_queued),
+        (settings.job_poll_seconds, rematch_when_moved),
+        (settings.job_poll_seconds, update_database_when_due),
+    ]
 
 
 @asynccontextmanager
@@ -477,3 +636,22 @@ async def operator_upkeep(settings: Settings) -> AsyncIterator[Upkeep]:
         yield _upkeep(settings, engine, store, coordinator, Guard(Policy(accounts), accounts))
     finally:
         await _closing(store.close, engine.dispose, coordinator.close)()
+
+
+from portside.meta.vulndb import VulnerabilityStore  # noqa: E402  (the protocol it yields)
+
+
+@asynccontextmanager
+async def open_vulnerability_store(settings: Settings) -> AsyncIterator[VulnerabilityStore]:
+    """The vulnerability database of the registry `settings` name (which must exist, as for
+    the other operator's commands), for `portside vulndb` and anything else outside a server."""
+    from portside.meta.sql.vulndb import SqlVulnerabilities  # only what uses the database loads it
+
+    await _open_existing_registry(settings)
+    # On threads: an import writes 10^5 rows in one transaction, which must not hold the
+    # event loop of a server that runs the scheduled update.
+    engine = create_engine(settings.sqlalchemy_url, pool_size=2, inline=False)
+    try:
+        yield SqlVulnerabilities(engine)
+    finally:
+        await engine.dispose()

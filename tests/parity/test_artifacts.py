@@ -51,7 +51,13 @@ def test_extra_attrs_addition_links_and_build_history(live: Live) -> None:
         "created": "2024-05-01T12:00:00Z",
     }
     href = f"{API}/projects/{project}/repositories/team%252Fapp/artifacts/{image.digest}/additions/build_history"
-    assert artifact["addition_links"] == {"build_history": {"href": href, "absolute": False}}
+    base = f"{API}/projects/{project}/repositories/team%252Fapp/artifacts"
+    # A scannable image also links its reports; `sboms` names the SBOM's digest once one exists.
+    assert artifact["addition_links"] == {
+        "build_history": {"href": href, "absolute": False},
+        "vulnerabilities": {"href": f"{base}/{image.digest}/additions/vulnerabilities", "absolute": False},
+        "sboms": {"href": f"{base}//additions/sbom", "absolute": False},
+    }
     [listed] = live.ok("GET", path, who=guest)
     assert listed["extra_attrs"] == artifact["extra_attrs"] and listed["addition_links"] == artifact["addition_links"]
 
@@ -93,7 +99,8 @@ def test_index_references_carry_each_platform(live: Live) -> None:
 
     artifact = live.ok("GET", f"{path}/latest")
     check(artifact, "Artifact")
-    assert artifact["type"] == "IMAGE" and "addition_links" not in artifact
+    # An index has no build history of its own; its reports merge its images' (Harbor's links).
+    assert artifact["type"] == "IMAGE" and set(artifact["addition_links"]) == {"vulnerabilities", "sboms"}
     children = {c.digest: live.ok("GET", f"{path}/{c.digest}") for c in (amd, arm)}
     assert artifact["references"] == [
         {

@@ -195,10 +195,15 @@ def main() -> None:
 
 # The operator's commands. Their modules load the application only when one of them runs.
 from portside.cli.accounts import project_app, robot_app, user_app  # noqa: E402
+from portside.cli.scan import sbom, scan  # noqa: E402
 from portside.cli.upkeep import gc, scrub  # noqa: E402
+from portside.cli.vulndb import vulndb_app  # noqa: E402
 
 app.add_typer(user_app, name="user")
 app.add_typer(project_app, name="project")
 app.add_typer(robot_app, name="robot")
+app.add_typer(vulndb_app, name="vulndb")
 app.command("gc")(gc)
 app.command("scrub")(scrub)
+app.command("scan")(scan)
+app.command("sbom")(sbom)

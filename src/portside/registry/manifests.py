@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 
 from portside.errors import DigestInvalid, ManifestInvalid, ManifestTooLarge, ManifestUnknown
 from portside.meta.stores import ManifestRecord, RepoStore
@@ -42,6 +42,9 @@ class ManifestService:
         self._repos = repos
         self.max_manifest_bytes = max_manifest_bytes
         self._cache = cache
+        # Told of each manifest pushed by tag, after it is stored (scan on push); it must
+        # only queue work, as the push waits for it.
+        self.after_push: Callable[[str, Manifest], Awaitable[None]] | None = None
 
     async def _lookup(self, repo: str, reference: Reference) -> ManifestRecord | None:
         if self._cache is None:
@@ -65,6 +68,8 @@ class ManifestService:
             digest = Digest.of(payload)
         manifest = parse_manifest(payload, content_type, digest)
         await self._repos.put_manifest(repo, manifest, None if isinstance(reference, Digest) else reference, project_id)
+        if self.after_push is not None and not isinstance(reference, Digest):
+            await self.after_push(repo, manifest)
         return manifest
 
     async def get(self, repo: str, reference: Reference, accept: Collection[str] = ()) -> ManifestRecord:

@@ -24,6 +24,7 @@ from portside.http.api import (
     quotas,
     repositories,
     robots,
+    scans,
     system,
     systeminfo,
     users,
@@ -52,8 +53,9 @@ def build_management_api(management: ManagementServices) -> FastAPI:
     install_error_handlers(api)
     api.add_api_route("/docs", _docs, methods=["GET"], include_in_schema=False)
     api.router.redirect_slashes = False
-    # Artifacts before repositories: see http/api/artifacts.py.
-    for module in (users, projects, members, robots, artifacts, repositories, audit, quotas, system, systeminfo):
+    # Artifacts before repositories: see http/api/artifacts.py; scans before artifacts: see
+    # http/api/scans.py.
+    for module in (users, projects, members, robots, scans, artifacts, repositories, audit, quotas, system, systeminfo):
         api.include_router(module.router)
     api.state.management = management
     return api

@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from portside.errors import BadRequest
 from portside.http.api.context import API_PREFIX, Caller, Pages, iso, paged, services, without_none
+from portside.http.api.scans import ACCEPT_HEADER, report_type, sbom_overview, scan_overview
 from portside.meta.accounts import Project
 from portside.meta.artifacts import ArtifactInfo, TagInfo
 from portside.mgmt.artifacts import ArtifactView, derived_id
@@ -124,6 +125,45 @@ def tag_resp(a: ArtifactInfo, t: TagInfo) -> dict[str, Any]:
     )
 
 
+async def with_scans(
+    request: Request,
+    project: Project,
+    documents: list[dict[str, Any]],
+    views: list[ArtifactView],
+    *,
+    with_scan_overview: bool,
+    with_sbom_overview: bool,
+    accept: str | None,
+) -> list[dict[str, Any]]:
+    """Add the scan fields: `addition_links` to the reports, and (when asked for) the
+    precomputed overviews, read for the whole list with one query."""
+    scans = services(request).scans
+    images = [v for v in views if v.config is not None or v.info.references]
+    if scans is None or not images:
+        return documents
+    repository = views[0].info.repository_name
+    digests = [v.info.digest for v in images]
+    reports = await scans.overviews(repository, digests)
+    mime = report_type(accept)
+    base = artifacts_path(project, repository)
+    for document, view in zip(documents, views, strict=True):
+        if view.config is None and not view.info.references:
+            continue
+        digest = view.info.digest
+        links = dict(document.get("addition_links", {}))
+        links["vulnerabilities"] = {"href": f"{base}/{digest}/additions/vulnerabilities", "absolute": False}
+        sbom = reports.get((digest, "sbom"))
+        sbom_digest = sbom.sbom_digest if sbom is not None and sbom.sbom_digest else ""
+        links["sboms"] = {"href": f"{base}/{sbom_digest}/additions/sbom", "absolute": False}
+        document["addition_links"] = links
+        if with_scan_overview:
+            report = reports.get((digest, "vulnerability")) or sbom  # an SBOM scan matches too
+            document["scan_overview"] = {mime: scan_overview(report, scans.scanner)} if report is not None else {}
+        if with_sbom_overview and sbom is not None:
+            document["sbom_overview"] = sbom_overview(sbom, scans.scanner)
+    return documents
+
+
 @router.get(_LIST, summary="Artifacts of a repository (q=tags=v1, q=digest=sha256:…)")
 async def list_artifacts(
     request: Request,
@@ -135,18 +175,47 @@ async def list_artifacts(
     q: str | None = None,
     sort: str | None = None,
     with_tag: bool = True,
+    with_scan_overview: bool = False,
+    with_sbom_overview: bool = False,
+    accept: Annotated[str | None, Header(alias=ACCEPT_HEADER)] = None,
 ) -> list[dict[str, Any]]:
     project, page = await services(request).artifacts.list(who, project_name, repository_name, q, sort, paging)
     paged(request, response, page, paging)
-    return [artifact_resp(project, a, with_tag) for a in page.items]
+    documents = [artifact_resp(project, a, with_tag) for a in page.items]
+    return await with_scans(
+        request,
+        project,
+        documents,
+        list(page.items),
+        with_scan_overview=with_scan_overview,
+        with_sbom_overview=with_sbom_overview,
+        accept=accept,
+    )
 
 
 @router.get(_ONE, summary="An artifact, by digest or tag")
 async def get_artifact(
-    request: Request, who: Caller, project_name: str, repository_name: str, reference: str, with_tag: bool = True
+    request: Request,
+    who: Caller,
+    project_name: str,
+    repository_name: str,
+    reference: str,
+    with_tag: bool = True,
+    with_scan_overview: bool = False,
+    with_sbom_overview: bool = False,
+    accept: Annotated[str | None, Header(alias=ACCEPT_HEADER)] = None,
 ) -> dict[str, Any]:
     project, view = await services(request).artifacts.get(who, project_name, repository_name, reference)
-    return artifact_resp(project, view, with_tag)
+    documents = await with_scans(
+        request,
+        project,
+        [artifact_resp(project, view, with_tag)],
+        [view],
+        with_scan_overview=with_scan_overview,
+        with_sbom_overview=with_sbom_overview,
+        accept=accept,
+    )
+    return documents[0]
 
 
 @router.post(

@@ -13,6 +13,7 @@ from portside.mgmt.permissions import PermissionService
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.robots import RobotService
+from portside.mgmt.scanning import ScanApiService
 from portside.mgmt.search import SearchService
 from portside.mgmt.sessions import SessionService
 from portside.mgmt.statistics import StatisticsService
@@ -43,6 +44,11 @@ class ManagementServices:
     permissions: PermissionService
     # The readiness checks of /readyz (Services.readiness_checks), which /health reports.
     readiness_checks: dict[str, Callable[[], Awaitable[str | None]]] = field(default_factory=dict)
+    # Components /health reports whose failure is a warning, not the registry's: a missing or
+    # stale vulnerability database stops no push or pull.
+    advisory_components: frozenset[str] = frozenset()
     secure_cookies: bool = False
     gc: SystemJobService | None = None  # /system/gc
     scrub: SystemJobService | None = None  # /system/scrub
+    scans: ScanApiService | None = None  # scanning (None: not offered)
+    scan_all: SystemJobService | None = None  # /system/scanAll

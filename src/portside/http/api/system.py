@@ -67,7 +67,7 @@ class ScrubHistory(JobHistory):
     )
 
 
-_JOB_NAMES = {"gc": "GARBAGE_COLLECTION", "scrub": "SCRUB"}
+_JOB_NAMES = {"gc": "GARBAGE_COLLECTION", "scrub": "SCRUB", "scan_all": "SCAN_ALL"}
 
 
 def _history(job: JobRecord) -> dict[str, Any]:
@@ -227,3 +227,4 @@ def _add_routes(kind: str, path: str, tag: str, noun: str, model: type[JobHistor
 
 _add_routes("gc", "gc", "gc", "garbage collection", JobHistory, _history)
 _add_routes("scrub", "scrub", "scrub", "the integrity scrub (re-hash every blob)", ScrubHistory, _scrub_history)
+_add_routes("scan_all", "scanAll", "scanAll", "scan-all (queue a scan of every artifact)", JobHistory, _history)

@@ -33,7 +33,8 @@ async def health(request: Request) -> dict[str, Any]:
         )
         for name, result in sorted(results.items())
     ]
-    healthy = all(result.ok for result in results.values())
+    advisory = services(request).advisory_components
+    healthy = all(result.ok for name, result in results.items() if name not in advisory)
     return {"status": "healthy" if healthy else "unhealthy", "components": components}
 
 

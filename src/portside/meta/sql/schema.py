@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -295,4 +296,134 @@ quotas = Table(
     Column("storage_limit", BigInteger, nullable=False),  # bytes; -1 unlimited
     Column("creation_time", DateTime(timezone=True), nullable=False),
     Column("update_time", DateTime(timezone=True), nullable=False),
+)
+
+# --- scan reports: inventories, findings and their summaries (0010) ----------------------
+# Inventories, findings and summaries are the content's (keyed by manifest digest: the same
+# image in two repositories is scanned once); reports are an artifact's (repository and
+# digest), and double as the scan queue: a Pending report is a scan to run.
+
+scan_inventories = Table(
+    "scan_inventories",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("inventory", LargeBinary, nullable=False),  # scan/codec.py's encoding
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One per scanned manifest: the counts an artifact list shows, kept beside the findings
+# so that a list of any length reads them with one query.
+scan_summaries = Table(
+    "scan_summaries",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("severity", Integer, nullable=False),  # the worst finding's (Severity)
+    Column("total", Integer, nullable=False),
+    Column("fixable", Integer, nullable=False),
+    Column("counts", Text, nullable=False),  # JSON: {"High": 3, ...}
+    Column("db_generation", BigInteger, nullable=False),  # the database generation matched against
+    Column("matched_at", DateTime(timezone=True), nullable=False),
+    Index("ix_scan_summaries_generation", "db_generation"),
+)
+
+scan_findings = Table(
+    "scan_findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", DIGEST, nullable=False),
+    Column("vulnerability_id", String(128), nullable=False),
+    Column("advisory_id", String(128), nullable=False),
+    Column("aliases", Text, nullable=False),  # JSON list
+    Column("source", String(32), nullable=False),
+    Column("ecosystem", String(32), nullable=False),
+    Column("package", String(255), nullable=False),
+    Column("version", String(255), nullable=False),
+    Column("purl", String(1024), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("layer", DIGEST, nullable=False),
+    Column("fixed_version", String(255), nullable=True),
+    Column("severity", Integer, nullable=False),
+    Column("cvss_score", Float, nullable=True),
+    Column("cvss_vector", String(255), nullable=True),
+    Column("cwe_ids", Text, nullable=False),  # JSON list
+    Column("links", Text, nullable=False),  # JSON list
+    Column("description", Text, nullable=False),
+    Index("ix_scan_findings_digest", "digest"),
+    Index("ix_scan_findings_vulnerability", "vulnerability_id", "digest"),
+    Index("ix_scan_findings_purl", "purl", "digest"),
+    sqlite_autoincrement=True,
+)
+
+scan_reports = Table(
+    "scan_reports",
+    metadata,
+    Column("id", String(36), primary_key=True),  # a UUID, as Harbor's report ids
+    Column("repository", String(255), nullable=False),
+    Column("digest", DIGEST, nullable=False),
+    Column("scan_type", String(16), nullable=False),  # vulnerability or sbom
+    Column("status", String(16), nullable=False),  # Pending, Running, Success, Error, Stopped
+    Column("trigger", String(16), nullable=False),  # Manual, Push, Schedule
+    Column("stop_requested", Boolean, nullable=False, server_default=false()),
+    Column("sbom_digest", DIGEST, nullable=True),
+    Column("log", Text, nullable=False, server_default=""),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("start_time", DateTime(timezone=True), nullable=True),
+    Column("end_time", DateTime(timezone=True), nullable=True),
+    Column("update_time", DateTime(timezone=True), nullable=False),  # the heartbeat while Running
+    Index("ix_scan_reports_artifact", "repository", "digest", "scan_type", "creation_time"),
+    Index("ix_scan_reports_status", "status", "creation_time"),
+)
+
+# --- vulnerability database (0009) ------------------------------------------------------
+# Advisories are keyed by (source, id) and replaced a source at a time; their affected
+# entries are looked up by (ecosystem, package) for every name of an image at once. The
+# rows carry no foreign keys: an import deletes and rewrites a source's rows in bulk, and
+# the source column on both tables is what it deletes by.
+
+vulndb_sources = Table(
+    "vulndb_sources",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("record_count", Integer, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Column("modified", DateTime(timezone=True), nullable=True),
+    Column("origin", Text, nullable=False),
+    Column("etag", Text, nullable=True),
+    Column("last_modified", String(64), nullable=True),
+    Column("generation", BigInteger, nullable=False),
+)
+
+vulndb_advisories = Table(
+    "vulndb_advisories",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("advisory_id", String(128), primary_key=True),
+    Column("aliases", Text, nullable=False),  # JSON list
+    Column("summary", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("refs", Text, nullable=False),  # JSON list of URLs
+    Column("cvss_vector", String(255), nullable=True),
+    Column("cvss_score", Float, nullable=True),
+    Column("cwe_ids", Text, nullable=False),  # JSON list
+    Column("severity", String(32), nullable=True),
+    Column("modified", DateTime(timezone=True), nullable=True),
+    Column("withdrawn", Boolean, nullable=False),
+)
+
+vulndb_affected = Table(
+    "vulndb_affected",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("source", String(128), nullable=False),
+    Column("advisory_id", String(128), nullable=False),
+    Column("ecosystem", String(64), nullable=False),
+    Column("package", String(512), nullable=False),
+    Column("release", String(64), nullable=False),
+    Column("ranges", Text, nullable=False),  # JSON: OSV affected[].ranges
+    Column("versions", Text, nullable=False),  # JSON: OSV affected[].versions
+    Column("fixed", String(255), nullable=True),
+    Column("severity", String(32), nullable=True),
+    Column("not_affected", Boolean, nullable=False),
+    Index("ix_vulndb_affected_package", "ecosystem", "package"),
+    Index("ix_vulndb_affected_source", "source", "advisory_id"),
 )

@@ -1,0 +1,340 @@
+"""Harbor's scanning endpoints: scan and stop an artifact's scan, a report's log, the
+`vulnerabilities` and `sbom` additions, the scanner registry, scan-all's stop and metrics,
+and Portside's own cross-artifact questions (`/vulnerabilities/{id}/artifacts`,
+`/packages/artifacts?purl=`).
+
+Registered before the artifact routes, whose generic `additions/{addition}` would
+otherwise answer for `vulnerabilities` and `sbom`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel
+
+from portside.errors import NotFound
+from portside.http.api.context import Caller, IsResourceName, iso, project_key, services, without_none
+from portside.meta.scans import ArtifactFinding, ScanReport, StoredFinding
+from portside.mgmt.scanning import ScanApiService, ScannerInfo
+from portside.scan.model import Severity
+from portside.scan.vulndb.status import DatabaseStatus
+
+__all__ = ["report_type", "router", "sbom_overview", "scan_overview", "scanning"]
+
+router = APIRouter(tags=["scan"])
+_ONE = "/projects/{project_name}/repositories/{repository_name:path}/artifacts/{reference}"
+ACCEPT_HEADER = "X-Accept-Vulnerabilities"
+
+
+class ScanType(BaseModel):
+    scan_type: Literal["vulnerability", "sbom"] = "vulnerability"
+
+
+class ProjectScannerReq(BaseModel):
+    uuid: str
+
+
+def scanning(request: Request) -> ScanApiService:
+    found = services(request).scans
+    if found is None:
+        raise NotFound("scanning is not available on this server")
+    return found
+
+
+def report_type(accept: str | None) -> str:
+    """The report MIME type `X-Accept-Vulnerabilities` asks for first (its types hold
+    `; version=`, so they are split on commas, not parsed as media ranges)."""
+    known = ScanApiService.REPORT_TYPES
+    for wanted in (accept or "").split(","):
+        normalised = wanted.strip().replace(" ", "").lower()
+        for candidate in known:
+            if candidate.replace(" ", "").lower() == normalised:
+                return candidate
+    return known[0]
+
+
+def _scanner(scanner: ScannerInfo) -> dict[str, str]:
+    return {"name": scanner.name, "vendor": scanner.vendor, "version": scanner.version}
+
+
+def _duration(report: ScanReport) -> int | None:
+    if report.start_time is None or report.end_time is None:
+        return None
+    return int((report.end_time - report.start_time).total_seconds())
+
+
+def scan_overview(report: ScanReport, scanner: ScannerInfo) -> dict[str, Any]:
+    """Harbor's NativeReportSummary: a non-Success report carries its status and times only."""
+    document: dict[str, Any] = {
+        "report_id": report.id,
+        "scan_status": report.status,
+        "start_time": iso(report.start_time or report.creation_time),
+        "end_time": iso(report.end_time),
+        "duration": _duration(report),
+        "complete_percent": 100 if report.status == "Success" else 0,
+        "scanner": _scanner(scanner),
+    }
+    summary = report.summary
+    if report.status == "Success" and summary is not None:
+        document["severity"] = Severity(summary.severity).label if summary.total else "None"
+        document["summary"] = {"total": summary.total, "fixable": summary.fixable, "summary": dict(summary.counts)}
+    return without_none(document)
+
+
+def sbom_overview(report: ScanReport, scanner: ScannerInfo) -> dict[str, Any]:
+    return without_none(
+        {
+            "report_id": report.id,
+            "scan_status": report.status,
+            "start_time": iso(report.start_time or report.creation_time),
+            "end_time": iso(report.end_time),
+            "duration": _duration(report),
+            "sbom_digest": report.sbom_digest,
+            "scanner": _scanner(scanner),
+        }
+    )
+
+
+def database_document(status: DatabaseStatus | None) -> dict[str, Any]:
+    """The vulnerability database's age, as every report states it."""
+    if status is None or not status.sources:
+        return {"imported": False, "stale": True}
+    return {
+        "imported": True,
+        "generation": status.generation,
+        "updated_at": iso(status.updated_at),
+        "stale": status.stale,
+    }
+
+
+def _vulnerability(finding: StoredFinding, digest: str) -> dict[str, Any]:
+    cvss = {"score_v3": finding.cvss_score, "score_v2": None, "vector_v3": finding.cvss_vector or "", "vector_v2": ""}
+    return {
+        "id": finding.vulnerability_id,
+        "package": finding.package,
+        "version": finding.version,
+        "fix_version": finding.fixed_version or "",
+        "severity": Severity(finding.severity).label,
+        "status": "fixed" if finding.fixed_version else "affected",
+        "description": finding.description,
+        "links": list(finding.links),
+        "artifact_digests": [digest],
+        "preferred_cvss": cvss,
+        "cwe_ids": list(finding.cwe_ids),
+        "vendor_attributes": {
+            "advisory_id": finding.advisory_id,
+            "aliases": list(finding.aliases),
+            "source": finding.source,
+            "purl": finding.purl,
+            "layer": finding.layer,
+            "path": finding.path,
+        },
+    }
+
+
+@router.post(_ONE + "/scan", status_code=202, summary="Scan an artifact (scan_type vulnerability or sbom)")
+async def scan_artifact(
+    request: Request,
+    who: Caller,
+    project_name: str,
+    repository_name: str,
+    reference: str,
+    body: Annotated[ScanType | None, Body()] = None,
+) -> Response:
+    scan_type = (body or ScanType()).scan_type
+    await scanning(request).scan(who, project_name, repository_name, reference, scan_type)
+    return Response(status_code=202)
+
+
+@router.post(_ONE + "/scan/stop", status_code=202, summary="Stop an artifact's scan")
+async def stop_scan(
+    request: Request, who: Caller, project_name: str, repository_name: str, reference: str, body: ScanType
+) -> Response:
+    await scanning(request).stop(who, project_name, repository_name, reference, body.scan_type)
+    return Response(status_code=202)
+
+
+@router.get(_ONE + "/scan/{report_id}/log", summary="The log of a scan", response_class=PlainTextResponse)
+async def scan_log(
+    request: Request, who: Caller, project_name: str, repository_name: str, reference: str, report_id: str
+) -> PlainTextResponse:
+    return PlainTextResponse(await scanning(request).log(who, project_name, repository_name, reference, report_id))
+
+
+@router.get(_ONE + "/additions/vulnerabilities", summary="The vulnerability report, keyed by report MIME type")
+async def vulnerabilities_addition(
+    request: Request,
+    who: Caller,
+    project_name: str,
+    repository_name: str,
+    reference: str,
+    accept: Annotated[str | None, Header(alias=ACCEPT_HEADER)] = None,
+) -> Response:
+    scans = scanning(request)
+    report, findings, digest = await scans.vulnerabilities(who, project_name, repository_name, reference)
+    if report is None or report.status != "Success":
+        return JSONResponse({})
+    summary = report.summary
+    document = {
+        "generated_at": iso(report.end_time),
+        "scanner": _scanner(scans.scanner),
+        "severity": Severity(summary.severity).label if summary is not None and summary.total else "None",
+        "vulnerabilities": [_vulnerability(f, digest) for f in findings],
+        "vulnerability_database": {
+            **database_document(await scans.database_status()),
+            # The generation these findings were matched against: behind the database's
+            # until the re-match after an import has reached this artifact.
+            "matched_generation": summary.db_generation if summary is not None else None,
+        },
+    }
+    return JSONResponse({report_type(accept): document})
+
+
+@router.get(_ONE + "/additions/sbom", summary="An SBOM referrer's document (address the SBOM's own digest)")
+async def sbom_addition(
+    request: Request, who: Caller, project_name: str, repository_name: str, reference: str
+) -> Response:
+    media_type, body = await scanning(request).sbom(who, project_name, repository_name, reference)
+    return Response(body, media_type=media_type)
+
+
+# --- the scanner registry ----------------------------------------------------------------
+
+
+def _registration(scanner: ScannerInfo) -> dict[str, Any]:
+    return {
+        "uuid": scanner.uuid,
+        "name": scanner.name,
+        "description": scanner.description,
+        "url": "http://localhost/builtin",
+        "disabled": False,
+        "is_default": True,
+        "auth": "",
+        "skip_certVerify": False,
+        "use_internal_addr": True,
+        "adapter": scanner.name,
+        "vendor": scanner.vendor,
+        "version": scanner.version,
+        "health": "healthy",
+        "capabilities": {"support_vulnerability": True, "support_sbom": True},
+    }
+
+
+@router.get("/scanners", tags=["scanner"], summary="Scanner registrations: the built-in scanner, the default")
+async def list_scanners(request: Request, response: Response, who: Caller) -> list[dict[str, Any]]:
+    found = scanning(request).scanners(who)
+    response.headers["X-Total-Count"] = str(len(found))
+    return [_registration(s) for s in found]
+
+
+@router.get("/scanners/{registration_id}", tags=["scanner"], summary="A scanner registration")
+async def get_scanner(request: Request, who: Caller, registration_id: str) -> dict[str, Any]:
+    return _registration(scanning(request).scanner_by_id(who, registration_id))
+
+
+@router.get("/scanners/{registration_id}/metadata", tags=["scanner"], summary="What a scanner consumes and produces")
+async def scanner_metadata(request: Request, who: Caller, registration_id: str) -> dict[str, Any]:
+    scanner = scanning(request).scanner_by_id(who, registration_id)
+    consumes = ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"]
+    return {
+        "scanner": _scanner(scanner),
+        "capabilities": [
+            {
+                "type": "vulnerability",
+                "consumes_mime_types": consumes,
+                "produces_mime_types": list(ScanApiService.REPORT_TYPES),
+            },
+            {
+                "type": "sbom",
+                "consumes_mime_types": consumes,
+                "produces_mime_types": ["application/vnd.security.sbom.report+json; version=1.0"],
+            },
+        ],
+        "properties": {"harbor.scanner-adapter/vulnerability-database-offline": "true"},
+    }
+
+
+@router.get("/projects/{project_name_or_id}/scanner", tags=["scanner"], summary="The scanner of a project")
+async def get_project_scanner(
+    request: Request, who: Caller, project_name_or_id: str, is_name: IsResourceName = False
+) -> dict[str, Any]:
+    return _registration(await scanning(request).project_scanner(who, project_key(project_name_or_id, is_name)))
+
+
+@router.put("/projects/{project_name_or_id}/scanner", tags=["scanner"], summary="Set the scanner of a project")
+async def set_project_scanner(
+    request: Request, who: Caller, project_name_or_id: str, body: ProjectScannerReq, is_name: IsResourceName = False
+) -> Response:
+    await scanning(request).set_project_scanner(who, project_key(project_name_or_id, is_name), body.uuid)
+    return Response(status_code=200)
+
+
+# --- scan all ----------------------------------------------------------------------------
+
+
+@router.get("/scans/all/metrics", tags=["scanAll"], summary="The progress of the scans scan-all queued")
+@router.get("/scans/schedule/metrics", tags=["scanAll"], summary="The progress of the scheduled scans")
+async def scan_all_metrics(request: Request, who: Caller) -> dict[str, Any]:
+    counts = await scanning(request).metrics(who)
+    total = sum(counts.values())
+    ongoing = counts.get("Pending", 0) + counts.get("Running", 0)
+    return {
+        "total": total,
+        "completed": total - ongoing,
+        "metrics": counts,
+        "ongoing": ongoing > 0,
+        "trigger": "Manual",
+    }
+
+
+@router.post("/system/scanAll/stop", tags=["scanAll"], status_code=202, summary="Stop the running scan-all")
+async def stop_scan_all(request: Request, who: Caller) -> Response:
+    await scanning(request).stop_all(who)
+    return Response(status_code=202)
+
+
+# --- which artifacts hold a vulnerability or a package (Portside's own) ------------------
+
+
+def _held(found: Sequence[ArtifactFinding]) -> list[dict[str, Any]]:
+    return [
+        without_none(
+            {
+                "project_name": held.repository.split("/", 1)[0],
+                "repository_name": held.repository,
+                "digest": held.digest,
+                "vulnerability_id": held.finding.vulnerability_id,
+                "advisory_id": held.finding.advisory_id,
+                "package": held.finding.package,
+                "version": held.finding.version,
+                "purl": held.finding.purl,
+                "fixed_version": held.finding.fixed_version,
+                "severity": Severity(held.finding.severity).label,
+            }
+        )
+        for held in found
+    ]
+
+
+@router.get(
+    "/vulnerabilities/{vulnerability_id}/artifacts",
+    tags=["scan"],
+    summary="Artifacts the caller may pull that hold a vulnerability (CVE or advisory id), with the fixed version",
+)
+async def artifacts_with_vulnerability(request: Request, who: Caller, vulnerability_id: str) -> list[dict[str, Any]]:
+    return _held(await scanning(request).with_vulnerability(who, vulnerability_id))
+
+
+@router.get(
+    "/packages/artifacts",
+    tags=["scan"],
+    summary="Artifacts the caller may pull with a vulnerable package (purl, with or without @version)",
+)
+async def artifacts_with_package(
+    request: Request, who: Caller, purl: Annotated[str, Query(min_length=5, max_length=1024)]
+) -> list[dict[str, Any]]:
+    return _held(await scanning(request).with_package(who, purl))

@@ -1,0 +1,153 @@
+"""Protocol of the scan reports' metadata: inventories, findings and summaries per manifest,
+and per artifact the reports of its scans, which are also the queue the scan workers take
+work from.
+
+A report is Pending when asked for, Running while a worker holds it (its `update_time` is
+the worker's heartbeat), then Success, Error or Stopped. A Running report whose worker
+stopped beating for a lease is taken again by the next claim, so scans survive restarts;
+claims are conditional updates, so in a cluster exactly one instance takes each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+__all__ = [
+    "ACTIVE_SCAN_STATUSES",
+    "ArtifactFinding",
+    "ScanReport",
+    "ScanStore",
+    "ScanSummary",
+    "StoredFinding",
+]
+
+ACTIVE_SCAN_STATUSES = ("Pending", "Running")
+
+
+@dataclass(frozen=True, slots=True)
+class ScanSummary:
+    """What a list shows of a scanned manifest: the worst severity, counts by severity label."""
+
+    severity: int
+    total: int
+    fixable: int
+    counts: Mapping[str, int] = field(default_factory=dict)
+    db_generation: int = 0
+    matched_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    id: str
+    repository: str
+    digest: str
+    scan_type: str  # vulnerability or sbom
+    status: str
+    trigger: str
+    stop_requested: bool
+    sbom_digest: str | None
+    creation_time: datetime
+    start_time: datetime | None
+    end_time: datetime | None
+    update_time: datetime
+    summary: ScanSummary | None = None  # the manifest's, when it has been matched
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFinding:
+    """A finding as stored for one manifest: the package named by value (not the inventory's
+    object), so reports and the cross-artifact questions read one table."""
+
+    vulnerability_id: str
+    advisory_id: str
+    source: str
+    ecosystem: str
+    package: str
+    version: str
+    purl: str
+    path: str
+    layer: str
+    fixed_version: str | None
+    severity: int
+    cvss_score: float | None = None
+    cvss_vector: str | None = None
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    cwe_ids: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFinding:
+    """A finding of a manifest as one repository holds it (the cross-artifact questions)."""
+
+    repository: str
+    digest: str
+    finding: StoredFinding
+
+
+class ScanStore(Protocol):
+    # --- reports and the queue --------------------------------------------------------------
+
+    async def enqueue(self, repository: str, digest: str, scan_type: str, trigger: str) -> ScanReport | None:
+        """A new Pending report, unless one of this artifact and type is active (None)."""
+
+    async def claim(self, abandoned_before: datetime) -> ScanReport | None:
+        """Take the oldest Pending report, or a Running one not heard of since
+        `abandoned_before`, marking it Running; None when there is none to take."""
+
+    async def beat(self, report_id: str, log: str = "") -> bool:
+        """Refresh the heartbeat and append `log`; whether a stop was requested."""
+
+    async def finish(self, report_id: str, status: str, log: str = "", sbom_digest: str | None = None) -> None: ...
+
+    async def get_report(self, report_id: str) -> ScanReport | None: ...
+
+    async def report_log(self, report_id: str) -> str | None: ...
+
+    async def latest(
+        self, repository: str, digests: Sequence[str], scan_types: Sequence[str]
+    ) -> dict[tuple[str, str], ScanReport]:
+        """Each (digest, scan type)'s newest report in `repository`, with the digest's summary:
+        one query for any number of digests and types (artifact lists)."""
+
+    async def request_stop(self, repository: str, digest: str, scan_type: str) -> ScanReport | None:
+        """Ask the active report to stop (a Pending one ends Stopped at once); None: none active."""
+
+    async def stop_queued(self, trigger: str) -> int:
+        """Stop every active report of `trigger` (as `request_stop`); how many."""
+
+    async def status_counts(self, trigger: str | None = None) -> dict[str, int]:
+        """Reports by status (scan-all's metrics)."""
+
+    async def top_artifacts(self, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+        """(repository, digest) of every image or index no index or subject is above, in
+        that order, after `after` (scan-all)."""
+
+    # --- inventories, findings, summaries (per manifest) ------------------------------------
+
+    async def put_inventory(self, digest: str, inventory: bytes) -> None: ...
+
+    async def get_inventory(self, digest: str) -> bytes | None: ...
+
+    async def stale_inventories(self, generation: int, after: str | None, limit: int) -> list[str]:
+        """Digests of stored inventories not matched against `generation`, in digest order."""
+
+    async def replace_findings(self, digest: str, findings: Sequence[StoredFinding], summary: ScanSummary) -> None:
+        """The manifest's findings and summary, replacing what was there, in one transaction."""
+
+    async def findings(self, digest: str) -> list[StoredFinding]: ...
+
+    async def summary(self, digest: str) -> ScanSummary | None: ...
+
+    async def with_vulnerability(
+        self, vulnerability_id: str, projects: Sequence[str] | None, limit: int
+    ) -> list[ArtifactFinding]:
+        """Findings of `vulnerability_id` (or an advisory of that id) in the repositories of
+        `projects` (None: all) that hold the manifest."""
+
+    async def with_package(self, purl: str, projects: Sequence[str] | None, limit: int) -> list[ArtifactFinding]:
+        """Findings of the package `purl` (with or without its version) likewise."""

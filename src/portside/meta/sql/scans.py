@@ -1,0 +1,469 @@
+"""Scan reports, inventories and findings on SQLAlchemy Core (meta/scans.py).
+
+Claims are conditional updates of one row (its status and heartbeat as read), so two
+instances racing for the same report see one of them win. An artifact list's summaries are
+one query: the newest report per digest joined with the manifest's summary.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+
+from portside.meta.scans import ACTIVE_SCAN_STATUSES, ArtifactFinding, ScanReport, ScanSummary, StoredFinding
+from portside.meta.sql.engine import SqlBase, now, utc
+from portside.meta.sql.schema import (
+    manifest_refs,
+    manifests,
+    repo_manifests,
+    repositories,
+    scan_findings,
+    scan_inventories,
+    scan_reports,
+    scan_summaries,
+)
+from portside.oci import mediatypes as mt
+
+__all__ = ["SqlScans"]
+
+_CLAIM_ATTEMPTS = 5
+
+
+def _when(value: datetime | None) -> datetime | None:
+    return utc(value) if value is not None else None
+
+
+def _summary(row: Any) -> ScanSummary | None:
+    if row.total is None:
+        return None
+    return ScanSummary(
+        severity=row.severity,
+        total=row.total,
+        fixable=row.fixable,
+        counts=json.loads(row.counts),
+        db_generation=row.db_generation,
+        matched_at=_when(row.matched_at),
+    )
+
+
+def _report(row: Any, with_summary: bool = False) -> ScanReport:
+    return ScanReport(
+        id=row.id,
+        repository=row.repository,
+        digest=row.digest,
+        scan_type=row.scan_type,
+        status=row.status,
+        trigger=row.trigger,
+        stop_requested=bool(row.stop_requested),
+        sbom_digest=row.sbom_digest,
+        creation_time=utc(row.creation_time),
+        start_time=_when(row.start_time),
+        end_time=_when(row.end_time),
+        update_time=utc(row.update_time),
+        summary=_summary(row) if with_summary else None,
+    )
+
+
+def _finding(row: Any) -> StoredFinding:
+    return StoredFinding(
+        vulnerability_id=row.vulnerability_id,
+        advisory_id=row.advisory_id,
+        source=row.source,
+        ecosystem=row.ecosystem,
+        package=row.package,
+        version=row.version,
+        purl=row.purl,
+        path=row.path,
+        layer=row.layer,
+        fixed_version=row.fixed_version,
+        severity=row.severity,
+        cvss_score=row.cvss_score,
+        cvss_vector=row.cvss_vector,
+        description=row.description,
+        aliases=tuple(json.loads(row.aliases)),
+        cwe_ids=tuple(json.loads(row.cwe_ids)),
+        links=tuple(json.loads(row.links)),
+    )
+
+
+_REPORT_COLUMNS = (
+    scan_reports.c.id,
+    scan_reports.c.repository,
+    scan_reports.c.digest,
+    scan_reports.c.scan_type,
+    scan_reports.c.status,
+    scan_reports.c.trigger,
+    scan_reports.c.stop_requested,
+    scan_reports.c.sbom_digest,
+    scan_reports.c.creation_time,
+    scan_reports.c.start_time,
+    scan_reports.c.end_time,
+    scan_reports.c.update_time,
+)
+_SUMMARY_COLUMNS = (
+    scan_summaries.c.severity,
+    scan_summaries.c.total,
+    scan_summaries.c.fixable,
+    scan_summaries.c.counts,
+    scan_summaries.c.db_generation,
+    scan_summaries.c.matched_at,
+)
+_FINDING_COLUMNS = tuple(c for c in scan_findings.c if c.name not in ("id", "digest"))
+
+
+class SqlScans(SqlBase):
+    """ScanStore. Its writes change nothing the registry's caches hold: no notifications."""
+
+    # --- reports and the queue ------------------------------------------------------------
+
+    async def enqueue(self, repository: str, digest: str, scan_type: str, trigger: str) -> ScanReport | None:
+        async with self._write(notify=False) as conn:
+            active = await conn.execute(
+                select(scan_reports.c.id).where(
+                    scan_reports.c.repository == repository,
+                    scan_reports.c.digest == digest,
+                    scan_reports.c.scan_type == scan_type,
+                    scan_reports.c.status.in_(ACTIVE_SCAN_STATUSES),
+                )
+            )
+            if active.first() is not None:
+                return None
+            when = now()
+            report_id = str(uuid.uuid4())
+            await conn.execute(
+                insert(scan_reports).values(
+                    id=report_id,
+                    repository=repository,
+                    digest=digest,
+                    scan_type=scan_type,
+                    status="Pending",
+                    trigger=trigger,
+                    stop_requested=False,
+                    log="",
+                    creation_time=when,
+                    update_time=when,
+                )
+            )
+            row = (await conn.execute(select(*_REPORT_COLUMNS).where(scan_reports.c.id == report_id))).one()
+            return _report(row)
+
+    async def claim(self, abandoned_before: datetime) -> ScanReport | None:
+        for _ in range(_CLAIM_ATTEMPTS):
+            async with self._read() as conn:
+                candidate = (
+                    await conn.execute(
+                        select(scan_reports.c.id, scan_reports.c.status, scan_reports.c.update_time)
+                        .where(
+                            or_(
+                                scan_reports.c.status == "Pending",
+                                and_(scan_reports.c.status == "Running", scan_reports.c.update_time < abandoned_before),
+                            )
+                        )
+                        .order_by(scan_reports.c.creation_time, scan_reports.c.id)
+                        .limit(1)
+                    )
+                ).first()
+            if candidate is None:
+                return None
+            when = now()
+            async with self._write(notify=False) as conn:
+                taken = await conn.execute(
+                    update(scan_reports)
+                    .where(
+                        scan_reports.c.id == candidate.id,
+                        scan_reports.c.status == candidate.status,
+                        scan_reports.c.update_time == candidate.update_time,
+                    )
+                    .values(
+                        status="Running",
+                        start_time=when,
+                        update_time=when,
+                        log=scan_reports.c.log
+                        + (
+                            f"{when.isoformat()} taken again: its worker stopped reporting\n"
+                            if candidate.status == "Running"
+                            else ""
+                        ),
+                    )
+                )
+                if taken.rowcount == 1:
+                    row = (await conn.execute(select(*_REPORT_COLUMNS).where(scan_reports.c.id == candidate.id))).one()
+                    return _report(row)
+        return None
+
+    async def beat(self, report_id: str, log: str = "") -> bool:
+        async with self._write(notify=False) as conn:
+            await conn.execute(
+                update(scan_reports)
+                .where(scan_reports.c.id == report_id)
+                .values(update_time=now(), log=scan_reports.c.log + log)
+            )
+            row = (
+                await conn.execute(select(scan_reports.c.stop_requested).where(scan_reports.c.id == report_id))
+            ).first()
+            return bool(row.stop_requested) if row is not None else True
+
+    async def finish(self, report_id: str, status: str, log: str = "", sbom_digest: str | None = None) -> None:
+        when = now()
+        values: dict[str, Any] = {"status": status, "end_time": when, "update_time": when}
+        values["log"] = scan_reports.c.log + log
+        if sbom_digest is not None:
+            values["sbom_digest"] = sbom_digest
+        async with self._write(notify=False) as conn:
+            await conn.execute(update(scan_reports).where(scan_reports.c.id == report_id).values(**values))
+
+    async def get_report(self, report_id: str) -> ScanReport | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    select(*_REPORT_COLUMNS, *_SUMMARY_COLUMNS)
+                    .select_from(
+                        scan_reports.outerjoin(scan_summaries, scan_summaries.c.digest == scan_reports.c.digest)
+                    )
+                    .where(scan_reports.c.id == report_id)
+                )
+            ).first()
+        return _report(row, with_summary=True) if row is not None else None
+
+    async def report_log(self, report_id: str) -> str | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(scan_reports.c.log).where(scan_reports.c.id == report_id))).first()
+        return row.log if row is not None else None
+
+    async def latest(
+        self, repository: str, digests: Sequence[str], scan_types: Sequence[str]
+    ) -> dict[tuple[str, str], ScanReport]:
+        if not digests or not scan_types:
+            return {}
+        newest = (
+            select(
+                scan_reports.c.digest.label("digest"),
+                scan_reports.c.scan_type.label("scan_type"),
+                func.max(scan_reports.c.creation_time).label("creation_time"),
+            )
+            .where(
+                scan_reports.c.repository == repository,
+                scan_reports.c.scan_type.in_(list(scan_types)),
+                scan_reports.c.digest.in_(list(digests)),
+            )
+            .group_by(scan_reports.c.digest, scan_reports.c.scan_type)
+            .subquery()
+        )
+        statement = (
+            select(*_REPORT_COLUMNS, *_SUMMARY_COLUMNS)
+            .select_from(
+                scan_reports.join(
+                    newest,
+                    and_(
+                        newest.c.digest == scan_reports.c.digest,
+                        newest.c.scan_type == scan_reports.c.scan_type,
+                        newest.c.creation_time == scan_reports.c.creation_time,
+                    ),
+                ).outerjoin(scan_summaries, scan_summaries.c.digest == scan_reports.c.digest)
+            )
+            .where(scan_reports.c.repository == repository)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(statement)).all()
+        return {(row.digest, row.scan_type): _report(row, with_summary=row.status == "Success") for row in rows}
+
+    async def request_stop(self, repository: str, digest: str, scan_type: str) -> ScanReport | None:
+        when = now()
+        where = (
+            scan_reports.c.repository == repository,
+            scan_reports.c.digest == digest,
+            scan_reports.c.scan_type == scan_type,
+        )
+        async with self._write(notify=False) as conn:
+            # Nobody holds a Pending report: it ends here; a Running one ends at its next step.
+            await conn.execute(
+                update(scan_reports)
+                .where(*where, scan_reports.c.status == "Pending")
+                .values(status="Stopped", stop_requested=True, end_time=when, update_time=when)
+            )
+            await conn.execute(
+                update(scan_reports).where(*where, scan_reports.c.status == "Running").values(stop_requested=True)
+            )
+            row = (
+                await conn.execute(
+                    select(*_REPORT_COLUMNS)
+                    .where(*where, scan_reports.c.stop_requested.is_(True))
+                    .order_by(scan_reports.c.creation_time.desc())
+                    .limit(1)
+                )
+            ).first()
+        return _report(row) if row is not None else None
+
+    async def stop_queued(self, trigger: str) -> int:
+        when = now()
+        async with self._write(notify=False) as conn:
+            pending = await conn.execute(
+                update(scan_reports)
+                .where(scan_reports.c.trigger == trigger, scan_reports.c.status == "Pending")
+                .values(status="Stopped", stop_requested=True, end_time=when, update_time=when)
+            )
+            running = await conn.execute(
+                update(scan_reports)
+                .where(scan_reports.c.trigger == trigger, scan_reports.c.status == "Running")
+                .values(stop_requested=True)
+            )
+        return int(pending.rowcount or 0) + int(running.rowcount or 0)
+
+    async def status_counts(self, trigger: str | None = None) -> dict[str, int]:
+        statement = select(scan_reports.c.status, func.count()).group_by(scan_reports.c.status)
+        if trigger is not None:
+            statement = statement.where(scan_reports.c.trigger == trigger)
+        async with self._read() as conn:
+            return {status: count for status, count in (await conn.execute(statement)).all()}
+
+    async def top_artifacts(self, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+        child = select(manifest_refs.c.child).where(
+            manifest_refs.c.kind == "manifest", manifest_refs.c.child == repo_manifests.c.digest
+        )
+        statement = (
+            select(repositories.c.name, repo_manifests.c.digest)
+            .select_from(
+                repo_manifests.join(repositories, repositories.c.id == repo_manifests.c.repo_id).join(
+                    manifests, manifests.c.digest == repo_manifests.c.digest
+                )
+            )
+            .where(manifests.c.subject.is_(None), manifests.c.media_type.in_(sorted(mt.MANIFESTS)), ~child.exists())
+            .order_by(repositories.c.name, repo_manifests.c.digest)
+            .limit(limit)
+        )
+        if after is not None:
+            name, digest = after
+            statement = statement.where(
+                or_(repositories.c.name > name, and_(repositories.c.name == name, repo_manifests.c.digest > digest))
+            )
+        async with self._read() as conn:
+            return [(row.name, row.digest) for row in (await conn.execute(statement)).all()]
+
+    # --- inventories, findings, summaries -------------------------------------------------
+
+    async def put_inventory(self, digest: str, inventory: bytes) -> None:
+        statement = self._insert(scan_inventories).values(digest=digest, inventory=inventory, created_at=now())
+        statement = statement.on_conflict_do_update(
+            index_elements=[scan_inventories.c.digest],
+            set_={"inventory": statement.excluded.inventory, "created_at": statement.excluded.created_at},
+        )
+        async with self._write(notify=False) as conn:
+            await conn.execute(statement)
+
+    async def get_inventory(self, digest: str) -> bytes | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(select(scan_inventories.c.inventory).where(scan_inventories.c.digest == digest))
+            ).first()
+        return bytes(row.inventory) if row is not None else None
+
+    async def stale_inventories(self, generation: int, after: str | None, limit: int) -> list[str]:
+        statement = (
+            select(scan_inventories.c.digest)
+            .select_from(
+                scan_inventories.outerjoin(scan_summaries, scan_summaries.c.digest == scan_inventories.c.digest)
+            )
+            .where(or_(scan_summaries.c.db_generation.is_(None), scan_summaries.c.db_generation != generation))
+            .order_by(scan_inventories.c.digest)
+            .limit(limit)
+        )
+        if after is not None:
+            statement = statement.where(scan_inventories.c.digest > after)
+        async with self._read() as conn:
+            return [row.digest for row in (await conn.execute(statement)).all()]
+
+    async def replace_findings(self, digest: str, findings: Sequence[StoredFinding], summary: ScanSummary) -> None:
+        rows = [
+            {
+                "digest": digest,
+                "vulnerability_id": f.vulnerability_id,
+                "advisory_id": f.advisory_id,
+                "aliases": json.dumps(list(f.aliases)),
+                "source": f.source,
+                "ecosystem": f.ecosystem,
+                "package": f.package,
+                "version": f.version,
+                "purl": f.purl,
+                "path": f.path,
+                "layer": f.layer,
+                "fixed_version": f.fixed_version,
+                "severity": f.severity,
+                "cvss_score": f.cvss_score,
+                "cvss_vector": f.cvss_vector,
+                "cwe_ids": json.dumps(list(f.cwe_ids)),
+                "links": json.dumps(list(f.links)),
+                "description": f.description,
+            }
+            for f in findings
+        ]
+        values = {
+            "severity": summary.severity,
+            "total": summary.total,
+            "fixable": summary.fixable,
+            "counts": json.dumps(dict(summary.counts)),
+            "db_generation": summary.db_generation,
+            "matched_at": summary.matched_at or now(),
+        }
+        upsert = self._insert(scan_summaries).values(digest=digest, **values)
+        upsert = upsert.on_conflict_do_update(index_elements=[scan_summaries.c.digest], set_=values)
+        async with self._write(notify=False) as conn:
+            await conn.execute(delete(scan_findings).where(scan_findings.c.digest == digest))
+            if rows:
+                await conn.execute(insert(scan_findings), rows)
+            await conn.execute(upsert)
+
+    async def findings(self, digest: str) -> list[StoredFinding]:
+        async with self._read() as conn:
+            rows = await conn.execute(
+                select(*_FINDING_COLUMNS)
+                .where(scan_findings.c.digest == digest)
+                .order_by(scan_findings.c.severity.desc(), scan_findings.c.vulnerability_id, scan_findings.c.package)
+            )
+            return [_finding(row) for row in rows.all()]
+
+    async def summary(self, digest: str) -> ScanSummary | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(*_SUMMARY_COLUMNS).where(scan_summaries.c.digest == digest))).first()
+        return _summary(row) if row is not None else None
+
+    async def with_vulnerability(
+        self, vulnerability_id: str, projects: Sequence[str] | None, limit: int
+    ) -> list[ArtifactFinding]:
+        condition = or_(
+            scan_findings.c.vulnerability_id == vulnerability_id, scan_findings.c.advisory_id == vulnerability_id
+        )
+        return await self._held(condition, projects, limit)
+
+    async def with_package(self, purl: str, projects: Sequence[str] | None, limit: int) -> list[ArtifactFinding]:
+        # A purl without a version names every version of the package.
+        condition = scan_findings.c.purl == purl if "@" in purl else scan_findings.c.purl.startswith(purl + "@")
+        return await self._held(condition, projects, limit)
+
+    async def _held(self, condition: Any, projects: Sequence[str] | None, limit: int) -> list[ArtifactFinding]:
+        statement = (
+            select(repositories.c.name.label("repository"), scan_findings.c.digest, *_FINDING_COLUMNS)
+            .select_from(
+                scan_findings.join(repo_manifests, repo_manifests.c.digest == scan_findings.c.digest).join(
+                    repositories, repositories.c.id == repo_manifests.c.repo_id
+                )
+            )
+            .where(condition)
+            .order_by(repositories.c.name, scan_findings.c.digest, scan_findings.c.package)
+            .limit(limit)
+        )
+        if projects is not None:
+            if not projects:
+                return []
+            statement = statement.where(
+                or_(*(repositories.c.name.startswith(project + "/", autoescape=True) for project in projects))
+            )
+        async with self._read() as conn:
+            return [
+                ArtifactFinding(row.repository, row.digest, _finding(row))
+                for row in (await conn.execute(statement)).all()
+            ]

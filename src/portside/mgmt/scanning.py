@@ -1,0 +1,237 @@
+"""Harbor's scanning API over the built-in scanner: start and stop scans, their logs, the
+reports and SBOMs of artifacts, the scanner registry, and Portside's own questions (which
+artifacts hold a CVE or a package).
+
+Permissions are Harbor's: starting or stopping a scan is `scan:create`/`scan:stop`
+(maintainers and up); reading a report or an SBOM needs whatever reading the artifact
+needs. Across artifacts, only repositories the caller may pull from are searched, so
+nothing of a private project reaches anyone outside it, in results or in errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from portside.auth.principal import Principal
+from portside.errors import BadRequest, Conflict, NotFound, PreconditionFailed, RegistryError
+from portside.meta.accounts import Project
+from portside.meta.scans import ArtifactFinding, ScanReport, ScanStore, StoredFinding
+from portside.meta.upkeep import JobStore
+from portside.mgmt.artifacts import ArtifactService
+from portside.mgmt.guard import Guard
+from portside.oci import mediatypes as mt
+from portside.oci.manifest import Manifest
+from portside.scan.jobs import ScanWorker
+from portside.scan.service import ScanService
+from portside.scan.vulndb.status import DatabaseStatus
+
+__all__ = [
+    "BUILTIN_SCANNER",
+    "DatabaseStatus",
+    "NothingScannable",
+    "ScanApiService",
+    "ScannerInfo",
+    "SCAN_TYPES",
+]
+
+log = logging.getLogger("portside.scan")
+
+SCAN_TYPES = ("vulnerability", "sbom")
+_CROSS_ARTIFACT_LIMIT = 1000
+
+
+class NothingScannable(RegistryError):
+    """Harbor's 422: an index none of whose children can be scanned."""
+
+    code, status, message = "UNPROCESSABLE_ENTITY", 422, "nothing to scan"
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerInfo:
+    uuid: str
+    name: str
+    vendor: str
+    version: str
+    description: str
+
+
+BUILTIN_SCANNER = ScannerInfo(
+    uuid="portside-builtin",
+    name="Portside",
+    vendor="Portside",
+    version="1.0",
+    description="The scanner built into Portside: offline, from the imported vulnerability database",
+)
+
+
+class ScanApiService:
+    # Harbor's report MIME types: the native one first.
+    REPORT_TYPES: ClassVar[tuple[str, ...]] = (
+        "application/vnd.security.vulnerability.report; version=1.1",
+        "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0",
+    )
+
+    def __init__(
+        self,
+        guard: Guard,
+        artifacts: ArtifactService,
+        store: ScanStore,
+        service: ScanService,
+        worker: ScanWorker,
+        database: Callable[[], Awaitable[DatabaseStatus | None]],
+        jobs: JobStore | None = None,
+    ):
+        self._guard = guard
+        self._artifacts = artifacts
+        self._store = store
+        self._service = service
+        self._worker = worker
+        self._database = database
+        self._jobs = jobs
+        self._pushes: set[asyncio.Task[None]] = set()
+        self.scanner = BUILTIN_SCANNER
+
+    async def database_status(self) -> DatabaseStatus | None:
+        """None: no vulnerability database is configured."""
+        return await self._database()
+
+    async def _available(self) -> bool:
+        """Whether there is a database to match against (one import at least)."""
+        status = await self._database()
+        return status is not None and bool(status.sources)
+
+    async def _artifact(
+        self, who: Principal, project_key: str, repository: str, reference: str, resource: str, action: str
+    ) -> tuple[Project, str, str]:
+        project = await self._guard.project_for(who, project_key, resource, action)
+        _, view = await self._artifacts.get(who, project_key, repository, reference, tag_limit=0)
+        return project, view.info.repository_name, view.info.digest
+
+    async def scan(self, who: Principal, project_key: str, repository: str, reference: str, scan_type: str) -> None:
+        if scan_type not in SCAN_TYPES:
+            raise BadRequest(f"scan_type must be one of {', '.join(SCAN_TYPES)}, not {scan_type!r}")
+        _, repo, digest = await self._artifact(who, project_key, repository, reference, "scan", "create")
+        if not await self._available():
+            raise PreconditionFailed("no available scanner: the vulnerability database has not been imported")
+        if not await self._service.scannable(repo, digest):
+            raise NothingScannable(f"{repo}@{digest} holds no image that can be scanned")
+        if await self._store.enqueue(repo, digest, scan_type, "Manual") is None:
+            raise Conflict(f"a {scan_type} scan of {repo}@{digest} is already running")
+        self._worker.wake()
+
+    async def pushed(self, repository: str, manifest: Manifest) -> None:
+        """Scan on push: the projects' `auto_scan` and `auto_sbom_generation`. The push does
+        not wait: the project's settings are read, and the scan queued, in the background."""
+        if manifest.subject is not None or manifest.media_type not in mt.MANIFESTS:
+            return  # a referrer (signature, SBOM) is no image to scan
+        task = asyncio.create_task(self._queue_pushed(repository, str(manifest.digest)))
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
+
+    async def _queue_pushed(self, repository: str, digest: str) -> None:
+        try:
+            project = await self._guard.project(repository.split("/", 1)[0])
+            wanted = [
+                scan_type
+                for scan_type, key in (("vulnerability", "auto_scan"), ("sbom", "auto_sbom_generation"))
+                if project.metadata.get(key, "false").lower() == "true"
+            ]
+            if not wanted or not await self._available():
+                return
+            for scan_type in wanted:
+                await self._store.enqueue(repository, digest, scan_type, "Push")
+            self._worker.wake()
+        except Exception:
+            log.exception("queueing the scan of pushed %s@%s failed", repository, digest)
+
+    async def stop(self, who: Principal, project_key: str, repository: str, reference: str, scan_type: str) -> None:
+        if scan_type not in SCAN_TYPES:
+            raise BadRequest(f"scan_type must be one of {', '.join(SCAN_TYPES)}, not {scan_type!r}")
+        _, repo, digest = await self._artifact(who, project_key, repository, reference, "scan", "stop")
+        if await self._store.request_stop(repo, digest, scan_type) is None:
+            raise NotFound(f"no {scan_type} scan of {repo}@{digest} is running")
+
+    async def log(self, who: Principal, project_key: str, repository: str, reference: str, report_id: str) -> str:
+        _, repo, digest = await self._artifact(who, project_key, repository, reference, "scan", "read")
+        report = await self._store.get_report(report_id)
+        if report is None or report.repository != repo or report.digest != digest:
+            raise NotFound(f"report {report_id[:64]} not found")
+        return await self._store.report_log(report_id) or ""
+
+    async def overviews(
+        self, repository: str, digests: Sequence[str], scan_types: Sequence[str] = SCAN_TYPES
+    ) -> dict[tuple[str, str], ScanReport]:
+        """The newest report of each artifact and scan type, with its summary: one query for
+        a whole list. The caller has checked that the artifacts may be read."""
+        return await self._store.latest(repository, digests, scan_types)
+
+    async def vulnerabilities(
+        self, who: Principal, project_key: str, repository: str, reference: str
+    ) -> tuple[ScanReport | None, list[StoredFinding], str]:
+        """The newest vulnerability report (None: never scanned), its findings, the digest."""
+        _, repo, digest = await self._artifact(who, project_key, repository, reference, "artifact-addition", "read")
+        reports = await self._store.latest(repo, [digest], SCAN_TYPES)
+        # An SBOM scan matches too: its report stands when there is no vulnerability scan.
+        report = reports.get((digest, "vulnerability")) or reports.get((digest, "sbom"))
+        if report is None or report.status != "Success":
+            return report, [], digest
+        return report, await self._store.findings(digest), digest
+
+    async def sbom(self, who: Principal, project_key: str, repository: str, reference: str) -> tuple[str, bytes]:
+        """An SBOM referrer's document: (media type, bytes)."""
+        _, repo, digest = await self._artifact(who, project_key, repository, reference, "artifact-addition", "read")
+        try:
+            return await self._service.sbom_document(repo, digest)
+        except RegistryError:
+            raise NotFound(f"{repo}@{digest} is no SBOM") from None
+
+    async def _pullable(self, who: Principal) -> list[str] | None:
+        visible = await self._guard.visible(who, "repository", "pull")
+        return None if visible is None else [p.name for p in visible]
+
+    async def with_vulnerability(self, who: Principal, vulnerability_id: str) -> list[ArtifactFinding]:
+        return await self._store.with_vulnerability(vulnerability_id, await self._pullable(who), _CROSS_ARTIFACT_LIMIT)
+
+    async def with_package(self, who: Principal, purl: str) -> list[ArtifactFinding]:
+        if not purl.startswith("pkg:"):
+            raise BadRequest(f"purl must be a package URL (pkg:type/name@version), not {purl[:100]!r}")
+        return await self._store.with_package(purl, await self._pullable(who), _CROSS_ARTIFACT_LIMIT)
+
+    # --- the scanner registry: the built-in scanner only ----------------------------------
+
+    def scanners(self, who: Principal) -> list[ScannerInfo]:
+        self._guard.signed_in(who, "list scanners")
+        return [self.scanner]
+
+    def scanner_by_id(self, who: Principal, scanner_id: str) -> ScannerInfo:
+        self._guard.signed_in(who, "read scanners")
+        if scanner_id != self.scanner.uuid:
+            raise NotFound(f"scanner {scanner_id[:64]} not found")
+        return self.scanner
+
+    async def project_scanner(self, who: Principal, project_key: int | str) -> ScannerInfo:
+        await self._guard.project_for(who, project_key, "project", "read")
+        return self.scanner
+
+    async def set_project_scanner(self, who: Principal, project_key: int | str, scanner_id: str) -> None:
+        await self._guard.project_for(who, project_key, "project", "update")
+        if scanner_id != self.scanner.uuid:
+            raise NotFound(f"scanner {scanner_id[:64]} not found")
+
+    async def metrics(self, who: Principal) -> dict[str, int]:
+        self._guard.system(who, "scan-all", "read")
+        return await self._store.status_counts("Schedule")
+
+    async def stop_all(self, who: Principal) -> None:
+        """Stop scan-all: its job, and the scans it queued that have not ended."""
+        self._guard.system(who, "scan-all", "stop")
+        if self._jobs is not None:
+            active = await self._jobs.list_jobs("scan_all", None, 0, 10, True)
+            for job in active.items:
+                if job.status in ("Pending", "Running"):
+                    await self._jobs.request_stop(job.id)
+        await self._store.stop_queued("Schedule")

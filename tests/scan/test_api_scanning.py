@@ -1,0 +1,341 @@
+"""Harbor's scanning API on a live server: a Debian 12 image with a vulnerable Python package
+is pushed, the fixtures are imported with `portside vulndb import`, the image is scanned
+through the API and the results read back: the overview's counts are the report's, the
+advisories EXPECTED.json says apply are found, the SBOM is an OCI referrer that the
+referrers API and the `oras` client both find, and a guest of another project sees none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import oras.client
+import pytest
+
+from tests.api import oci
+from tests.e2e.images import files_tar_bytes, gzip_bytes
+from tests.mgmt.harbor_schema import check
+from tests.scan.shared import VULNDB_FIXTURES
+from tests.servers import ADMIN_PASSWORD, Portside
+
+ADMIN = ("admin", ADMIN_PASSWORD)
+API = "/api/v2.0"
+EXPECTED = json.loads((VULNDB_FIXTURES / "EXPECTED.json").read_text())
+REPORT_MIME = "application/vnd.security.vulnerability.report; version=1.1"
+OS_RELEASE = b"""PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+"""
+PYTHON_PACKAGE = EXPECTED["osv"]["PyPI|requests|2.19.1"]
+
+
+def _vulndb_import(server: Portside, path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "portside", "vulndb", "import", str(path), "--data-dir", str(server.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
+    started = Portside(
+        data_dir=tmp_path_factory.mktemp("scan") / "data",
+        open_registry=False,
+        env={"PORTSIDE_JOB_POLL_SECONDS": "1"},
+    ).start()
+    try:
+        _vulndb_import(started, VULNDB_FIXTURES / "osv" / "PyPI")
+        _vulndb_import(started, VULNDB_FIXTURES / "debian-tracker" / "tracker-json-sample.json")
+        yield started
+    finally:
+        started.stop()
+
+
+def api(server: Portside, who: tuple[str, str] | None = ADMIN) -> httpx.Client:
+    return httpx.Client(base_url=server.url + API, auth=who, timeout=60)
+
+
+def _user(server: Portside, name: str) -> tuple[str, str]:
+    password = "Scan-Pass-1" + uuid.uuid4().hex[:6]
+    with api(server) as client:
+        r = client.post(
+            "/users", json={"username": name, "email": f"{name}@example.com", "realname": name, "password": password}
+        )
+        assert r.status_code == 201, r.text
+    return name, password
+
+
+def _project(server: Portside, name: str, members: dict[str, int]) -> None:
+    with api(server) as client:
+        r = client.post("/projects", json={"project_name": name, "metadata": {"public": "false"}})
+        assert r.status_code == 201, r.text
+        for username, role in members.items():
+            r = client.post(f"/projects/{name}/members", json={"role_id": role, "member_user": {"username": username}})
+            assert r.status_code == 201, r.text
+
+
+def _image() -> oci.Manifest:
+    status = (VULNDB_FIXTURES / "debian12-minbase-status.txt").read_bytes()
+    metadata = f"Metadata-Version: 2.1\nName: {PYTHON_PACKAGE['package']}\nVersion: {PYTHON_PACKAGE['version']}\n"
+    dist_info = f"usr/lib/python3/dist-packages/requests-{PYTHON_PACKAGE['version']}.dist-info/METADATA"
+    os_layer = gzip_bytes(files_tar_bytes({"etc/os-release": OS_RELEASE, "var/lib/dpkg/status": status}))
+    py_layer = gzip_bytes(files_tar_bytes({dist_info: metadata.encode()}))
+    layers = [oci.Blob(os_layer, oci.OCI_LAYER), oci.Blob(py_layer, oci.OCI_LAYER)]
+    return oci.image_manifest(oci.config_blob(), layers)
+
+
+def _wait_for(client: httpx.Client, path: str, key: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The artifact once its `key` overview says the scan ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get(path, params={"with_scan_overview": "true", "with_sbom_overview": "true"})
+        assert r.status_code == 200, r.text
+        artifact: dict[str, Any] = r.json()
+        overview = artifact.get(key) or {}
+        if key == "scan_overview":
+            overview = overview.get(REPORT_MIME, {})
+        if overview.get("scan_status") in ("Success", "Error", "Stopped"):
+            return artifact
+        assert time.monotonic() < deadline, f"scan did not end: {artifact}"
+        time.sleep(0.3)
+
+
+def _ids(vulnerability: dict[str, Any]) -> set[str]:
+    attributes = vulnerability["vendor_attributes"]
+    return {vulnerability["id"], attributes["advisory_id"], *attributes["aliases"]}
+
+
+def test_scan_report_sbom_and_privacy(server: Portside) -> None:
+    project = f"scan{uuid.uuid4().hex[:8]}"
+    maintainer = _user(server, f"m{project}")
+    outsider = _user(server, f"o{project}")
+    _project(server, project, {maintainer[0]: 4})
+    _project(server, f"other{project}", {outsider[0]: 3})
+    repository = f"{project}/app"
+    image = _image()
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        oci.push_manifest(registry, repository, image, "v1")
+    path = f"/projects/{project}/repositories/app/artifacts/{image.digest}"
+
+    with api(server, maintainer) as client:
+        # Before any scan: the addition is empty, the overview says nothing.
+        assert client.get(f"{path}/additions/vulnerabilities").json() == {}
+        r = client.post(f"{path}/scan", json={"scan_type": "sbom"})
+        assert r.status_code == 202, r.text
+        artifact = _wait_for(client, path, "sbom_overview")
+        check(artifact, "Artifact")
+        assert artifact["sbom_overview"]["scan_status"] == "Success", artifact
+        overview = artifact["scan_overview"][REPORT_MIME]
+        assert overview["scan_status"] == "Success"
+
+        r = client.get(f"{path}/additions/vulnerabilities")
+        assert r.status_code == 200
+        report = r.json()[REPORT_MIME]
+        vulnerabilities = report["vulnerabilities"]
+        # The overview's counts are the report's findings.
+        summary = overview["summary"]
+        assert summary["total"] == len(vulnerabilities)
+        assert summary["fixable"] == sum(1 for v in vulnerabilities if v["fix_version"])
+        by_severity: dict[str, int] = {}
+        for v in vulnerabilities:
+            by_severity[v["severity"]] = by_severity.get(v["severity"], 0) + 1
+        assert summary["summary"] == by_severity
+        assert report["vulnerability_database"]["imported"] is True
+        # Every advisory EXPECTED.json says applies to the Python package is found, none
+        # it says does not.
+        python_ids = set().union(*(_ids(v) for v in vulnerabilities if v["package"] == PYTHON_PACKAGE["package"]))
+        assert set(PYTHON_PACKAGE["affected"]) <= python_ids
+        assert not set(PYTHON_PACKAGE["not_affected"]) & python_ids
+        assert any(v["vendor_attributes"]["source"] != "osv" for v in vulnerabilities) or all(
+            v["package"] == PYTHON_PACKAGE["package"] for v in vulnerabilities
+        )
+
+        # The list answers with the same overview, for the whole page.
+        listed = client.get(
+            f"/projects/{project}/repositories/app/artifacts", params={"with_scan_overview": "true"}
+        ).json()
+        check(listed, "Artifact", array=True)
+        mine = next(a for a in listed if a["digest"] == image.digest)
+        assert mine["scan_overview"][REPORT_MIME]["summary"] == summary
+
+        sbom_digest = artifact["sbom_overview"]["sbom_digest"]
+        assert artifact["addition_links"]["sboms"]["href"].endswith(f"/{sbom_digest}/additions/sbom")
+        r = client.get(f"/projects/{project}/repositories/app/artifacts/{sbom_digest}/additions/sbom")
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("application/spdx+json")
+        spdx = r.json()
+        assert spdx["spdxVersion"] == "SPDX-2.3"
+        names = {p["name"] for p in spdx["packages"]}
+        assert PYTHON_PACKAGE["package"] in names
+
+        log = client.get(f"{path}/scan/{artifact['sbom_overview']['report_id']}/log")
+        assert log.status_code == 200 and "finished" in log.text
+
+        # Portside's own question: which artifacts hold this advisory.
+        held = client.get(f"/vulnerabilities/{PYTHON_PACKAGE['affected'][0]}/artifacts").json()
+        assert {(h["repository_name"], h["digest"]) for h in held} >= {(repository, image.digest)}
+
+    # The referrers API lists both SBOMs; oras, a client other than Portside's, finds them too.
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        index = registry.get(f"/v2/{repository}/referrers/{image.digest}").json()
+    types = {m["artifactType"]: m["digest"] for m in index["manifests"]}
+    assert types["application/spdx+json"] == sbom_digest
+    assert "application/vnd.cyclonedx+json" in types
+    client = oras.client.OrasClient(hostname=server.host, insecure=True)
+    client.auth.set_basic_auth(*ADMIN)  # no login: it would write the credentials to ~/.docker
+    found = client.do_request(f"{server.url}/v2/{repository}/referrers/{image.digest}", "GET")
+    assert found.status_code == 200
+    assert sbom_digest in {m["digest"] for m in found.json()["manifests"]}
+    referrer = client.get_manifest(f"{server.host}/{repository}@{sbom_digest}")
+    assert referrer["subject"]["digest"] == image.digest
+    assert referrer["artifactType"] == "application/spdx+json"
+
+    # A guest of another project: the artifact, its report and its findings are not there.
+    with api(server, outsider) as other:
+        assert other.get(path, params={"with_scan_overview": "true"}).status_code == 404
+        assert other.get(f"{path}/additions/vulnerabilities").status_code == 404
+        assert other.post(f"{path}/scan").status_code == 404
+        held = other.get(f"/vulnerabilities/{PYTHON_PACKAGE['affected'][0]}/artifacts").json()
+        assert all(h["repository_name"] != repository for h in held)
+        purl = f"pkg:pypi/{PYTHON_PACKAGE['package'].lower()}"
+        assert all(
+            h["repository_name"] != repository for h in other.get("/packages/artifacts", params={"purl": purl}).json()
+        )
+
+
+def _report(client: httpx.Client, path: str) -> dict[str, Any]:
+    r = client.get(f"{path}/additions/vulnerabilities")
+    assert r.status_code == 200, r.text
+    document: dict[str, Any] = r.json()
+    return document.get(REPORT_MIME, {})
+
+
+def test_scan_on_push_and_rematch_after_import(server: Portside) -> None:
+    project = f"push{uuid.uuid4().hex[:8]}"
+    _project(server, project, {})
+    with api(server) as client:
+        r = client.put(f"/projects/{project}", json={"metadata": {"auto_scan": "true"}})
+        assert r.status_code == 200, r.text
+    image = _image()
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        oci.push_manifest(registry, f"{project}/app", image, "v1")
+    path = f"/projects/{project}/repositories/app/artifacts/{image.digest}"
+    with api(server) as client:
+        # Nobody asked for a scan: the push queued it.
+        artifact = _wait_for(client, path, "scan_overview")
+        assert artifact["scan_overview"][REPORT_MIME]["scan_status"] == "Success"
+        before = _report(client, path)
+        database = before["vulnerability_database"]
+        assert database["matched_generation"] == database["generation"]
+
+        # An import moves the database's generation; the stored inventory is matched again
+        # in the background, without a scan (no new report).
+        _vulndb_import(server, VULNDB_FIXTURES / "alpine-secdb" / "v3.18-main.json")
+        deadline = time.monotonic() + 30
+        while True:
+            after = _report(client, path)
+            database = after["vulnerability_database"]
+            if database["generation"] > before["vulnerability_database"]["generation"] and (
+                database["matched_generation"] == database["generation"]
+            ):
+                break
+            assert time.monotonic() < deadline, after["vulnerability_database"]
+            time.sleep(0.3)
+        again = _wait_for(client, path, "scan_overview")["scan_overview"][REPORT_MIME]
+        assert again["report_id"] == artifact["scan_overview"][REPORT_MIME]["report_id"]
+        assert again["summary"]["total"] == len(after["vulnerabilities"])
+
+        health = client.get("/health").json()
+        check(health, "OverallHealthStatus")
+        component = next(c for c in health["components"] if c["name"] == "vulnerability-database")
+        # The fixtures' sources were imported just now: the database is current.
+        assert component["status"] == "healthy", component
+
+
+def test_scanners_scan_all_and_refusals(server: Portside) -> None:
+    project = f"all{uuid.uuid4().hex[:8]}"
+    developer = _user(server, f"d{project}")
+    _project(server, project, {developer[0]: 2})
+    image = _image()
+    chart = oci.image_manifest(oci.Blob(b"{}", "application/vnd.example.config+json"), [oci.layer(64)])
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        oci.push_manifest(registry, f"{project}/app", image, "v1")
+        oci.push_manifest(registry, f"{project}/other", chart, "v1")
+    with api(server) as client:
+        scanners = client.get("/scanners").json()
+        check(scanners, "ScannerRegistration", array=True)
+        assert [s["is_default"] for s in scanners] == [True]
+        builtin = scanners[0]["uuid"]
+        check(client.get(f"/scanners/{builtin}").json(), "ScannerRegistration")
+        check(client.get(f"/scanners/{builtin}/metadata").json(), "ScannerAdapterMetadata")
+        assert client.get("/scanners/nope").status_code == 404
+        assert client.get(f"/projects/{project}/scanner").json()["uuid"] == builtin
+        assert client.put(f"/projects/{project}/scanner", json={"uuid": builtin}).status_code == 200
+
+        # Nothing in an artifact that is no image can be scanned: Harbor's 422.
+        r = client.post(f"/projects/{project}/repositories/other/artifacts/{chart.digest}/scan")
+        assert r.status_code == 422 and r.json()["errors"][0]["code"] == "UNPROCESSABLE_ENTITY"
+        assert client.post(f"/projects/{project}/repositories/app/artifacts/sha256:{'0' * 64}/scan").status_code == 404
+
+        # Scan-all, run now as Harbor's schedule body asks, queues every image.
+        r = client.post("/system/scanAll/schedule", json={"schedule": {"type": "Manual"}})
+        assert r.status_code == 201, r.text
+        path = f"/projects/{project}/repositories/app/artifacts/{image.digest}"
+        assert _wait_for(client, path, "scan_overview")["scan_overview"][REPORT_MIME]["scan_status"] == "Success"
+        metrics = client.get("/scans/all/metrics").json()
+        check(metrics, "Stats")
+        assert metrics["metrics"].get("Success", 0) >= 1 and metrics["total"] >= metrics["completed"]
+        assert client.get("/system/scanAll/schedule").status_code == 200
+        assert client.post("/system/scanAll/stop").status_code == 202
+
+    # A developer may read the report, but starting or stopping a scan is a maintainer's.
+    with api(server, developer) as client:
+        path = f"/projects/{project}/repositories/app/artifacts/{image.digest}"
+        assert client.get(f"{path}/additions/vulnerabilities").status_code == 200
+        r = client.post(f"{path}/scan")
+        assert r.status_code == 403 and r.json()["errors"][0]["code"] == "FORBIDDEN"
+        assert client.post(f"{path}/scan/stop", json={"scan_type": "vulnerability"}).status_code == 403
+        assert client.get("/scans/all/metrics").status_code == 403
+
+
+def test_an_index_is_the_merge_of_its_images(server: Portside) -> None:
+    project = f"ix{uuid.uuid4().hex[:8]}"
+    _project(server, project, {})
+    full = _image()
+    os_only = oci.image_manifest(oci.config_blob(platform=("linux", "arm64")), [full.blobs[1]])
+    index = oci.index_manifest([full, os_only])
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        for child in (full, os_only):
+            oci.push_manifest(registry, f"{project}/multi", child)
+        oci.push_manifest(registry, f"{project}/multi", index, "v1")
+    base = f"/projects/{project}/repositories/multi/artifacts"
+    with api(server) as client:
+        assert client.post(f"{base}/{index.digest}/scan").status_code == 202
+        merged = _wait_for(client, f"{base}/{index.digest}", "scan_overview")["scan_overview"][REPORT_MIME]
+        assert merged["scan_status"] == "Success"
+        findings = _report(client, f"{base}/{index.digest}")["vulnerabilities"]
+        keys = [(v["id"], v["vendor_attributes"]["purl"], v["version"]) for v in findings]
+        assert len(keys) == len(set(keys)) == merged["summary"]["total"]
+        python = {v["id"] for v in findings if v["package"] == PYTHON_PACKAGE["package"]}
+        assert python, "the first image's Python findings are in the index's report"
+
+        # The OS-only image on its own: the index's findings without the Python package's.
+        assert client.post(f"{base}/{os_only.digest}/scan").status_code == 202
+        alone = _wait_for(client, f"{base}/{os_only.digest}", "scan_overview")["scan_overview"][REPORT_MIME]
+        os_findings = [v for v in findings if v["package"] != PYTHON_PACKAGE["package"]]
+        assert alone["summary"]["total"] == len(os_findings)
