@@ -142,7 +142,7 @@ def machine(tmp_path: Path, docker_daemon: DockerDaemon, podman: Podman) -> Iter
     yield ReadersMachine(clone, env, listen)
     # What the examples made in the daemons the suite shares.
     pushed = [f"{listen}/library/busybox", f"{listen}/web/busybox"]
-    docker_daemon.docker("rmi", "--force", "busybox", *pushed, check=False)
+    docker_daemon.docker("rmi", "--force", "busybox", "app", f"{listen}/library/app", *pushed, check=False)
     podman("rmi", "--force", pushed[0], check=False)
 
 
