@@ -11,9 +11,7 @@ records are kept and marked, so a later import sees them gone rather than never 
 from __future__ import annotations
 
 import json
-import zipfile
-from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from portside.scan.vulndb.cvss import base_score
@@ -26,7 +24,7 @@ from portside.scan.vulndb.records import (
     split_ecosystem,
 )
 
-__all__ = ["is_osv", "osv_advisory", "read_osv", "source_of"]
+__all__ = ["group", "is_osv", "osv_advisory", "source_of"]
 
 _COMPACT = (",", ":")
 
@@ -126,19 +124,6 @@ def source_of(record: Mapping[str, Any]) -> str:
     return "osv:unknown"
 
 
-def _documents(path: Path) -> Iterator[tuple[str, bytes]]:
-    if path.is_dir():
-        for file in sorted(path.rglob("*.json")):
-            yield str(file), file.read_bytes()
-    elif zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if info.filename.endswith(".json") and not info.is_dir():
-                    yield f"{path}!{info.filename}", archive.read(info)
-    else:
-        yield str(path), path.read_bytes()
-
-
 def group(records: Iterable[Mapping[str, Any]], origin: str) -> list[Parsed]:
     """Records by source; records that name no package version are left out."""
     sources: dict[str, Parsed] = {}
@@ -149,25 +134,3 @@ def group(records: Iterable[Mapping[str, Any]], origin: str) -> list[Parsed]:
         name = source_of(record)
         sources.setdefault(name, Parsed(name, origin)).advisories.append(advisory)
     return list(sources.values())
-
-
-def read_osv(path: Path) -> list[Parsed]:
-    """The OSV records under `path` (a zip, a directory searched recursively, or a file)."""
-    skipped: list[str] = []
-
-    def records() -> Iterator[Mapping[str, Any]]:
-        for where, data in _documents(path):
-            try:
-                document = json.loads(data)
-            except ValueError:
-                skipped.append(f"{where}: not JSON")
-                continue
-            if is_osv(document):
-                yield document
-            else:
-                skipped.append(f"{where}: not an OSV record")
-
-    parsed = group(records(), str(path))
-    for source in parsed:
-        source.skipped.extend(skipped)
-    return parsed
