@@ -1,8 +1,9 @@
-"""Pages: administration. Users, system robots, quotas, garbage collection, the scrub and
-the audit log, under `/admin`, with a left navigation across them.
+"""Pages: administration. Users, system robots, quotas, garbage collection, the scrub,
+vulnerability scanning (the database's status and scan-all) and the audit log, under
+`/admin`, with a left navigation across them.
 
 Each section is what one system permission lists (`user`, `robot`, `quota`,
-`garbage-collection`, `scrub`, `audit-log`): a visitor without it is refused with the words
+`garbage-collection`, `scrub`, `scan-all`, `audit-log`): a visitor without it is refused with the words
 the services use (403; one not signed in is sent to sign in), and the navigation shows only
 the sections the visitor holds. The services still decide every change, as for /api/v2.0.
 """
@@ -28,6 +29,7 @@ from portside.mgmt.system import MANUAL, SystemJobService
 from portside.mgmt.users import NewUser
 from portside.ui.render import human_size, page, read_form, redirect
 from portside.ui.views import common
+from portside.ui.views import scans as scans_view
 from portside.ui.views.robots import (
     DEFAULT_ACCESS,
     DEFAULT_DAYS,
@@ -59,23 +61,31 @@ _SECTIONS = (
     ("quotas", "Quotas", QUOTAS, "quota"),
     ("gc", "Garbage collection", "/admin/gc", "garbage-collection"),
     ("scrub", "Scrub", "/admin/scrub", "scrub"),
+    ("scanning", "Vulnerability scanning", "/admin/scanning", "scan-all"),
     ("audit", "Audit log", AUDIT, "audit-log"),
 )
 _RESOURCES = {section: resource for section, _, _, resource in _SECTIONS}
 QUOTA_SORTS = (("-used.storage", "Most used"), ("used.storage", "Least used"), ("-hard.storage", "Largest limit"))
 AUDIT_OPERATIONS = ("create", "update", "delete", "pull", "login")
 SCHEDULE_TYPES = ("None", "Hourly", "Daily", "Weekly", "Custom")
+# Where each section's service is in ManagementServices, when the server may not offer it.
+_OPTIONAL = {"gc": "gc", "scrub": "scrub", "scanning": "scan_all"}
+# Permissions the policy's system table does not list, which system administrators hold
+# as they hold every permission (the services ask the guard, which says so).
+_ADMINISTRATORS_ALSO = {("scan-all", action) for action in ("read", "list", "create", "update", "stop")}
 
 
 async def _administration(request: Request, section: str) -> tuple[Visitor, dict[str, Any]]:
     """The visitor, who must hold the section's system permission, and the navigation."""
     who = await signed_in_user(request)
     held = await common.permissions(request, who, "/system")
+    if who.sysadmin:
+        held |= _ADMINISTRATORS_ALSO
     resource = _RESOURCES[section]
     if (resource, "list") not in held:
         raise Forbidden(f"{who.principal.name} may not list {resource}")
     services = management(request)
-    absent = {kind for kind in ("gc", "scrub") if getattr(services, kind) is None}
+    absent = {key for key, service in _OPTIONAL.items() if getattr(services, service) is None}
     sections = [(key, title, url) for key, title, url, r in _SECTIONS if (r, "list") in held and key not in absent]
     return who, {"admin_sections": sections, "section": section}
 
@@ -416,10 +426,12 @@ async def update_quota(request: Request) -> Response:
 
 @dataclass(frozen=True, slots=True)
 class JobKind:
-    section: str  # also the URL's segment and the service's name in ManagementServices
+    section: str  # also the URL's segment
     title: str
     noun: str  # "garbage collection", in a sentence
     options: tuple[tuple[str, str, str], ...]  # (boolean parameter, what it does, in a word or two)
+    service: str  # the service's name in ManagementServices
+    run_label: str  # the button that runs it now
 
 
 _KINDS = {
@@ -431,18 +443,23 @@ _KINDS = {
             ("dry_run", "Dry run: log what would be deleted, delete nothing", "dry run"),
             ("delete_untagged", "Delete untagged artifacts too", "untagged deleted"),
         ),
+        "gc",
+        "Run garbage collection now",
     ),
     "scrub": JobKind(
         "scrub",
         "Scrub",
         "the scrub",
         (("quarantine", "Quarantine corrupted blobs (they are no longer served)", "quarantine"),),
+        "scrub",
+        "Run the scrub now",
     ),
+    "scanning": JobKind("scanning", "Vulnerability scanning", "scan-all", (), "scan_all", "Scan all now"),
 }
 
 
 def _job_service(request: Request, kind: JobKind) -> SystemJobService:
-    found: SystemJobService | None = getattr(management(request), kind.section)
+    found: SystemJobService | None = getattr(management(request), kind.service)
     if found is None:
         raise NotFound(f"{kind.section} is not available on this server")
     return found
@@ -490,6 +507,19 @@ async def _jobs_context(request: Request, who: Visitor, nav: dict[str, Any], kin
             "options": {name for name, _, _ in kind.options if scheduled.get(name) is True},
         },
         "errors": {},
+        **(await _database(request, who) if kind.section == "scanning" else {}),
+    }
+
+
+async def _database(request: Request, who: Visitor) -> dict[str, Any]:
+    """The vulnerability database's status and where the scans scan-all queued stand,
+    beside scan-all's runs."""
+    scans = management(request).scans
+    if scans is None:
+        return {"database": scans_view.database_facts(None), "scan_counts": {}}
+    return {
+        "database": scans_view.database_facts(await scans.database_status()),
+        "scan_counts": await scans.metrics(who.principal),
     }
 
 
@@ -672,5 +702,6 @@ routes: list[BaseRoute] = [
     Route(f"{QUOTAS}/{{quota_id}}", update_quota, methods=["POST"]),
     *_job_routes(_KINDS["gc"]),
     *_job_routes(_KINDS["scrub"]),
+    *_job_routes(_KINDS["scanning"]),
     Route(AUDIT, audit_logs, methods=["GET", "HEAD"]),
 ]

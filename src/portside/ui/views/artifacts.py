@@ -345,6 +345,8 @@ async def _context(
         "may_untag": ("tag", "delete") in held,
         "may_delete": ("artifact", "delete") in held,
         "may_copy": who.signed_in and ("repository", "pull") in held,
+        "scanning": services.scans is not None,
+        "tab": "overview",
         "errors": dict(errors or {}),
         "form": dict(form or {}),
     }

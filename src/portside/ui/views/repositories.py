@@ -37,7 +37,7 @@ from portside.errors import BadRequest, Forbidden
 from portside.mgmt.artifacts import ArtifactView, ListedRepository, repository_path
 from portside.mgmt.paging import Paging
 from portside.ui.render import page, read_form, redirect
-from portside.ui.views import artifacts, common
+from portside.ui.views import artifacts, common, scans
 from portside.ui.visitor import Visitor, check_csrf, management, signed_in_user, visitor
 
 __all__ = ["routes", "render_description"]
@@ -154,6 +154,8 @@ async def _repository_context(
     )
     found, latest = listing.page, listing.newest
     full = listed.repository.name
+    # Each scanned artifact's worst severity, for the whole page in one query.
+    severity = await scans.badges(request, full, [v.info.digest for v in found.items])
     commands: dict[str, list[tuple[str, str]]] = {}
     if latest is not None:
         if latest.tags:
@@ -168,6 +170,7 @@ async def _repository_context(
             "sort": sort,
             "sorts": ARTIFACT_SORTS,
             "rows": [_artifact_row(listed.project.name, v) for v in found.items],
+            "severity": severity,
             "total": found.total,
             "paging": paging,
             "commands": commands,
@@ -258,6 +261,10 @@ _PAGES: Mapping[tuple[str, ...], Page] = {
     (): repository_page,
     ("tags",): tags_page,
     ("artifacts", "*"): artifacts.artifact_page,
+    ("artifacts", "*", "vulnerabilities"): scans.vulnerabilities_page,
+    ("artifacts", "*", "vulnerabilities.csv"): scans.vulnerabilities_csv,
+    ("artifacts", "*", "sbom"): scans.sbom_page,
+    ("artifacts", "*", "sbom", "*"): scans.sbom_download,
 }
 _CHANGES: Mapping[tuple[str, ...], Page] = {
     ("description",): update_description,
@@ -266,6 +273,7 @@ _CHANGES: Mapping[tuple[str, ...], Page] = {
     ("artifacts", "*", "tags", "*", "delete"): artifacts.delete_tag,
     ("artifacts", "*", "delete"): artifacts.delete_artifact,
     ("artifacts", "*", "copy"): artifacts.copy_artifact,
+    ("artifacts", "*", "scan"): scans.scan_now,
 }
 
 
