@@ -17,29 +17,16 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from tests.api import oci
 from tests.browser.conftest import ADMIN, Watcher, new_project, open_context, registry, sign_in
 from tests.browser.test_accessibility import blocking_violations
-from tests.scan.shared import VULNDB_FIXTURES
-from tests.scan.test_api_scanning import REPORT_MIME
-from tests.scan.test_api_scanning import _image as vulnerable_image
-from tests.scan.test_api_scanning import _vulndb_import as vulndb_import
-from tests.scan.test_api_scanning import _wait_for as wait_for_scan
+from tests.scan.scanning import REPORT_MIME, scanning_server, vulnerable_image, wait_for_scan
 from tests.scan.test_api_scanning import api as api_client
 from tests.servers import Portside
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
-    running = Portside(
-        data_dir=tmp_path_factory.mktemp("browser-scans") / "data",
-        env={"PORTSIDE_LOGIN_FAILURE_LIMIT": "100000", "PORTSIDE_JOB_POLL_SECONDS": "1"},
-        open_registry=False,
-    )
-    running.start()
-    try:
-        vulndb_import(running, VULNDB_FIXTURES / "osv" / "PyPI")
-        vulndb_import(running, VULNDB_FIXTURES / "debian-tracker" / "tracker-json-sample.json")
-        yield running
-    finally:
-        running.stop()
+    data_dir = tmp_path_factory.mktemp("browser-scans") / "data"
+    with scanning_server(data_dir, {"PORTSIDE_LOGIN_FAILURE_LIMIT": "100000"}) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,9 @@ referrers API and the `oras` client both find, and a guest of another project se
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,49 +17,26 @@ import oras.client
 import pytest
 
 from tests.api import oci
-from tests.e2e.images import files_tar_bytes, gzip_bytes
 from tests.mgmt.harbor_schema import check
+from tests.scan.scanning import (
+    PYTHON_PACKAGE,
+    REPORT_MIME,
+    scanning_server,
+    vulndb_import,
+    vulnerable_image,
+    wait_for_scan,
+)
 from tests.scan.shared import VULNDB_FIXTURES
 from tests.servers import ADMIN_PASSWORD, Portside
 
 ADMIN = ("admin", ADMIN_PASSWORD)
 API = "/api/v2.0"
-EXPECTED = json.loads((VULNDB_FIXTURES / "EXPECTED.json").read_text())
-REPORT_MIME = "application/vnd.security.vulnerability.report; version=1.1"
-OS_RELEASE = b"""PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
-NAME="Debian GNU/Linux"
-VERSION_ID="12"
-VERSION="12 (bookworm)"
-VERSION_CODENAME=bookworm
-ID=debian
-"""
-PYTHON_PACKAGE = EXPECTED["osv"]["PyPI|requests|2.19.1"]
-
-
-def _vulndb_import(server: Portside, path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "portside", "vulndb", "import", str(path), "--data-dir", str(server.data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PATH": "/usr/bin:/bin"},
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
-    started = Portside(
-        data_dir=tmp_path_factory.mktemp("scan") / "data",
-        open_registry=False,
-        env={"PORTSIDE_JOB_POLL_SECONDS": "1"},
-    ).start()
-    try:
-        _vulndb_import(started, VULNDB_FIXTURES / "osv" / "PyPI")
-        _vulndb_import(started, VULNDB_FIXTURES / "debian-tracker" / "tracker-json-sample.json")
+    with scanning_server(tmp_path_factory.mktemp("scan") / "data") as started:
         yield started
-    finally:
-        started.stop()
 
 
 def api(server: Portside, who: tuple[str, str] | None = ADMIN) -> httpx.Client:
@@ -89,32 +62,6 @@ def _project(server: Portside, name: str, members: dict[str, int]) -> None:
             assert r.status_code == 201, r.text
 
 
-def _image() -> oci.Manifest:
-    status = (VULNDB_FIXTURES / "debian12-minbase-status.txt").read_bytes()
-    metadata = f"Metadata-Version: 2.1\nName: {PYTHON_PACKAGE['package']}\nVersion: {PYTHON_PACKAGE['version']}\n"
-    dist_info = f"usr/lib/python3/dist-packages/requests-{PYTHON_PACKAGE['version']}.dist-info/METADATA"
-    os_layer = gzip_bytes(files_tar_bytes({"etc/os-release": OS_RELEASE, "var/lib/dpkg/status": status}))
-    py_layer = gzip_bytes(files_tar_bytes({dist_info: metadata.encode()}))
-    layers = [oci.Blob(os_layer, oci.OCI_LAYER), oci.Blob(py_layer, oci.OCI_LAYER)]
-    return oci.image_manifest(oci.config_blob(), layers)
-
-
-def _wait_for(client: httpx.Client, path: str, key: str, timeout: float = 60.0) -> dict[str, Any]:
-    """The artifact once its `key` overview says the scan ended."""
-    deadline = time.monotonic() + timeout
-    while True:
-        r = client.get(path, params={"with_scan_overview": "true", "with_sbom_overview": "true"})
-        assert r.status_code == 200, r.text
-        artifact: dict[str, Any] = r.json()
-        overview = artifact.get(key) or {}
-        if key == "scan_overview":
-            overview = overview.get(REPORT_MIME, {})
-        if overview.get("scan_status") in ("Success", "Error", "Stopped"):
-            return artifact
-        assert time.monotonic() < deadline, f"scan did not end: {artifact}"
-        time.sleep(0.3)
-
-
 def _ids(vulnerability: dict[str, Any]) -> set[str]:
     attributes = vulnerability["vendor_attributes"]
     return {vulnerability["id"], attributes["advisory_id"], *attributes["aliases"]}
@@ -127,7 +74,7 @@ def test_scan_report_sbom_and_privacy(server: Portside) -> None:
     _project(server, project, {maintainer[0]: 4})
     _project(server, f"other{project}", {outsider[0]: 3})
     repository = f"{project}/app"
-    image = _image()
+    image = vulnerable_image()
     with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
         oci.push_manifest(registry, repository, image, "v1")
     path = f"/projects/{project}/repositories/app/artifacts/{image.digest}"
@@ -137,7 +84,7 @@ def test_scan_report_sbom_and_privacy(server: Portside) -> None:
         assert client.get(f"{path}/additions/vulnerabilities").json() == {}
         r = client.post(f"{path}/scan", json={"scan_type": "sbom"})
         assert r.status_code == 202, r.text
-        artifact = _wait_for(client, path, "sbom_overview")
+        artifact = wait_for_scan(client, path, "sbom_overview")
         check(artifact, "Artifact")
         assert artifact["sbom_overview"]["scan_status"] == "Success", artifact
         overview = artifact["scan_overview"][REPORT_MIME]
@@ -231,13 +178,13 @@ def test_scan_on_push_and_rematch_after_import(server: Portside) -> None:
     with api(server) as client:
         r = client.put(f"/projects/{project}", json={"metadata": {"auto_scan": "true"}})
         assert r.status_code == 200, r.text
-    image = _image()
+    image = vulnerable_image()
     with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
         oci.push_manifest(registry, f"{project}/app", image, "v1")
     path = f"/projects/{project}/repositories/app/artifacts/{image.digest}"
     with api(server) as client:
         # Nobody asked for a scan: the push queued it.
-        artifact = _wait_for(client, path, "scan_overview")
+        artifact = wait_for_scan(client, path, "scan_overview")
         assert artifact["scan_overview"][REPORT_MIME]["scan_status"] == "Success"
         before = _report(client, path)
         database = before["vulnerability_database"]
@@ -245,7 +192,7 @@ def test_scan_on_push_and_rematch_after_import(server: Portside) -> None:
 
         # An import moves the database's generation; the stored inventory is matched again
         # in the background, without a scan (no new report).
-        _vulndb_import(server, VULNDB_FIXTURES / "alpine-secdb" / "v3.18-main.json")
+        vulndb_import(server, VULNDB_FIXTURES / "alpine-secdb" / "v3.18-main.json")
         deadline = time.monotonic() + 30
         while True:
             after = _report(client, path)
@@ -256,7 +203,7 @@ def test_scan_on_push_and_rematch_after_import(server: Portside) -> None:
                 break
             assert time.monotonic() < deadline, after["vulnerability_database"]
             time.sleep(0.3)
-        again = _wait_for(client, path, "scan_overview")["scan_overview"][REPORT_MIME]
+        again = wait_for_scan(client, path, "scan_overview")["scan_overview"][REPORT_MIME]
         assert again["report_id"] == artifact["scan_overview"][REPORT_MIME]["report_id"]
         assert again["summary"]["total"] == len(after["vulnerabilities"])
 
@@ -271,7 +218,7 @@ def test_scanners_scan_all_and_refusals(server: Portside) -> None:
     project = f"all{uuid.uuid4().hex[:8]}"
     developer = _user(server, f"d{project}")
     _project(server, project, {developer[0]: 2})
-    image = _image()
+    image = vulnerable_image()
     chart = oci.image_manifest(oci.Blob(b"{}", "application/vnd.example.config+json"), [oci.layer(64)])
     with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
         oci.push_manifest(registry, f"{project}/app", image, "v1")
@@ -296,7 +243,7 @@ def test_scanners_scan_all_and_refusals(server: Portside) -> None:
         r = client.post("/system/scanAll/schedule", json={"schedule": {"type": "Manual"}})
         assert r.status_code == 201, r.text
         path = f"/projects/{project}/repositories/app/artifacts/{image.digest}"
-        assert _wait_for(client, path, "scan_overview")["scan_overview"][REPORT_MIME]["scan_status"] == "Success"
+        assert wait_for_scan(client, path, "scan_overview")["scan_overview"][REPORT_MIME]["scan_status"] == "Success"
         metrics = client.get("/scans/all/metrics").json()
         check(metrics, "Stats")
         assert metrics["metrics"].get("Success", 0) >= 1 and metrics["total"] >= metrics["completed"]
@@ -316,7 +263,7 @@ def test_scanners_scan_all_and_refusals(server: Portside) -> None:
 def test_an_index_is_the_merge_of_its_images(server: Portside) -> None:
     project = f"ix{uuid.uuid4().hex[:8]}"
     _project(server, project, {})
-    full = _image()
+    full = vulnerable_image()
     os_only = oci.image_manifest(oci.config_blob(platform=("linux", "arm64")), [full.blobs[1]])
     index = oci.index_manifest([full, os_only])
     with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
@@ -326,7 +273,7 @@ def test_an_index_is_the_merge_of_its_images(server: Portside) -> None:
     base = f"/projects/{project}/repositories/multi/artifacts"
     with api(server) as client:
         assert client.post(f"{base}/{index.digest}/scan").status_code == 202
-        merged = _wait_for(client, f"{base}/{index.digest}", "scan_overview")["scan_overview"][REPORT_MIME]
+        merged = wait_for_scan(client, f"{base}/{index.digest}", "scan_overview")["scan_overview"][REPORT_MIME]
         assert merged["scan_status"] == "Success"
         findings = _report(client, f"{base}/{index.digest}")["vulnerabilities"]
         keys = [(v["id"], v["vendor_attributes"]["purl"], v["version"]) for v in findings]
@@ -336,6 +283,54 @@ def test_an_index_is_the_merge_of_its_images(server: Portside) -> None:
 
         # The OS-only image on its own: the index's findings without the Python package's.
         assert client.post(f"{base}/{os_only.digest}/scan").status_code == 202
-        alone = _wait_for(client, f"{base}/{os_only.digest}", "scan_overview")["scan_overview"][REPORT_MIME]
+        alone = wait_for_scan(client, f"{base}/{os_only.digest}", "scan_overview")["scan_overview"][REPORT_MIME]
         os_findings = [v for v in findings if v["package"] != PYTHON_PACKAGE["package"]]
         assert alone["summary"]["total"] == len(os_findings)
+
+
+def test_the_security_hub_counts_each_held_artifact_and_is_for_administrators(server: Portside) -> None:
+    project = f"hub{uuid.uuid4().hex[:8]}"
+    developer = _user(server, f"d{project}")
+    _project(server, project, {developer[0]: 2})
+    image = vulnerable_image()
+    with api(server) as client:
+        before = client.get("/security/summary").json()
+        check(before, "SecuritySummary")
+        with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+            oci.push_manifest(registry, f"{project}/one", image, "v1")
+            oci.push_manifest(registry, f"{project}/two", image, "v1")
+        for repository in ("one", "two"):
+            path = f"/projects/{project}/repositories/{repository}/artifacts/{image.digest}"
+            assert client.post(f"{path}/scan").status_code == 202
+            wait_for_scan(client, path, "scan_overview")
+        report = client.get(f"{path}/additions/vulnerabilities").json()[REPORT_MIME]["vulnerabilities"]
+        everything = {"with_dangerous_cve": "true", "with_dangerous_artifact": "true"}
+        after = client.get("/security/summary", params=everything)
+        assert after.status_code == 200, after.text
+        summary = after.json()
+        check(summary, "SecuritySummary")
+    # One image held by two repositories counts as two artifacts, each with every finding.
+    assert summary["total_artifact"] == before["total_artifact"] + 2
+    assert summary["scanned_cnt"] == before["scanned_cnt"] + 2
+    assert summary["total_vuls"] == before["total_vuls"] + 2 * len(report)
+    assert summary["fixable_cnt"] == before["fixable_cnt"] + 2 * sum(1 for v in report if v["fix_version"])
+    counted = ("critical_cnt", "high_cnt", "medium_cnt", "low_cnt", "none_cnt", "unknown_cnt")
+    assert sum(summary[key] for key in counted) == summary["total_vuls"]
+    order = ["Unknown", "Negligible", "Low", "Medium", "High", "Critical"]
+    ranks = [order.index(c["severity"]) for c in summary["dangerous_cves"]]
+    assert ranks == sorted(ranks, reverse=True) and len(summary["dangerous_cves"]) <= 5
+    # The worst of the registry is at least as bad as the worst of this image.
+    assert report and ranks[0] >= max(order.index(v["severity"]) for v in report)
+    # An artifact is dangerous for its Critical, High and Medium findings (Harbor's counts):
+    # this image's copies are listed, named in full with their project's id, exactly when it
+    # has such findings (the fixtures' PyPI records carry no severity: Unknown).
+    held = [a for a in summary["dangerous_artifacts"] if a["digest"] == image.digest]
+    severe = [v for v in report if v["severity"] in ("Critical", "High", "Medium")]
+    assert bool(held) == bool(severe), summary
+    assert all(a["project_id"] > 0 and "/" in a["repository_name"] for a in held)
+    assert all(a["critical_cnt"] + a["high_cnt"] + a["medium_cnt"] > 0 for a in summary["dangerous_artifacts"])
+    # Harbor's security hub is the system administrators'.
+    with api(server, developer) as client:
+        assert client.get("/security/summary").status_code == 403
+    with api(server, None) as client:
+        assert client.get("/security/summary").status_code == 401

@@ -20,11 +20,7 @@ from typing import Any
 import pytest
 
 from tests.api import oci
-from tests.scan.shared import VULNDB_FIXTURES
-from tests.scan.test_api_scanning import PYTHON_PACKAGE, REPORT_MIME
-from tests.scan.test_api_scanning import _image as vulnerable_image
-from tests.scan.test_api_scanning import _vulndb_import as vulndb_import
-from tests.scan.test_api_scanning import _wait_for as wait_for_scan
+from tests.scan.scanning import PYTHON_PACKAGE, REPORT_MIME, scanning_server, vulnerable_image, wait_for_scan
 from tests.scan.test_api_scanning import api as api_client
 from tests.servers import Portside
 from tests.ui.test_repositories import (
@@ -46,18 +42,9 @@ SEVERITIES = ("Critical", "High", "Medium", "Low", "Negligible", "Unknown")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
-    started = Portside(
-        data_dir=tmp_path_factory.mktemp("ui-scans") / "data",
-        env={"PORTSIDE_LOGIN_FAILURE_LIMIT": "100000", "PORTSIDE_JOB_POLL_SECONDS": "1"},
-        open_registry=False,
-    )
-    started.start()
-    try:
-        vulndb_import(started, VULNDB_FIXTURES / "osv" / "PyPI")
-        vulndb_import(started, VULNDB_FIXTURES / "debian-tracker" / "tracker-json-sample.json")
+    data_dir = tmp_path_factory.mktemp("ui-scans") / "data"
+    with scanning_server(data_dir, {"PORTSIDE_LOGIN_FAILURE_LIMIT": "100000"}) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture(scope="module")

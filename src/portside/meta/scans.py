@@ -21,6 +21,7 @@ __all__ = [
     "ScanReport",
     "ScanStore",
     "ScanSummary",
+    "SecuritySummary",
     "StoredFinding",
 ]
 
@@ -89,6 +90,19 @@ class ArtifactFinding:
     finding: StoredFinding
 
 
+@dataclass(frozen=True, slots=True)
+class SecuritySummary:
+    """Harbor's security hub over the artifacts of some projects: each artifact as a
+    repository holds it (an image in two repositories counts twice, as in Harbor)."""
+
+    total_artifacts: int
+    scanned_artifacts: int
+    counts: Mapping[int, int]  # findings by severity (Severity's numbers)
+    fixable: int
+    dangerous_findings: Sequence[ArtifactFinding]  # the worst, one per vulnerability id
+    dangerous_artifacts: Sequence[tuple[str, str, Mapping[int, int]]]  # repository, digest, counts
+
+
 class ScanStore(Protocol):
     # --- reports and the queue --------------------------------------------------------------
 
@@ -148,6 +162,10 @@ class ScanStore(Protocol):
     ) -> list[ArtifactFinding]:
         """Findings of `vulnerability_id` (or an advisory of that id) in the repositories of
         `projects` (None: all) that hold the manifest."""
+
+    async def security_summary(self, projects: Sequence[str] | None, top: int) -> SecuritySummary:
+        """Counts over the artifacts of `projects` (None: all), and the `top` worst findings
+        and artifacts."""
 
     async def with_package(self, purl: str, projects: Sequence[str] | None, limit: int) -> list[ArtifactFinding]:
         """Findings of the package `purl` (with or without its version) likewise."""

@@ -19,7 +19,7 @@ from typing import ClassVar
 from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, NotFound, PreconditionFailed, RegistryError
 from portside.meta.accounts import Project
-from portside.meta.scans import ArtifactFinding, ScanReport, ScanStore, StoredFinding
+from portside.meta.scans import ArtifactFinding, ScanReport, ScanStore, SecuritySummary, StoredFinding
 from portside.meta.upkeep import JobStore
 from portside.mgmt.artifacts import ArtifactService
 from portside.mgmt.guard import Guard
@@ -200,6 +200,22 @@ class ScanApiService:
         if not purl.startswith("pkg:"):
             raise BadRequest(f"purl must be a package URL (pkg:type/name@version), not {purl[:100]!r}")
         return await self._store.with_package(purl, await self._pullable(who), _CROSS_ARTIFACT_LIMIT)
+
+    async def security_summary(self, who: Principal, top: int = 5) -> tuple[SecuritySummary, dict[str, int]]:
+        """Harbor's security hub: the whole registry's findings, for system administrators
+        (and system robots given `security-hub:read`), as in Harbor; with the ids of the
+        projects its dangerous artifacts are in."""
+        self._guard.system(who, "security-hub", "read")
+        summary = await self._store.security_summary(None, top)
+        ids: dict[str, int] = {}
+        for repository, _, _ in summary.dangerous_artifacts:
+            name = repository.split("/", 1)[0]
+            if name not in ids:
+                try:
+                    ids[name] = (await self._guard.project(name)).project_id
+                except NotFound:
+                    pass  # deleted since the summary was read
+        return summary, ids
 
     # --- the scanner registry: the built-in scanner only ----------------------------------
 

@@ -338,3 +338,53 @@ async def artifacts_with_package(
     request: Request, who: Caller, purl: Annotated[str, Query(min_length=5, max_length=1024)]
 ) -> list[dict[str, Any]]:
     return _held(await scanning(request).with_package(who, purl))
+
+
+@router.get("/security/summary", tags=["securityhub"], summary="The registry's vulnerabilities in numbers")
+async def security_summary(
+    request: Request, who: Caller, with_dangerous_cve: bool = False, with_dangerous_artifact: bool = False
+) -> dict[str, Any]:
+    summary, project_ids = await scanning(request).security_summary(who)
+    counts = summary.counts
+    document: dict[str, Any] = {
+        "critical_cnt": counts.get(Severity.CRITICAL, 0),
+        "high_cnt": counts.get(Severity.HIGH, 0),
+        "medium_cnt": counts.get(Severity.MEDIUM, 0),
+        # Harbor's summary has no Negligible (Trivy reports none); Debian's unimportant ones count as low.
+        "low_cnt": counts.get(Severity.LOW, 0) + counts.get(Severity.NEGLIGIBLE, 0),
+        "none_cnt": 0,  # a finding always has a severity; Harbor's "None" is no finding
+        "unknown_cnt": counts.get(Severity.UNKNOWN, 0),
+        "total_vuls": sum(counts.values()),
+        "scanned_cnt": summary.scanned_artifacts,
+        "total_artifact": summary.total_artifacts,
+        "fixable_cnt": summary.fixable,
+    }
+    if with_dangerous_cve:
+        document["dangerous_cves"] = [
+            without_none(
+                {
+                    "cve_id": held.finding.vulnerability_id,
+                    "severity": Severity(held.finding.severity).label,
+                    "cvss_score_v3": held.finding.cvss_score,
+                    "desc": held.finding.description,
+                    "package": held.finding.package,
+                    "version": held.finding.version,
+                }
+            )
+            for held in summary.dangerous_findings
+        ]
+    if with_dangerous_artifact:
+        document["dangerous_artifacts"] = [
+            without_none(
+                {
+                    "project_id": project_ids.get(repository.split("/", 1)[0]),
+                    "repository_name": repository,  # the full name, as Harbor's
+                    "digest": digest,
+                    "critical_cnt": by_severity[Severity.CRITICAL],
+                    "high_cnt": by_severity[Severity.HIGH],
+                    "medium_cnt": by_severity[Severity.MEDIUM],
+                }
+            )
+            for repository, digest, by_severity in summary.dangerous_artifacts
+        ]
+    return document

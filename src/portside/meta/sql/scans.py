@@ -13,9 +13,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, desc, false, func, insert, or_, select, true, update
 
-from portside.meta.scans import ACTIVE_SCAN_STATUSES, ArtifactFinding, ScanReport, ScanSummary, StoredFinding
+from portside.meta.scans import (
+    ACTIVE_SCAN_STATUSES,
+    ArtifactFinding,
+    ScanReport,
+    ScanSummary,
+    SecuritySummary,
+    StoredFinding,
+)
 from portside.meta.sql.engine import SqlBase, now, utc
 from portside.meta.sql.schema import (
     manifest_refs,
@@ -444,6 +451,77 @@ class SqlScans(SqlBase):
         condition = scan_findings.c.purl == purl if "@" in purl else scan_findings.c.purl.startswith(purl + "@")
         return await self._held(condition, projects, limit)
 
+    async def security_summary(self, projects: Sequence[str] | None, top: int) -> SecuritySummary:
+        if projects is not None and not projects:
+            return SecuritySummary(0, 0, {}, 0, (), ())
+        held = repo_manifests.join(repositories, repositories.c.id == repo_manifests.c.repo_id)
+        within = _in_projects(projects)
+        with_findings = held.join(scan_findings, scan_findings.c.digest == repo_manifests.c.digest)
+        severe = [
+            func.sum(case((scan_findings.c.severity == level, 1), else_=0)).label(f"s{level}") for level in (5, 4, 3)
+        ]
+        async with self._read() as conn:
+            total = await conn.scalar(select(func.count()).select_from(held).where(within))
+            scanned = await conn.scalar(
+                select(func.count())
+                .select_from(held.join(scan_summaries, scan_summaries.c.digest == repo_manifests.c.digest))
+                .where(within)
+            )
+            by_severity = (
+                await conn.execute(
+                    select(
+                        scan_findings.c.severity,
+                        func.count(),
+                        func.sum(case((scan_findings.c.fixed_version.is_not(None), 1), else_=0)),
+                    )
+                    .select_from(with_findings)
+                    .where(within)
+                    .group_by(scan_findings.c.severity)
+                )
+            ).all()
+            # The worst findings, one per vulnerability: read in order of harm until `top`
+            # distinct ones are in hand (a bounded read, not every finding).
+            worst = (
+                await conn.execute(
+                    select(repositories.c.name.label("repository"), scan_findings.c.digest, *_FINDING_COLUMNS)
+                    .select_from(with_findings)
+                    .where(within)
+                    .order_by(
+                        desc(scan_findings.c.severity),
+                        desc(func.coalesce(scan_findings.c.cvss_score, -1.0)),
+                        scan_findings.c.vulnerability_id,
+                    )
+                    .limit(top * 50)
+                )
+            ).all()
+            artifacts = (
+                await conn.execute(
+                    select(repositories.c.name, repo_manifests.c.digest, *severe)
+                    .select_from(with_findings)
+                    .where(within)
+                    .group_by(repositories.c.name, repo_manifests.c.digest)
+                    .order_by(desc("s5"), desc("s4"), desc("s3"), repositories.c.name)
+                    .limit(top)
+                )
+            ).all()
+        dangerous: dict[str, ArtifactFinding] = {}
+        for row in worst:
+            if len(dangerous) == top:
+                break
+            dangerous.setdefault(row.vulnerability_id, ArtifactFinding(row.repository, row.digest, _finding(row)))
+        return SecuritySummary(
+            total_artifacts=total or 0,
+            scanned_artifacts=scanned or 0,
+            counts={severity: count for severity, count, _ in by_severity},
+            fixable=sum(fixable or 0 for _, _, fixable in by_severity),
+            dangerous_findings=tuple(dangerous.values()),
+            dangerous_artifacts=tuple(
+                (row[0], row[1], {5: row.s5 or 0, 4: row.s4 or 0, 3: row.s3 or 0})
+                for row in artifacts
+                if (row.s5 or 0) + (row.s4 or 0) + (row.s3 or 0) > 0
+            ),
+        )
+
     async def _held(self, condition: Any, projects: Sequence[str] | None, limit: int) -> list[ArtifactFinding]:
         statement = (
             select(repositories.c.name.label("repository"), scan_findings.c.digest, *_FINDING_COLUMNS)
@@ -459,11 +537,16 @@ class SqlScans(SqlBase):
         if projects is not None:
             if not projects:
                 return []
-            statement = statement.where(
-                or_(*(repositories.c.name.startswith(project + "/", autoescape=True) for project in projects))
-            )
+            statement = statement.where(_in_projects(projects))
         async with self._read() as conn:
             return [
                 ArtifactFinding(row.repository, row.digest, _finding(row))
                 for row in (await conn.execute(statement)).all()
             ]
+
+
+def _in_projects(projects: Sequence[str] | None) -> Any:
+    """Repositories of `projects` (None: of every project)."""
+    if projects is None:
+        return true()
+    return or_(false(), *(repositories.c.name.startswith(project + "/", autoescape=True) for project in projects))

@@ -1,0 +1,95 @@
+"""What the scanning tests over HTTP share (API, web pages, browser): a server of their own
+with the fixtures' advisories imported by `portside vulndb import`, the Debian 12 image with a
+vulnerable Python package they scan, and waiting for a scan to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.api import oci
+from tests.e2e.images import files_tar_bytes, gzip_bytes
+from tests.scan.shared import VULNDB_FIXTURES
+from tests.servers import Portside
+
+__all__ = [
+    "EXPECTED",
+    "PYTHON_PACKAGE",
+    "REPORT_MIME",
+    "scanning_server",
+    "vulnerable_image",
+    "vulndb_import",
+    "wait_for_scan",
+]
+
+EXPECTED = json.loads((VULNDB_FIXTURES / "EXPECTED.json").read_text())
+REPORT_MIME = "application/vnd.security.vulnerability.report; version=1.1"
+OS_RELEASE = b"""PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+"""
+PYTHON_PACKAGE = EXPECTED["osv"]["PyPI|requests|2.19.1"]
+
+
+def vulndb_import(server: Portside, path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "portside", "vulndb", "import", str(path), "--data-dir", str(server.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@contextmanager
+def scanning_server(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[Portside]:
+    """A server with access control, scan jobs polled every second, and the fixtures' PyPI
+    advisories and Debian tracker sample imported."""
+    started = Portside(
+        data_dir=data_dir, open_registry=False, env={"PORTSIDE_JOB_POLL_SECONDS": "1", **(env or {})}
+    ).start()
+    try:
+        vulndb_import(started, VULNDB_FIXTURES / "osv" / "PyPI")
+        vulndb_import(started, VULNDB_FIXTURES / "debian-tracker" / "tracker-json-sample.json")
+        yield started
+    finally:
+        started.stop()
+
+
+def vulnerable_image() -> oci.Manifest:
+    """Debian 12's minbase packages (the fixture's dpkg status) and requests 2.19.1."""
+    status = (VULNDB_FIXTURES / "debian12-minbase-status.txt").read_bytes()
+    metadata = f"Metadata-Version: 2.1\nName: {PYTHON_PACKAGE['package']}\nVersion: {PYTHON_PACKAGE['version']}\n"
+    dist_info = f"usr/lib/python3/dist-packages/requests-{PYTHON_PACKAGE['version']}.dist-info/METADATA"
+    os_layer = gzip_bytes(files_tar_bytes({"etc/os-release": OS_RELEASE, "var/lib/dpkg/status": status}))
+    py_layer = gzip_bytes(files_tar_bytes({dist_info: metadata.encode()}))
+    layers = [oci.Blob(os_layer, oci.OCI_LAYER), oci.Blob(py_layer, oci.OCI_LAYER)]
+    return oci.image_manifest(oci.config_blob(), layers)
+
+
+def wait_for_scan(client: httpx.Client, path: str, key: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The artifact at `path` once its `key` overview says the scan ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get(path, params={"with_scan_overview": "true", "with_sbom_overview": "true"})
+        assert r.status_code == 200, r.text
+        artifact: dict[str, Any] = r.json()
+        overview = artifact.get(key) or {}
+        if key == "scan_overview":
+            overview = overview.get(REPORT_MIME, {})
+        if overview.get("scan_status") in ("Success", "Error", "Stopped"):
+            return artifact
+        assert time.monotonic() < deadline, f"scan did not end: {artifact}"
+        time.sleep(0.3)
