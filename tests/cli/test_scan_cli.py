@@ -11,15 +11,24 @@ import subprocess
 import sys
 import tarfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.api import oci
 from tests.e2e.images import files_tar_bytes
+from tests.scan.scanning import PYTHON_PACKAGE, scanning_server, vulnerable_image
 from tests.scan.shared import VULNDB_FIXTURES
-from tests.scan.test_api_scanning import ADMIN, PYTHON_PACKAGE, _image, _project, server  # noqa: F401
+from tests.scan.test_api_scanning import ADMIN, _project
 from tests.servers import Portside
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
+    with scanning_server(tmp_path_factory.mktemp("scan-cli") / "data") as started:
+        yield started
 
 
 def portside(*args: str) -> subprocess.CompletedProcess[str]:
@@ -80,7 +89,7 @@ def test_scan_local_layout_and_tarball(tmp_path: Path) -> None:
     assert portside("migrate", "--data-dir", str(data)).returncode == 0
     imported = portside("vulndb", "import", str(VULNDB_FIXTURES / "osv" / "PyPI"), "--data-dir", str(data))
     assert imported.returncode == 0, imported.stderr
-    image = _image()
+    image = vulnerable_image()
     layout = _oci_layout(tmp_path / "layout", image)
     status = (VULNDB_FIXTURES / "debian12-minbase-status.txt").read_bytes()
     metadata = f"Metadata-Version: 2.1\nName: {PYTHON_PACKAGE['package']}\nVersion: {PYTHON_PACKAGE['version']}\n"
@@ -109,10 +118,10 @@ def test_scan_local_layout_and_tarball(tmp_path: Path) -> None:
     assert PYTHON_PACKAGE["package"] in table.stdout and "SEVERITY" in table.stdout
 
 
-def test_scan_and_sbom_against_a_server(server: Portside) -> None:  # noqa: F811
+def test_scan_and_sbom_against_a_server(server: Portside) -> None:
     project = f"cli{uuid.uuid4().hex[:8]}"
     _project(server, project, {})
-    image = _image()
+    image = vulnerable_image()
     with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
         oci.push_manifest(registry, f"{project}/app", image, "v1")
     login = ["--url", server.url, "--username", ADMIN[0], "--password", ADMIN[1]]
