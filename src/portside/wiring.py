@@ -210,8 +210,22 @@ def build(settings: Settings) -> ASGIApp:
     scans = _scanning_engine(settings, engine)
     scanning = _scanning(settings, scans, registry)
     upkeep = _upkeep(settings, scans, store, coordinator, Guard(policy, accounts), scanning.handlers)
+    # Projects change with the accounts' generation; it reaches every process wherever the
+    # registry's does (see _change_counter).
+    project_changes = coordinator.account_changes if changes is not None else None
     management = _management(
-        settings, sessions, accounts, database, registry, authenticator, policy, upkeep, store, changes, scanning
+        settings,
+        sessions,
+        accounts,
+        database,
+        registry,
+        authenticator,
+        policy,
+        upkeep,
+        store,
+        changes,
+        scanning,
+        project_changes,
     )
 
     async def purge_old_audit_records() -> None:
@@ -377,6 +391,7 @@ def _management(
     store: BlobStore,
     changes: ChangeCounter | None,
     scanning: Scanning | None = None,
+    project_changes: ChangeCounter | None = None,
 ) -> ManagementServices:
     """The management services (of /api/v2.0, /c/login and the web UI) over the same stores
     as /v2; `changes`, the registry's generation the lookup caches watch (None: no caches)."""
@@ -410,6 +425,7 @@ def _management(
             scanning.worker,
             scanning.status,
             SqlJobs(database.engine),
+            project_changes=project_changes,
         )
         registry.manifests.after_push = scan_api.pushed
         # /health only (not /readyz: a stale database is no reason to stop serving pulls).

@@ -334,3 +334,28 @@ def test_the_security_hub_counts_each_held_artifact_and_is_for_administrators(se
         assert client.get("/security/summary").status_code == 403
     with api(server, None) as client:
         assert client.get("/security/summary").status_code == 401
+
+
+def test_turning_scan_on_push_on_takes_effect_at_the_next_push(server: Portside) -> None:
+    """What scan on push remembers of a project wanting nothing is forgotten when the project
+    changes: pushes before the change queue no scan, the first push after it does."""
+    project = f"late{uuid.uuid4().hex[:8]}"
+    _project(server, project, {})
+    before = oci.image_manifest(oci.config_blob(platform=("linux", "arm64")), vulnerable_image().blobs[1:])
+    image = vulnerable_image()
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        # Twice: the second push finds the project's settings remembered.
+        oci.push_manifest(registry, f"{project}/app", before, "v0")
+        oci.push_manifest(registry, f"{project}/app", before, "v0-again")
+        with api(server) as client:
+            r = client.put(f"/projects/{project}", json={"metadata": {"auto_scan": "true"}})
+            assert r.status_code == 200, r.text
+        oci.push_manifest(registry, f"{project}/app", image, "v1")
+    artifacts = f"/projects/{project}/repositories/app/artifacts"
+    with api(server) as client:
+        scanned = wait_for_scan(client, f"{artifacts}/{image.digest}", "scan_overview")
+        assert scanned["scan_overview"][REPORT_MIME]["scan_status"] == "Success"
+        # Queued in push order: by now the earlier pushes' scans would have ended too.
+        r = client.get(f"{artifacts}/{before.digest}", params={"with_scan_overview": "true"})
+        assert r.status_code == 200, r.text
+        assert not r.json().get("scan_overview"), r.json()

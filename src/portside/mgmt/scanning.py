@@ -20,6 +20,7 @@ from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, NotFound, PreconditionFailed, RegistryError
 from portside.meta.accounts import Project
 from portside.meta.scans import ArtifactFinding, ScanReport, ScanStore, SecuritySummary, StoredFinding
+from portside.meta.stores import ChangeCounter
 from portside.meta.upkeep import JobStore
 from portside.mgmt.artifacts import ArtifactService
 from portside.mgmt.guard import Guard
@@ -84,6 +85,7 @@ class ScanApiService:
         worker: ScanWorker,
         database: Callable[[], Awaitable[DatabaseStatus | None]],
         jobs: JobStore | None = None,
+        project_changes: ChangeCounter | None = None,
     ):
         self._guard = guard
         self._artifacts = artifacts
@@ -94,6 +96,11 @@ class ScanApiService:
         self._jobs = jobs
         self._pushes: set[asyncio.Task[None]] = set()
         self.scanner = BUILTIN_SCANNER
+        # What scan on push wants per project name, valid while the projects' generation
+        # (bumped by every committed project change, anywhere) stays where it was read.
+        self._project_changes = project_changes
+        self._wanted_at: int | None = None
+        self._wanted: dict[str, tuple[str, ...]] = {}
 
     async def database_status(self) -> DatabaseStatus | None:
         """None: no vulnerability database is configured."""
@@ -125,21 +132,40 @@ class ScanApiService:
 
     async def pushed(self, repository: str, manifest: Manifest) -> None:
         """Scan on push: the projects' `auto_scan` and `auto_sbom_generation`. The push does
-        not wait: the project's settings are read, and the scan queued, in the background."""
+        not wait: a project known to want nothing costs a memory read; otherwise its settings
+        are read, and the scan queued, in the background."""
         if manifest.subject is not None or manifest.media_type not in mt.MANIFESTS:
             return  # a referrer (signature, SBOM) is no image to scan
-        task = asyncio.create_task(self._queue_pushed(repository, str(manifest.digest)))
+        project_name = repository.split("/", 1)[0]
+        generation = await self._projects_generation()
+        if generation is not None and self._wanted.get(project_name) == ():
+            return
+        task = asyncio.create_task(self._queue_pushed(repository, str(manifest.digest), generation))
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
 
-    async def _queue_pushed(self, repository: str, digest: str) -> None:
+    async def _projects_generation(self) -> int | None:
+        """The projects' generation now; what scan on push remembered is dropped when it moved."""
+        if self._project_changes is None:
+            return None
+        generation = await self._project_changes.current()
+        if generation != self._wanted_at:
+            self._wanted.clear()
+            self._wanted_at = generation
+        return generation
+
+    async def _queue_pushed(self, repository: str, digest: str, generation: int | None) -> None:
         try:
             project = await self._guard.project(repository.split("/", 1)[0])
-            wanted = [
+            wanted = tuple(
                 scan_type
                 for scan_type, key in (("vulnerability", "auto_scan"), ("sbom", "auto_sbom_generation"))
                 if project.metadata.get(key, "false").lower() == "true"
-            ]
+            )
+            # Remembered only under the generation read before the project was: a change
+            # committed in between moved it, and the next push reads the project again.
+            if generation is not None and generation == self._wanted_at:
+                self._wanted[project.name] = wanted
             if not wanted or not await self._available():
                 return
             for scan_type in wanted:
