@@ -85,3 +85,16 @@ def podman(e2e_root: Path) -> Iterator[Podman]:
     client = Podman(e2e_root / "podman")
     yield client
     client.cleanup()
+
+
+# With `--dist loadgroup` (scripts/test runs the suite on two workers), a module's cases stay
+# on one worker, so its module-scoped servers start once; every case that drives a real
+# client daemon runs on one worker, so one docker, one containerd and one podman serve them.
+_DAEMONS = frozenset({"docker_daemon", "containerd_daemon", "podman", "e2e_root"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        group = "daemons" if uses & _DAEMONS else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
