@@ -1,0 +1,229 @@
+"""An async client for one registry's Distribution API.
+
+Credentials are an Authorization header given as is (Harbor hands the adapter `Basic …` or
+`Bearer …`). When the registry answers 401 with a `Bearer realm=…` challenge, the client
+fetches a token from the realm for the challenge's service and scope, sending the given
+Basic credentials, and retries once with that token; the token is kept per scope.
+
+Everything read is checked against its digest: a manifest before it is returned, a blob while
+it streams (the last chunk is withheld until the digest is known to match, so a caller never
+holds all of a blob whose digest is wrong).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from portside.oci import mediatypes as mt
+from portside.oci.digest import Digest, new_hasher
+from portside.remote.errors import (
+    RemoteError,
+    RemoteNotFound,
+    RemoteProtocolError,
+    RemoteUnauthorized,
+    RemoteUnreachable,
+)
+
+__all__ = ["Manifest", "RemoteRegistry", "parse_challenge"]
+
+MANIFEST_ACCEPT = ", ".join((mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST))
+_MAX_MANIFEST = 4 << 20  # the Distribution spec's suggested limit
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    digest: str
+    media_type: str
+    body: bytes
+
+
+def parse_challenge(header: str) -> dict[str, str] | None:
+    """The parameters of a `Bearer` WWW-Authenticate challenge, or None for another scheme."""
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return dict(_CHALLENGE_PARAM.findall(rest))
+
+
+class RemoteRegistry:
+    """One registry at `base_url` (scheme and host, with no `/v2`)."""
+
+    def __init__(self, base_url: str, authorization: str | None = None, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._authorization = authorization
+        self._tokens: dict[str, str] = {}
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
+
+    async def __aenter__(self) -> RemoteRegistry:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def manifest(self, repository: str, digest: str) -> Manifest:
+        """The manifest `digest` of `repository`, its bytes checked against the digest."""
+        expected = _parse_digest(digest)
+        response = await self._send("GET", f"/v2/{repository}/manifests/{digest}", repository, accept=MANIFEST_ACCEPT)
+        body = response.content
+        if len(body) > _MAX_MANIFEST:
+            raise RemoteProtocolError(f"manifest {digest} is larger than {_MAX_MANIFEST} bytes")
+        if not _matches(expected, body):
+            raise RemoteProtocolError(f"manifest {digest} from {self.base_url} does not match its digest")
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        if media_type not in mt.MANIFESTS:
+            media_type = _declared_media_type(body) or media_type
+        return Manifest(digest=digest, media_type=media_type, body=body)
+
+    async def blob(self, repository: str, digest: str) -> AsyncIterator[bytes]:
+        """Stream blob `digest`, checking its digest as it goes; raises RemoteProtocolError
+        instead of yielding the last chunk when the bytes do not match."""
+        expected = _parse_digest(digest)
+        hasher = new_hasher(expected.algorithm)
+        path = f"/v2/{repository}/blobs/{digest}"
+        async with self._stream(path, repository) as response:
+            held: bytes | None = None
+            try:
+                async for chunk in response.aiter_bytes(1 << 20):
+                    hasher.update(chunk)
+                    if held is not None:
+                        yield held
+                    held = chunk
+            except httpx.HTTPError as error:
+                raise RemoteUnreachable(f"reading blob {digest} from {self.base_url}: {error}") from error
+            if hasher.hexdigest() != expected.hex:
+                raise RemoteProtocolError(f"blob {digest} from {self.base_url} does not match its digest")
+            if held is not None:
+                yield held
+
+    # -- requests, with the token dance ------------------------------------------------
+
+    async def _send(self, method: str, path: str, repository: str, *, accept: str | None = None) -> httpx.Response:
+        headers = {"Accept": accept} if accept else {}
+        response = await self.request(method, path, repository, headers)
+        _raise_for(response, path)
+        return response
+
+    def _stream(self, path: str, repository: str) -> _Streamed:
+        return _Streamed(self, path, repository)
+
+    async def request(
+        self, method: str, path: str, repository: str, headers: dict[str, str], *, stream: bool = False
+    ) -> httpx.Response:
+        """One request with the credentials, answering a Bearer challenge once."""
+        scope = f"repository:{repository}:pull"
+        response = await self._once(method, path, {**headers, **self._auth_header(scope)}, stream=stream)
+        if response.status_code != 401:
+            return response
+        challenge = parse_challenge(response.headers.get("www-authenticate", ""))
+        await response.aclose()
+        if challenge is None or "realm" not in challenge or scope in self._tokens:
+            raise RemoteUnauthorized(f"{self.base_url} refused the credentials for {path}")
+        self._tokens[scope] = await self._token(challenge, scope)
+        response = await self._once(method, path, {**headers, **self._auth_header(scope)}, stream=stream)
+        if response.status_code == 401:
+            await response.aclose()
+            raise RemoteUnauthorized(f"{self.base_url} refused the token for {path}")
+        return response
+
+    def _auth_header(self, scope: str) -> dict[str, str]:
+        token = self._tokens.get(scope)
+        if token is not None:
+            return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": self._authorization} if self._authorization else {}
+
+    async def _once(self, method: str, path: str, headers: dict[str, str], *, stream: bool) -> httpx.Response:
+        try:
+            request = self._http.build_request(method, self.base_url + path, headers=headers)
+            return await self._http.send(request, stream=stream)
+        except httpx.HTTPError as error:
+            raise RemoteUnreachable(f"{self.base_url} is unreachable: {error}") from error
+
+    async def _token(self, challenge: dict[str, str], scope: str) -> str:
+        params = {"scope": challenge.get("scope") or scope}
+        if challenge.get("service"):
+            params["service"] = challenge["service"]
+        # Only Basic credentials can be exchanged for a token; a Bearer given as is was the
+        # token already, and the registry refused it.
+        headers = {}
+        if self._authorization and self._authorization.lower().startswith("basic "):
+            headers["Authorization"] = self._authorization
+        try:
+            response = await self._http.get(challenge["realm"], params=params, headers=headers)
+        except httpx.HTTPError as error:
+            raise RemoteUnreachable(f"token service {challenge['realm']} is unreachable: {error}") from error
+        if response.status_code in (401, 403):
+            raise RemoteUnauthorized(f"token service {challenge['realm']} refused the credentials")
+        if response.status_code != 200:
+            raise RemoteProtocolError(f"token service {challenge['realm']} answered {response.status_code}")
+        try:
+            body: Any = response.json()
+            token = body.get("token") or body.get("access_token")
+        except (ValueError, AttributeError) as error:
+            raise RemoteProtocolError(f"token service {challenge['realm']} answered no JSON") from error
+        if not isinstance(token, str) or not token:
+            raise RemoteProtocolError(f"token service {challenge['realm']} answered no token")
+        return token
+
+
+class _Streamed:
+    """`async with` around a streamed GET, closing the response however the caller leaves."""
+
+    def __init__(self, registry: RemoteRegistry, path: str, repository: str) -> None:
+        self._registry, self._path, self._repository = registry, path, repository
+        self._response: httpx.Response | None = None
+
+    async def __aenter__(self) -> httpx.Response:
+        response = await self._registry.request("GET", self._path, self._repository, {}, stream=True)
+        self._response = response
+        if response.status_code >= 300:
+            await response.aread()
+            await response.aclose()
+            _raise_for(response, self._path)
+        return response
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._response is not None:
+            await self._response.aclose()
+
+
+def _raise_for(response: httpx.Response, path: str) -> None:
+    status = response.status_code
+    if status < 300:
+        return
+    if status == 404:
+        raise RemoteNotFound(f"{path} not found")
+    if status in (401, 403):
+        raise RemoteUnauthorized(f"{path}: access denied ({status})")
+    raise RemoteProtocolError(f"{path}: unexpected status {status}")
+
+
+def _parse_digest(text: str) -> Digest:
+    try:
+        return Digest.parse(text)
+    except Exception as error:  # DigestInvalid: the caller asked for nonsense
+        raise RemoteError(f"not a digest: {text!r}") from error
+
+
+def _matches(expected: Digest, body: bytes) -> bool:
+    hasher = new_hasher(expected.algorithm)
+    hasher.update(body)
+    return hasher.hexdigest() == expected.hex
+
+
+def _declared_media_type(body: bytes) -> str | None:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    media_type = value.get("mediaType") if isinstance(value, dict) else None
+    return media_type if isinstance(media_type, str) else None
