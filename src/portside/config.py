@@ -89,9 +89,7 @@ class Settings(BaseSettings):
     )
 
     # --- scaling out: object storage, PostgreSQL, Redis ---------------------------------
-    storage_url: str | None = Field(
-        None, description="file:///PATH or s3://BUCKET/PREFIX; default: the data directory"
-    )
+    storage_url: str | None = Field(None, description="file:///PATH or s3://BUCKET/PREFIX; default: the data directory")
     storage_reserve_mib: int = Field(
         1024,
         ge=0,
@@ -126,9 +124,7 @@ class Settings(BaseSettings):
     gc_grace_seconds: int = Field(
         7200, ge=0, description="blobs and untagged manifests younger than this survive GC (pushes in flight)"
     )
-    upload_max_idle_seconds: int = Field(
-        86400, ge=60, description="upload sessions idle longer than this are purged"
-    )
+    upload_max_idle_seconds: int = Field(86400, ge=60, description="upload sessions idle longer than this are purged")
     job_poll_seconds: float = Field(
         30.0, gt=0, description="how often each server looks for scheduled GC and scrub runs that are due"
     )
@@ -142,6 +138,11 @@ class Settings(BaseSettings):
         " Debian tracker JSON, Alpine secdb, bundles); empty: offline, imported by `portside vulndb import`",
     )
     vulndb_update_interval: int = Field(21600, ge=60, description="seconds between scheduled updates from vulndb_urls")
+    vulndb_artifact: str | None = Field(
+        None,
+        description="<project>/<repo>:<tag> of a vulnerability database OCI artifact in this registry, imported"
+        " by the scheduled update whenever the tag's digest changes (the air-gap path)",
+    )
     vulndb_max_age: int = Field(
         7 * 86400, ge=60, description="seconds after which a source counts as stale (warned in scan reports)"
     )

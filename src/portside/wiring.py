@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +29,7 @@ from portside.auth.tokens import TokenService, derived_secret, load_or_create_ke
 from portside.config import Settings, received_settings
 from portside.coord.coordinator import Coordinator, LocalCoordinator
 from portside.coord.locks import Locks
-from portside.errors import Conflict
+from portside.errors import Conflict, ManifestUnknown
 from portside.extras import require_extras
 from portside.http.accel import NginxBlobLocation
 from portside.http.api.app import management_routes
@@ -48,6 +48,7 @@ from portside.meta.sql.search import SqlSearch
 from portside.meta.sql.sessions import SqlSessions
 from portside.meta.sql.store import SqlDatabase
 from portside.meta.stores import ChangeCounter
+from portside.meta.vulndb import SourceRecord
 from portside.mgmt.artifacts import ArtifactService, RepositoryService
 from portside.mgmt.audit import AuditService, purge_expired
 from portside.mgmt.guard import Guard
@@ -56,7 +57,8 @@ from portside.mgmt.permissions import PermissionService
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.robots import RobotService
-from portside.mgmt.scanning import ScanApiService
+from portside.mgmt.scanners import ScannerRegistry, builtin_view
+from portside.mgmt.scanning import BUILTIN_SCANNER, ScanApiService
 from portside.mgmt.search import SearchService
 from portside.mgmt.sessions import SessionService
 from portside.mgmt.statistics import StatisticsService
@@ -426,6 +428,8 @@ def _management(
             scanning.status,
             SqlJobs(database.engine),
             project_changes=project_changes,
+            registry=_scanner_registry(guard, database),
+            set_project_metadata=accounts.update_metadata,
         )
         registry.manifests.after_push = scan_api.pushed
         # /health only (not /readyz: a stale database is no reason to stop serving pulls).
@@ -538,6 +542,15 @@ class Scanning:
     update_due: Callable[[], Awaitable[bool]]  # whether a configured vulndb URL is due
 
 
+def _scanner_registry(guard: Guard, database: SqlDatabase) -> ScannerRegistry:
+    """The scanner registry: the built-in scanner and the adapters registered in the store."""
+    from portside.meta.sql.scanners import SqlScannerRegistrations
+
+    b = BUILTIN_SCANNER
+    builtin = builtin_view(b.uuid, b.name, b.vendor, b.version, b.description)
+    return ScannerRegistry(guard, SqlScannerRegistrations(database.engine, after_commit=database.after_commit), builtin)
+
+
 def _scanning(settings: Settings, engine: AsyncEngine, registry: Services) -> Scanning:
     """Scans run on `engine` (the scanning engine: long reads stay off the event loop)."""
     from portside.meta.sql.vulndb import SqlVulnerabilities
@@ -589,12 +602,16 @@ def _scanning(settings: Settings, engine: AsyncEngine, registry: Services) -> Sc
             log.info(f"{outcome.origin}: {what}")
             for skipped in outcome.skipped:
                 log.warning(f"{outcome.origin}: skipped {skipped}")
+        if settings.vulndb_artifact:
+            await _update_from_artifact(settings.vulndb_artifact, vulnerabilities, registry, log)
         return {"urls": len(outcomes)}
 
     async def update_due() -> bool:
         from portside.scan.vulndb.update import due_urls
 
         sources = await vulnerabilities.sources()
+        if settings.vulndb_artifact and await _artifact_moved(settings.vulndb_artifact, sources, registry):
+            return True
         return bool(due_urls(sources, settings.vulndb_urls, float(settings.vulndb_update_interval)))
 
     handlers: dict[str, JobHandler] = {
@@ -603,6 +620,37 @@ def _scanning(settings: Settings, engine: AsyncEngine, registry: Services) -> Sc
         "vulndb_update": update_database,
     }
     return Scanning(service, worker, store, handlers, status, check, update_due)
+
+
+async def _update_from_artifact(
+    artifact: str, vulnerabilities: VulnerabilityStore, registry: Services, log: JobLog
+) -> None:
+    """The scheduled update's part for `vulndb_artifact`: import it when its tag moved."""
+    from portside.scan.vulndb.artifact import import_artifact, parse_artifact_reference
+
+    try:
+        outcome = await import_artifact(
+            vulnerabilities, registry.manifests, registry.blobs, parse_artifact_reference(artifact)
+        )
+    except ValueError as error:
+        log.warning(f"{artifact}: {error}")
+        return
+    log.info(f"{outcome.origin}: {'unchanged' if outcome.unchanged else f'{outcome.record_count} records'}")
+
+
+async def _artifact_moved(artifact: str, sources: Sequence[SourceRecord], registry: Services) -> bool:
+    """Whether `vulndb_artifact`'s tag names a digest no stored source came from."""
+    from portside.scan.vulndb.artifact import origin_of, parse_artifact_reference, resolve_artifact
+
+    try:
+        where = parse_artifact_reference(artifact)
+        digest = await resolve_artifact(registry.manifests, where)
+    except ManifestUnknown:
+        return False  # not pushed yet
+    except ValueError as error:
+        logging.getLogger("portside.scan").warning("vulndb_artifact: %s", error)
+        return False
+    return not any(source.origin == origin_of(where.repository, digest) for source in sources)
 
 
 def _scan_periodic(
@@ -625,7 +673,7 @@ def _scan_periodic(
                 pass  # running already (here or on another instance)
 
     async def update_database_when_due() -> None:
-        if settings.vulndb_urls and await scanning.update_due():
+        if (settings.vulndb_urls or settings.vulndb_artifact) and await scanning.update_due():
             try:
                 await runner.start("vulndb_update", "Schedule", {})
             except Conflict:
@@ -671,3 +719,21 @@ async def open_vulnerability_store(settings: Settings) -> AsyncIterator[Vulnerab
         yield SqlVulnerabilities(engine)
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def open_registry_reads(settings: Settings) -> AsyncIterator[tuple[ManifestService, BlobService]]:
+    """The manifests and blobs of the registry `settings` name, read from its own storage
+    (`portside vulndb import oci://…`: no HTTP to the server)."""
+    await _open_existing_registry(settings)
+    coordinator = _coordinator(settings)
+    store = _blob_store(settings, coordinator.locks)
+    engine = create_engine(settings.sqlalchemy_url, pool_size=1)
+    try:
+        database = SqlDatabase(engine, default_storage_limit=settings.default_project_storage_limit)
+        yield (
+            ManifestService(database, settings.max_manifest_bytes),
+            BlobService(store, database, database, coordinator.locks),
+        )
+    finally:
+        await _closing(store.close, engine.dispose, coordinator.close)()

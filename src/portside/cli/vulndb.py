@@ -2,7 +2,9 @@
 
 `import` reads advisory data from a path (an OSV zip or directory, a Debian tracker or
 Alpine secdb file, a bundle, a tar of any of these) or a URL, and replaces the sources it
-holds. `status` shows what the database holds and how old it is.
+holds; `oci://<project>/<repo>:<tag>` (or `@<digest>`) imports the database artifact
+(scan/vulndb/artifact.py) pushed to this registry, read from its storage. `status` shows
+what the database holds and how old it is.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from portside.config import load_settings
+from portside.config import Settings, load_settings
 from portside.extras import MissingExtra
+
+if TYPE_CHECKING:
+    from portside.meta.vulndb import VulnerabilityStore
+    from portside.scan.vulndb.update import ImportOutcome
 
 __all__ = ["vulndb_app"]
 
@@ -44,7 +50,13 @@ def _when(moment: datetime | None) -> str:
 
 @vulndb_app.command("import")
 def import_(
-    what: Annotated[str, typer.Argument(metavar="PATH|URL", help="a zip, directory, file, bundle, tar or http(s) URL")],
+    what: Annotated[
+        str,
+        typer.Argument(
+            metavar="PATH|URL|oci://REF",
+            help="a zip, directory, file, bundle, tar, http(s) URL or oci://<project>/<repo>:<tag> artifact",
+        ),
+    ],
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -59,7 +71,10 @@ def import_(
 
     async def main() -> None:
         async with open_vulnerability_store(settings) as store:
-            outcome = await (import_url(store, what) if is_url else import_path(store, Path(what)))
+            if what.startswith("oci://"):
+                outcome = await _import_artifact(settings, store, what)
+            else:
+                outcome = await (import_url(store, what) if is_url else import_path(store, Path(what)))
         if outcome.unchanged:
             typer.echo(f"{what}: unchanged since the last import")
             return
@@ -73,6 +88,33 @@ def import_(
     except (NoRegistry, MissingExtra, ValueError, FileNotFoundError, httpx.HTTPError) as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(1) from None
+
+
+async def _import_artifact(settings: Settings, store: VulnerabilityStore, what: str) -> ImportOutcome:
+    from portside.scan.vulndb.artifact import import_artifact, parse_artifact_reference
+    from portside.wiring import open_registry_reads
+
+    where = parse_artifact_reference(what)
+    async with open_registry_reads(settings) as (manifests, blobs):
+        return await import_artifact(store, manifests, blobs, where)
+
+
+@vulndb_app.command()
+def export(
+    bundle: Annotated[Path, typer.Argument(help="a bundle directory (with bundle.json), or a .tar/.tar.gz of one")],
+    oci: Annotated[Path, typer.Option("--oci", help="the OCI image layout directory to write")],
+    tag: Annotated[str, typer.Option("--tag", help="the tag the layout names the artifact by")] = "latest",
+) -> None:
+    """Make the database artifact (application/vnd.portside.vulndb.v1) of a bundle, as an OCI
+    image layout to carry across and push with `oras cp --from-oci-layout DIR:TAG REF`."""
+    from portside.scan.vulndb.artifact import write_oci_layout
+
+    try:
+        digest = write_oci_layout(bundle, oci, tag)
+    except (ValueError, OSError) as problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{oci}:{tag} {digest}")
 
 
 @vulndb_app.command()

@@ -18,11 +18,14 @@ from typing import Protocol
 __all__ = [
     "ACTIVE_SCAN_STATUSES",
     "ArtifactFinding",
+    "ArtifactPackage",
     "ScanReport",
     "ScanStore",
     "ScanSummary",
     "SecuritySummary",
     "StoredFinding",
+    "StoredPackage",
+    "purl_parts",
 ]
 
 ACTIVE_SCAN_STATUSES = ("Pending", "Running")
@@ -82,12 +85,45 @@ class StoredFinding:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredPackage:
+    """A package of a stored inventory, by value (the package index of `with_package`)."""
+
+    ecosystem: str
+    name: str
+    version: str
+    purl: str
+    path: str
+    layer: str
+
+
+def purl_parts(purl: str) -> tuple[str, str | None]:
+    """A purl's name part (type, namespace and name) and its version (None when it has
+    none), without qualifiers or subpath: `pkg:deb/debian/zlib1g@1.2?arch=amd64` is
+    (`pkg:deb/debian/zlib1g`, `1.2`). An npm scope's `@` is percent-encoded, so the last
+    `@` is the version's."""
+    bare = purl.split("#", 1)[0].split("?", 1)[0]
+    name, at, version = bare.rpartition("@")
+    return (name, version) if at and name else (bare, None)
+
+
+@dataclass(frozen=True, slots=True)
 class ArtifactFinding:
     """A finding of a manifest as one repository holds it (the cross-artifact questions)."""
 
     repository: str
     digest: str
     finding: StoredFinding
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactPackage:
+    """A package of a manifest as one repository holds it, with its findings (none when no
+    advisory names it)."""
+
+    repository: str
+    digest: str
+    package: StoredPackage
+    findings: tuple[StoredFinding, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +179,8 @@ class ScanStore(Protocol):
 
     # --- inventories, findings, summaries (per manifest) ------------------------------------
 
-    async def put_inventory(self, digest: str, inventory: bytes) -> None: ...
+    async def put_inventory(self, digest: str, inventory: bytes, packages: Sequence[StoredPackage] = ()) -> None:
+        """Store the manifest's inventory and index its `packages`, replacing both."""
 
     async def get_inventory(self, digest: str) -> bytes | None: ...
 
@@ -167,5 +204,7 @@ class ScanStore(Protocol):
         """Counts over the artifacts of `projects` (None: all), and the `top` worst findings
         and artifacts."""
 
-    async def with_package(self, purl: str, projects: Sequence[str] | None, limit: int) -> list[ArtifactFinding]:
-        """Findings of the package `purl` (with or without its version) likewise."""
+    async def with_package(self, purl: str, projects: Sequence[str] | None, limit: int) -> list[ArtifactPackage]:
+        """Every stored package `purl` names (with or without its version; qualifiers are
+        ignored) in the repositories of `projects` (None: all) that hold its manifest, with
+        the package's findings there."""

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, NotFound, PreconditionFailed, RegistryError
 from portside.meta.accounts import Project
-from portside.meta.scans import ArtifactFinding, ScanReport, ScanStore, SecuritySummary, StoredFinding
+from portside.meta.scans import ArtifactFinding, ArtifactPackage, ScanReport, ScanStore, SecuritySummary, StoredFinding
 from portside.meta.stores import ChangeCounter
 from portside.meta.upkeep import JobStore
 from portside.mgmt.artifacts import ArtifactService
 from portside.mgmt.guard import Guard
+from portside.mgmt.scanners import ScannerRegistry, ScannerView
 from portside.oci import mediatypes as mt
 from portside.oci.manifest import Manifest
 from portside.scan.jobs import ScanWorker
@@ -42,6 +43,8 @@ __all__ = [
 log = logging.getLogger("portside.scan")
 
 SCAN_TYPES = ("vulnerability", "sbom")
+# The project metadata entry naming its scanner registration (absent: the default).
+PROJECT_SCANNER_KEY = "scanner"
 _CROSS_ARTIFACT_LIMIT = 1000
 
 
@@ -86,6 +89,8 @@ class ScanApiService:
         database: Callable[[], Awaitable[DatabaseStatus | None]],
         jobs: JobStore | None = None,
         project_changes: ChangeCounter | None = None,
+        registry: ScannerRegistry | None = None,
+        set_project_metadata: Callable[[int, Mapping[str, str]], Awaitable[None]] | None = None,
     ):
         self._guard = guard
         self._artifacts = artifacts
@@ -96,6 +101,8 @@ class ScanApiService:
         self._jobs = jobs
         self._pushes: set[asyncio.Task[None]] = set()
         self.scanner = BUILTIN_SCANNER
+        self.registry = registry
+        self._set_project_metadata = set_project_metadata
         # What scan on push wants per project name, valid while the projects' generation
         # (bumped by every committed project change, anywhere) stays where it was read.
         self._project_changes = project_changes
@@ -121,7 +128,8 @@ class ScanApiService:
     async def scan(self, who: Principal, project_key: str, repository: str, reference: str, scan_type: str) -> None:
         if scan_type not in SCAN_TYPES:
             raise BadRequest(f"scan_type must be one of {', '.join(SCAN_TYPES)}, not {scan_type!r}")
-        _, repo, digest = await self._artifact(who, project_key, repository, reference, "scan", "create")
+        project, repo, digest = await self._artifact(who, project_key, repository, reference, "scan", "create")
+        await self._require_builtin(project)
         if not await self._available():
             raise PreconditionFailed("no available scanner: the vulnerability database has not been imported")
         if not await self._service.scannable(repo, digest):
@@ -166,7 +174,7 @@ class ScanApiService:
             # committed in between moved it, and the next push reads the project again.
             if generation is not None and generation == self._wanted_at:
                 self._wanted[project.name] = wanted
-            if not wanted or not await self._available():
+            if not wanted or not await self._available() or not await self._uses_builtin(project):
                 return
             for scan_type in wanted:
                 await self._store.enqueue(repository, digest, scan_type, "Push")
@@ -222,7 +230,7 @@ class ScanApiService:
     async def with_vulnerability(self, who: Principal, vulnerability_id: str) -> list[ArtifactFinding]:
         return await self._store.with_vulnerability(vulnerability_id, await self._pullable(who), _CROSS_ARTIFACT_LIMIT)
 
-    async def with_package(self, who: Principal, purl: str) -> list[ArtifactFinding]:
+    async def with_package(self, who: Principal, purl: str) -> list[ArtifactPackage]:
         if not purl.startswith("pkg:"):
             raise BadRequest(f"purl must be a package URL (pkg:type/name@version), not {purl[:100]!r}")
         return await self._store.with_package(purl, await self._pullable(who), _CROSS_ARTIFACT_LIMIT)
@@ -243,26 +251,45 @@ class ScanApiService:
                     pass  # deleted since the summary was read
         return summary, ids
 
-    # --- the scanner registry: the built-in scanner only ----------------------------------
+    # --- the scanner registry (mgmt/scanners.py) and each project's scanner --------------
 
-    def scanners(self, who: Principal) -> list[ScannerInfo]:
-        self._guard.signed_in(who, "list scanners")
-        return [self.scanner]
+    async def _uses_builtin(self, project: Project) -> bool:
+        chosen = await self.scanner_for(project)
+        return chosen is None or self.registry is None or chosen.uuid == self.registry.builtin_uuid
 
-    def scanner_by_id(self, who: Principal, scanner_id: str) -> ScannerInfo:
-        self._guard.signed_in(who, "read scanners")
-        if scanner_id != self.scanner.uuid:
-            raise NotFound(f"scanner {scanner_id[:64]} not found")
-        return self.scanner
+    async def _require_builtin(self, project: Project) -> None:
+        # Scan jobs run on the built-in scanner only, for now: a project whose scanner is an
+        # external registration is told so instead of getting the built-in scanner's report
+        # under another scanner's name.
+        if not await self._uses_builtin(project):
+            raise PreconditionFailed(
+                f"project {project.name}'s scanner is an external adapter, which this server does not run"
+                " scans through yet; choose the built-in scanner (PUT /projects/{project}/scanner)"
+            )
 
-    async def project_scanner(self, who: Principal, project_key: int | str) -> ScannerInfo:
-        await self._guard.project_for(who, project_key, "project", "read")
-        return self.scanner
+    async def scanner_for(self, project: Project) -> ScannerView | None:
+        """The project's scanner, else the default (None: no registry, the built-in one)."""
+        if self.registry is None:
+            return None
+        chosen = project.metadata.get(PROJECT_SCANNER_KEY, "")
+        found = await self.registry.find(chosen) if chosen else None
+        return found if found is not None else await self.registry.default()
+
+    async def project_scanner(self, who: Principal, project_key: int | str) -> ScannerView:
+        project = await self._guard.project_for(who, project_key, "project", "read")
+        found = await self.scanner_for(project)
+        if found is None:
+            raise NotFound("no scanner registry on this server")
+        return found
 
     async def set_project_scanner(self, who: Principal, project_key: int | str, scanner_id: str) -> None:
-        await self._guard.project_for(who, project_key, "project", "update")
-        if scanner_id != self.scanner.uuid:
+        # Harbor lets a project's administrators choose its scanner.
+        project = await self._guard.project_for(who, project_key, "project", "update")
+        if self.registry is None or self._set_project_metadata is None:
+            raise NotFound("no scanner registry on this server")
+        if await self.registry.find(scanner_id) is None:
             raise NotFound(f"scanner {scanner_id[:64]} not found")
+        await self._set_project_metadata(project.project_id, {PROJECT_SCANNER_KEY: scanner_id})
 
     async def metrics(self, who: Principal) -> dict[str, int]:
         self._guard.system(who, "scan-all", "read")

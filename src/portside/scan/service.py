@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from portside.errors import ManifestUnknown
-from portside.meta.scans import ScanStore, ScanSummary, StoredFinding
+from portside.meta.scans import ScanStore, ScanSummary, StoredFinding, StoredPackage
 from portside.oci import mediatypes as mt
 from portside.oci.digest import Digest
 from portside.registry.blobs import BlobService
@@ -201,7 +201,11 @@ class ScanService:
         layers = [self._layer(repository, layer) for layer in _json(record.payload).get("layers", [])]
         journal.info(f"{digest}: reading {len(layers)} layers")
         inventory = await self._tools.take_inventory(layers)
-        await self._store.put_inventory(digest, self._tools.encode(inventory))
+        # The package index beside the inventory: "which artifacts hold this package".
+        packages = [
+            StoredPackage(p.ecosystem.value, p.name, p.version, p.purl, p.path, p.layer) for p in inventory.packages
+        ]
+        await self._store.put_inventory(digest, self._tools.encode(inventory), packages)
         return inventory
 
     def _layer(self, repository: str, descriptor: dict[str, Any]) -> LayerBlob:

@@ -18,8 +18,11 @@ from pydantic import BaseModel
 
 from portside.errors import NotFound
 from portside.http.api.context import Caller, IsResourceName, iso, project_key, services, without_none
-from portside.meta.scans import ArtifactFinding, ScanReport, StoredFinding
+from portside.meta.scanners import NewRegistration
+from portside.meta.scans import ArtifactFinding, ArtifactPackage, ScanReport, StoredFinding
+from portside.mgmt.scanners import ScannerRegistry, ScannerView
 from portside.mgmt.scanning import ScanApiService, ScannerInfo
+from portside.scan.adapter import ScannerMetadata
 from portside.scan.model import Severity
 from portside.scan.vulndb.status import DatabaseStatus
 
@@ -205,40 +208,133 @@ async def sbom_addition(
 # --- the scanner registry ----------------------------------------------------------------
 
 
-def _registration(scanner: ScannerInfo) -> dict[str, Any]:
-    return {
+class ScannerRegistrationReq(BaseModel):
+    """Harbor's ScannerRegistrationReq (`skip_certVerify` spelt as Harbor spells it)."""
+
+    name: str
+    url: str
+    description: str = ""
+    auth: str = ""
+    access_credential: str = ""
+    skip_certVerify: bool = False  # noqa: N815 (Harbor's field name)
+    use_internal_addr: bool = False
+    disabled: bool = False
+
+    def new(self) -> NewRegistration:
+        return NewRegistration(
+            name=self.name,
+            url=self.url,
+            description=self.description,
+            auth=self.auth,
+            access_credential=self.access_credential,
+            skip_cert_verify=self.skip_certVerify,
+            use_internal_addr=self.use_internal_addr,
+            disabled=self.disabled,
+        )
+
+
+class IsDefault(BaseModel):
+    is_default: bool
+
+
+def registry(request: Request) -> ScannerRegistry:
+    found = scanning(request).registry
+    if found is None:
+        raise NotFound("no scanner registry on this server")
+    return found
+
+
+def _registration(scanner: ScannerView) -> dict[str, Any]:
+    """Harbor's ScannerRegistration; the credential masked."""
+    body: dict[str, Any] = {
         "uuid": scanner.uuid,
         "name": scanner.name,
         "description": scanner.description,
-        "url": "http://localhost/builtin",
-        "disabled": False,
-        "is_default": True,
-        "auth": "",
-        "skip_certVerify": False,
-        "use_internal_addr": True,
-        "adapter": scanner.name,
+        "url": scanner.url,
+        "disabled": scanner.disabled,
+        "is_default": scanner.is_default,
+        "auth": scanner.auth,
+        "access_credential": scanner.credential_masked,
+        "skip_certVerify": scanner.skip_cert_verify,
+        "use_internal_addr": scanner.use_internal_addr,
+        "adapter": scanner.adapter,
         "vendor": scanner.vendor,
         "version": scanner.version,
-        "health": "healthy",
-        "capabilities": {"support_vulnerability": True, "support_sbom": True},
+        "health": scanner.health,
+    }
+    if scanner.registration is None:
+        body["capabilities"] = {"support_vulnerability": True, "support_sbom": True}
+    return body
+
+
+def _metadata(metadata: ScannerMetadata) -> dict[str, Any]:
+    """Harbor's ScannerAdapterMetadata from an adapter's answer."""
+    return {
+        "scanner": {
+            "name": metadata.scanner.name,
+            "vendor": metadata.scanner.vendor,
+            "version": metadata.scanner.version,
+        },
+        "capabilities": [
+            {
+                "type": c.type,
+                "consumes_mime_types": list(c.consumes),
+                "produces_mime_types": list(c.produces),
+            }
+            for c in metadata.capabilities
+        ],
+        "properties": dict(metadata.properties),
     }
 
 
-@router.get("/scanners", tags=["scanner"], summary="Scanner registrations: the built-in scanner, the default")
+@router.get("/scanners", tags=["scanner"], summary="Scanner registrations: the built-in scanner and adapters")
 async def list_scanners(request: Request, response: Response, who: Caller) -> list[dict[str, Any]]:
-    found = scanning(request).scanners(who)
+    found = await registry(request).list(who)
     response.headers["X-Total-Count"] = str(len(found))
     return [_registration(s) for s in found]
 
 
+@router.post("/scanners", tags=["scanner"], summary="Register a scanner adapter", status_code=201)
+async def create_scanner(request: Request, who: Caller, body: ScannerRegistrationReq) -> Response:
+    made = await registry(request).create(who, body.new())
+    return Response(status_code=201, headers={"Location": f"/api/v2.0/scanners/{made.uuid}"})
+
+
+@router.post("/scanners/ping", tags=["scanner"], summary="Whether a scanner adapter answers")
+async def ping_scanner(request: Request, who: Caller, body: ScannerRegistrationReq) -> Response:
+    await registry(request).ping(who, body.new())
+    return Response(status_code=200)
+
+
 @router.get("/scanners/{registration_id}", tags=["scanner"], summary="A scanner registration")
 async def get_scanner(request: Request, who: Caller, registration_id: str) -> dict[str, Any]:
-    return _registration(scanning(request).scanner_by_id(who, registration_id))
+    return _registration(await registry(request).get(who, registration_id))
+
+
+@router.put("/scanners/{registration_id}", tags=["scanner"], summary="Change a scanner registration")
+async def update_scanner(request: Request, who: Caller, registration_id: str, body: ScannerRegistrationReq) -> Response:
+    await registry(request).update(who, registration_id, body.new())
+    return Response(status_code=200)
+
+
+@router.delete("/scanners/{registration_id}", tags=["scanner"], summary="Remove a scanner registration")
+async def delete_scanner(request: Request, who: Caller, registration_id: str) -> dict[str, Any]:
+    return _registration(await registry(request).delete(who, registration_id))
+
+
+@router.patch("/scanners/{registration_id}", tags=["scanner"], summary="Make a scanner the default")
+async def set_default_scanner(request: Request, who: Caller, registration_id: str, body: IsDefault) -> Response:
+    if body.is_default:
+        await registry(request).set_default(who, registration_id)
+    return Response(status_code=200)
 
 
 @router.get("/scanners/{registration_id}/metadata", tags=["scanner"], summary="What a scanner consumes and produces")
 async def scanner_metadata(request: Request, who: Caller, registration_id: str) -> dict[str, Any]:
-    scanner = scanning(request).scanner_by_id(who, registration_id)
+    adapter = await registry(request).metadata(who, registration_id)
+    if adapter is not None:
+        return _metadata(adapter)
+    scanner = scanning(request).scanner
     consumes = ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"]
     return {
         "scanner": _scanner(scanner),
@@ -332,12 +428,38 @@ async def artifacts_with_vulnerability(request: Request, who: Caller, vulnerabil
 @router.get(
     "/packages/artifacts",
     tags=["scan"],
-    summary="Artifacts the caller may pull with a vulnerable package (purl, with or without @version)",
+    summary="Artifacts the caller may pull that contain a package (purl, with or without @version)",
+    description="Every scanned artifact holding the package, whether or not an advisory names it: one entry per "
+    "artifact and installed copy (version, path, layer), with that copy's vulnerabilities and fixed versions.",
 )
 async def artifacts_with_package(
     request: Request, who: Caller, purl: Annotated[str, Query(min_length=5, max_length=1024)]
 ) -> list[dict[str, Any]]:
-    return _held(await scanning(request).with_package(who, purl))
+    return [_holding(held) for held in await scanning(request).with_package(who, purl)]
+
+
+def _holding(held: ArtifactPackage) -> dict[str, Any]:
+    return {
+        "project_name": held.repository.split("/", 1)[0],
+        "repository_name": held.repository,
+        "digest": held.digest,
+        "package": held.package.name,
+        "version": held.package.version,
+        "purl": held.package.purl,
+        "path": held.package.path,
+        "layer": held.package.layer,
+        "vulnerabilities": [
+            without_none(
+                {
+                    "vulnerability_id": f.vulnerability_id,
+                    "advisory_id": f.advisory_id,
+                    "fixed_version": f.fixed_version,
+                    "severity": Severity(f.severity).label,
+                }
+            )
+            for f in held.findings
+        ],
+    }
 
 
 @router.get("/security/summary", tags=["securityhub"], summary="The registry's vulnerabilities in numbers")

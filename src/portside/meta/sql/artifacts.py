@@ -36,7 +36,8 @@ from portside.meta.artifacts import ArtifactInfo, ChildReference, RepositoryInfo
 from portside.meta.criteria import EVERYTHING, Criteria, Match
 from portside.meta.sql.criteria import Fields, conditions, like_escape, ordering
 from portside.meta.sql.engine import SqlBase, now, retry_transient, utc
-from portside.meta.sql.schema import blobs, manifest_refs, manifests, repo_manifests, repositories, tags
+from portside.meta.sql.scan_cleanup import forget_unheld_scans
+from portside.meta.sql.schema import blobs, manifest_refs, manifests, repo_manifests, repositories, scan_reports, tags
 from portside.meta.sql.store import referrer_descriptor, referrers_query
 from portside.oci import mediatypes as mt
 from portside.oci.manifest import Descriptor
@@ -196,9 +197,19 @@ class SqlArtifacts(SqlBase):
 
     @retry_transient
     async def delete_repository(self, name: str) -> bool:
-        # Links, manifests of the repository and tags go with it (ON DELETE CASCADE).
+        # Links, manifests of the repository and tags go with it (ON DELETE CASCADE); its
+        # scan reports, and the scan data of content no other repository holds, likewise.
         async with self._write() as conn:
+            held = (
+                select(repo_manifests.c.digest)
+                .join(repositories, repositories.c.id == repo_manifests.c.repo_id)
+                .where(repositories.c.name == name)
+            )
+            digests = list((await conn.execute(held)).scalars())
             result = await conn.execute(delete(repositories).where(repositories.c.name == name))
+            if result.rowcount > 0:
+                await conn.execute(delete(scan_reports).where(scan_reports.c.repository == name))
+                await forget_unheld_scans(conn, digests)
             return result.rowcount > 0
 
     # --- artifacts ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.meta.sql.engine import SqlBase
+from portside.meta.sql.scan_cleanup import forget_artifact_scans
 from portside.meta.sql.schema import (
     blobs,
     manifest_refs,
@@ -127,6 +128,8 @@ class SqlUpkeep(SqlBase):
                     ~subject_tagged,
                 )
             )
+            if result.rowcount > 0:
+                await forget_artifact_scans(conn, repo, digest)
             return result.rowcount > 0
 
     async def delete_manifest(self, digest: str) -> bool:

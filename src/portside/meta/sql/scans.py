@@ -18,10 +18,13 @@ from sqlalchemy import and_, case, delete, desc, false, func, insert, or_, selec
 from portside.meta.scans import (
     ACTIVE_SCAN_STATUSES,
     ArtifactFinding,
+    ArtifactPackage,
     ScanReport,
     ScanSummary,
     SecuritySummary,
     StoredFinding,
+    StoredPackage,
+    purl_parts,
 )
 from portside.meta.sql.engine import SqlBase, now, utc
 from portside.meta.sql.schema import (
@@ -31,6 +34,7 @@ from portside.meta.sql.schema import (
     repositories,
     scan_findings,
     scan_inventories,
+    scan_packages,
     scan_reports,
     scan_summaries,
 )
@@ -353,14 +357,18 @@ class SqlScans(SqlBase):
 
     # --- inventories, findings, summaries -------------------------------------------------
 
-    async def put_inventory(self, digest: str, inventory: bytes) -> None:
+    async def put_inventory(self, digest: str, inventory: bytes, packages: Sequence[StoredPackage] = ()) -> None:
         statement = self._insert(scan_inventories).values(digest=digest, inventory=inventory, created_at=now())
         statement = statement.on_conflict_do_update(
             index_elements=[scan_inventories.c.digest],
             set_={"inventory": statement.excluded.inventory, "created_at": statement.excluded.created_at},
         )
+        rows = [_package_row(digest, package) for package in packages]
         async with self._write(notify=False) as conn:
             await conn.execute(statement)
+            await conn.execute(delete(scan_packages).where(scan_packages.c.digest == digest))
+            if rows:
+                await conn.execute(insert(scan_packages), rows)
 
     async def get_inventory(self, digest: str) -> bytes | None:
         async with self._read() as conn:
@@ -446,10 +454,51 @@ class SqlScans(SqlBase):
         )
         return await self._held(condition, projects, limit)
 
-    async def with_package(self, purl: str, projects: Sequence[str] | None, limit: int) -> list[ArtifactFinding]:
+    async def with_package(self, purl: str, projects: Sequence[str] | None, limit: int) -> list[ArtifactPackage]:
+        name, version = purl_parts(purl)
         # A purl without a version names every version of the package.
-        condition = scan_findings.c.purl == purl if "@" in purl else scan_findings.c.purl.startswith(purl + "@")
-        return await self._held(condition, projects, limit)
+        condition = scan_packages.c.purl_name == name
+        if version is not None:
+            condition = and_(condition, scan_packages.c.purl == f"{name}@{version}")
+        if projects is not None and not projects:
+            return []
+        statement = (
+            select(repositories.c.name.label("repository"), scan_packages)
+            .select_from(
+                scan_packages.join(repo_manifests, repo_manifests.c.digest == scan_packages.c.digest).join(
+                    repositories, repositories.c.id == repo_manifests.c.repo_id
+                )
+            )
+            .where(condition, _in_projects(projects))
+            .order_by(repositories.c.name, scan_packages.c.digest, scan_packages.c.path)
+            .limit(limit)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(statement)).all()
+            digests = sorted({row.digest for row in rows})
+            found = (
+                (
+                    await conn.execute(
+                        select(scan_findings.c.digest, *_FINDING_COLUMNS).where(
+                            scan_findings.c.digest.in_(digests), scan_findings.c.purl.startswith(name + "@")
+                        )
+                    )
+                ).all()
+                if digests
+                else []
+            )
+        by_package: dict[tuple[str, str, str], list[StoredFinding]] = {}
+        for row in found:
+            by_package.setdefault((row.digest, row.path, row.version), []).append(_finding(row))
+        return [
+            ArtifactPackage(
+                row.repository,
+                row.digest,
+                StoredPackage(row.ecosystem, row.name, row.version, row.purl, row.path, row.layer),
+                tuple(by_package.get((row.digest, row.path, row.version), ())),
+            )
+            for row in rows
+        ]
 
     async def security_summary(self, projects: Sequence[str] | None, top: int) -> SecuritySummary:
         if projects is not None and not projects:
@@ -543,6 +592,21 @@ class SqlScans(SqlBase):
                 ArtifactFinding(row.repository, row.digest, _finding(row))
                 for row in (await conn.execute(statement)).all()
             ]
+
+
+def _package_row(digest: str, package: StoredPackage) -> dict[str, Any]:
+    name, version = purl_parts(package.purl)
+    purl = name if version is None else f"{name}@{version}"
+    return {
+        "digest": digest,
+        "ecosystem": package.ecosystem,
+        "name": package.name,
+        "version": package.version,
+        "purl": purl,
+        "purl_name": name,
+        "path": package.path,
+        "layer": package.layer,
+    }
 
 
 def _in_projects(projects: Sequence[str] | None) -> Any:

@@ -311,6 +311,27 @@ scan_inventories = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# Every package of every stored inventory (0012), so "which artifacts hold this package"
+# finds packages no advisory names too. `purl` is without qualifiers; `purl_name` is that
+# purl without its version (a purl without a version names every version).
+scan_packages = Table(
+    "scan_packages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", DIGEST, nullable=False),
+    Column("ecosystem", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("version", String(255), nullable=False),
+    Column("purl", String(1024), nullable=False),
+    Column("purl_name", String(1024), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("layer", DIGEST, nullable=False),
+    Index("ix_scan_packages_digest", "digest"),
+    Index("ix_scan_packages_purl_name", "purl_name", "digest"),
+    Index("ix_scan_packages_name", "ecosystem", "name"),
+    sqlite_autoincrement=True,
+)
+
 # One per scanned manifest: the counts an artifact list shows, kept beside the findings
 # so that a list of any length reads them with one query.
 scan_summaries = Table(
@@ -426,4 +447,24 @@ vulndb_affected = Table(
     Column("not_affected", Boolean, nullable=False),
     Index("ix_vulndb_affected_package", "ecosystem", "package"),
     Index("ix_vulndb_affected_source", "source", "advisory_id"),
+)
+
+# --- scanner registrations (0011) -------------------------------------------------------
+# External scanner adapters; the built-in scanner is no row. `access_credential` is
+# encrypted (sql/scanners.py), never the credential itself.
+scanner_registrations = Table(
+    "scanner_registrations",
+    metadata,
+    Column("uuid", String(64), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("url", String(1024), nullable=False, unique=True),
+    Column("auth", String(32), nullable=False),
+    Column("access_credential", Text, nullable=False),
+    Column("skip_cert_verify", Boolean, nullable=False),
+    Column("use_internal_addr", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("is_default", Boolean, nullable=False),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
 )

@@ -15,6 +15,7 @@ from portside.meta.quotas import UNLIMITED
 from portside.meta.sql.direct import AlchemyTx, Tx
 from portside.meta.sql.engine import SqlBase, now, retry_transient, utc
 from portside.meta.sql.quotas import check_project, check_storage
+from portside.meta.sql.scan_cleanup import forget_artifact_scans
 from portside.meta.sql.schema import (
     blobs,
     manifest_refs,
@@ -390,6 +391,8 @@ class SqlDatabase(SqlBase):
                     repo_manifests.c.repo_id == repo_id, repo_manifests.c.digest == str(digest)
                 )
             )
+            if result.rowcount > 0:
+                await forget_artifact_scans(conn, repo, str(digest))
             return result.rowcount > 0
 
     async def delete_tag(self, repo: str, tag: str, project_id: int | None = None) -> bool:

@@ -59,17 +59,21 @@ class AdapterClient:
         base_url: str,
         *,
         authorization: str | None = None,
+        headers: dict[str, str] | None = None,
         timeout: httpx.Timeout | float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`base_url` is the adapter's root (the API is under `/api/v1` of it);
-        `authorization` the Authorization header Harbor would send it, if it wants one."""
-        headers = {"Authorization": authorization} if authorization else {}
+        `authorization` the Authorization header Harbor would send it, if it wants one;
+        `headers` any other (the X-ScannerAdapter-API-Key scheme's key)."""
+        sent = dict(headers or {})
+        if authorization:
+            sent["Authorization"] = authorization
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + API,
-            headers=headers,
+            headers=sent,
             timeout=timeout,
             transport=transport,
             follow_redirects=False,  # a 302 is the API's "not yet", not a move
