@@ -51,6 +51,7 @@ from portside.meta.stores import ChangeCounter
 from portside.meta.vulndb import SourceRecord
 from portside.mgmt.artifacts import ArtifactService, RepositoryService
 from portside.mgmt.audit import AuditService, purge_expired
+from portside.mgmt.external_scans import ExternalScans
 from portside.mgmt.guard import Guard
 from portside.mgmt.members import MemberService
 from portside.mgmt.permissions import PermissionService
@@ -417,7 +418,9 @@ def _management(
     )
     scan_api = None
     checks = dict(registry.readiness_checks)
+    robots = RobotService(accounts, accounts, guard)
     if scanning is not None:
+        scanner_registry = _scanner_registry(guard, database)
         # The API's store runs on the requests' engine; the worker's on the scanning engine.
         scan_api = ScanApiService(
             guard,
@@ -428,8 +431,11 @@ def _management(
             scanning.status,
             SqlJobs(database.engine),
             project_changes=project_changes,
-            registry=_scanner_registry(guard, database),
+            registry=scanner_registry,
             set_project_metadata=accounts.update_metadata,
+        )
+        scanning.worker.external = ExternalScans(
+            accounts, scan_api, scanner_registry, scanning.service, robots, settings.base_url
         )
         registry.manifests.after_push = scan_api.pushed
         # /health only (not /readyz: a stale database is no reason to stop serving pulls).
@@ -444,7 +450,7 @@ def _management(
         projects=projects,
         quotas=quotas,
         members=MemberService(accounts, accounts, accounts, guard),
-        robots=RobotService(accounts, accounts, guard),
+        robots=robots,
         repositories=repositories,
         artifacts=artifact_service,
         audit=AuditService(accounts, guard),

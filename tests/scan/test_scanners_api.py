@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api import oci
 from tests.mgmt.harbor_schema import check
 from tests.servers import ADMIN_PASSWORD, Portside
 
@@ -200,18 +199,6 @@ def test_permissions_and_project_scanner(server: Portside, adapter: str) -> None
     with api(server, guest) as client:
         assert client.put(f"/projects/{project}/scanner", json={"uuid": BUILTIN}).status_code == 403
         assert client.get(f"/projects/{project}/scanner").json()["uuid"] == scanner_id
-
-    # Scans run on the built-in scanner only: a project that chose the adapter is told so
-    # (412 with the reason), and is not handed the built-in scanner's report under its name.
-    image = oci.image_manifest(oci.config_blob(), [oci.layer(64)])
-    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
-        oci.push_manifest(registry, f"{project}/app", image, "v1")
-    path = f"/projects/{project}/repositories/app/artifacts/{image.digest}"
-    with api(server, owner) as client:
-        refused = client.post(f"{path}/scan", json={"scan_type": "vulnerability"})
-        assert refused.status_code == 412, refused.text
-        assert "external adapter" in refused.json()["errors"][0]["message"]
-        assert client.get(f"{path}?with_scan_overview=true").json().get("scan_overview") in (None, {})
 
     with api(server) as client:
         assert client.delete(f"/scanners/{scanner_id}").status_code == 200

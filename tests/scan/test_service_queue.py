@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from portside import wiring
 from portside.config import load_settings
-from portside.meta.scans import StoredFinding
+from portside.meta.scans import ScannedBy, StoredFinding
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.scans import SqlScans
 from portside.scan.service import summarise
@@ -111,3 +112,15 @@ async def test_stop_and_summaries(store: SqlScans) -> None:
     assert await store.stale_inventories(7, None, 10) == []
     assert await store.stale_inventories(8, None, 10) == [DIGEST]
     assert [f.vulnerability_id for f in await store.findings(DIGEST)] == ["CVE-2018-18074", "CVE-2023-32681"]
+    # An external adapter's report replaces them: it names its scanner, and re-matching the
+    # built-in inventory (which would replace the adapter's findings) passes it by.
+    by = ScannedBy("registration-1", "Trivy", "Aqua Security", "0.50")
+    await store.replace_findings(DIGEST, findings[:1], replace(summarise(findings[:1], generation=7), scanned_by=by))
+    assert await store.stale_inventories(8, None, 10) == []
+    external = await store.summary(DIGEST)
+    assert external is not None and external.scanned_by == by and external.total == 1
+    # The built-in scanner's next scan takes the artifact back, and with it re-matching.
+    await store.replace_findings(DIGEST, findings, summarise(findings, generation=7))
+    back = await store.summary(DIGEST)
+    assert back is not None and back.scanned_by is None
+    assert await store.stale_inventories(8, None, 10) == [DIGEST]

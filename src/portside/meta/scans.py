@@ -41,6 +41,17 @@ class ScanSummary:
     counts: Mapping[str, int] = field(default_factory=dict)
     db_generation: int = 0
     matched_at: datetime | None = None
+    scanned_by: ScannedBy | None = None  # None: the built-in scanner
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedBy:
+    """The external scanner adapter whose report a summary holds."""
+
+    uuid: str
+    name: str
+    vendor: str
+    version: str
 
 
 @dataclass(frozen=True, slots=True)

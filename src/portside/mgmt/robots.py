@@ -267,5 +267,12 @@ class RobotService:
         await self._robots.delete_robot(robot_id)
         await self._record(who, robot, "delete")
 
+    async def remove(self, robot: Robot, *, by: str) -> None:
+        """Delete without a permission check (a robot the server made for itself)."""
+        await self._robots.delete_robot(robot.id)
+        await self._audit.record(
+            project_id=robot.project_id, username=by, operation="delete", resource_type="robot", resource=robot.name
+        )
+
     async def page(self, paging: Paging) -> Page[Robot]:
         return await self._robots.list_robots(None, None, paging.offset, paging.limit)

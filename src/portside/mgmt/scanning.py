@@ -1,4 +1,5 @@
-"""Harbor's scanning API over the built-in scanner: start and stop scans, their logs, the
+"""Harbor's scanning API (the built-in scanner, or a project's external adapter through
+mgmt/external_scans.py): start and stop scans, their logs, the
 reports and SBOMs of artifacts, the scanner registry, and Portside's own questions (which
 artifacts hold a CVE or a package).
 
@@ -129,8 +130,7 @@ class ScanApiService:
         if scan_type not in SCAN_TYPES:
             raise BadRequest(f"scan_type must be one of {', '.join(SCAN_TYPES)}, not {scan_type!r}")
         project, repo, digest = await self._artifact(who, project_key, repository, reference, "scan", "create")
-        await self._require_builtin(project)
-        if not await self._available():
+        if not await self._can_scan(project, scan_type):
             raise PreconditionFailed("no available scanner: the vulnerability database has not been imported")
         if not await self._service.scannable(repo, digest):
             raise NothingScannable(f"{repo}@{digest} holds no image that can be scanned")
@@ -174,7 +174,8 @@ class ScanApiService:
             # committed in between moved it, and the next push reads the project again.
             if generation is not None and generation == self._wanted_at:
                 self._wanted[project.name] = wanted
-            if not wanted or not await self._available() or not await self._uses_builtin(project):
+            wanted = tuple([scan_type for scan_type in wanted if await self._can_scan_on_push(project, scan_type)])
+            if not wanted:
                 return
             for scan_type in wanted:
                 await self._store.enqueue(repository, digest, scan_type, "Push")
@@ -253,19 +254,22 @@ class ScanApiService:
 
     # --- the scanner registry (mgmt/scanners.py) and each project's scanner --------------
 
-    async def _uses_builtin(self, project: Project) -> bool:
+    async def _can_scan(self, project: Project, scan_type: str) -> bool:
+        """Whether a scan of `scan_type` can run for `project`: through its external adapter
+        (vulnerability scans; 412 when that adapter is disabled, as Harbor answers), or on
+        the built-in scanner, which needs the vulnerability database imported."""
         chosen = await self.scanner_for(project)
-        return chosen is None or self.registry is None or chosen.uuid == self.registry.builtin_uuid
+        if scan_type == "vulnerability" and chosen is not None and chosen.registration is not None:
+            if chosen.disabled:
+                raise PreconditionFailed(f"scanner {chosen.name} of project {project.name} is deactivated")
+            return True
+        return await self._available()
 
-    async def _require_builtin(self, project: Project) -> None:
-        # Scan jobs run on the built-in scanner only, for now: a project whose scanner is an
-        # external registration is told so instead of getting the built-in scanner's report
-        # under another scanner's name.
-        if not await self._uses_builtin(project):
-            raise PreconditionFailed(
-                f"project {project.name}'s scanner is an external adapter, which this server does not run"
-                " scans through yet; choose the built-in scanner (PUT /projects/{project}/scanner)"
-            )
+    async def _can_scan_on_push(self, project: Project, scan_type: str) -> bool:
+        try:
+            return await self._can_scan(project, scan_type)
+        except PreconditionFailed:  # a disabled adapter: nobody to tell at push time
+            return False
 
     async def scanner_for(self, project: Project) -> ScannerView | None:
         """The project's scanner, else the default (None: no registry, the built-in one)."""

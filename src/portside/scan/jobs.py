@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from portside.meta.scans import ScanReport, ScanStore
-from portside.scan.service import NothingToScan, ScanService
+from portside.scan.adapter import AdapterError
+from portside.scan.service import NothingToScan, ScanOutcome, ScanService
 from portside.upkeep.jobs import Journal as JobJournal
 from portside.upkeep.jobs import Stopped
 
@@ -64,6 +65,10 @@ class ScanJournal:
             raise Stopped
 
 
+# A scan run by an external adapter: the outcome, or None when the built-in scanner runs it.
+ExternalScan = Callable[[ScanReport, "ScanJournal"], Awaitable[ScanOutcome | None]]
+
+
 class ScanWorker:
     """Runs queued scans, `concurrency` at a time in this process."""
 
@@ -85,6 +90,9 @@ class ScanWorker:
         self._on_finished = on_finished
         self._running: set[asyncio.Task[None]] = set()
         self._draining: asyncio.Task[None] | None = None
+        # Set by wiring once the scanner registry exists: a scan whose project chose an
+        # external adapter goes there (it answers None for the built-in scanner's scans).
+        self.external: ExternalScan | None = None
 
     def wake(self) -> None:
         """Look for queued scans now (after a request queued one), in the background."""
@@ -113,9 +121,11 @@ class ScanWorker:
         status, sbom_digest = "Error", None
         journal.info(f"{report.scan_type} scan of {report.repository}@{report.digest} started ({report.trigger})")
         try:
-            outcome = await self._service.scan(
-                report.repository, report.digest, journal, sbom=report.scan_type == "sbom"
-            )
+            outcome = await self.external(report, journal) if self.external is not None else None
+            if outcome is None:
+                outcome = await self._service.scan(
+                    report.repository, report.digest, journal, sbom=report.scan_type == "sbom"
+                )
             sbom_digest = outcome.sbom_digest
             status = "Success"
             journal.info(f"finished: {outcome.summary.total} findings")
@@ -124,6 +134,8 @@ class ScanWorker:
             journal.info("stopped on request")
         except NothingToScan as exc:
             journal.error(str(exc))
+        except AdapterError as exc:
+            journal.error(f"the scanner adapter failed: {exc}")
         except asyncio.CancelledError:
             # The server is shutting down: left Running, the next claim after the lease resumes it.
             beating.cancel()

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from portside.errors import ManifestUnknown
-from portside.meta.scans import ScanStore, ScanSummary, StoredFinding, StoredPackage
+from portside.meta.scans import ScannedBy, ScanStore, ScanSummary, StoredFinding, StoredPackage
 from portside.oci import mediatypes as mt
 from portside.oci.digest import Digest
 from portside.registry.blobs import BlobService
 from portside.registry.manifests import ManifestService
 from portside.registry.uploads import UploadService
+from portside.scan.external import ExternalScanResult
 from portside.scan.model import Finding, Inventory, LayerBlob, Severity
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "ScanTools",
     "ScanService",
     "ScanOutcome",
+    "ImageScan",
     "Journal",
     "summarise",
     "stored_finding",
@@ -57,6 +59,10 @@ class Journal(Protocol):
 
     async def checkpoint(self) -> None:
         """Raise when the scan was asked to stop."""
+
+
+# An external adapter's scan of one image manifest: (digest, media type) → its report.
+ImageScan = Callable[[str, str], Awaitable[ExternalScanResult]]
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,36 @@ class ScanService:
             # An index's SBOM describes its first image (Harbor writes one per artifact).
             sbom_digest = await self._write_sboms(repository, images[0], inventories[0], tags, journal)
         return ScanOutcome(summary, sbom_digest)
+
+    async def scan_externally(
+        self, repository: str, digest: str, journal: Journal, scan_image: ImageScan, registration: str
+    ) -> ScanOutcome:
+        """Have an external adapter scan each image of the artifact (`scan_image`) and keep
+        its findings under the adapter's name (`registration`: its uuid). No inventory is
+        taken, so re-matching leaves them as the adapter reported them."""
+        images = await self.scannable(repository, digest)
+        if not images:
+            raise NothingToScan(f"{repository}@{digest} holds no image to scan")
+        generation = await self._tools.generation()
+        findings: list[StoredFinding] = []
+        scanned_by: ScannedBy | None = None
+        for image in images:
+            record = await self._manifests.get(repository, Digest.parse(image))
+            journal.info(f"{image}: handed to the scanner adapter")
+            result = await scan_image(image, record.media_type)
+            scanned_by = ScannedBy(registration, result.scanner_name, result.scanner_vendor, result.scanner_version)
+            journal.info(f"{image}: {result.scanner_name} {result.scanner_version} reported {len(result.findings)}")
+            await self._store.replace_findings(
+                image, result.findings, replace(summarise(result.findings, generation), scanned_by=scanned_by)
+            )
+            findings.extend(result.findings)
+            await journal.checkpoint()
+        if images != [digest]:
+            findings = _merged(findings)
+            await self._store.replace_findings(
+                digest, findings, replace(summarise(findings, generation), scanned_by=scanned_by)
+            )
+        return ScanOutcome(replace(summarise(findings, generation), scanned_by=scanned_by))
 
     async def _inventory(self, repository: str, digest: str, journal: Journal) -> Inventory:
         stored = await self._store.get_inventory(digest)

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from portside.errors import NotFound
 from portside.http.api.context import Caller, IsResourceName, iso, project_key, services, without_none
 from portside.meta.scanners import NewRegistration
-from portside.meta.scans import ArtifactFinding, ArtifactPackage, ScanReport, StoredFinding
+from portside.meta.scans import ArtifactFinding, ArtifactPackage, ScannedBy, ScanReport, StoredFinding
 from portside.mgmt.scanners import ScannerRegistry, ScannerView
 from portside.mgmt.scanning import ScanApiService, ScannerInfo
 from portside.scan.adapter import ScannerMetadata
@@ -60,8 +60,14 @@ def report_type(accept: str | None) -> str:
     return known[0]
 
 
-def _scanner(scanner: ScannerInfo) -> dict[str, str]:
+def _scanner(scanner: ScannerInfo | ScannedBy) -> dict[str, str]:
     return {"name": scanner.name, "vendor": scanner.vendor, "version": scanner.version}
+
+
+def _scanned_by(report: ScanReport, builtin: ScannerInfo) -> ScannerInfo | ScannedBy:
+    """The scanner whose findings the report's summary holds: an adapter's, or the built-in."""
+    summary = report.summary
+    return summary.scanned_by if summary is not None and summary.scanned_by is not None else builtin
 
 
 def _duration(report: ScanReport) -> int | None:
@@ -79,7 +85,7 @@ def scan_overview(report: ScanReport, scanner: ScannerInfo) -> dict[str, Any]:
         "end_time": iso(report.end_time),
         "duration": _duration(report),
         "complete_percent": 100 if report.status == "Success" else 0,
-        "scanner": _scanner(scanner),
+        "scanner": _scanner(_scanned_by(report, scanner)),
     }
     summary = report.summary
     if report.status == "Success" and summary is not None:
@@ -184,7 +190,7 @@ async def vulnerabilities_addition(
     summary = report.summary
     document = {
         "generated_at": iso(report.end_time),
-        "scanner": _scanner(scans.scanner),
+        "scanner": _scanner(_scanned_by(report, scans.scanner)),
         "severity": Severity(summary.severity).label if summary is not None and summary.total else "None",
         "vulnerabilities": [_vulnerability(f, digest) for f in findings],
         "vulnerability_database": {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from portside.meta.scans import (
     ACTIVE_SCAN_STATUSES,
     ArtifactFinding,
     ArtifactPackage,
+    ScannedBy,
     ScanReport,
     ScanSummary,
     SecuritySummary,
@@ -59,7 +61,15 @@ def _summary(row: Any) -> ScanSummary | None:
         counts=json.loads(row.counts),
         db_generation=row.db_generation,
         matched_at=_when(row.matched_at),
+        scanned_by=_scanned_by(row.scanner),
     )
+
+
+def _scanned_by(text: str | None) -> ScannedBy | None:
+    if not text:
+        return None
+    fields = json.loads(text)
+    return ScannedBy(str(fields["uuid"]), str(fields["name"]), str(fields["vendor"]), str(fields["version"]))
 
 
 def _report(row: Any, with_summary: bool = False) -> ScanReport:
@@ -123,6 +133,7 @@ _SUMMARY_COLUMNS = (
     scan_summaries.c.counts,
     scan_summaries.c.db_generation,
     scan_summaries.c.matched_at,
+    scan_summaries.c.scanner,
 )
 _FINDING_COLUMNS = tuple(c for c in scan_findings.c if c.name not in ("id", "digest"))
 
@@ -384,6 +395,8 @@ class SqlScans(SqlBase):
                 scan_inventories.outerjoin(scan_summaries, scan_summaries.c.digest == scan_inventories.c.digest)
             )
             .where(or_(scan_summaries.c.db_generation.is_(None), scan_summaries.c.db_generation != generation))
+            # An adapter's findings are its own: matching the inventory would replace them.
+            .where(scan_summaries.c.scanner.is_(None))
             .order_by(scan_inventories.c.digest)
             .limit(limit)
         )
@@ -423,6 +436,7 @@ class SqlScans(SqlBase):
             "counts": json.dumps(dict(summary.counts)),
             "db_generation": summary.db_generation,
             "matched_at": summary.matched_at or now(),
+            "scanner": None if summary.scanned_by is None else json.dumps(asdict(summary.scanned_by)),
         }
         upsert = self._insert(scan_summaries).values(digest=digest, **values)
         upsert = upsert.on_conflict_do_update(index_elements=[scan_summaries.c.digest], set_=values)

@@ -344,6 +344,9 @@ scan_summaries = Table(
     Column("counts", Text, nullable=False),  # JSON: {"High": 3, ...}
     Column("db_generation", BigInteger, nullable=False),  # the database generation matched against
     Column("matched_at", DateTime(timezone=True), nullable=False),
+    # JSON {uuid, name, vendor, version} of the external adapter whose findings these are
+    # (0013); NULL: the built-in scanner's, which re-matching keeps current.
+    Column("scanner", Text, nullable=True),
     Index("ix_scan_summaries_generation", "db_generation"),
 )
 
