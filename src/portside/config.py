@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     login_failure_limit: int = Field(5, ge=1, description="failed logins per account or address per window")
     login_failure_window_seconds: int = Field(300, ge=1)
     audit_retention_days: int = Field(0, ge=0, description="purge audit records older than this; 0 keeps all")
+    event_retention_days: int = Field(
+        30, ge=0, description="delete outbox events (scans ended, Critical findings) older than this; 0 keeps all"
+    )
     session_ttl_seconds: int = Field(8 * 3600, gt=0, description="web UI session lifetime")
     runtime_threads: int = Field(1, ge=1, description="I/O threads per worker process")
     blob_slice_sends: int = Field(

@@ -11,7 +11,7 @@ import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from portside.http.services import Services
 from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.artifacts import SqlArtifacts
 from portside.meta.sql.engine import create_engine
+from portside.meta.sql.events import SqlEvents
 from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
 from portside.meta.sql.quotas import SqlQuotas, UsageCache
@@ -237,6 +238,10 @@ def build(settings: Settings) -> ASGIApp:
     async def purge_expired_sessions() -> None:
         await SqlSessions(scans).purge_sessions(datetime.now(UTC))
 
+    async def purge_old_events() -> None:
+        if settings.event_retention_days:
+            await SqlEvents(scans).prune_events(datetime.now(UTC) - timedelta(days=settings.event_retention_days))
+
     disposals = [engine.dispose] if scans is engine else [scans.dispose, engine.dispose]
     return build_app(
         registry,
@@ -246,6 +251,7 @@ def build(settings: Settings) -> ASGIApp:
         periodic=[
             (3600.0, purge_old_audit_records),
             (3600.0, purge_expired_sessions),
+            (3600.0, purge_old_events),
             *upkeep.periodic,
             *_scan_periodic(settings, scanning, upkeep.runner),
         ],

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, desc, false, func, insert, or_, select, true, update
 
+from portside.meta.events import CRITICAL_SEVERITY, CRITICAL_VULNERABILITY_FOUND, SCAN_STATUS_EVENTS
 from portside.meta.scans import (
     ACTIVE_SCAN_STATUSES,
     ArtifactFinding,
@@ -29,7 +30,9 @@ from portside.meta.scans import (
     purl_parts,
 )
 from portside.meta.sql.engine import SqlBase, now, utc
+from portside.meta.sql.events import outbox_row
 from portside.meta.sql.schema import (
+    event_outbox,
     manifest_refs,
     manifests,
     repo_manifests,
@@ -238,6 +241,18 @@ class SqlScans(SqlBase):
             values["sbom_digest"] = sbom_digest
         async with self._write(notify=False) as conn:
             await conn.execute(update(scan_reports).where(scan_reports.c.id == report_id).values(**values))
+            event_type = SCAN_STATUS_EVENTS.get(status)
+            found = (
+                await conn.execute(
+                    select(scan_reports.c.repository, scan_reports.c.digest, scan_reports.c.scan_type).where(
+                        scan_reports.c.id == report_id
+                    )
+                )
+            ).first()
+            if event_type is not None and found is not None:
+                payload = {"report_id": report_id, "scan_type": found.scan_type, "scan_status": status}
+                row = outbox_row(event_type, found.repository, found.digest, payload)
+                await conn.execute(insert(event_outbox), [row])
 
     async def get_report(self, report_id: str) -> ScanReport | None:
         async with self._read() as conn:
@@ -440,7 +455,22 @@ class SqlScans(SqlBase):
         }
         upsert = self._insert(scan_summaries).values(digest=digest, **values)
         upsert = upsert.on_conflict_do_update(index_elements=[scan_summaries.c.digest], set_=values)
+        critical = sorted({f.vulnerability_id for f in findings if f.severity == CRITICAL_SEVERITY})
         async with self._write(notify=False) as conn:
+            if critical:
+                # Which Critical vulnerabilities are new to this image: told once, when found.
+                known = await conn.execute(
+                    select(scan_findings.c.vulnerability_id).where(
+                        scan_findings.c.digest == digest, scan_findings.c.severity == CRITICAL_SEVERITY
+                    )
+                )
+                gained = [v for v in critical if v not in {row.vulnerability_id for row in known.all()}]
+                if gained:
+                    by = summary.scanned_by
+                    payload = {"vulnerabilities": gained, "scanner": by.name if by is not None else "built-in"}
+                    await conn.execute(
+                        insert(event_outbox), [outbox_row(CRITICAL_VULNERABILITY_FOUND, None, digest, payload)]
+                    )
             await conn.execute(delete(scan_findings).where(scan_findings.c.digest == digest))
             if rows:
                 await conn.execute(insert(scan_findings), rows)

@@ -471,3 +471,18 @@ scanner_registrations = Table(
     Column("creation_time", DateTime(timezone=True), nullable=False),
     Column("update_time", DateTime(timezone=True), nullable=False),
 )
+
+# --- the event outbox (0014) ------------------------------------------------------------
+# Written in the transaction of the change an event reports (meta/events.py); read by id.
+event_outbox = Table(
+    "event_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_type", String(64), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("repository", String(255), nullable=True),
+    Column("digest", DIGEST, nullable=True),
+    Column("payload", Text, nullable=False),  # JSON
+    Index("ix_event_outbox_occurred_at", "occurred_at"),
+    sqlite_autoincrement=True,
+)
