@@ -24,6 +24,11 @@ Run from the repository root (it imports `tests/servers.py`), with `wrk` and `cu
    token, as docker pulls), idle, and then again while a second scan-all runs. The second
    scan-all finds every inventory stored by the first, so it matches again and reads no
    layers: the scans it runs are what a database update or a re-scan costs.
+4. **Re-matching stored inventories, in-process.** N copies (10,000; 1,000 when quick) of
+   the Debian 12 inventory of part 1 are stored under digests of their own, as scans store
+   them (untimed), in a copy of part 1's database; then the job that runs after a database
+   update (`scan_rematch`) matches every one of them again, timed in a child process like
+   part 1's measurements.
 
 Everything listens on 127.0.0.1 and is stopped at the end.
 """
@@ -50,7 +55,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from tests.servers import ADMIN_PASSWORD, Portside
@@ -59,13 +64,17 @@ from benchmarks.connection import HttpError
 from benchmarks.load import curl_get, wrk
 from benchmarks.pages import p50, p95, time_pages
 from benchmarks.registry import Blob, RegistryClient, basic_auth, bearer_token, session_cookie, sha256_digest
+from portside.meta.scans import StoredPackage
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.migrate import upgrade
+from portside.meta.sql.scans import SqlScans
 from portside.meta.sql.vulndb import SqlVulnerabilities
 from portside.scan.codec import decode_inventory, encode_inventory
 from portside.scan.inventory import take_inventory
+from portside.scan.jobs import rematch_job
 from portside.scan.match import match
-from portside.scan.model import LayerBlob
+from portside.scan.model import Finding, Inventory, LayerBlob
+from portside.scan.service import ScanService, ScanTools
 from portside.scan.vulndb.update import import_path
 
 __all__ = ["Sizes", "FULL", "QUICK", "main"]
@@ -110,6 +119,7 @@ class Sizes:
     pulls: int  # of the blob, each round
     pull_rounds: int  # idle, and while scan-all runs
     scan_timeout: float  # seconds a scan-all may take before the run gives up
+    rematched: int  # stored inventories matched again after a database update
 
 
 FULL = Sizes(
@@ -127,6 +137,7 @@ FULL = Sizes(
     pulls=3,
     pull_rounds=3,
     scan_timeout=480.0,
+    rematched=10_000,
 )
 QUICK = Sizes(
     rounds=2,
@@ -143,6 +154,7 @@ QUICK = Sizes(
     pulls=2,
     pull_rounds=2,
     scan_timeout=120.0,
+    rematched=1_000,
 )
 PAGES = (1, 5, 10)
 
@@ -382,6 +394,70 @@ async def _measure_match(saved: Path, database: Path) -> dict[str, Any]:
         await engine.dispose()
     fixable = sum(1 for finding in findings if finding.fixed_version)
     return {**measured, "packages": len(inventory.packages), "findings": len(findings), "fixable": fixable}
+
+
+class _QuietJournal:
+    """The job journal `rematch_job` writes to: kept, not printed."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+    async def checkpoint(self) -> None:
+        return None
+
+
+async def _measure_rematch(saved: Path, database: Path, count: int) -> dict[str, Any]:
+    encoded = saved.read_bytes()
+    inventory = decode_inventory(encoded)
+    packages = [
+        StoredPackage(p.ecosystem.value, p.name, p.version, p.purl, p.path, p.layer) for p in inventory.packages
+    ]
+    engine = create_engine(f"sqlite+aiosqlite:///{database}")
+    try:
+        vulnerabilities = SqlVulnerabilities(engine)
+        scans = SqlScans(engine)
+        seeding = time.perf_counter()
+        for index in range(count):  # as scans store them, one inventory at a time
+            await scans.put_inventory(sha256_digest(f"rematch-{index}".encode()), encoded, packages)
+        seed_seconds = time.perf_counter() - seeding
+
+        async def matched(inventory: Inventory) -> list[Finding]:
+            return await match(inventory, vulnerabilities)
+
+        def no_sbom(*_: object) -> dict[str, Any]:
+            raise AssertionError("re-matching writes no SBOM")
+
+        tools = ScanTools(
+            take_inventory, matched, vulnerabilities.generation, encode_inventory, decode_inventory, no_sbom
+        )
+        # Re-matching reads the store and the tools only: no manifests, blobs or uploads.
+        service = ScanService(scans, cast(Any, None), cast(Any, None), cast(Any, None), tools, "bench")
+        job = rematch_job(scans, service, vulnerabilities.generation)
+        journal = _QuietJournal()
+        outcome, measured = await _measured(lambda: job({}, cast(Any, journal)))
+        findings = len(await scans.findings(sha256_digest(b"rematch-0")))
+    finally:
+        await engine.dispose()
+    return {
+        **measured,
+        "inventories": count,
+        "matched": outcome["matched"],
+        "packages_each": len(inventory.packages),
+        "findings_each": findings,
+        "seed_seconds": seed_seconds,
+        "ms_per_inventory": measured["wall_s"] * 1000 / max(1, outcome["matched"]),
+    }
+
+
+def rematching(work: Path, sizes: Sizes) -> dict[str, Any]:
+    saved = work / "debian12.tar.gz.inventory"  # part 1's Debian inventory
+    database = work / "rematch.db"
+    shutil.copyfile(work / "vulndb.db", database)
+    _log(f"re-matching {sizes.rematched:,} stored inventories (seeding them first, untimed)")
+    return _child("rematch", str(saved), str(database), str(sizes.rematched))
 
 
 def _child(kind: str, *args: str) -> dict[str, Any]:
@@ -797,6 +873,15 @@ def table(results: dict[str, Any]) -> Iterator[str]:
             f"{_optional(row['ratio'], 2):>7}"
         )
 
+    rematch = results["rematch"]
+    yield ""
+    yield (
+        f"Re-matching {rematch['matched']:,} stored inventories ({rematch['packages_each']} packages, "
+        f"{rematch['findings_each']} findings each; seeded in {rematch['seed_seconds']:.1f} s):"
+        f" {rematch['wall_s']:.1f} s wall, {rematch['cpu_s']:.1f} s CPU,"
+        f" {rematch['ms_per_inventory']:.2f} ms each, peak RSS growth {rematch['peak_growth_mib']:.1f} MiB"
+    )
+
 
 # -- the command ------------------------------------------------------------------------------
 
@@ -808,6 +893,9 @@ def _measure_main(kind: str, args: Sequence[str]) -> int:
     elif kind == "match":
         saved, database = args
         answer = asyncio.run(_measure_match(Path(saved), Path(database)))
+    elif kind == "rematch":
+        saved, database, count = args
+        answer = asyncio.run(_measure_rematch(Path(saved), Path(database), int(count)))
     else:
         raise SystemExit(f"unknown measurement {kind}")
     print(json.dumps(answer))
@@ -838,6 +926,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="portside-scan-bench-", dir=options.work_dir) as work:
         results["inventory"] = inventory_and_match(Path(work), sizes)
         results["live"] = live(Path(work), sizes)
+        results["rematch"] = rematching(Path(work), sizes)
     results["seconds"] = time.perf_counter() - began
     results["load_average_end"] = os.getloadavg()
     for line in table(results):

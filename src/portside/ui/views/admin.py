@@ -1,9 +1,10 @@
 """Pages: administration. Users, system robots, quotas, garbage collection, the scrub,
-vulnerability scanning (the database's status and scan-all) and the audit log, under
+vulnerability scanning (the database's status and scan-all), the scanners
+(views/admin_scanners.py) and the audit log, under
 `/admin`, with a left navigation across them.
 
 Each section is what one system permission lists (`user`, `robot`, `quota`,
-`garbage-collection`, `scrub`, `scan-all`, `audit-log`): a visitor without it is refused with the words
+`garbage-collection`, `scrub`, `scan-all`, `scanner`, `audit-log`): a visitor without it is refused with the words
 the services use (403; one not signed in is sent to sign in), and the navigation shows only
 the sections the visitor holds. The services still decide every change, as for /api/v2.0.
 """
@@ -62,6 +63,7 @@ _SECTIONS = (
     ("gc", "Garbage collection", "/admin/gc", "garbage-collection"),
     ("scrub", "Scrub", "/admin/scrub", "scrub"),
     ("scanning", "Vulnerability scanning", "/admin/scanning", "scan-all"),
+    ("scanners", "Scanners", "/admin/scanners", "scanner"),
     ("audit", "Audit log", AUDIT, "audit-log"),
 )
 _RESOURCES = {section: resource for section, _, _, resource in _SECTIONS}
@@ -69,13 +71,15 @@ QUOTA_SORTS = (("-used.storage", "Most used"), ("used.storage", "Least used"), (
 AUDIT_OPERATIONS = ("create", "update", "delete", "pull", "login")
 SCHEDULE_TYPES = ("None", "Hourly", "Daily", "Weekly", "Custom")
 # Where each section's service is in ManagementServices, when the server may not offer it.
-_OPTIONAL = {"gc": "gc", "scrub": "scrub", "scanning": "scan_all"}
+_OPTIONAL = {"gc": "gc", "scrub": "scrub", "scanning": "scan_all", "scanners": "scans"}
 # Permissions the policy's system table does not list, which system administrators hold
 # as they hold every permission (the services ask the guard, which says so).
-_ADMINISTRATORS_ALSO = {("scan-all", action) for action in ("read", "list", "create", "update", "stop")}
+_ADMINISTRATORS_ALSO = {("scan-all", action) for action in ("read", "list", "create", "update", "stop")} | {
+    ("scanner", action) for action in ("read", "list", "create", "update", "delete")
+}
 
 
-async def _administration(request: Request, section: str) -> tuple[Visitor, dict[str, Any]]:
+async def administration(request: Request, section: str) -> tuple[Visitor, dict[str, Any]]:
     """The visitor, who must hold the section's system permission, and the navigation."""
     who = await signed_in_user(request)
     held = await common.permissions(request, who, "/system")
@@ -115,7 +119,7 @@ async def _users_context(request: Request, who: Visitor, nav: dict[str, Any]) ->
 
 
 async def users(request: Request) -> Response:
-    who, nav = await _administration(request, "users")
+    who, nav = await administration(request, "users")
     return await page(request, "admin/users.html", await _users_context(request, who, nav))
 
 
@@ -130,7 +134,7 @@ def _user_field(error: RegistryError) -> str:
 
 
 async def create_user(request: Request) -> Response:
-    who, nav = await _administration(request, "users")
+    who, nav = await administration(request, "users")
     form = await read_form(request)
     check_csrf(request, who, form)
     new = NewUser(
@@ -162,12 +166,12 @@ async def _user_context(request: Request, who: Visitor, nav: dict[str, Any]) -> 
 
 
 async def user(request: Request) -> Response:
-    who, nav = await _administration(request, "users")
+    who, nav = await administration(request, "users")
     return await page(request, "admin/user.html", await _user_context(request, who, nav))
 
 
 async def set_admin(request: Request) -> Response:
-    who, _ = await _administration(request, "users")
+    who, _ = await administration(request, "users")
     form = await read_form(request)
     check_csrf(request, who, form)
     services = management(request)
@@ -180,7 +184,7 @@ async def set_admin(request: Request) -> Response:
 
 
 async def reset_password(request: Request) -> Response:
-    who, nav = await _administration(request, "users")
+    who, nav = await administration(request, "users")
     form = await read_form(request)
     check_csrf(request, who, form)
     services = management(request)
@@ -199,7 +203,7 @@ async def reset_password(request: Request) -> Response:
 
 
 async def delete_user(request: Request) -> Response:
-    who, nav = await _administration(request, "users")
+    who, nav = await administration(request, "users")
     form = await read_form(request)
     check_csrf(request, who, form)
     services = management(request)
@@ -247,7 +251,7 @@ async def _robots_context(request: Request, who: Visitor, nav: dict[str, Any]) -
 
 
 async def robots(request: Request) -> Response:
-    who, nav = await _administration(request, "robots")
+    who, nav = await administration(request, "robots")
     return await page(request, "admin/robots.html", await _robots_context(request, who, nav))
 
 
@@ -269,7 +273,7 @@ def _projects_access(form: Mapping[str, str], access: tuple[tuple[str, str], ...
 
 
 async def create_robot(request: Request) -> Response:
-    who, nav = await _administration(request, "robots")
+    who, nav = await administration(request, "robots")
     form = await read_form(request)
     check_csrf(request, who, form)
     name = form.get("name", "").strip()
@@ -319,7 +323,7 @@ async def _system_robot(request: Request, who: Visitor) -> Robot:
 
 
 async def refresh_robot(request: Request) -> Response:
-    who, nav = await _administration(request, "robots")
+    who, nav = await administration(request, "robots")
     form = await read_form(request)
     check_csrf(request, who, form)
     robot = await _system_robot(request, who)
@@ -329,7 +333,7 @@ async def refresh_robot(request: Request) -> Response:
 
 
 async def _set_robot_disabled(request: Request, disable: bool) -> Response:
-    who, _ = await _administration(request, "robots")
+    who, _ = await administration(request, "robots")
     form = await read_form(request)
     check_csrf(request, who, form)
     robot = await _system_robot(request, who)
@@ -346,7 +350,7 @@ async def enable_robot(request: Request) -> Response:
 
 
 async def delete_robot(request: Request) -> Response:
-    who, _ = await _administration(request, "robots")
+    who, _ = await administration(request, "robots")
     form = await read_form(request)
     check_csrf(request, who, form)
     robot = await _system_robot(request, who)
@@ -398,12 +402,12 @@ async def _quotas_context(request: Request, who: Visitor, nav: dict[str, Any]) -
 
 
 async def quotas(request: Request) -> Response:
-    who, nav = await _administration(request, "quotas")
+    who, nav = await administration(request, "quotas")
     return await page(request, "admin/quotas.html", await _quotas_context(request, who, nav))
 
 
 async def update_quota(request: Request) -> Response:
-    who, nav = await _administration(request, "quotas")
+    who, nav = await administration(request, "quotas")
     form = await read_form(request)
     check_csrf(request, who, form)
     quota_id = _number(request, "quota_id", "quota")
@@ -524,7 +528,7 @@ async def _database(request: Request, who: Visitor) -> dict[str, Any]:
 
 
 async def jobs(request: Request, kind: JobKind) -> Response:
-    who, nav = await _administration(request, kind.section)
+    who, nav = await administration(request, kind.section)
     return await page(request, "admin/jobs.html", await _jobs_context(request, who, nav, kind))
 
 
@@ -533,7 +537,7 @@ def _options(form: Mapping[str, str], kind: JobKind, prefix: str) -> dict[str, b
 
 
 async def run_job(request: Request, kind: JobKind) -> Response:
-    who, nav = await _administration(request, kind.section)
+    who, nav = await administration(request, kind.section)
     form = await read_form(request)
     check_csrf(request, who, form)
     service = _job_service(request, kind)
@@ -548,7 +552,7 @@ async def run_job(request: Request, kind: JobKind) -> Response:
 
 
 async def schedule_job(request: Request, kind: JobKind) -> Response:
-    who, nav = await _administration(request, kind.section)
+    who, nav = await administration(request, kind.section)
     form = await read_form(request)
     check_csrf(request, who, form)
     service = _job_service(request, kind)
@@ -606,12 +610,12 @@ def _result_text(key: str, value: Any) -> str:
 
 
 async def job(request: Request, kind: JobKind) -> Response:
-    who, nav = await _administration(request, kind.section)
+    who, nav = await administration(request, kind.section)
     return await page(request, "admin/job.html", await _job_context(request, who, nav, kind))
 
 
 async def stop_job(request: Request, kind: JobKind) -> Response:
-    who, _ = await _administration(request, kind.section)
+    who, _ = await administration(request, kind.section)
     form = await read_form(request)
     check_csrf(request, who, form)
     stopped = await _job_service(request, kind).stop(who.principal, _number(request, "job_id", f"{kind.section} job"))
@@ -660,7 +664,7 @@ def _moment(text: str, field: str) -> str | None:
 
 
 async def audit_logs(request: Request) -> Response:
-    who, nav = await _administration(request, "audit")
+    who, nav = await administration(request, "audit")
     filters = {key: common.query_text(request, key) for key in ("operation", "username", "resource", "from", "to")}
     if filters["operation"] not in AUDIT_OPERATIONS:
         filters["operation"] = ""

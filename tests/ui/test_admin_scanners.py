@@ -1,0 +1,159 @@
+"""The administration's scanners page on a live server: the built-in scanner listed as the
+default, an adapter tested, registered (its credential never shown back), made the default,
+disabled and enabled, and removed, each through the page's forms; a form refused comes back
+with the reason; anyone but a system administrator is refused the page and every form."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.servers import Portside, free_port
+from tests.ui.pages import api
+from tests.ui.test_admin import Browser, new_user
+
+KEY = "ui-adapter-key-" + uuid.uuid4().hex
+
+
+class _Adapter(BaseHTTPRequestHandler):
+    """The adapter API's metadata, for KEY only."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path != "/api/v1/metadata" or self.headers.get("X-ScannerAdapter-API-Key") != KEY:
+            self.send_error(401 if self.path == "/api/v1/metadata" else 404)
+            return
+        body = json.dumps(
+            {
+                "scanner": {"name": "Trivy", "vendor": "Aqua Security", "version": "0.50.1"},
+                "capabilities": [
+                    {
+                        "consumes_mime_types": ["application/vnd.oci.image.manifest.v1+json"],
+                        "produces_mime_types": ["application/vnd.security.vulnerability.report; version=1.1"],
+                    }
+                ],
+                "properties": {},
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.scanner.adapter.metadata+json; version=1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def adapter() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Adapter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
+    running = Portside(data_dir=tmp_path_factory.mktemp("ui-scanners") / "data", open_registry=False)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(server: Portside) -> Browser:
+    from tests.servers import ADMIN_PASSWORD
+
+    return Browser(server, ("admin", ADMIN_PASSWORD))
+
+
+def _registrations(server: Portside) -> dict[str, dict[str, object]]:
+    return {s["name"]: s for s in api(server, "GET", "/scanners").json()}
+
+
+def _row(page: str, name: str) -> str:
+    """The table row of scanner `name`."""
+    for row in re.findall(r"<tr>.*?</tr>", page, re.S):
+        if f"<td>{name}" in row:
+            return row
+    raise AssertionError(f"no row for {name}")
+
+
+def test_an_adapter_is_tested_registered_made_default_disabled_and_removed(
+    server: Portside, admin: Browser, adapter: str
+) -> None:
+    listed = admin.get("/admin/scanners")
+    assert listed.status_code == 200
+    assert "Default" in _row(listed.text, "Portside")
+    assert 'href="/admin/scanners"' in admin.get("/admin/users").text  # in the navigation
+
+    form = {"name": "trivy", "url": adapter, "auth": "X-ScannerAdapter-API-Key", "access_credential": KEY}
+    tested = admin.post("/admin/scanners", {**form, "test": "1"})
+    assert tested.status_code == 200
+    assert "answers: Trivy 0.50.1 by Aqua Security" in tested.text
+    assert "trivy" not in _registrations(server)  # a test registers nothing
+    wrong = admin.post("/admin/scanners", {**form, "access_credential": "wrong", "test": "1"})
+    assert wrong.status_code == 400 and "aria-invalid" in wrong.text
+
+    made = admin.post("/admin/scanners", form)
+    assert made.status_code == 303, made.text
+    page = admin.get("/admin/scanners").text
+    assert "Scanner trivy registered." in page
+    row = _row(page, "trivy")
+    assert "Healthy" in row and "Aqua Security" in row and "Enabled" in row
+    assert KEY not in page
+    scanner_id = str(_registrations(server)["trivy"]["uuid"])
+    again = admin.post("/admin/scanners", form)
+    assert again.status_code == 409 and "registered already" in again.text
+
+    assert admin.post(f"/admin/scanners/{scanner_id}/default", {}).status_code == 303
+    assert _registrations(server)["trivy"]["is_default"] is True
+    assert "Default" in _row(admin.get("/admin/scanners").text, "trivy")
+
+    assert admin.post(f"/admin/scanners/{scanner_id}/disable", {}).status_code == 303
+    assert _registrations(server)["trivy"]["disabled"] is True
+    assert admin.post(f"/admin/scanners/{scanner_id}/enable", {}).status_code == 303
+    shown = _registrations(server)["trivy"]
+    assert shown["disabled"] is False and shown["health"] == "healthy"  # the credential was kept
+
+    assert admin.post(f"/admin/scanners/{scanner_id}/delete", {}).status_code == 303
+    assert "trivy" not in _registrations(server)
+    assert "Default" in _row(admin.get("/admin/scanners").text, "Portside")
+
+
+def test_a_bad_form_comes_back_with_the_reason(server: Portside, admin: Browser) -> None:
+    refused = admin.post("/admin/scanners", {"name": "x", "url": "not a url", "auth": ""})
+    assert refused.status_code == 400
+    assert 'aria-invalid="true"' in refused.text and 'value="x"' in refused.text
+    unknown = admin.post("/admin/scanners", {"name": "y", "url": f"http://127.0.0.1:{free_port()}", "auth": "Magic"})
+    assert unknown.status_code == 400 and "unknown authentication scheme" in unknown.text
+
+
+def test_only_administrators_see_or_change_scanners(server: Portside, admin: Browser, adapter: str) -> None:
+    made = api(
+        server,
+        "POST",
+        "/scanners",
+        json={"name": "kept", "url": adapter + "/kept", "auth": "X-ScannerAdapter-API-Key", "access_credential": KEY},
+    )
+    assert made.status_code == 201, made.text
+    scanner_id = made.headers["Location"].rsplit("/", 1)[-1]
+    user = Browser(server, new_user(server))
+    assert user.get("/admin/scanners").status_code == 403
+    for action in ("default", "disable", "delete"):
+        assert user.post(f"/admin/scanners/{scanner_id}/{action}", {}).status_code == 403
+    assert user.post("/admin/scanners", {"name": "z", "url": adapter + "/z", "auth": ""}).status_code == 403
+    kept = _registrations(server)["kept"]
+    assert kept["disabled"] is False and kept["is_default"] is False
+    assert "z" not in _registrations(server)
+    # A forged form without the page's token changes nothing, for an administrator too.
+    forged = admin.client.post(f"/admin/scanners/{scanner_id}/delete", data={})
+    assert forged.status_code in (400, 403)
+    assert "kept" in _registrations(server)
