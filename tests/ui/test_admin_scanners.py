@@ -157,3 +157,41 @@ def test_only_administrators_see_or_change_scanners(server: Portside, admin: Bro
     forged = admin.client.post(f"/admin/scanners/{scanner_id}/delete", data={})
     assert forged.status_code in (400, 403)
     assert "kept" in _registrations(server)
+
+
+def test_a_project_chooses_its_scanner_on_its_settings_tab(server: Portside, admin: Browser, adapter: str) -> None:
+    made = api(
+        server,
+        "POST",
+        "/scanners",
+        json={
+            "name": "chosen",
+            "url": adapter + "/chosen",
+            "auth": "X-ScannerAdapter-API-Key",
+            "access_credential": KEY,
+        },
+    )
+    assert made.status_code == 201, made.text
+    scanner_id = made.headers["Location"].rsplit("/", 1)[-1]
+    project = f"sc{uuid.uuid4().hex[:8]}"
+    assert api(server, "POST", "/projects", json={"project_name": project}).status_code == 201
+
+    settings = admin.get(f"/projects/{project}/settings").text
+    assert f'<option value="{scanner_id}"' in settings
+    assert re.search(r'<option value="portside-builtin" selected>Portside \(default\)', settings)
+    saved = admin.post(f"/projects/{project}/settings", {"part": "scanner", "scanner": scanner_id})
+    assert saved.status_code == 303
+    assert api(server, "GET", f"/projects/{project}/scanner").json()["uuid"] == scanner_id
+    assert f'<option value="{scanner_id}" selected>' in admin.get(f"/projects/{project}/settings").text
+    missing = admin.post(f"/projects/{project}/settings", {"part": "scanner", "scanner": "no-such"})
+    assert missing.status_code == 404 and 'id="scanner-error"' in missing.text
+
+    # A guest sees which scanner the project uses, and may not change it.
+    guest = new_user(server)
+    member = {"role_id": 3, "member_user": {"username": guest[0]}}
+    assert api(server, "POST", f"/projects/{project}/members", json=member).status_code == 201
+    as_guest = Browser(server, guest)
+    assert "Scanned with chosen." in as_guest.get(f"/projects/{project}/settings").text
+    refused = as_guest.post(f"/projects/{project}/settings", {"part": "scanner", "scanner": "portside-builtin"})
+    assert refused.status_code == 403
+    assert api(server, "GET", f"/projects/{project}/scanner").json()["uuid"] == scanner_id

@@ -76,13 +76,14 @@ class ScannerRegistry:
 
     # --- reading ---------------------------------------------------------------------
 
-    async def list(self, who: Principal) -> list[ScannerView]:
+    async def list(self, who: Principal, *, ping: bool = True) -> list[ScannerView]:
+        """Every scanner; `ping`: with each adapter's health (asked at most every HEALTH_TTL)."""
         self._guard.signed_in(who, "list scanners")
         registrations = await self._store.list()
         any_default = any(r.is_default for r in registrations)
         views = [replace(self._builtin, is_default=not any_default)]
         for registration in registrations:
-            views.append(await self._view(registration))
+            views.append(await self._view(registration, ping=ping))
         return views
 
     async def get(self, who: Principal, uuid: str) -> ScannerView:

@@ -203,9 +203,23 @@ async def _settings_context(request: Request, who: Visitor, name: str) -> dict[s
             "quota": quota,
             "limit_gib": _gib(quota.storage_limit) if quota else "",
             "errors": {},
+            **await _scanner_choice(request, who, project.name),
         }
     )
     return context
+
+
+async def _scanner_choice(request: Request, who: Visitor, name: str) -> dict[str, Any]:
+    """The project's scanner and, for the settings form, the enabled ones it may choose."""
+    scans = management(request).scans
+    if scans is None or scans.registry is None:
+        return {"scanner": None, "scanners": []}
+    chosen = await scans.project_scanner(who.principal, name)
+    if not who.principal.authenticated:  # a public project's visitor: what it uses, no more
+        return {"scanner": chosen, "scanners": [chosen]}
+    listed = await scans.registry.list(who.principal, ping=False)
+    offered = [s for s in listed if not s.disabled or s.uuid == chosen.uuid]
+    return {"scanner": chosen, "scanners": offered}
 
 
 async def project_settings(request: Request) -> Response:
@@ -223,16 +237,23 @@ async def update_settings(request: Request) -> Response:
     services = management(request)
     project = (await services.projects.get(who.principal, name)).project
     try:
-        if form.get("part") == "quota":
+        if form.get("part") == "scanner":
+            scans = services.scans
+            if scans is None:
+                raise BadRequest("this server does not scan")
+            await scans.set_project_scanner(who.principal, project.name, form.get("scanner", ""))
+            notice = "Scanner saved."
+        elif form.get("part") == "quota":
             limit = _parse_limit(form.get("storage_limit", ""))
             await services.quotas.update(who.principal, project.project_id, {"storage": -1 if limit is None else limit})
             notice = "Storage limit saved."
         else:
             await services.projects.update(who.principal, project.name, form.get("public") == "on", {})
             notice = "Settings saved."
-    except BadRequest as error:
+    except (BadRequest, NotFound) as error:
         context = await _settings_context(request, who, name)
-        context["errors"] = {"storage_limit" if form.get("part") == "quota" else "public": error.text}
+        field = {"quota": "storage_limit", "scanner": "scanner"}.get(form.get("part", ""), "public")
+        context["errors"] = {field: error.text}
         return await page(request, "projects/settings.html", context, status=error.status)
     return redirect(common.project_url(project.name, "settings"), notice=notice)
 
