@@ -8,29 +8,17 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from portside.meta.scans import ScannedBy, StoredFinding
+from portside.meta.scans import ScannedBy
 from portside.meta.sql.events import SqlEvents
 from portside.meta.sql.scans import SqlScans
 from portside.scan.service import summarise
 from tests.meta.conftest import Stores
+from tests.scan.shared import stored_finding
 
 DIGEST = "sha256:" + "ab" * 32
 
 
-def _finding(vulnerability_id: str, severity: int) -> StoredFinding:
-    return StoredFinding(
-        vulnerability_id=vulnerability_id,
-        advisory_id=vulnerability_id,
-        source="osv",
-        ecosystem="PyPI",
-        package="requests",
-        version="2.19.1",
-        purl="pkg:pypi/requests@2.19.1",
-        path="/usr/lib/python3/dist-packages/requests-2.19.1.dist-info/METADATA",
-        layer="sha256:" + "cd" * 32,
-        fixed_version=None,
-        severity=severity,
-    )
+_finding = stored_finding
 
 
 async def test_scans_ended_and_critical_findings_are_told_once(stores: Stores) -> None:

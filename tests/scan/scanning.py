@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,10 +19,11 @@ import httpx
 from tests.api import oci
 from tests.e2e.images import files_tar_bytes, gzip_bytes
 from tests.scan.shared import VULNDB_FIXTURES
-from tests.servers import Portside
+from tests.servers import ADMIN_PASSWORD, Portside
 
 __all__ = [
     "EXPECTED",
+    "new_user",
     "PYTHON_PACKAGE",
     "REPORT_MIME",
     "scanning_server",
@@ -51,6 +53,16 @@ def vulndb_import(server: Portside, path: Path) -> None:
         env={"PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def new_user(server: Portside, name: str) -> tuple[str, str]:
+    """A user of the server named `name`, with a password that meets the rules; (name, password)."""
+    password = "Scan-Pass-1" + uuid.uuid4().hex[:6]
+    body = {"username": name, "email": f"{name}@example.com", "realname": name, "password": password}
+    with httpx.Client(base_url=server.url, auth=("admin", ADMIN_PASSWORD), timeout=60) as client:
+        r = client.post("/api/v2.0/users", json=body)
+        assert r.status_code == 201, r.text
+    return name, password
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from tests.mgmt.harbor_schema import check
 from tests.scan.scanning import (
     PYTHON_PACKAGE,
     REPORT_MIME,
+    new_user,
     scanning_server,
     vulndb_import,
     vulnerable_image,
@@ -44,13 +45,7 @@ def api(server: Portside, who: tuple[str, str] | None = ADMIN) -> httpx.Client:
 
 
 def _user(server: Portside, name: str) -> tuple[str, str]:
-    password = "Scan-Pass-1" + uuid.uuid4().hex[:6]
-    with api(server) as client:
-        r = client.post(
-            "/users", json={"username": name, "email": f"{name}@example.com", "realname": name, "password": password}
-        )
-        assert r.status_code == 201, r.text
-    return name, password
+    return new_user(server, name)
 
 
 def _project(server: Portside, name: str, members: dict[str, int]) -> None:

@@ -8,11 +8,9 @@ with the reason in its log; SBOM scans stay with the built-in scanner."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import httpx
@@ -20,6 +18,7 @@ import pytest
 
 from tests.api import oci
 from tests.scan.scanning import REPORT_MIME, scanning_server, vulnerable_image, wait_for_scan
+from tests.scan.stub_adapters import METADATA_MIME, answer_json, metadata_document, running
 from tests.servers import ADMIN_PASSWORD, Portside, free_port
 
 ADMIN = ("admin", ADMIN_PASSWORD)
@@ -48,12 +47,7 @@ class _Adapter(BaseHTTPRequestHandler):
     reports: ClassVar[dict[str, str]] = {}
 
     def _send(self, status: int, body: Any, content_type: str) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        answer_json(self, status, body, content_type)
 
     def _authorized(self) -> bool:
         if self.headers.get("X-ScannerAdapter-API-Key") == KEY:
@@ -65,20 +59,8 @@ class _Adapter(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         if self.path == "/api/v1/metadata":
-            self._send(
-                200,
-                {
-                    "scanner": SCANNER,
-                    "capabilities": [
-                        {
-                            "consumes_mime_types": ["application/vnd.oci.image.manifest.v1+json"],
-                            "produces_mime_types": [REPORT_MIME],
-                        }
-                    ],
-                    "properties": {},
-                },
-                "application/vnd.scanner.adapter.metadata+json; version=1.0",
-            )
+            document = metadata_document(SCANNER["name"], SCANNER["vendor"], SCANNER["version"])
+            self._send(200, document, METADATA_MIME)
             return
         scan_id = self.path.removeprefix("/api/v1/scan/").removesuffix("/report")
         digest = self.reports.get(scan_id)
@@ -120,22 +102,10 @@ class _Adapter(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
-def _running_adapter() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Adapter)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture(scope="module")
 def adapter(server: Portside) -> Iterator[str]:
     """The stub adapter's registration id (registered once: a URL is registered once)."""
-    with _running_adapter() as url:
+    with running(_Adapter) as url:
         yield _register(server, url)
 
 
@@ -245,7 +215,7 @@ def test_sbom_scans_stay_with_the_built_in_scanner(server: Portside, adapter: st
 
 
 def test_a_disabled_adapter_is_a_412_and_a_failing_one_an_error(server: Portside) -> None:
-    with _running_adapter() as url:
+    with running(_Adapter) as url:
         registration = _register(server, url)
         project = _project_with_adapter(server, registration)
         _, path = _push(server, project)

@@ -6,7 +6,6 @@ versions and the adapter's scanner; an adapter that is gone is an AdapterUnreach
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from portside.scan.adapter import AdapterClient, AdapterUnreachable, ScanRequest
 from portside.scan.external import scan_with_adapter
 from tests.scan.scanning import PYTHON_PACKAGE
+from tests.scan.stub_adapters import running
 
 SCANNER = {"name": "Stub", "vendor": "Tests", "version": "0.2"}
 # The advisories the fixtures say apply to the package, as the adapter reports them.
@@ -69,12 +69,8 @@ class _Adapter(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def adapter() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Adapter)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with running(_Adapter) as url:
+        yield url
 
 
 async def test_report_becomes_findings(adapter: str) -> None:

@@ -5,18 +5,18 @@ credential masked in every answer and encrypted in the database file."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.mgmt.harbor_schema import check
+from tests.scan.scanning import new_user
+from tests.scan.stub_adapters import METADATA_MIME, answer_json, metadata_document, running
 from tests.servers import ADMIN_PASSWORD, Portside
 
 ADMIN = ("admin", ADMIN_PASSWORD)
@@ -31,28 +31,10 @@ class _Adapter(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         if self.path != "/api/v1/metadata":
             self.send_error(404)
-            return
-        if self.headers.get("X-ScannerAdapter-API-Key") != SECRET:
-            body = json.dumps({"error": {"message": "wrong API key"}}).encode()
-            self.send_response(401)
+        elif self.headers.get("X-ScannerAdapter-API-Key") != SECRET:
+            answer_json(self, 401, {"error": {"message": "wrong API key"}}, METADATA_MIME)
         else:
-            body = json.dumps(
-                {
-                    "scanner": {"name": "Stub", "vendor": "Tests", "version": "0.1"},
-                    "capabilities": [
-                        {
-                            "consumes_mime_types": ["application/vnd.oci.image.manifest.v1+json"],
-                            "produces_mime_types": ["application/vnd.security.vulnerability.report; version=1.1"],
-                        }
-                    ],
-                    "properties": {},
-                }
-            ).encode()
-            self.send_response(200)
-        self.send_header("Content-Type", "application/vnd.scanner.adapter.metadata+json; version=1.0")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            answer_json(self, 200, metadata_document("Stub", "Tests", "0.1"), METADATA_MIME)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -60,12 +42,8 @@ class _Adapter(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def adapter() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Adapter)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with running(_Adapter) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +60,7 @@ def api(server: Portside, who: tuple[str, str] | None = ADMIN) -> httpx.Client:
 
 
 def _user(server: Portside, name: str) -> tuple[str, str]:
-    password = "Scan-Pass-1" + uuid.uuid4().hex[:6]
-    with api(server) as client:
-        r = client.post(
-            "/users", json={"username": name, "email": f"{name}@example.com", "realname": name, "password": password}
-        )
-        assert r.status_code == 201, r.text
-    return name, password
+    return new_user(server, name)
 
 
 def _registration(adapter: str, name: str) -> dict[str, object]:

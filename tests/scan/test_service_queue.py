@@ -14,10 +14,11 @@ import pytest
 
 from portside import wiring
 from portside.config import load_settings
-from portside.meta.scans import ScannedBy, StoredFinding
+from portside.meta.scans import ScannedBy
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.scans import SqlScans
 from portside.scan.service import summarise
+from tests.scan.shared import stored_finding
 
 
 @pytest.fixture
@@ -34,20 +35,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SqlScans]:
 DIGEST = "sha256:" + "ab" * 32
 
 
-def _finding(vulnerability_id: str, severity: int, fixed: str | None) -> StoredFinding:
-    return StoredFinding(
-        vulnerability_id=vulnerability_id,
-        advisory_id=vulnerability_id,
-        source="osv",
-        ecosystem="PyPI",
-        package="requests",
-        version="2.19.1",
-        purl="pkg:pypi/requests@2.19.1",
-        path="/usr/lib/python3/dist-packages/requests-2.19.1.dist-info/METADATA",
-        layer="sha256:" + "cd" * 32,
-        fixed_version=fixed,
-        severity=severity,
-    )
+_finding = stored_finding
 
 
 async def test_one_active_report_and_one_winner(store: SqlScans) -> None:

@@ -5,15 +5,14 @@ with the reason; anyone but a system administrator is refused the page and every
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from tests.scan.stub_adapters import METADATA_MIME, answer_json, metadata_document, running
 from tests.servers import Portside, free_port
 from tests.ui.pages import api
 from tests.ui.test_admin import Browser, new_user
@@ -28,23 +27,7 @@ class _Adapter(BaseHTTPRequestHandler):
         if self.path != "/api/v1/metadata" or self.headers.get("X-ScannerAdapter-API-Key") != KEY:
             self.send_error(401 if self.path == "/api/v1/metadata" else 404)
             return
-        body = json.dumps(
-            {
-                "scanner": {"name": "Trivy", "vendor": "Aqua Security", "version": "0.50.1"},
-                "capabilities": [
-                    {
-                        "consumes_mime_types": ["application/vnd.oci.image.manifest.v1+json"],
-                        "produces_mime_types": ["application/vnd.security.vulnerability.report; version=1.1"],
-                    }
-                ],
-                "properties": {},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/vnd.scanner.adapter.metadata+json; version=1.0")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer_json(self, 200, metadata_document("Trivy", "Aqua Security", "0.50.1"), METADATA_MIME)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -52,11 +35,8 @@ class _Adapter(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def adapter() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Adapter)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with running(_Adapter) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
