@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from portside.digits import is_decimal
@@ -155,6 +155,23 @@ class Settings(BaseSettings):
     scan_lease_seconds: float = Field(
         300.0, ge=10.0, description="a scan not heard of for this long (its server died) is taken again"
     )
+    # --- Portside as a scanner adapter (Harbor's pluggable scanner API at /api/v1) --------
+    scanner_adapter_enabled: bool = Field(
+        False, description="serve Harbor's scanner adapter API at /api/v1, so a Harbor can scan with Portside"
+    )
+    scanner_adapter_token: str | None = Field(
+        None,
+        min_length=16,
+        repr=False,
+        description="the token the adapter API requires (Bearer, X-ScannerAdapter-API-Key, or Basic's"
+        " password); required when scanner_adapter_enabled",
+    )
+    scanner_adapter_concurrency: int = Field(2, ge=1, le=64, description="adapter scans each server runs at once")
+    scanner_adapter_abandon_seconds: float = Field(
+        300.0,
+        ge=5.0,
+        description="an adapter scan whose server was not heard of for this long (it died) answers failed",
+    )
     # When several clients push the same blob at once the rename that publishes it is the
     # only serialisation point; no tunable is needed for that.
 
@@ -165,6 +182,15 @@ class Settings(BaseSettings):
         if not sep or not host or not is_decimal(port):
             raise ValueError("listen must be HOST:PORT")
         return value
+
+    @model_validator(mode="after")
+    def _adapter_has_token(self) -> Settings:
+        if self.scanner_adapter_enabled and not self.scanner_adapter_token:
+            raise ValueError(
+                "scanner_adapter_enabled needs scanner_adapter_token (PORTSIDE_SCANNER_ADAPTER_TOKEN):"
+                " the token Harbor sends to the adapter API"
+            )
+        return self
 
     @property
     def host(self) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 import portside
@@ -32,6 +33,7 @@ from portside.coord.locks import Locks
 from portside.errors import Conflict, ManifestUnknown
 from portside.extras import require_extras
 from portside.http.accel import NginxBlobLocation
+from portside.http.adapter import adapter_routes
 from portside.http.api.app import management_routes
 from portside.http.api.services import ManagementServices
 from portside.http.app import build_app
@@ -77,6 +79,8 @@ from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
 from portside.registry.uploadids import UploadIds
 from portside.registry.uploads import UploadService
+from portside.scan.adapter.server import AdapterServer
+from portside.scan.adapter.wire import ScannerInfo as AdapterScanner
 from portside.scan.codec import decode_inventory, encode_inventory
 from portside.scan.inventory import take_inventory
 from portside.scan.jobs import ScanWorker, rematch_job, scan_all_job
@@ -242,11 +246,23 @@ def build(settings: Settings) -> ASGIApp:
         if settings.event_retention_days:
             await SqlEvents(scans).prune_events(datetime.now(UTC) - timedelta(days=settings.event_retention_days))
 
+    adapter = _scanner_adapter(settings, scans, scanning)
+    adapter_routes_: list[BaseRoute] = []
+    adapter_periodic: list[tuple[float, Callable[[], Awaitable[object]]]] = []
+    adapter_close: list[Callable[[], Awaitable[None]]] = []
+    if adapter is not None:
+        assert settings.scanner_adapter_token is not None  # the settings insist
+        adapter_routes_ = adapter_routes(adapter, settings.scanner_adapter_token)
+        adapter_periodic = [(adapter.heartbeat_seconds, adapter.heartbeat), (3600.0, adapter.purge)]
+        adapter_close = [adapter.close]
+
     disposals = [engine.dispose] if scans is engine else [scans.dispose, engine.dispose]
     return build_app(
         registry,
-        on_shutdown=_closing(scanning.worker.close, upkeep.runner.close, store.close, *disposals, coordinator.close),
-        extra_routes=management_routes(management),
+        on_shutdown=_closing(
+            *adapter_close, scanning.worker.close, upkeep.runner.close, store.close, *disposals, coordinator.close
+        ),
+        extra_routes=[*management_routes(management), *adapter_routes_],
         pages=build_pages(management, registry),
         periodic=[
             (3600.0, purge_old_audit_records),
@@ -254,7 +270,28 @@ def build(settings: Settings) -> ASGIApp:
             (3600.0, purge_old_events),
             *upkeep.periodic,
             *_scan_periodic(settings, scanning, upkeep.runner),
+            *adapter_periodic,
         ],
+    )
+
+
+def _scanner_adapter(settings: Settings, engine: AsyncEngine, scanning: Scanning) -> AdapterServer | None:
+    """Portside as a Harbor scanner adapter, when enabled: the built-in scanner's functions
+    over artifacts pulled from the asking registry, its requests kept in the database."""
+    if not settings.scanner_adapter_enabled:
+        return None
+    from portside.meta.sql.adapter_scans import SqlAdapterScans
+
+    b = BUILTIN_SCANNER
+    return AdapterServer(
+        SqlAdapterScans(engine),
+        scanning.tools,
+        scanning.status,
+        AdapterScanner(b.name, b.vendor, portside.__version__),
+        concurrency=settings.scanner_adapter_concurrency,
+        # Five heartbeats fit in the time after which a request counts as abandoned.
+        heartbeat_seconds=min(60.0, settings.scanner_adapter_abandon_seconds / 5),
+        abandoned_seconds=settings.scanner_adapter_abandon_seconds,
     )
 
 
@@ -548,6 +585,7 @@ class Scanning:
     service: ScanService
     worker: ScanWorker
     store: SqlScans
+    tools: ScanTools
     handlers: dict[str, JobHandler]
     status: Callable[[], Awaitable[DatabaseStatus | None]]
     check: Callable[[], Awaitable[str | None]]
@@ -631,7 +669,7 @@ def _scanning(settings: Settings, engine: AsyncEngine, registry: Services) -> Sc
         "scan_rematch": rematch_job(store, service, generation),
         "vulndb_update": update_database,
     }
-    return Scanning(service, worker, store, handlers, status, check, update_due)
+    return Scanning(service, worker, store, tools, handlers, status, check, update_due)
 
 
 async def _update_from_artifact(

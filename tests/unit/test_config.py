@@ -64,3 +64,17 @@ def test_one_server_process_per_core_by_default(monkeypatch):
     assert load_settings().workers == len(os.sched_getaffinity(0))
     monkeypatch.setenv("PORTSIDE_WORKERS", "3")
     assert load_settings().workers == 3
+
+
+def test_the_scanner_adapter_needs_its_token(tmp_path, monkeypatch):
+    assert load_settings(data_dir=tmp_path).scanner_adapter_enabled is False
+    with pytest.raises(ValueError, match="scanner_adapter_token"):
+        load_settings(data_dir=tmp_path, scanner_adapter_enabled=True)
+    with pytest.raises(ValueError, match="at least 16"):
+        load_settings(data_dir=tmp_path, scanner_adapter_enabled=True, scanner_adapter_token="short")
+    token = "t" * 32
+    settings = load_settings(data_dir=tmp_path, scanner_adapter_enabled=True, scanner_adapter_token=token)
+    assert token not in repr(settings)  # as a traceback or a log line would show them
+    monkeypatch.setenv("PORTSIDE_SERVE_SETTINGS_JSON", "{}")  # restored when the test ends
+    hand_off(settings)
+    assert received_settings().scanner_adapter_token == token  # the server processes get it

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from portside.cli.supervision import end_with_supervisor, tie_forked_children
 from portside.config import Settings, hand_off, load_settings, received_settings
@@ -66,7 +67,14 @@ def serve(
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
-    settings = load_settings(config, listen=listen, data_dir=data_dir, workers=workers)
+    try:
+        settings = load_settings(config, listen=listen, data_dir=data_dir, workers=workers)
+    except ValidationError as error:
+        # Each problem by its setting and in words, never the values (a token may be one).
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "settings"
+            typer.echo(f"portside: {where}: {problem['msg']}", err=True)
+        raise typer.Exit(2) from None
     _refuse_missing_extras(settings)
     hand_off(settings)
     # This process stays to supervise the server processes for as long as the server runs,

@@ -36,6 +36,8 @@ __all__ = [
     "ScanOutcome",
     "ImageScan",
     "Journal",
+    "is_image",
+    "merge_findings",
     "summarise",
     "stored_finding",
 ]
@@ -125,7 +127,7 @@ def summarise(findings: Sequence[StoredFinding], generation: int) -> ScanSummary
     )
 
 
-def _merged(findings: Sequence[StoredFinding]) -> list[StoredFinding]:
+def merge_findings(findings: Sequence[StoredFinding]) -> list[StoredFinding]:
     """The children's findings of an index, each (vulnerability, package, version) once."""
     seen: dict[tuple[str, str, str], StoredFinding] = {}
     for finding in findings:
@@ -166,10 +168,10 @@ class ScanService:
                     child_record = await self._manifests.get(repository, Digest.parse(child))
                 except ManifestUnknown:
                     continue
-                if _is_image(_json(child_record.payload)):
+                if is_image(_json(child_record.payload)):
                     images.append(child)
             return images
-        return [digest] if record.media_type in mt.IMAGE_MANIFESTS and _is_image(document) else []
+        return [digest] if record.media_type in mt.IMAGE_MANIFESTS and is_image(document) else []
 
     async def scan(
         self, repository: str, digest: str, journal: Journal, *, sbom: bool = False, tags: tuple[str, ...] = ()
@@ -189,7 +191,7 @@ class ScanService:
             findings.extend(found)
             await journal.checkpoint()
         if images != [digest]:  # an index: its report is the merge of its images'
-            findings = _merged(findings)
+            findings = merge_findings(findings)
             await self._store.replace_findings(digest, findings, summarise(findings, generation))
         summary = summarise(findings, generation)
         sbom_digest = None
@@ -339,6 +341,6 @@ def _json(payload: bytes) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def _is_image(document: dict[str, Any]) -> bool:
+def is_image(document: dict[str, Any]) -> bool:
     config = document.get("config")
     return isinstance(config, dict) and config.get("mediaType") in _IMAGE_CONFIGS

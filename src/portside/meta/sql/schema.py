@@ -486,3 +486,26 @@ event_outbox = Table(
     Index("ix_event_outbox_occurred_at", "occurred_at"),
     sqlite_autoincrement=True,
 )
+
+# --- scan requests of the scanner adapter API (0015) -------------------------------------
+# Portside as a Harbor scanner adapter: each accepted request, its state and result. The
+# registry's Authorization is never stored (the scanning process holds it in memory).
+adapter_scan_requests = Table(
+    "adapter_scan_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("registry_url", String(1024), nullable=False),
+    Column("repository", String(1024), nullable=False),
+    Column("digest", String(160), nullable=False),
+    Column("tag", String(255), nullable=False),
+    Column("mime_type", String(255), nullable=False),
+    Column("capabilities", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("findings", Text, nullable=True),
+    Column("inventory", LargeBinary, nullable=True),
+    Column("generated_at", DateTime(timezone=True), nullable=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Index("ix_adapter_scan_requests_status", "status", "updated"),
+)

@@ -6,6 +6,8 @@ AdapterError
 ├── AdapterRejected        the adapter answered with an error status (and its message)
 │   └── ScanNotFound       404: the adapter knows no such scan request
 └── ScanTimedOut           the report was still being generated when the wait ran out
+
+and, on the serving side, `RequestRefused`: what Portside's own adapter API refuses.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ __all__ = [
     "AdapterProtocolError",
     "AdapterRejected",
     "AdapterUnreachable",
+    "RequestRefused",
     "ScanNotFound",
     "ScanTimedOut",
 ]
@@ -48,3 +51,16 @@ class ScanTimedOut(AdapterError):
         super().__init__(f"scan {scan_id} had no report after {waited:.0f}s")
         self.scan_id = scan_id
         self.waited = waited
+
+
+# The serving side: Portside as an adapter refuses what the API lets it refuse, each with
+# the status the API names for it.
+
+
+class RequestRefused(Exception):
+    """A request Portside's adapter API refuses: `status` and the ErrorResponse's message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message

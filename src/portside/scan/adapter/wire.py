@@ -9,12 +9,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from portside.scan.adapter.errors import AdapterProtocolError
+from portside.scan.adapter.errors import AdapterProtocolError, RequestRefused
 from portside.scan.model import Severity
 
 __all__ = [
     "ERROR_MIME",
     "HARBOR_VULNERABILITY_REPORT",
+    "RAW_REPORT",
+    "SBOM_MEDIA_TYPES",
     "METADATA_MIMES",
     "SBOM_REPORT",
     "SCAN_REQUEST_MIME",
@@ -29,6 +31,12 @@ __all__ = [
     "ScannerMetadata",
     "Vulnerability",
     "VulnerabilityReport",
+    "error_json",
+    "metadata_json",
+    "read_scan_request",
+    "report_mime",
+    "sbom_report_json",
+    "vulnerability_report_json",
 ]
 
 METADATA_MIMES = (
@@ -42,6 +50,10 @@ VULNERABILITY_REPORT = "application/vnd.security.vulnerability.report; version=1
 HARBOR_VULNERABILITY_REPORT = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0"
 VULNERABILITY_REPORT_MIMES = (VULNERABILITY_REPORT, HARBOR_VULNERABILITY_REPORT)
 SBOM_REPORT = "application/vnd.security.sbom.report+json; version=1.0"
+# A report type of the API that Portside does not produce (the scanner's own format).
+RAW_REPORT = "application/vnd.scanner.adapter.vuln.report.raw"
+SBOM_MEDIA_TYPES = ("application/spdx+json", "application/vnd.cyclonedx+json")
+CAPABILITY_TYPES = ("vulnerability", "sbom")
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,3 +274,200 @@ def read_sbom_report(value: Any) -> SbomReport:
         media_type=_text(body, "media_type", "sbom report"),
         sbom=_expect(body.get("sbom") or {}, dict, "sbom report.sbom"),
     )
+
+
+# The serving side: reading a scan request (the API's 400 for wrong JSON or types, 422 for
+# invalid fields), writing metadata, reports and errors.
+
+
+def _refuse(status: int, message: str) -> RequestRefused:
+    return RequestRefused(status, message)
+
+
+def _field(body: dict[str, Any], key: str, where: str, *, required: bool = False) -> str:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise _refuse(422, f"{where}.{key} is required")
+        return ""
+    if not isinstance(value, str):
+        raise _refuse(400, f"{where}.{key}: expected a string, got {type(value).__name__}")
+    if required and not value.strip():
+        raise _refuse(422, f"{where}.{key} is required")
+    return value
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _refuse(400, f"{where}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _refuse(400, f"{where}: expected an array of strings")
+    return tuple(value)
+
+
+def read_scan_request(value: Any) -> ScanRequest:
+    """A ScanRequest from the JSON Harbor posts; `RequestRefused` (400 or 422) says what is
+    wrong with it. Values are checked for shape here; whether Portside can scan the
+    artifact is the service's question."""
+    body = _object(value, "scan request")
+    for key in ("registry", "artifact"):
+        if key not in body or body[key] is None:
+            raise _refuse(422, f"{key} is required")
+    registry = _object(body["registry"], "registry")
+    artifact = _object(body["artifact"], "artifact")
+    url = _field(registry, "url", "registry", required=True).strip()
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest or any(c.isspace() for c in url):
+        raise _refuse(422, f"registry.url is not an http(s) URL: {url!r}")
+    capabilities: list[tuple[str, tuple[str, ...]]] = []
+    sbom_media_types: tuple[str, ...] = ()
+    enabled = body.get("enabled_capabilities")
+    if enabled is not None:
+        if not isinstance(enabled, list):
+            raise _refuse(400, "enabled_capabilities: expected an array")
+        for index, item in enumerate(enabled):
+            where = f"enabled_capabilities[{index}]"
+            entry = _object(item, where)
+            kind = _field(entry, "type", where, required=True)
+            if kind not in CAPABILITY_TYPES:
+                raise _refuse(422, f"{where}.type: not a capability type: {kind!r}")
+            produces = _strings(entry.get("produces_mime_types"), f"{where}.produces_mime_types")
+            capabilities.append((kind, produces))
+            parameters = entry.get("parameters")
+            if kind == "sbom" and parameters is not None:
+                asked = _strings(_object(parameters, f"{where}.parameters").get("sbom_media_types"), where)
+                unknown = [media for media in asked if media not in SBOM_MEDIA_TYPES]
+                if unknown:
+                    raise _refuse(422, f"{where}.parameters.sbom_media_types: unknown {unknown[0]!r}")
+                sbom_media_types = asked
+    return ScanRequest(
+        registry_url=url.rstrip("/"),
+        repository=_field(artifact, "repository", "artifact", required=True),
+        digest=_field(artifact, "digest", "artifact", required=True),
+        mime_type=_field(artifact, "mime_type", "artifact") or "application/vnd.oci.image.manifest.v1+json",
+        tag=_field(artifact, "tag", "artifact") or None,
+        authorization=_field(registry, "authorization", "registry") or None,
+        capabilities=tuple(capabilities),
+        sbom_media_types=sbom_media_types,
+    )
+
+
+def _normal(mime: str) -> str:
+    """A MIME type compared as the API's are: case and spaces around `;` aside."""
+    return ";".join(part.strip() for part in mime.lower().split(";"))
+
+
+_REPORTS = {_normal(mime): mime for mime in (*VULNERABILITY_REPORT_MIMES, SBOM_REPORT, RAW_REPORT)}
+
+
+def report_mime(accept: str | None) -> str | None:
+    """The report type an Accept header asks for: the first of its types the API names
+    (versions included; a missing Accept or `*/*` means the vulnerability report). None:
+    it names none."""
+    if accept is None or not accept.strip():
+        return VULNERABILITY_REPORT
+    for item in accept.split(","):
+        # A q= parameter is the header's, not the type's.
+        parts = [part for part in item.split(";") if not part.strip().lower().startswith("q=")]
+        candidate = _normal(";".join(parts))
+        if candidate in ("*/*", "application/*"):
+            return VULNERABILITY_REPORT
+        if candidate in _REPORTS:
+            return _REPORTS[candidate]
+    return None
+
+
+def _scanner_json(scanner: ScannerInfo) -> dict[str, str]:
+    return {"name": scanner.name, "vendor": scanner.vendor, "version": scanner.version}
+
+
+def metadata_json(metadata: ScannerMetadata) -> dict[str, Any]:
+    capabilities = []
+    for capability in metadata.capabilities:
+        entry: dict[str, Any] = {
+            "type": capability.type,
+            "consumes_mime_types": list(capability.consumes),
+            "produces_mime_types": list(capability.produces),
+        }
+        if capability.sbom_media_types:
+            entry["additional_attributes"] = {"sbom_media_types": list(capability.sbom_media_types)}
+        capabilities.append(entry)
+    return {
+        "scanner": _scanner_json(metadata.scanner),
+        "capabilities": capabilities,
+        "properties": dict(metadata.properties),
+    }
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def artifact_json(request: ScanRequest) -> dict[str, str]:
+    artifact = {"repository": request.repository, "digest": request.digest, "mime_type": request.mime_type}
+    if request.tag:
+        artifact["tag"] = request.tag
+    return artifact
+
+
+def vulnerability_report_json(
+    request: ScanRequest,
+    scanner: ScannerInfo,
+    generated_at: dt.datetime,
+    vulnerabilities: list[Vulnerability],
+    vendor_attributes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The report body of both vulnerability report types (they share a schema);
+    `vendor_attributes[i]` goes with `vulnerabilities[i]`."""
+    items = []
+    for index, v in enumerate(vulnerabilities):
+        cvss: dict[str, Any] = {}
+        if v.cvss_score_v3 is not None:
+            cvss["score_v3"] = v.cvss_score_v3
+        if v.cvss_vector_v3:
+            cvss["vector_v3"] = v.cvss_vector_v3
+        item: dict[str, Any] = {
+            "id": v.id,
+            "package": v.package,
+            "version": v.version,
+            "fix_version": v.fix_version or "",
+            "severity": v.severity.label,
+            "description": v.description,
+            "links": list(v.links),
+            "cwe_ids": list(v.cwe_ids),
+        }
+        if cvss:
+            item["preferred_cvss"] = cvss
+        if vendor_attributes is not None:
+            item["vendor_attributes"] = vendor_attributes[index]
+        items.append(item)
+    worst = max((v.severity for v in vulnerabilities), default=Severity.UNKNOWN)
+    return {
+        "generated_at": _iso(generated_at),
+        "artifact": artifact_json(request),
+        "scanner": _scanner_json(scanner),
+        "severity": worst.label,
+        "vulnerabilities": items,
+    }
+
+
+def sbom_report_json(
+    request: ScanRequest, scanner: ScannerInfo, generated_at: dt.datetime, media_type: str, sbom: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "generated_at": _iso(generated_at),
+        "artifact": artifact_json(request),
+        "scanner": _scanner_json(scanner),
+        "media_type": media_type,
+        "sbom": sbom,
+    }
+
+
+def error_json(message: str) -> dict[str, Any]:
+    return {"error": {"message": message}}
