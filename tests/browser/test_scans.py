@@ -1,8 +1,10 @@
 """The scanning tabs in a real browser: a scanned Debian 12 image (the vulnerability database
 imported from the fixtures) opened from its artifact page, the findings filtered to the
 fixable ones by htmx without a page load, the CSV downloaded as the filter stands, and
-axe-core over the Vulnerabilities and SBOM tabs, the repository's badges and the
-administration's scanning page, in the light and the dark theme."""
+axe-core over the Vulnerabilities and SBOM tabs, the repository's badges, the
+administration's scanning and scanners pages and a project's settings, in the light and the
+dark theme; an adapter registered, tested and made the default from the scanners page, and
+chosen on a project's settings."""
 
 from __future__ import annotations
 
@@ -18,8 +20,11 @@ from tests.api import oci
 from tests.browser.conftest import ADMIN, Watcher, new_project, open_context, registry, sign_in
 from tests.browser.test_accessibility import blocking_violations
 from tests.scan.scanning import REPORT_MIME, scanning_server, vulnerable_image, wait_for_scan
+from tests.scan.stub_adapters import running
 from tests.scan.test_api_scanning import api as api_client
 from tests.servers import Portside
+from tests.ui.test_admin_scanners import KEY
+from tests.ui.test_admin_scanners import _Adapter as MetadataAdapter
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +50,7 @@ def scanned(server: Portside) -> dict[str, Any]:
         "repository": f"/projects/{project}/repositories/app",
         "artifact": f"/projects/{project}/repositories/app/-/artifacts/{image.digest}",
         "vulnerabilities": report["vulnerabilities"],
+        "project": project,
     }
 
 
@@ -99,6 +105,8 @@ def test_axe_finds_nothing_on_the_scanning_pages(axe_context: BrowserContext, sc
         f"{scanned['artifact']}/sbom",
         scanned["repository"],
         "/admin/scanning",
+        "/admin/scanners",
+        f"/projects/{scanned['project']}/settings",
     ):
         page.goto(path)
         page.wait_for_load_state("load")
@@ -109,3 +117,39 @@ def test_axe_finds_nothing_on_the_scanning_pages(axe_context: BrowserContext, sc
     expect(page).to_have_url(re.compile(r"severity="))
     problems += [f"{page.url} (filtered): {v}" for v in blocking_violations(page)]
     assert problems == [], "\n".join(problems)
+
+
+def test_an_adapter_is_registered_from_the_scanners_page(signed_in: Page, scanned: dict[str, Any]) -> None:
+    page = signed_in
+    with running(MetadataAdapter) as url:
+        page.goto("/admin/scanners")
+        page.locator("summary", has_text="Register a scanner").click()
+        page.get_by_label("Name", exact=True).fill("trivy-ui")
+        page.get_by_label("Adapter URL").fill(url)
+        page.get_by_label("Authentication").select_option("X-ScannerAdapter-API-Key")
+        page.get_by_label("Credential").fill(KEY)
+        page.get_by_role("button", name="Test connection").click()
+        expect(page.get_by_role("status")).to_contain_text("answers: Trivy 0.50.1 by Aqua Security")
+        page.get_by_label("Credential").fill(KEY)  # never sent back to the page
+        page.get_by_role("button", name="Register", exact=True).click()
+        expect(page.get_by_role("status")).to_contain_text("Scanner trivy-ui registered.")
+        row = page.get_by_role("row").filter(has_text="trivy-ui")
+        expect(row).to_contain_text("Healthy")
+        row.get_by_role("button", name="Make default").click()
+        expect(page.get_by_role("row").filter(has_text="trivy-ui")).to_contain_text("Default")
+
+        # The project's settings offer it; choosing it is saved.
+        page.goto(f"/projects/{scanned['project']}/settings")
+        page.get_by_label("Vulnerability scanner").select_option(label="trivy-ui (default)")
+        page.get_by_role("button", name="Save scanner").click()
+        expect(page.get_by_role("status")).to_contain_text("Scanner saved.")
+        expect(page.get_by_label("Vulnerability scanner")).to_have_value(re.compile(r"^(?!portside-builtin$)"))
+
+        # Back to the built-in scanner as the default, so the other tests scan as before.
+        page.goto("/admin/scanners")
+        page.get_by_role("row").filter(has_text="Portside").get_by_role("button", name="Make default").click()
+        expect(page.get_by_role("row").filter(has_text="Portside")).to_contain_text("Default")
+        page.goto(f"/projects/{scanned['project']}/settings")
+        page.get_by_label("Vulnerability scanner").select_option("portside-builtin")
+        page.get_by_role("button", name="Save scanner").click()
+        expect(page.get_by_role("status")).to_contain_text("Scanner saved.")

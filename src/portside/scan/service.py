@@ -224,7 +224,7 @@ class ScanService:
             findings.extend(result.findings)
             await journal.checkpoint()
         if images != [digest]:
-            findings = _merged(findings)
+            findings = merge_findings(findings)
             await self._store.replace_findings(
                 digest, findings, replace(summarise(findings, generation), scanned_by=scanned_by)
             )
