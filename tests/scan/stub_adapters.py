@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["METADATA_MIME", "REPORT_MIME", "answer_json", "metadata_document", "running"]
+__all__ = ["METADATA_MIME", "REPORT_MIME", "answer_json", "metadata_adapter", "metadata_document", "running"]
 
 METADATA_MIME = "application/vnd.scanner.adapter.metadata+json; version=1.0"
 REPORT_MIME = "application/vnd.security.vulnerability.report; version=1.1"
@@ -49,3 +49,21 @@ def answer_json(handler: BaseHTTPRequestHandler, status: int, body: Any, content
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+def metadata_adapter(key: str, name: str, vendor: str, version: str) -> type[BaseHTTPRequestHandler]:
+    """An adapter that answers only its metadata, and only with the API key `key`."""
+
+    class MetadataAdapter(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if self.path != "/api/v1/metadata":
+                self.send_error(404)
+            elif self.headers.get("X-ScannerAdapter-API-Key") != key:
+                answer_json(self, 401, {"error": {"message": "wrong API key"}}, METADATA_MIME)
+            else:
+                answer_json(self, 200, metadata_document(name, vendor, version), METADATA_MIME)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return MetadataAdapter

@@ -8,7 +8,6 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 
 from tests.mgmt.harbor_schema import check
 from tests.scan.scanning import new_user
-from tests.scan.stub_adapters import METADATA_MIME, answer_json, metadata_document, running
+from tests.scan.stub_adapters import metadata_adapter, running
 from tests.servers import ADMIN_PASSWORD, Portside
 
 ADMIN = ("admin", ADMIN_PASSWORD)
@@ -25,19 +24,7 @@ BUILTIN = "portside-builtin"
 SECRET = "adapter-key-" + uuid.uuid4().hex
 
 
-class _Adapter(BaseHTTPRequestHandler):
-    """The adapter API's metadata, for the API key this test registers only."""
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        if self.path != "/api/v1/metadata":
-            self.send_error(404)
-        elif self.headers.get("X-ScannerAdapter-API-Key") != SECRET:
-            answer_json(self, 401, {"error": {"message": "wrong API key"}}, METADATA_MIME)
-        else:
-            answer_json(self, 200, metadata_document("Stub", "Tests", "0.1"), METADATA_MIME)
-
-    def log_message(self, *args: object) -> None:
-        pass
+_Adapter = metadata_adapter(SECRET, "Stub", "Tests", "0.1")
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from tests.scan.stub_adapters import METADATA_MIME, answer_json, metadata_document, running
+from tests.scan.stub_adapters import metadata_adapter, running
 from tests.servers import Portside, free_port
 from tests.ui.pages import api
 from tests.ui.test_admin import Browser, new_user
@@ -20,17 +19,7 @@ from tests.ui.test_admin import Browser, new_user
 KEY = "ui-adapter-key-" + uuid.uuid4().hex
 
 
-class _Adapter(BaseHTTPRequestHandler):
-    """The adapter API's metadata, for KEY only."""
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        if self.path != "/api/v1/metadata" or self.headers.get("X-ScannerAdapter-API-Key") != KEY:
-            self.send_error(401 if self.path == "/api/v1/metadata" else 404)
-            return
-        answer_json(self, 200, metadata_document("Trivy", "Aqua Security", "0.50.1"), METADATA_MIME)
-
-    def log_message(self, *args: object) -> None:
-        pass
+_Adapter = metadata_adapter(KEY, "Trivy", "Aqua Security", "0.50.1")
 
 
 @pytest.fixture(scope="module")
