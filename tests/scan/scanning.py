@@ -80,11 +80,12 @@ def scanning_server(data_dir: Path, env: dict[str, str] | None = None) -> Iterat
         started.stop()
 
 
-def vulnerable_image() -> oci.Manifest:
-    """Debian 12's minbase packages (the fixture's dpkg status) and requests 2.19.1."""
+def vulnerable_image(requests_version: str = PYTHON_PACKAGE["version"]) -> oci.Manifest:
+    """Debian 12's minbase packages (the fixture's dpkg status) and requests 2.19.1 (or the
+    version given: 2.31.0 has the fixes of both its advisories)."""
     status = (VULNDB_FIXTURES / "debian12-minbase-status.txt").read_bytes()
-    metadata = f"Metadata-Version: 2.1\nName: {PYTHON_PACKAGE['package']}\nVersion: {PYTHON_PACKAGE['version']}\n"
-    dist_info = f"usr/lib/python3/dist-packages/requests-{PYTHON_PACKAGE['version']}.dist-info/METADATA"
+    metadata = f"Metadata-Version: 2.1\nName: {PYTHON_PACKAGE['package']}\nVersion: {requests_version}\n"
+    dist_info = f"usr/lib/python3/dist-packages/requests-{requests_version}.dist-info/METADATA"
     os_layer = gzip_bytes(files_tar_bytes({"etc/os-release": OS_RELEASE, "var/lib/dpkg/status": status}))
     py_layer = gzip_bytes(files_tar_bytes({dist_info: metadata.encode()}))
     layers = [oci.Blob(os_layer, oci.OCI_LAYER), oci.Blob(py_layer, oci.OCI_LAYER)]

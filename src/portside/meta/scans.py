@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from portside.meta.accounts import Page
+
 __all__ = [
     "ACTIVE_SCAN_STATUSES",
     "ArtifactFinding",
@@ -25,6 +27,7 @@ __all__ = [
     "SecuritySummary",
     "StoredFinding",
     "StoredPackage",
+    "TagScan",
     "purl_parts",
 ]
 
@@ -150,6 +153,18 @@ class SecuritySummary:
     dangerous_artifacts: Sequence[tuple[str, str, Mapping[int, int]]]  # repository, digest, counts
 
 
+@dataclass(frozen=True, slots=True)
+class TagScan:
+    """A tag of a repository and what its artifact's scan says of one vulnerability:
+    `findings` are that vulnerability's (none, once `scanned`: not affected)."""
+
+    tag: str
+    digest: str
+    pushed_at: datetime
+    scanned: bool
+    findings: tuple[StoredFinding, ...] = ()
+
+
 class ScanStore(Protocol):
     # --- reports and the queue --------------------------------------------------------------
 
@@ -214,6 +229,10 @@ class ScanStore(Protocol):
     async def security_summary(self, projects: Sequence[str] | None, top: int) -> SecuritySummary:
         """Counts over the artifacts of `projects` (None: all), and the `top` worst findings
         and artifacts."""
+
+    async def tag_scans(self, repository: str, vulnerability_id: str, offset: int, limit: int) -> Page[TagScan]:
+        """Each tag of `repository`, the newest push first, with its artifact's findings of
+        `vulnerability_id` (a CVE or an advisory id; an index's are its child manifests')."""
 
     async def with_package(self, purl: str, projects: Sequence[str] | None, limit: int) -> list[ArtifactPackage]:
         """Every stored package `purl` names (with or without its version; qualifiers are

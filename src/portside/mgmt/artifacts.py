@@ -371,6 +371,13 @@ class ArtifactService:
             raise _unknown_repository(name)
         return project, name
 
+    async def open_repository(
+        self, who: Principal, project_key: str, repository: str, resource: str, action: str
+    ) -> tuple[Project, str]:
+        """The project and the repository's full name, once `who` may do `action` on
+        `resource` there (a project it may not see is missing, as an unknown repository is)."""
+        return await self._open(who, project_key, repository, resource, action)
+
     async def _digest(self, repo: str, reference: str) -> str:
         if Digest.is_digest(reference):
             try:

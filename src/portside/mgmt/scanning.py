@@ -19,12 +19,21 @@ from typing import ClassVar
 
 from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, NotFound, PreconditionFailed, RegistryError
-from portside.meta.accounts import Project
-from portside.meta.scans import ArtifactFinding, ArtifactPackage, ScanReport, ScanStore, SecuritySummary, StoredFinding
+from portside.meta.accounts import Page, Project
+from portside.meta.scans import (
+    ArtifactFinding,
+    ArtifactPackage,
+    ScanReport,
+    ScanStore,
+    SecuritySummary,
+    StoredFinding,
+    TagScan,
+)
 from portside.meta.stores import ChangeCounter
 from portside.meta.upkeep import JobStore
 from portside.mgmt.artifacts import ArtifactService
 from portside.mgmt.guard import Guard
+from portside.mgmt.paging import Paging
 from portside.mgmt.scanners import ScannerRegistry, ScannerView
 from portside.oci import mediatypes as mt
 from portside.oci.manifest import Manifest
@@ -251,6 +260,14 @@ class ScanApiService:
                 except NotFound:
                     pass  # deleted since the summary was read
         return summary, ids
+
+    async def tags_with_vulnerability(
+        self, who: Principal, project_key: str, repository: str, vulnerability_id: str, paging: Paging
+    ) -> Page[TagScan]:
+        """Each tag of a repository and whether its artifact has `vulnerability_id` (a CVE or
+        an advisory id): for whoever may read the repository's scan reports."""
+        _, name = await self._artifacts.open_repository(who, project_key, repository, "artifact-addition", "read")
+        return await self._store.tag_scans(name, vulnerability_id, paging.offset, paging.limit)
 
     # --- the scanner registry (mgmt/scanners.py) and each project's scanner --------------
 

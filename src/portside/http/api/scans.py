@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from portside.errors import NotFound
-from portside.http.api.context import Caller, IsResourceName, iso, project_key, services, without_none
+from portside.http.api.context import Caller, IsResourceName, Pages, iso, paged, project_key, services, without_none
 from portside.meta.scanners import NewRegistration
 from portside.meta.scans import ArtifactFinding, ArtifactPackage, ScannedBy, ScanReport, StoredFinding
 from portside.mgmt.scanners import ScannerRegistry, ScannerView
@@ -466,6 +466,51 @@ def _holding(held: ArtifactPackage) -> dict[str, Any]:
             for f in held.findings
         ],
     }
+
+
+@router.get(
+    "/projects/{project_name}/repositories/{repository_name:path}/vulnerabilities/{vulnerability_id}/tags",
+    tags=["scan"],
+    summary="Which tags of a repository hold a vulnerability, and which no longer do",
+    description="Each tag of the repository, the newest push first, with its artifact's digest and `status`: "
+    "`affected` (its scan found the vulnerability; `findings` name the package, installed and fixed version), "
+    "`not_affected` (scanned, and the vulnerability is not among its findings) or `not_scanned`. "
+    "`vulnerability_id` is a CVE or an advisory id. A private project is answered as missing to those who may "
+    "not read it.",
+)
+async def tags_with_vulnerability(
+    request: Request,
+    response: Response,
+    who: Caller,
+    paging: Pages,
+    project_name: str,
+    repository_name: str,
+    vulnerability_id: Annotated[str, Path(min_length=1, max_length=128)],
+) -> list[dict[str, Any]]:
+    page = await scanning(request).tags_with_vulnerability(who, project_name, repository_name, vulnerability_id, paging)
+    paged(request, response, page, paging)
+    return [
+        {
+            "tag": held.tag,
+            "digest": held.digest,
+            "push_time": iso(held.pushed_at),
+            "status": "affected" if held.findings else "not_affected" if held.scanned else "not_scanned",
+            "findings": [
+                without_none(
+                    {
+                        "vulnerability_id": f.vulnerability_id,
+                        "advisory_id": f.advisory_id,
+                        "package": f.package,
+                        "version": f.version,
+                        "fixed_version": f.fixed_version,
+                        "severity": Severity(f.severity).label,
+                    }
+                )
+                for f in held.findings
+            ],
+        }
+        for held in page.items
+    ]
 
 
 @router.get("/security/summary", tags=["securityhub"], summary="The registry's vulnerabilities in numbers")

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, desc, false, func, insert, or_, select, true, update
 
+from portside.meta.accounts import Page
 from portside.meta.events import CRITICAL_SEVERITY, CRITICAL_VULNERABILITY_FOUND, SCAN_STATUS_EVENTS
 from portside.meta.scans import (
     ACTIVE_SCAN_STATUSES,
@@ -27,6 +28,7 @@ from portside.meta.scans import (
     SecuritySummary,
     StoredFinding,
     StoredPackage,
+    TagScan,
     purl_parts,
 )
 from portside.meta.sql.engine import SqlBase, now, utc
@@ -42,6 +44,7 @@ from portside.meta.sql.schema import (
     scan_packages,
     scan_reports,
     scan_summaries,
+    tags,
 )
 from portside.oci import mediatypes as mt
 
@@ -613,6 +616,72 @@ class SqlScans(SqlBase):
                 for row in artifacts
                 if (row.s5 or 0) + (row.s4 or 0) + (row.s3 or 0) > 0
             ),
+        )
+
+    async def tag_scans(self, repository: str, vulnerability_id: str, offset: int, limit: int) -> Page[TagScan]:
+        held = tags.join(repositories, repositories.c.id == tags.c.repo_id)
+        within = repositories.c.name == repository
+        async with self._read() as conn:
+            total = await conn.scalar(select(func.count()).select_from(held).where(within))
+            rows = (
+                await conn.execute(
+                    select(tags.c.name, tags.c.digest, tags.c.updated_at)
+                    .select_from(held)
+                    .where(within)
+                    .order_by(desc(tags.c.updated_at), self._bytewise(tags.c.name))
+                    .offset(offset)
+                    .limit(limit)
+                )
+            ).all()
+            # An index is scanned as its child manifests: theirs are its findings.
+            children: dict[str, set[str]] = {row.digest: {row.digest} for row in rows}
+            if children:
+                refs = await conn.execute(
+                    select(manifest_refs.c.parent, manifest_refs.c.child).where(
+                        manifest_refs.c.parent.in_(sorted(children)), manifest_refs.c.kind == "manifest"
+                    )
+                )
+                for parent, child in refs.all():
+                    children[parent].add(child)
+            every = sorted(set().union(*children.values())) if children else []
+            scanned: set[str] = set()
+            found: dict[str, list[StoredFinding]] = {}
+            if every:
+                summaries = select(scan_summaries.c.digest).where(scan_summaries.c.digest.in_(every))
+                scanned = {digest for (digest,) in (await conn.execute(summaries)).all()}
+                matching = await conn.execute(
+                    select(scan_findings.c.digest, *_FINDING_COLUMNS)
+                    .where(
+                        scan_findings.c.digest.in_(every),
+                        or_(
+                            scan_findings.c.vulnerability_id == vulnerability_id,
+                            scan_findings.c.advisory_id == vulnerability_id,
+                        ),
+                    )
+                    .order_by(scan_findings.c.digest, scan_findings.c.package, scan_findings.c.id)
+                )
+                for row in matching.all():
+                    found.setdefault(row.digest, []).append(_finding(row))
+        return Page(
+            [
+                TagScan(
+                    tag=row.name,
+                    digest=row.digest,
+                    pushed_at=utc(row.updated_at),
+                    scanned=bool(children[row.digest] & scanned),
+                    # One finding per (vulnerability, package, version): an index's children
+                    # often hold the same package.
+                    findings=tuple(
+                        {
+                            (f.vulnerability_id, f.package, f.version): f
+                            for d in sorted(children[row.digest])
+                            for f in found.get(d, ())
+                        }.values()
+                    ),
+                )
+                for row in rows
+            ],
+            total or 0,
         )
 
     async def _held(self, condition: Any, projects: Sequence[str] | None, limit: int) -> list[ArtifactFinding]:
