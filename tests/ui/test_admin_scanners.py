@@ -30,10 +30,10 @@ def adapter() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
-    running = Portside(data_dir=tmp_path_factory.mktemp("ui-scanners") / "data", open_registry=False)
-    running.start()
-    yield running
-    running.stop()
+    started = Portside(data_dir=tmp_path_factory.mktemp("ui-scanners") / "data", open_registry=False)
+    started.start()
+    yield started
+    started.stop()
 
 
 @pytest.fixture(scope="module")
