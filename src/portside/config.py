@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(
         30, ge=0, description="delete outbox events (scans ended, Critical findings) older than this; 0 keeps all"
     )
+    cve_export_retention_hours: int = Field(
+        24, ge=1, le=24 * 365, description="keep each CVE export's CSV (/export/cve) this long for its owner"
+    )
     session_ttl_seconds: int = Field(8 * 3600, gt=0, description="web UI session lifetime")
     runtime_threads: int = Field(1, ge=1, description="I/O threads per worker process")
     blob_slice_sends: int = Field(

@@ -41,6 +41,7 @@ from portside.http.filerange import SliceSlots
 from portside.http.services import Services
 from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.artifacts import SqlArtifacts
+from portside.meta.sql.cve_exports import SqlExportFiles
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.events import SqlEvents
 from portside.meta.sql.gc import SqlUpkeep
@@ -54,6 +55,7 @@ from portside.meta.stores import ChangeCounter
 from portside.meta.vulndb import SourceRecord
 from portside.mgmt.artifacts import ArtifactService, RepositoryService
 from portside.mgmt.audit import AuditService, purge_expired
+from portside.mgmt.cve_export import EXPORT_FAMILY, CveExportService
 from portside.mgmt.external_scans import ExternalScans
 from portside.mgmt.guard import Guard
 from portside.mgmt.members import MemberService
@@ -242,6 +244,10 @@ def build(settings: Settings) -> ASGIApp:
     async def purge_expired_sessions() -> None:
         await SqlSessions(scans).purge_sessions(datetime.now(UTC))
 
+    async def expire_cve_exports() -> None:
+        if management.cve_exports is not None:
+            await management.cve_exports.expire()
+
     async def purge_old_events() -> None:
         if settings.event_retention_days:
             await SqlEvents(scans).prune_events(datetime.now(UTC) - timedelta(days=settings.event_retention_days))
@@ -268,6 +274,7 @@ def build(settings: Settings) -> ASGIApp:
             (3600.0, purge_old_audit_records),
             (3600.0, purge_expired_sessions),
             (3600.0, purge_old_events),
+            (3600.0, expire_cve_exports),
             *upkeep.periodic,
             *_scan_periodic(settings, scanning, upkeep.runner),
             *adapter_periodic,
@@ -460,6 +467,7 @@ def _management(
         ArtifactCopier(registry.manifests, registry.blobs),
     )
     scan_api = None
+    cve_exports = None
     checks = dict(registry.readiness_checks)
     robots = RobotService(accounts, accounts, guard)
     if scanning is not None:
@@ -481,6 +489,18 @@ def _management(
             accounts, scan_api, scanner_registry, scanning.service, robots, settings.base_url
         )
         registry.manifests.after_push = scan_api.pushed
+        # The export's long reads run on the scanning engine, as scans' do.
+        cve_exports = CveExportService(
+            guard,
+            SqlJobs(database.engine),
+            upkeep.runner,
+            scanning.store,
+            SqlArtifacts(scanning.store.engine),
+            SqlExportFiles(database.engine),
+            BUILTIN_SCANNER.name,
+            timedelta(hours=settings.cve_export_retention_hours),
+        )
+        upkeep.runner.add_handler(EXPORT_FAMILY, cve_exports.job)
         # /health only (not /readyz: a stale database is no reason to stop serving pulls).
         checks["vulnerability-database"] = scanning.check
     facts = SystemFacts(
@@ -509,6 +529,7 @@ def _management(
         scrub=upkeep.scrub,
         scans=scan_api,
         scan_all=upkeep.scan_all,
+        cve_exports=cve_exports,
     )
 
 

@@ -63,6 +63,7 @@ _DEVELOPER = (
     | _all("artifact", "create")
     | _all("tag", "create")
     | _all("label", "create")
+    | _all("export-cve", "create", "read")
 )
 _MAINTAINER = (
     _DEVELOPER

@@ -16,11 +16,14 @@ from datetime import datetime
 from typing import Protocol
 
 from portside.meta.accounts import Page
+from portside.meta.criteria import Criteria
 
 __all__ = [
     "ACTIVE_SCAN_STATUSES",
     "ArtifactFinding",
     "ArtifactPackage",
+    "HubFinding",
+    "HUB_FIELDS",
     "ScanReport",
     "ScanStore",
     "ScanSummary",
@@ -154,6 +157,32 @@ class SecuritySummary:
 
 
 @dataclass(frozen=True, slots=True)
+class HubFinding:
+    """A finding of the security hub's list (and of the CVE export): a manifest's finding
+    as one repository holds it, with the tags that reach it there and the scanner that
+    found it (None: the built-in one)."""
+
+    repository: str
+    digest: str
+    finding: StoredFinding
+    tags: tuple[str, ...] = ()
+    scanned_by: ScannedBy | None = None
+
+
+# The fields `ScanStore.list_findings` filters on:
+#   vulnerability  a CVE or advisory id: exact, or any of a list
+#   severity       Severity's number (exact, any or range)
+#   cvss_score     the CVSS v3 base score (range or exact)
+#   fixed          whether a fixed version is known (exact: true or false)
+#   repository     the repository's full name (exact or any)
+#   project        the repository's project name (exact)
+#   package        the package's name (exact or fuzzy)
+#   tag            a tag of the repository: the manifest it names, and an index's children
+#   digest         a manifest's digest: that manifest, and an index's children (exact or any)
+HUB_FIELDS = ("vulnerability", "severity", "cvss_score", "fixed", "repository", "project", "package", "tag", "digest")
+
+
+@dataclass(frozen=True, slots=True)
 class TagScan:
     """A tag of a repository and what its artifact's scan says of one vulnerability:
     `findings` are that vulnerability's (none, once `scanned`: not affected)."""
@@ -233,6 +262,15 @@ class ScanStore(Protocol):
     async def tag_scans(self, repository: str, vulnerability_id: str, offset: int, limit: int) -> Page[TagScan]:
         """Each tag of `repository`, the newest push first, with its artifact's findings of
         `vulnerability_id` (a CVE or an advisory id; an index's are its child manifests')."""
+
+    async def list_findings(
+        self, criteria: Criteria, offset: int, limit: int, count_limit: int | None = None, with_tags: bool = False
+    ) -> Page[HubFinding]:
+        """Findings as repositories hold their manifests, worst first (severity, then CVSS
+        score), matching `criteria` on `HUB_FIELDS`. The total is counted up to
+        `count_limit` rows (None: all); past it, the total is `count_limit` + 1. With
+        `with_tags`, each finding names the repository's tags of its manifest, and of the
+        indexes that hold it."""
 
     async def with_package(self, purl: str, projects: Sequence[str] | None, limit: int) -> list[ArtifactPackage]:
         """Every stored package `purl` names (with or without its version; qualifiers are

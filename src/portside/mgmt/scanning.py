@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, NotFound, PreconditionFailed, RegistryError
 from portside.meta.accounts import Page, Project
+from portside.meta.criteria import Criteria, Match
 from portside.meta.scans import (
     ArtifactFinding,
     ArtifactPackage,
+    HubFinding,
     ScanReport,
     ScanStore,
     SecuritySummary,
@@ -33,11 +35,12 @@ from portside.meta.stores import ChangeCounter
 from portside.meta.upkeep import JobStore
 from portside.mgmt.artifacts import ArtifactService
 from portside.mgmt.guard import Guard
-from portside.mgmt.paging import Paging
+from portside.mgmt.paging import Listing, Paging
 from portside.mgmt.scanners import ScannerRegistry, ScannerView
 from portside.oci import mediatypes as mt
 from portside.oci.manifest import Manifest
 from portside.scan.jobs import ScanWorker
+from portside.scan.model import Severity
 from portside.scan.service import ScanService
 from portside.scan.vulndb.status import DatabaseStatus
 
@@ -56,6 +59,24 @@ SCAN_TYPES = ("vulnerability", "sbom")
 # The project metadata entry naming its scanner registration (absent: the default).
 PROJECT_SCANNER_KEY = "scanner"
 _CROSS_ARTIFACT_LIMIT = 1000
+# The security hub's `q` (Harbor's keys) and the store fields they filter (meta/scans.py).
+_HUB_LISTING = Listing(
+    {
+        "cve_id": "vulnerability",
+        "cvss_score_v3": "cvss_score",
+        "severity": "severity",
+        "status": "fixed",
+        "repository_name": "repository",
+        "project_id": "project",
+        "package": "package",
+        "tag": "tag",
+        "digest": "digest",
+    }
+)
+# Harbor's tune_count: past this many findings the list's total is -1 (not counted further).
+TUNED_COUNT_LIMIT = 1000
+# A finding's status: fixed when the advisory names a fixed version, else affected.
+FINDING_STATUSES = {"fixed": "true", "affected": "false"}
 
 
 class NothingScannable(RegistryError):
@@ -80,6 +101,18 @@ BUILTIN_SCANNER = ScannerInfo(
     version="1.0",
     description="The scanner built into Portside: offline, from the imported vulnerability database",
 )
+
+
+def _severity_number(value: object) -> int | None:
+    """A severity of `q` (Harbor's word, any case, or its number) as Severity's number."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    for severity in Severity:
+        if text.lower() == severity.label.lower() or text == str(int(severity)):
+            return int(severity)
+    labels = ", ".join(s.label for s in reversed(Severity))
+    raise BadRequest(f"severity must be one of {labels}, not {text[:64]!r}")
 
 
 class ScanApiService:
@@ -251,15 +284,54 @@ class ScanApiService:
         projects its dangerous artifacts are in."""
         self._guard.system(who, "security-hub", "read")
         summary = await self._store.security_summary(None, top)
+        return summary, await self._project_ids(repository for repository, _, _ in summary.dangerous_artifacts)
+
+    async def list_vulnerabilities(
+        self, who: Principal, q: str | None, paging: Paging, tune_count: bool = False, with_tag: bool = False
+    ) -> tuple[Page[HubFinding], dict[str, int]]:
+        """Harbor's security hub list: every finding of every artifact, worst first, for
+        system administrators (and system robots given `security-hub:read`); with the ids
+        of the projects on the page. With `tune_count`, a total past `TUNED_COUNT_LIMIT` is
+        not counted: the page's total is then `TUNED_COUNT_LIMIT` + 1."""
+        self._guard.system(who, "security-hub", "read")
+        criteria = await self._hub_criteria(_HUB_LISTING.criteria(q, None))
+        page = await self._store.list_findings(
+            criteria, paging.offset, paging.limit, TUNED_COUNT_LIMIT if tune_count else None, with_tag
+        )
+        return page, await self._project_ids(item.repository for item in page.items)
+
+    async def _hub_criteria(self, criteria: Criteria) -> Criteria:
+        """Harbor's words as the store's values: severities by name, statuses, projects by id."""
+        out = criteria.without("severity", "fixed", "project")
+        for match in criteria.on("severity"):
+            out = out.where("severity", Match(match.kind, tuple(_severity_number(v) for v in match.values)))
+        for match in criteria.on("fixed"):
+            if match.kind != "exact":
+                raise BadRequest("status takes one value: fixed or affected")
+            status = str(match.value).lower()
+            if status not in FINDING_STATUSES:
+                raise BadRequest(f"status must be fixed or affected, not {str(match.value)[:64]!r}")
+            out = out.where("fixed", Match("exact", (FINDING_STATUSES[status],)))
+        for match in criteria.on("project"):
+            if match.kind != "exact":
+                raise BadRequest("project_id takes one project id")
+            try:
+                name = (await self._guard.project(int(str(match.value)))).name
+            except (NotFound, ValueError):
+                name = ""  # no such project: nothing is in it
+            out = out.where("project", Match("exact", (name,)))
+        return out
+
+    async def _project_ids(self, repositories: Iterable[str]) -> dict[str, int]:
         ids: dict[str, int] = {}
-        for repository, _, _ in summary.dangerous_artifacts:
+        for repository in repositories:
             name = repository.split("/", 1)[0]
             if name not in ids:
                 try:
                     ids[name] = (await self._guard.project(name)).project_id
                 except NotFound:
-                    pass  # deleted since the summary was read
-        return summary, ids
+                    pass  # deleted since the findings were read
+        return ids
 
     async def tags_with_vulnerability(
         self, who: Principal, project_key: str, repository: str, vulnerability_id: str, paging: Paging

@@ -128,7 +128,11 @@ class JobLog:
 
 class JobRunner:
     """Creates jobs and runs their handlers, in the background (API, schedules) or in the
-    foreground (CLI). `lease_seconds`: a job not heard of for this long is abandoned."""
+    foreground (CLI). `lease_seconds`: a job not heard of for this long is abandoned.
+
+    A handler registered as `family:*` runs every kind `family:<anything>`: one kind per
+    owner (a user's CVE exports are `cve:u7`), so each owner has one such job at a time
+    while others run theirs."""
 
     def __init__(
         self,
@@ -150,6 +154,11 @@ class JobRunner:
         self._flush = flush_seconds
         self._running: set[asyncio.Task[JobRecord]] = set()
 
+    def add_handler(self, kind: str, handler: JobHandler) -> None:
+        """Run jobs of `kind` (or of a `family:*`) with `handler`: for services built after
+        the runner that start jobs through it."""
+        self._handlers[kind] = handler
+
     @property
     def kinds(self) -> list[str]:
         return list(self._handlers)
@@ -159,8 +168,14 @@ class JobRunner:
         if kind in self._checks:
             self._checks[kind](parameters)
 
+    def _handler(self, kind: str) -> JobHandler | None:
+        found = self._handlers.get(kind)
+        if found is None and ":" in kind:
+            found = self._handlers.get(kind.partition(":")[0] + ":*")
+        return found
+
     async def _create(self, kind: str, trigger: str, parameters: Mapping[str, Any]) -> JobRecord:
-        if kind not in self._handlers:
+        if self._handler(kind) is None:
             raise ValueError(f"no handler for jobs of kind {kind!r}")
         self.check(kind, parameters)
         abandoned_before = datetime.now(UTC) - self._lease
@@ -212,7 +227,9 @@ class JobRunner:
         try:
             if await self._store.update_job(job.id, status="Running", log=journal.take()):
                 raise Stopped
-            summary = await self._handlers[job.kind](parameters, journal)
+            handler = self._handler(job.kind)
+            assert handler is not None  # checked when the job was created
+            summary = await handler(parameters, journal)
             result = json.dumps(dict(summary))
             status = "Success"
             journal.info(f"{job.kind} job {job.id} finished")

@@ -18,6 +18,7 @@ from portside.errors import BadRequest
 from portside.http.api import (
     artifacts,
     audit,
+    cve_export,
     login,
     members,
     projects,
@@ -55,7 +56,21 @@ def build_management_api(management: ManagementServices) -> FastAPI:
     api.router.redirect_slashes = False
     # Artifacts before repositories: see http/api/artifacts.py; scans before artifacts: see
     # http/api/scans.py.
-    for module in (users, projects, members, robots, scans, artifacts, repositories, audit, quotas, system, systeminfo):
+    routers = (
+        users,
+        projects,
+        members,
+        robots,
+        scans,
+        cve_export,
+        artifacts,
+        repositories,
+        audit,
+        quotas,
+        system,
+        systeminfo,
+    )
+    for module in routers:
         api.include_router(module.router)
     api.state.management = management
     return api

@@ -1,7 +1,7 @@
 """Harbor's scanning endpoints: scan and stop an artifact's scan, a report's log, the
 `vulnerabilities` and `sbom` additions, the scanner registry, scan-all's stop and metrics,
-and Portside's own cross-artifact questions (`/vulnerabilities/{id}/artifacts`,
-`/packages/artifacts?purl=`).
+Harbor's security hub (`/security/summary`, `/security/vul`), and Portside's own
+cross-artifact questions (`/vulnerabilities/{id}/artifacts`, `/packages/artifacts?purl=`).
 
 Registered before the artifact routes, whose generic `additions/{addition}` would
 otherwise answer for `vulnerabilities` and `sbom`.
@@ -19,9 +19,9 @@ from pydantic import BaseModel
 from portside.errors import NotFound
 from portside.http.api.context import Caller, IsResourceName, Pages, iso, paged, project_key, services, without_none
 from portside.meta.scanners import NewRegistration
-from portside.meta.scans import ArtifactFinding, ArtifactPackage, ScannedBy, ScanReport, StoredFinding
+from portside.meta.scans import ArtifactFinding, ArtifactPackage, HubFinding, ScannedBy, ScanReport, StoredFinding
 from portside.mgmt.scanners import ScannerRegistry, ScannerView
-from portside.mgmt.scanning import ScanApiService, ScannerInfo
+from portside.mgmt.scanning import TUNED_COUNT_LIMIT, ScanApiService, ScannerInfo
 from portside.scan.adapter import ScannerMetadata
 from portside.scan.model import Severity
 from portside.scan.vulndb.status import DatabaseStatus
@@ -560,4 +560,49 @@ async def security_summary(
             )
             for repository, digest, by_severity in summary.dangerous_artifacts
         ]
+    return document
+
+
+@router.get("/security/vul", tags=["securityhub"], summary="Every finding of every artifact, worst first")
+async def list_vulnerabilities(
+    request: Request,
+    response: Response,
+    who: Caller,
+    paging: Pages,
+    q: Annotated[str | None, Query(max_length=2048)] = None,
+    tune_count: bool = False,
+    with_tag: bool = False,
+) -> list[dict[str, Any]]:
+    """Harbor's `q` keys: `cve_id` (a CVE or advisory id, or `{a b}`), `cvss_score_v3` (a range,
+    `[7~10]`), `severity` (Critical, High, Medium, Low, Negligible, Unknown), `status`
+    (`fixed`: a fixed version is known; `affected`: none is), `repository_name`, `project_id`,
+    `package` (exact, or `~text`), `tag` and `digest` (an index's reach its children's
+    findings). With `tune_count`, a total over 1,000 is sent as -1 instead of counted."""
+    page, project_ids = await scanning(request).list_vulnerabilities(who, q, paging, tune_count, with_tag)
+    paged(request, response, page, paging)
+    if tune_count and page.total > TUNED_COUNT_LIMIT:
+        response.headers["X-Total-Count"] = "-1"
+    return [_vulnerability_item(item, project_ids, with_tag) for item in page.items]
+
+
+def _vulnerability_item(item: HubFinding, project_ids: dict[str, int], with_tag: bool) -> dict[str, Any]:
+    finding = item.finding
+    document = without_none(
+        {
+            "project_id": project_ids.get(item.repository.split("/", 1)[0]),
+            "repository_name": item.repository,
+            "digest": item.digest,
+            "cve_id": finding.vulnerability_id,
+            "severity": Severity(finding.severity).label,
+            "status": "fixed" if finding.fixed_version else "affected",
+            "cvss_v3_score": finding.cvss_score,
+            "package": finding.package,
+            "version": finding.version,
+            "fixed_version": finding.fixed_version,
+            "desc": finding.description,
+            "links": list(finding.links),
+        }
+    )
+    if with_tag:
+        document["tags"] = list(item.tags)
     return document

@@ -22,7 +22,6 @@ from portside.meta.scans import (
     ACTIVE_SCAN_STATUSES,
     ArtifactFinding,
     ArtifactPackage,
-    ScannedBy,
     ScanReport,
     ScanSummary,
     SecuritySummary,
@@ -31,8 +30,11 @@ from portside.meta.scans import (
     TagScan,
     purl_parts,
 )
-from portside.meta.sql.engine import SqlBase, now, utc
+from portside.meta.sql.engine import now, utc
 from portside.meta.sql.events import outbox_row
+from portside.meta.sql.scan_rows import FINDING_COLUMNS as _FINDING_COLUMNS
+from portside.meta.sql.scan_rows import finding as _finding
+from portside.meta.sql.scan_rows import scanned_by as _scanned_by
 from portside.meta.sql.schema import (
     event_outbox,
     manifest_refs,
@@ -46,6 +48,7 @@ from portside.meta.sql.schema import (
     scan_summaries,
     tags,
 )
+from portside.meta.sql.security_hub import SqlSecurityHub
 from portside.oci import mediatypes as mt
 
 __all__ = ["SqlScans"]
@@ -71,13 +74,6 @@ def _summary(row: Any) -> ScanSummary | None:
     )
 
 
-def _scanned_by(text: str | None) -> ScannedBy | None:
-    if not text:
-        return None
-    fields = json.loads(text)
-    return ScannedBy(str(fields["uuid"]), str(fields["name"]), str(fields["vendor"]), str(fields["version"]))
-
-
 def _report(row: Any, with_summary: bool = False) -> ScanReport:
     return ScanReport(
         id=row.id,
@@ -93,28 +89,6 @@ def _report(row: Any, with_summary: bool = False) -> ScanReport:
         end_time=_when(row.end_time),
         update_time=utc(row.update_time),
         summary=_summary(row) if with_summary else None,
-    )
-
-
-def _finding(row: Any) -> StoredFinding:
-    return StoredFinding(
-        vulnerability_id=row.vulnerability_id,
-        advisory_id=row.advisory_id,
-        source=row.source,
-        ecosystem=row.ecosystem,
-        package=row.package,
-        version=row.version,
-        purl=row.purl,
-        path=row.path,
-        layer=row.layer,
-        fixed_version=row.fixed_version,
-        severity=row.severity,
-        cvss_score=row.cvss_score,
-        cvss_vector=row.cvss_vector,
-        description=row.description,
-        aliases=tuple(json.loads(row.aliases)),
-        cwe_ids=tuple(json.loads(row.cwe_ids)),
-        links=tuple(json.loads(row.links)),
     )
 
 
@@ -141,10 +115,9 @@ _SUMMARY_COLUMNS = (
     scan_summaries.c.matched_at,
     scan_summaries.c.scanner,
 )
-_FINDING_COLUMNS = tuple(c for c in scan_findings.c if c.name not in ("id", "digest"))
 
 
-class SqlScans(SqlBase):
+class SqlScans(SqlSecurityHub):
     """ScanStore. Its writes change nothing the registry's caches hold: no notifications."""
 
     # --- reports and the queue ------------------------------------------------------------

@@ -509,3 +509,16 @@ adapter_scan_requests = Table(
     Column("updated", DateTime(timezone=True), nullable=False),
     Index("ix_adapter_scan_requests_status", "status", "updated"),
 )
+
+# CVE exports' files (Harbor's /export/cve): each export job's CSV, gzip-compressed, until
+# it expires; `owner` is who asked ("u7": user 7, "r3": robot 3), as the job's kind says.
+cve_export_files = Table(
+    "cve_export_files",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("owner", String(32), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ix_cve_export_files_created", "created"),
+)
