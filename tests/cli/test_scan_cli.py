@@ -4,6 +4,7 @@ fixtures imported with `portside vulndb import`."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -144,3 +145,30 @@ def test_scan_and_sbom_against_a_server(server: Portside) -> None:
     assert sorted(m["artifactType"] for m in referrers) == ["application/spdx+json", "application/vnd.cyclonedx+json"]
     refused = portside("scan", f"{project}/app:v1", "--url", server.url, "--username", "admin", "--password", "wrong")
     assert refused.returncode == 1 and "401" in refused.stderr
+
+
+def test_cve_export_writes_the_projects_csv(server: Portside, tmp_path: Path) -> None:
+    project = f"cli{uuid.uuid4().hex[:8]}"
+    _project(server, project, {})
+    image = vulnerable_image()
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        oci.push_manifest(registry, f"{project}/app", image, "v1")
+    login = ["--url", server.url, "--username", ADMIN[0], "--password", ADMIN[1]]
+    assert portside("scan", f"{project}/app:v1", *login).returncode == 0
+    out = tmp_path / "export.csv"
+    done = portside("cve-export", project, "--repositories", "app", "--tags", "v*", "-o", str(out), *login)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    found = {(r["Repository"], r["CVE"]) for r in rows if r["Package"] == PYTHON_PACKAGE["package"]}
+    # requests 2.19.1's advisories by their CVE ids, as Harbor's CSV names them.
+    assert {(f"{project}/app", "CVE-2018-18074"), (f"{project}/app", "CVE-2023-32681")} <= found
+    assert all(r["Artifact Digest"] == image.digest for r in rows)
+    # One CVE, to standard output.
+    only = portside("cve-export", project, "--cve", "CVE-2018-18074", *login)
+    assert only.returncode == 0, only.stderr
+    assert {r["CVE"] for r in csv.DictReader(io.StringIO(only.stdout))} == {"CVE-2018-18074"}
+    # Nothing matches: a header and no rows, still exit 0.
+    none = portside("cve-export", project, "--tags", "release-*", *login)
+    assert none.returncode == 0 and len(none.stdout.strip().splitlines()) == 1
+    missing = portside("cve-export", f"no{project}", *login)
+    assert missing.returncode == 1 and "no project" in missing.stderr

@@ -203,6 +203,7 @@ def main() -> None:
 
 # The operator's commands. Their modules load the application only when one of them runs.
 from portside.cli.accounts import project_app, robot_app, user_app  # noqa: E402
+from portside.cli.cve_export import cve_export  # noqa: E402
 from portside.cli.scan import sbom, scan  # noqa: E402
 from portside.cli.upkeep import gc, scrub  # noqa: E402
 from portside.cli.vulndb import vulndb_app  # noqa: E402
@@ -215,3 +216,4 @@ app.command("gc")(gc)
 app.command("scrub")(scrub)
 app.command("scan")(scan)
 app.command("sbom")(sbom)
+app.command("cve-export")(cve_export)

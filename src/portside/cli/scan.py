@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import typer
 
+from portside.cli.server_api import PasswordOption, TimeoutOption, UrlOption, UserOption, checked, client, fail
 from portside.config import load_settings
 from portside.scan.model import Finding, LayerBlob
 
@@ -31,17 +32,6 @@ REPORT_MIME = "application/vnd.security.vulnerability.report; version=1.1"
 SBOM_TYPES = {"spdx": "application/spdx+json", "cyclonedx": "application/vnd.cyclonedx+json"}
 _CHUNK = 1 << 20
 _SEVERITY_ORDER = ("Critical", "High", "Medium", "Low", "Negligible", "Unknown", "None")
-
-UrlOption = Annotated[str, typer.Option("--url", envvar="PORTSIDE_URL", help="the server's base URL")]
-UserOption = Annotated[str | None, typer.Option("--username", "-u", envvar="PORTSIDE_USERNAME")]
-PasswordOption = Annotated[str | None, typer.Option("--password", "-p", envvar="PORTSIDE_PASSWORD")]
-TimeoutOption = Annotated[float, typer.Option("--timeout", help="seconds to wait for the scan")]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
-
 
 @dataclass(frozen=True)
 class ImageName:
@@ -59,7 +49,7 @@ class ImageName:
             name, reference = (head, tag) if colon and "/" not in tag else (text, "latest")
         project, slash, repository = name.partition("/")
         if not slash or not repository:
-            raise _fail(f"IMAGE must be project/repository:tag or project/repository@digest, not {text!r}")
+            raise fail(f"IMAGE must be project/repository:tag or project/repository@digest, not {text!r}")
         return cls(project, repository, reference)
 
     @property
@@ -72,33 +62,16 @@ class ImageName:
         return f"/api/v2.0/projects/{self.project}/repositories/{encoded}/artifacts/{reference or self.reference}"
 
 
-def _client(url: str, username: str | None, password: str | None) -> Any:
-    import httpx  # only the commands that talk to a server load the HTTP client
-
-    auth = (username, password or "") if username else None
-    return httpx.Client(base_url=url.rstrip("/"), auth=auth, timeout=60)
-
-
-def _checked(response: Any, *expected: int) -> Any:
-    if response.status_code not in expected:
-        try:
-            message = response.json()["errors"][0]["message"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            message = response.text[:300]
-        raise _fail(f"{response.request.method} {response.request.url.path}: {response.status_code} {message}")
-    return response
-
-
-def _start_and_wait(client: Any, image: ImageName, scan_type: str, timeout: float) -> dict[str, Any]:
+def _start_and_wait(api: Any, image: ImageName, scan_type: str, timeout: float) -> dict[str, Any]:
     """Start a scan (or join the one running) and return the artifact once it has ended."""
-    response = client.post(image.artifact_path() + "/scan", json={"scan_type": scan_type})
+    response = api.post(image.artifact_path() + "/scan", json={"scan_type": scan_type})
     if response.status_code != 409:  # 409: one is running already; wait for it
-        _checked(response, 202)
+        checked(response, 202)
     key = "sbom_overview" if scan_type == "sbom" else "scan_overview"
     deadline = time.monotonic() + timeout
     while True:
-        artifact: dict[str, Any] = _checked(
-            client.get(image.artifact_path(), params={"with_scan_overview": "true", "with_sbom_overview": "true"}),
+        artifact: dict[str, Any] = checked(
+            api.get(image.artifact_path(), params={"with_scan_overview": "true", "with_sbom_overview": "true"}),
             200,
         ).json()
         overview = artifact.get(key) or {}
@@ -108,9 +81,9 @@ def _start_and_wait(client: Any, image: ImageName, scan_type: str, timeout: floa
         if status == "Success":
             return artifact
         if status in ("Error", "Stopped"):
-            raise _fail(f"the scan of {image.full} ended {status}")
+            raise fail(f"the scan of {image.full} ended {status}")
         if time.monotonic() > deadline:
-            raise _fail(f"the scan of {image.full} did not end within {timeout:g} s")
+            raise fail(f"the scan of {image.full} did not end within {timeout:g} s")
         time.sleep(0.5)
 
 
@@ -166,11 +139,11 @@ def scan(
         _scan_local(local, as_json, config, data_dir)
         return
     if image is None:
-        raise _fail("name an IMAGE (project/repository:tag), or a path with --local")
+        raise fail("name an IMAGE (project/repository:tag), or a path with --local")
     name = ImageName.parse(image)
-    with _client(url, username, password) as client:
-        artifact = _start_and_wait(client, name, "vulnerability", timeout)
-        report = _checked(client.get(name.artifact_path(artifact["digest"]) + "/additions/vulnerabilities"), 200)
+    with client(url, username, password) as api:
+        artifact = _start_and_wait(api, name, "vulnerability", timeout)
+        report = checked(api.get(name.artifact_path(artifact["digest"]) + "/additions/vulnerabilities"), 200)
         document = report.json().get(REPORT_MIME, {})
     _print_report(document.get("vulnerabilities", []), as_json, document.get("vulnerability_database"))
 
@@ -185,19 +158,19 @@ def sbom(
 ) -> None:
     """Generate an image's SBOM on the server (stored as its OCI referrer) and print it."""
     if format not in SBOM_TYPES:
-        raise _fail(f"--format must be spdx or cyclonedx, not {format!r}")
+        raise fail(f"--format must be spdx or cyclonedx, not {format!r}")
     name = ImageName.parse(image)
-    with _client(url, username, password) as client:
-        artifact = _start_and_wait(client, name, "sbom", timeout)
-        referrers = _checked(
-            client.get(f"/v2/{name.full}/referrers/{artifact['digest']}", params={"artifactType": SBOM_TYPES[format]}),
+    with client(url, username, password) as api:
+        artifact = _start_and_wait(api, name, "sbom", timeout)
+        referrers = checked(
+            api.get(f"/v2/{name.full}/referrers/{artifact['digest']}", params={"artifactType": SBOM_TYPES[format]}),
             200,
         ).json()
         found = referrers.get("manifests") or []
         if not found:
-            raise _fail(f"no {format} SBOM refers to {name.full}@{artifact['digest']}")
+            raise fail(f"no {format} SBOM refers to {name.full}@{artifact['digest']}")
         newest = max(found, key=lambda m: (m.get("annotations") or {}).get("org.opencontainers.image.created", ""))
-        document = _checked(client.get(name.artifact_path(newest["digest"]) + "/additions/sbom"), 200)
+        document = checked(api.get(name.artifact_path(newest["digest"]) + "/additions/sbom"), 200)
     typer.echo(document.text)
 
 
@@ -260,10 +233,10 @@ def _local_layers(files: _Files) -> list[LayerBlob]:
         # Down through indexes to the first image manifest (a multi-platform layout).
         while "manifests" in manifest:
             if not manifest["manifests"]:
-                raise _fail("the OCI layout holds no manifest")
+                raise fail("the OCI layout holds no manifest")
             child = files.read(_blob_name(manifest["manifests"][0]["digest"]))
             if child is None:
-                raise _fail(f"the OCI layout lacks the blob of {manifest['manifests'][0]['digest']}")
+                raise fail(f"the OCI layout lacks the blob of {manifest['manifests'][0]['digest']}")
             manifest = json.loads(child)
         return [
             LayerBlob(
@@ -273,10 +246,10 @@ def _local_layers(files: _Files) -> list[LayerBlob]:
         ]
     saved = files.read("manifest.json")
     if saved is None:
-        raise _fail("neither an OCI layout (index.json) nor a `docker save` tarball (manifest.json)")
+        raise fail("neither an OCI layout (index.json) nor a `docker save` tarball (manifest.json)")
     entries = json.loads(saved)
     if not entries:
-        raise _fail("the tarball's manifest.json names no image")
+        raise fail("the tarball's manifest.json names no image")
     return [
         LayerBlob(f"file:{name}", "application/vnd.docker.image.rootfs.diff.tar", 0, files.streamer(name))
         for name in entries[0]["Layers"]
@@ -290,7 +263,7 @@ def _scan_local(path: Path, as_json: bool, config: Path | None, data_dir: Path |
     from portside.wiring import NoRegistry, open_vulnerability_store
 
     if not path.exists():
-        raise _fail(f"{path} does not exist")
+        raise fail(f"{path} does not exist")
     settings = load_settings(config, data_dir=data_dir)
 
     async def main() -> tuple[list[Finding], dict[str, Any]]:
@@ -308,7 +281,7 @@ def _scan_local(path: Path, as_json: bool, config: Path | None, data_dir: Path |
     try:
         findings, database = asyncio.run(main())
     except NoRegistry as problem:
-        raise _fail(str(problem)) from None
+        raise fail(str(problem)) from None
     _print_report([_finding_json(f) for f in findings], as_json, database)
 
 
