@@ -20,6 +20,8 @@ Run from the repository root (it imports `tests/servers.py`), with `wrk` and `cu
    `portside vulndb import`, scan-all runs (timed until every artifact's report is Success),
    then pages 1, 5 and 10 of the list are timed with and without the overview, taking turns
    on one keep-alive connection with a web session's cookie.
+   Then Harbor's security hub over every finding: the summary and the list's first page,
+   unfiltered and narrowed by severity, CVE, package and CVSS range (a deep page).
 3. **Pulls while scan-all runs.** wrk on a manifest GET and curl pulling one blob (Bearer
    token, as docker pulls), idle, and then again while a second scan-all runs. The second
    scan-all finds every inventory stored by the first, so it matches again and reads no
@@ -703,6 +705,33 @@ def time_listing(url: str, sizes: Sizes) -> dict[str, Any]:
     return {"page_size": sizes.page_size, "requests": sizes.requests, "pages": rows}
 
 
+def time_security_hub(url: str, api: Api, sizes: Sizes) -> dict[str, Any]:
+    """Harbor's security hub over every finding of the scanned images: the summary, and the
+    list's first page (Harbor's UI asks for 15) unfiltered and narrowed as its filters do,
+    each with `tune_count=true` as Harbor's UI sends it."""
+    first = api.call("GET", "/security/vul", params={"page_size": 1, "tune_count": "true"}).json()
+    if not first:
+        raise RuntimeError("the security hub lists no finding after scan-all")
+    cve, package = first[0]["cve_id"], first[0]["package"]
+    base = "/api/v2.0/security/vul?page_size=15&tune_count=true&with_tag=true"
+    targets = {
+        "summary": "/api/v2.0/security/summary?with_dangerous_cve=true&with_dangerous_artifact=true",
+        "list, no filter": base,
+        "list, severity=Critical": base + "&q=severity%3DCritical",
+        f"list, cve_id={cve}": base + f"&q=cve_id%3D{cve}",
+        f"list, package={package}": base + f"&q=package%3D{package}",
+        "list, cvss_score_v3=[7~10], page 20": base + "&page=20&q=cvss_score_v3%3D%5B7~10%5D",
+    }
+    counted = api.call("GET", "/security/vul", params={"page_size": 1}).headers.get("X-Total-Count")
+    cookie = session_cookie(url, USERNAME, PASSWORD)
+    timings = time_pages(url, cookie, list(targets.values()), sizes.requests, sizes.warmup)
+    rows = [
+        {"query": label, "p50_ms": p50(timings[target]), "p95_ms": p95(timings[target]), "samples": timings[target]}
+        for label, target in targets.items()
+    ]
+    return {"findings": int(counted) if counted else None, "requests": sizes.requests, "queries": rows}
+
+
 @dataclass
 class PullSample:
     manifest_rps: float
@@ -793,6 +822,8 @@ def live(work: Path, sizes: Sizes) -> dict[str, Any]:
         _check_overviews(api, sizes.images, sizes.page_size)
         _log("timing the artifact list")
         listing = time_listing(server.url, sizes)
+        _log("timing the security hub")
+        security_hub = time_security_hub(server.url, api, sizes)
         pulls = pulls_during_scan_all(server.url, api, sizes, metrics["metrics"].get("Success", 0))
         return {
             "import_seconds": import_seconds,
@@ -801,6 +832,7 @@ def live(work: Path, sizes: Sizes) -> dict[str, Any]:
             "scan_all_seconds": scan_seconds,
             "scan_all_metrics": metrics,
             "listing": listing,
+            "security_hub": security_hub,
             "pulls": pulls,
         }
     finally:
@@ -854,6 +886,11 @@ def table(results: dict[str, Any]) -> Iterator[str]:
             f"  {row['page']:<6} {row['plain_p50_ms']:>10.1f} {row['plain_p95_ms']:>10.1f} "
             f"{row['overview_p50_ms']:>13.1f} {row['overview_p95_ms']:>13.1f} {row['ratio_p50']:>10.2f}"
         )
+    hub = server["security_hub"]
+    yield f"Security hub over {hub['findings']:,} findings, {hub['requests']} requests each: ms"
+    yield f"  {'query':<44} {'p50':>8} {'p95':>8}"
+    for row in hub["queries"]:
+        yield f"  {row['query']:<44} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f}"
     pulls = server["pulls"]
     yield ""
     yield (
