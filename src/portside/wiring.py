@@ -40,6 +40,7 @@ from portside.http.app import build_app
 from portside.http.filerange import SliceSlots
 from portside.http.services import Services
 from portside.meta.sql.accounts import SqlAccounts
+from portside.meta.sql.allowlists import SqlAllowlists
 from portside.meta.sql.artifacts import SqlArtifacts
 from portside.meta.sql.cve_exports import SqlExportFiles
 from portside.meta.sql.engine import create_engine
@@ -55,6 +56,7 @@ from portside.meta.stores import ChangeCounter
 from portside.meta.vulndb import SourceRecord
 from portside.mgmt.artifacts import ArtifactService, RepositoryService
 from portside.mgmt.audit import AuditService, purge_expired
+from portside.mgmt.cve_allowlist import CveAllowlistService
 from portside.mgmt.cve_export import EXPORT_FAMILY, CveExportService
 from portside.mgmt.external_scans import ExternalScans
 from portside.mgmt.guard import Guard
@@ -456,7 +458,8 @@ def _management(
     usage = UsageCache(changes, settings.manifest_cache_entries) if changes is not None else None
     quotas = QuotaService(SqlQuotas(database.engine, limit, usage), accounts, guard, limit)
     totp = TotpService(accounts, accounts, authenticator)
-    projects = ProjectService(accounts, accounts, guard, quotas)
+    allowlists = CveAllowlistService(guard, SqlAllowlists(database.engine))
+    projects = ProjectService(accounts, accounts, guard, quotas, allowlists)
     repositories = RepositoryService(artifacts, accounts, guard)
     artifact_service = ArtifactService(
         artifacts,
@@ -530,6 +533,7 @@ def _management(
         scans=scan_api,
         scan_all=upkeep.scan_all,
         cve_exports=cve_exports,
+        allowlists=allowlists,
     )
 
 

@@ -107,6 +107,7 @@ SYSTEM_PERMISSIONS: frozenset[Permission] = frozenset(
     | _all("garbage-collection", "read", "list", "create", "update", "stop")
     | _all("scrub", "read", "list", "create", "update", "stop")
     | _all("volumes", "read")
+    | _all("system-cve-allowlist", "read", "update")
 )
 
 # What anyone, signed in or not, may do in a public project.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from portside.auth.principal import Principal
@@ -15,14 +15,28 @@ from portside.meta.accounts import AuditStore, Page, Project, ProjectStore
 from portside.meta.criteria import Match
 from portside.meta.quotas import Quota
 from portside.mgmt import limits
+from portside.mgmt.cve_allowlist import CveAllowlistService, clean_allowlist
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
 from portside.mgmt.quotas import QuotaService
 
-__all__ = ["ProjectService", "ListedProject", "ProjectSummary", "check_project_name"]
+__all__ = ["SEVERITIES", "ProjectService", "ListedProject", "ProjectSummary", "check_project_name"]
+
+# A project's CVE allowlist as the API gives it: the CVE ids and when the list expires.
+Allowlist = tuple[Sequence[str], int | None]
 
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-_BOOLEAN_METADATA = ("public", "enable_content_trust", "enable_content_trust_cosign", "prevent_vul", "auto_scan")
+_BOOLEAN_METADATA = (
+    "public",
+    "enable_content_trust",
+    "enable_content_trust_cosign",
+    "prevent_vul",
+    "auto_scan",
+    "auto_sbom_generation",
+    "reuse_sys_cve_allowlist",
+)
+# Harbor's `severity`: the lowest severity the vulnerability pull policy blocks.
+SEVERITIES = ("none", "low", "medium", "high", "critical")
 _ALL = 1_000_000
 _FIELDS = ("project_id", "name", "owner_id", "owner", "public", "creation_time", "update_time")
 _LISTING = Listing.of(
@@ -49,6 +63,10 @@ def _clean_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
         limits.check_text(f"metadata.{key}", text, limits.METADATA_VALUE)
         if key in _BOOLEAN_METADATA and text not in ("true", "false"):
             raise BadRequest(f'metadata.{key} must be "true" or "false"')
+        if key == "severity":
+            text = text.lower()
+            if text not in SEVERITIES:
+                raise BadRequest(f"metadata.severity must be one of {', '.join(SEVERITIES)}")
         out[key] = text
     return out
 
@@ -67,11 +85,27 @@ class ProjectSummary:
 
 
 class ProjectService:
-    def __init__(self, projects: ProjectStore, audit: AuditStore, guard: Guard, quotas: QuotaService | None = None):
+    def __init__(
+        self,
+        projects: ProjectStore,
+        audit: AuditStore,
+        guard: Guard,
+        quotas: QuotaService | None = None,
+        allowlists: CveAllowlistService | None = None,
+    ):
         self._projects = projects
         self._audit = audit
         self._guard = guard
         self._quotas = quotas
+        self.allowlists = allowlists
+
+    def _allowlist(self, allowlist: Allowlist | None) -> Allowlist | None:
+        """`allowlist` checked (before anything is written), or None when none was given."""
+        if allowlist is None:
+            return None
+        if self.allowlists is None:
+            raise BadRequest("CVE allowlists are not available here")
+        return clean_allowlist(*allowlist)
 
     async def _record(self, who: Principal, project: Project, operation: str) -> None:
         await self._audit.record(
@@ -89,6 +123,7 @@ class ProjectService:
         public: bool | None,
         metadata: Mapping[str, str],
         storage_limit: int | None = None,
+        allowlist: Allowlist | None = None,
     ) -> Project:
         if who.user is None:
             if not who.authenticated:
@@ -96,7 +131,11 @@ class ProjectService:
             raise Forbidden("robots cannot create projects")
         if self._quotas is not None:
             self._quotas.may_choose(who, storage_limit)
-        return await self.add(name, who.user.user_id, public, metadata, by=who.name, storage_limit=storage_limit)
+        checked = self._allowlist(allowlist)
+        project = await self.add(name, who.user.user_id, public, metadata, by=who.name, storage_limit=storage_limit)
+        if checked is not None and checked[0] and self.allowlists is not None:
+            await self.allowlists.set_project(project, *checked)
+        return project
 
     async def add(
         self,
@@ -186,13 +225,25 @@ class ProjectService:
         roles = await self._projects.roles_of_user(who.user.user_id) if who.user else {}
         return Page([ListedProject(p, roles.get(p.name)) for p in found.items], found.total)
 
-    async def update(self, who: Principal, key: int | str, public: bool | None, metadata: Mapping[str, str]) -> None:
+    async def update(
+        self,
+        who: Principal,
+        key: int | str,
+        public: bool | None,
+        metadata: Mapping[str, str],
+        allowlist: Allowlist | None = None,
+    ) -> None:
+        """Change `metadata` (the keys given; others stay) and, when given, replace the
+        project's CVE allowlist."""
         project = await self._guard.project_for(who, key, "project", "update")
         clean = _clean_metadata(metadata)
+        checked = self._allowlist(allowlist)
         if public is not None and "public" not in clean:
             clean["public"] = "true" if public else "false"
         if clean:
             await self._projects.update_metadata(project.project_id, clean)
+        if checked is not None and self.allowlists is not None:
+            await self.allowlists.set_project(project, *checked)
         await self._record(who, project, "update")
 
     async def delete(self, who: Principal, key: int | str) -> None:

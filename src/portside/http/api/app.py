@@ -18,6 +18,7 @@ from portside.errors import BadRequest
 from portside.http.api import (
     artifacts,
     audit,
+    cve_allowlist,
     cve_export,
     login,
     members,
@@ -63,6 +64,7 @@ def build_management_api(management: ManagementServices) -> FastAPI:
         robots,
         scans,
         cve_export,
+        cve_allowlist,
         artifacts,
         repositories,
         audit,

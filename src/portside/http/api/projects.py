@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from portside.auth.rbac import DEVELOPER, GUEST, LIMITED_GUEST, MAINTAINER, PROJECT_ADMIN
 from portside.errors import BadRequest, NotFound
 from portside.http.api.context import Caller, Pages, iso, paged, project_key, services, without_none
+from portside.http.api.cve_allowlist import AllowlistReq, allowlist_resp
 from portside.http.api.quotas import resources
 from portside.mgmt import limits
 from portside.mgmt.projects import ListedProject, ProjectSummary
@@ -30,6 +31,7 @@ class ProjectReq(BaseModel):
     metadata: dict[MetadataKey, MetadataValue] | None = Field(None, max_length=limits.METADATA_ENTRIES)
     storage_limit: int | None = None
     registry_id: int | None = None
+    cve_allowlist: AllowlistReq | None = None
 
 
 def project_resp(listed: ListedProject) -> dict[str, Any]:
@@ -85,7 +87,12 @@ async def create_project(
     if not body.project_name:
         raise BadRequest("project_name is required")
     project = await services(request).projects.create(
-        who, body.project_name, body.public, body.metadata or {}, body.storage_limit
+        who,
+        body.project_name,
+        body.public,
+        body.metadata or {},
+        body.storage_limit,
+        body.cve_allowlist.parts() if body.cve_allowlist is not None else None,
     )
     key = project.name if name_in_location else project.project_id
     response.headers["Location"] = f"{request.url.path}/{key}"
@@ -121,7 +128,12 @@ async def list_projects(
 async def get_project(
     request: Request, who: Caller, project_name_or_id: str, is_name: NameHeader = False
 ) -> dict[str, Any]:
-    return project_resp(await services(request).projects.get(who, project_key(project_name_or_id, is_name)))
+    projects = services(request).projects
+    listed = await projects.get(who, project_key(project_name_or_id, is_name))
+    found = project_resp(listed)
+    if projects.allowlists is not None:
+        found["cve_allowlist"] = allowlist_resp(await projects.allowlists.of_project(listed.project))
+    return found
 
 
 @router.get("/projects/{project_name_or_id}/summary", summary="A project's repository, member and quota figures")
@@ -136,7 +148,11 @@ async def update_project(
     request: Request, who: Caller, project_name_or_id: str, body: ProjectReq, is_name: NameHeader = False
 ) -> None:
     await services(request).projects.update(
-        who, project_key(project_name_or_id, is_name), body.public, body.metadata or {}
+        who,
+        project_key(project_name_or_id, is_name),
+        body.public,
+        body.metadata or {},
+        body.cve_allowlist.parts() if body.cve_allowlist is not None else None,
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from portside.auth.authn import Authenticator
 from portside.mgmt.artifacts import ArtifactService, RepositoryService
 from portside.mgmt.audit import AuditService
+from portside.mgmt.cve_allowlist import CveAllowlistService
 from portside.mgmt.cve_export import CveExportService
 from portside.mgmt.members import MemberService
 from portside.mgmt.permissions import PermissionService
@@ -54,3 +55,4 @@ class ManagementServices:
     scans: ScanApiService | None = None  # scanning (None: not offered)
     scan_all: SystemJobService | None = None  # /system/scanAll
     cve_exports: CveExportService | None = None  # /export/cve (with scanning)
+    allowlists: CveAllowlistService | None = None  # /system/CVEAllowlist, projects' cve_allowlist

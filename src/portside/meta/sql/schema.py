@@ -522,3 +522,19 @@ cve_export_files = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Index("ix_cve_export_files_created", "created"),
 )
+
+# Harbor's CVE allowlists: the system's (scope "system", no project) and one per project
+# (scope "p<id>"), whose findings the vulnerability pull policy leaves out until
+# `expires_at` (seconds since the epoch; NULL: never). `cve_ids` is a JSON array.
+cve_allowlists = Table(
+    "cve_allowlists",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(32), nullable=False, unique=True),
+    Column("project_id", Integer, ForeignKey("projects.project_id", ondelete="CASCADE"), nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("cve_ids", Text, nullable=False),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,
+)
