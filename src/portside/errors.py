@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "RegistryError",
+    "PolicyViolation",
     "BlobUnknown",
     "BlobUploadInvalid",
     "BlobUploadUnknown",
@@ -180,3 +181,9 @@ class PreconditionFailed(RegistryError):
 
 class Forbidden(RegistryError):
     code, status, message = "FORBIDDEN", 403, "forbidden"
+
+
+class PolicyViolation(RegistryError):
+    """A pull its project's policy refuses (Harbor's code and status, which its clients show)."""
+
+    code, status, message = "PROJECTPOLICYVIOLATION", 412, "the project's policy refuses this pull"

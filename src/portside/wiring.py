@@ -63,6 +63,7 @@ from portside.mgmt.guard import Guard
 from portside.mgmt.members import MemberService
 from portside.mgmt.permissions import PermissionService
 from portside.mgmt.projects import ProjectService
+from portside.mgmt.pull_policy import PullPolicy
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.robots import RobotService
 from portside.mgmt.scanners import ScannerRegistry, builtin_view
@@ -458,7 +459,8 @@ def _management(
     usage = UsageCache(changes, settings.manifest_cache_entries) if changes is not None else None
     quotas = QuotaService(SqlQuotas(database.engine, limit, usage), accounts, guard, limit)
     totp = TotpService(accounts, accounts, authenticator)
-    allowlists = CveAllowlistService(guard, SqlAllowlists(database.engine))
+    # Allowlists move the accounts' generation: the pull policy keeps them while it stands.
+    allowlists = CveAllowlistService(guard, SqlAllowlists(database.engine, after_commit=accounts.after_commit))
     projects = ProjectService(accounts, accounts, guard, quotas, allowlists)
     repositories = RepositoryService(artifacts, accounts, guard)
     artifact_service = ArtifactService(
@@ -492,6 +494,10 @@ def _management(
             accounts, scan_api, scanner_registry, scanning.service, robots, settings.base_url
         )
         registry.manifests.after_push = scan_api.pushed
+        # Projects' vulnerability policies read the scans' reports (Harbor's prevent_vul).
+        registry.manifests.pull_gate = PullPolicy(
+            accounts, accounts, allowlists, SqlScans(database.engine), project_changes
+        )
         # The export's long reads run on the scanning engine, as scans' do.
         cve_exports = CveExportService(
             guard,

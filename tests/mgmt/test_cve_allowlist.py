@@ -109,7 +109,7 @@ class _Store:
         raise AssertionError("not written here")
 
 
-async def test_the_effective_allowlist_reuses_the_systems_and_expires() -> None:
+async def test_the_governing_allowlist_is_the_systems_when_reused_and_expires() -> None:
     from datetime import UTC, datetime
 
     from portside.meta.accounts import Project
@@ -124,9 +124,9 @@ async def test_the_effective_allowlist_reuses_the_systems_and_expires() -> None:
         metadata = {} if reuse is None else {"reuse_sys_cve_allowlist": reuse}
         return Project(7, "p", 1, "admin", metadata, stamp, stamp)
 
-    assert await service.effective(project(None), now=1_000) == {"CVE-OWN-1"}
-    assert await service.effective(project("false"), now=1_999) == {"CVE-OWN-1"}
-    assert await service.effective(project(None), now=2_000) == frozenset()  # expired at expires_at
-    assert await service.effective(project("true"), now=time.time()) == {"CVE-SYS-1"}
+    assert (await service.governing(project(None))).in_force(1_000) == {"CVE-OWN-1"}
+    assert (await service.governing(project("false"))).in_force(1_999) == {"CVE-OWN-1"}
+    assert (await service.governing(project(None))).in_force(2_000) == frozenset()  # expired at expires_at
+    assert (await service.governing(project("true"))).in_force(time.time()) == {"CVE-SYS-1"}
     empty = Project(8, "q", 1, "admin", {}, stamp, stamp)
-    assert await service.effective(empty) == frozenset()
+    assert (await service.governing(empty)).in_force(time.time()) == frozenset()

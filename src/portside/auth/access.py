@@ -60,6 +60,9 @@ class Grant:
     # that the name still means this project (meta/stores.py). None: no projects (an open
     # registry), so writes are bound to none.
     project_ids: Mapping[str, int] | None = None
+    # The accounts' generation the grant was checked at (None: not read), so what else the
+    # request keeps per generation (projects' pull policies) need not read it again.
+    generation: int | None = None
 
     def project_id(self, repository: str) -> int | None:
         """The id of `repository`'s project as granted (None without access control)."""

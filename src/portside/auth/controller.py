@@ -159,13 +159,14 @@ class AccessController:
             )
         return found
 
-    async def _current(self, token: str, claims: Claims) -> Claims:
-        """`claims` narrowed to what is still true; cached until the accounts change."""
+    async def _current(self, token: str, claims: Claims) -> tuple[Claims, int | None]:
+        """`claims` narrowed to what is still true, cached until the accounts change; and the
+        accounts' generation they were checked at."""
         generation = await self._account_changes.current() if self._account_changes is not None else None
         if generation is not None:
             known = self._rechecked.get(token, generation)
             if known is not None:
-                return known
+                return known, generation
         who = await self.account_of(claims)
         now = await self.grant(who, claims.access, creating=False)
         ids = now.project_ids or {}
@@ -181,7 +182,7 @@ class AccessController:
         current = replace(claims, access=tuple(a for a in claims.access if still(a)))
         if generation is not None:
             self._rechecked.put(token, generation, current)
-        return current
+        return current, generation
 
     # --- the /v2 gate ----------------------------------------------------------------
 
@@ -198,7 +199,7 @@ class AccessController:
         scheme = credentials.scheme
         if scheme == "bearer" and credentials.value:
             try:
-                claims = await self._current(credentials.value, self.tokens.verify(credentials.value))
+                claims, generation = await self._current(credentials.value, self.tokens.verify(credentials.value))
             except Unauthorized as exc:
                 raise self.challenge(wanted, exc.text, "invalid_token") from None
             missing = [a for a in wanted if not claims.allows(a)]
@@ -211,7 +212,7 @@ class AccessController:
             visible = None
             if any(a.resource_type == "registry" for a in wanted):
                 visible = await self.visible_projects(await self.account_of(claims))
-            return Grant(claims.subject, tuple(wanted), visible, claims.projects)
+            return Grant(claims.subject, tuple(wanted), visible, claims.projects, generation)
         if scheme == "basic" and credentials.value:
             who = await self.principal_from_basic(credentials.value, credentials.client)
         elif wanted and all(a.action == "pull" for a in wanted):

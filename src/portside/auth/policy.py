@@ -8,7 +8,7 @@ from portside.auth.principal import Principal
 from portside.auth.rbac import public_permits, role_permits
 from portside.meta.accounts import Project, ProjectStore, Robot
 
-__all__ = ["Policy", "robot_active"]
+__all__ = ["Policy", "robot_active", "robot_permits"]
 
 
 def robot_active(robot: Robot, now: float | None = None) -> bool:
@@ -17,7 +17,7 @@ def robot_active(robot: Robot, now: float | None = None) -> bool:
     return robot.expires_at == -1 or robot.expires_at > (now if now is not None else time.time())
 
 
-def _robot_permits(robot: Robot, project: Project | None, resource: str, action: str) -> bool:
+def robot_permits(robot: Robot, project: Project | None, resource: str, action: str) -> bool:
     for permission in robot.permissions:
         if permission.kind == "project":
             if project is None or permission.namespace not in ("*", project.name):
@@ -49,7 +49,7 @@ class Policy:
         if project.public and public_permits(resource, action):
             return True
         if who.robot is not None:
-            return robot_active(who.robot) and _robot_permits(who.robot, project, resource, action)
+            return robot_active(who.robot) and robot_permits(who.robot, project, resource, action)
         if who.user is not None:
             return role_permits(await self.role(who, project), resource, action)
         return False
@@ -75,4 +75,4 @@ class Policy:
         system robots given that permission."""
         if who.sysadmin:
             return True
-        return who.robot is not None and robot_active(who.robot) and _robot_permits(who.robot, None, resource, action)
+        return who.robot is not None and robot_active(who.robot) and robot_permits(who.robot, None, resource, action)

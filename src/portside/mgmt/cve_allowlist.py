@@ -4,13 +4,12 @@ project's `cve_allowlist`, read and written with the project itself. Projects wh
 metadata says `reuse_sys_cve_allowlist` use the system's list instead of their own.
 
 A list holds CVE ids, each at most once (kept in the order given) and an optional expiry;
-an expired list leaves nothing out. The vulnerability pull policy reads `effective`.
+an expired list leaves nothing out. The vulnerability pull policy reads `governing`.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable
 
 from portside.auth.principal import Principal
@@ -68,9 +67,9 @@ class CveAllowlistService:
         list with `clean_allowlist` before changing anything else)."""
         return await self._store.put_allowlist(project.project_id, *clean_allowlist(cve_ids, expires_at))
 
-    async def effective(self, project: Project, now: float | None = None) -> frozenset[str]:
-        """The CVE ids the pull policy leaves out in `project` at `now`: the system's list
-        when the project reuses it, else its own; none of an expired list."""
+    async def governing(self, project: Project) -> CveAllowlist:
+        """The list the pull policy reads in `project`: the system's when the project reuses
+        it, else its own (empty when never written); `in_force` tells what counts when."""
         reuse = project.metadata.get("reuse_sys_cve_allowlist") == "true"
-        found = await self._store.get_allowlist(SYSTEM if reuse else project.project_id)
-        return frozenset() if found is None else found.in_force(time.time() if now is None else now)
+        scope = SYSTEM if reuse else project.project_id
+        return await self._store.get_allowlist(scope) or CveAllowlist(scope)

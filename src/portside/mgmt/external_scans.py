@@ -18,6 +18,7 @@ from typing import Protocol
 from portside.meta.accounts import Project, RobotPermission
 from portside.meta.scans import ScanReport
 from portside.mgmt.artifacts import project_of
+from portside.mgmt.pull_policy import SCANNER_PULL
 from portside.mgmt.robots import RobotService, RobotSpec
 from portside.mgmt.scanners import ScannerRegistry, ScannerView
 from portside.scan.adapter import AdapterError, ScanRequest
@@ -82,7 +83,8 @@ class ExternalScans:
             RobotSpec(
                 name=f"scanner-{report.id[:8]}-{secrets.token_hex(3)}",
                 level="project",
-                permissions=(RobotPermission("project", project.name, (("repository", "pull"),)),),
+                # scanner-pull: past the project's vulnerability policy, which waits for this scan.
+                permissions=(RobotPermission("project", project.name, (("repository", "pull"), SCANNER_PULL)),),
                 description=f"pulls {report.repository}@{report.digest} for scanner {chosen.name[:60]}",
                 duration=1,
             ),

@@ -12,6 +12,7 @@ from portside.oci.digest import Digest
 from portside.oci.manifest import Descriptor, Manifest, parse_manifest
 from portside.oci.reference import check_tag
 from portside.registry.cache import ManifestCache
+from portside.registry.pull_gate import PullGate
 
 __all__ = ["ManifestService", "Reference", "parse_reference", "read_reference", "no_such_reference"]
 
@@ -45,6 +46,8 @@ class ManifestService:
         # Told of each manifest pushed by tag, after it is stored (scan on push); it must
         # only queue work, as the push waits for it.
         self.after_push: Callable[[str, Manifest], Awaitable[None]] | None = None
+        # Asked before a manifest GET answers (projects' pull policies); None: nothing to ask.
+        self.pull_gate: PullGate | None = None
 
     async def _lookup(self, repo: str, reference: Reference) -> ManifestRecord | None:
         if self._cache is None:

@@ -102,7 +102,10 @@ class FastReads:
             reference = parse_reference(reference_text)
         except RegistryError:
             raise no_such_reference(reference_text) from None
-        record = await self.services.manifests.get(name, reference, _accept(scope))
+        manifests = self.services.manifests
+        record = await manifests.get(name, reference, _accept(scope))
+        if not head and manifests.pull_gate is not None:
+            await manifests.pull_gate.check(grant, name, record)
         digest = str(record.digest).encode()
         headers = [
             (b"content-type", record.media_type.encode()),

@@ -16,7 +16,10 @@ def _accept(request: Request) -> list[str]:
 
 async def get_manifest(request: Request) -> Response:
     reference = read_reference(request.path_params["reference"])
-    record = await services(request).manifests.get(repo_name(request), reference, _accept(request))
+    manifests = services(request).manifests
+    record = await manifests.get(repo_name(request), reference, _accept(request))
+    if request.method != "HEAD" and manifests.pull_gate is not None:
+        await manifests.pull_gate.check(request.state.grant, repo_name(request), record)
     headers = {
         "docker-content-digest": str(record.digest),
         "etag": f'"{record.digest}"',

@@ -1,0 +1,234 @@
+"""Projects' pull policies, asked before every manifest GET answers (registry/pull_gate.py).
+
+Harbor's vulnerability policy: in a project whose metadata says `prevent_vul`, an image is
+refused (412 PROJECTPOLICYVIOLATION) while it has no successful vulnerability scan, and
+when it holds a finding of the project's `severity` or worse that the CVE allowlist
+governing the project (its own, or the system's with `reuse_sys_cve_allowlist`) does not
+name; an expired allowlist names nothing. The message says which rule refused and which
+vulnerabilities, so a person knows what would let the pull through.
+
+What is gated is an image: an image manifest whose layers are filesystems. An index
+passes (each platform's manifest is asked when it is pulled), as do signatures, SBOMs and
+other artifacts, which a scan cannot judge and clients must read. Pulls by the robots made
+for external scanners (Harbor's `scanner-pull`) pass: the scan is what the policy waits for.
+
+Cost: a pull from a project without a policy costs one dictionary lookup (each project's
+policy is kept while the accounts' generation stands; allowlist writes move it too). A
+gated pull reads its manifest's latest scan (one query); the verdict is kept per
+(manifest, policy, scan) so the findings are read once per scan.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from portside.auth.access import Grant
+from portside.auth.authn import ROBOT_PREFIX
+from portside.auth.controller import project_of
+from portside.auth.policy import robot_active, robot_permits
+from portside.errors import PolicyViolation
+from portside.meta.accounts import Project, ProjectStore, RobotStore
+from portside.meta.allowlists import CveAllowlist
+from portside.meta.scans import ScanReport, ScanStore, StoredFinding
+from portside.meta.stores import ChangeCounter, ManifestRecord
+from portside.mgmt.cve_allowlist import CveAllowlistService
+from portside.oci import mediatypes as mt
+from portside.scan.model import Severity
+
+__all__ = ["SCANNER_PULL", "PullPolicy", "VulnerabilityRule"]
+
+# Harbor's permission of the robots that pull for a scanner: past the vulnerability policy.
+SCANNER_PULL = ("repository", "scanner-pull")
+# Harbor's `severity` words, lowest first: "none" blocks every finding, whatever its severity.
+_THRESHOLDS = {
+    "none": Severity.UNKNOWN,
+    "low": Severity.LOW,
+    "medium": Severity.MEDIUM,
+    "high": Severity.HIGH,
+    "critical": Severity.CRITICAL,
+}
+_IMAGE_CONFIGS = frozenset({mt.DOCKER_CONFIG, mt.OCI_CONFIG})
+_NAMED = 5  # vulnerabilities named in a refusal; the rest are counted
+_RUNNING = ("Pending", "Running")
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    def __init__(self, capacity: int):
+        self._capacity = capacity
+        self._entries: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    def put(self, key: K, value: V) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class VulnerabilityRule:
+    """`prevent_vul` as a project has it: the threshold and the allowlist that governs."""
+
+    threshold: Severity
+    word: str  # the project's `severity`, as Harbor's message quotes it ("High")
+    allowlist: CveAllowlist
+
+    def phrase(self) -> str:
+        return f"'Prevent images with vulnerability severity of \"{self.word}\" or higher from running.'"
+
+
+@dataclass(frozen=True, slots=True)
+class _ProjectPolicy:
+    project: Project | None  # None: no such project (an open registry's repositories)
+    vulnerability: VulnerabilityRule | None
+    generation: int | None  # the accounts' generation it was read at
+
+
+def gated_image(record: ManifestRecord) -> bool:
+    """Whether `record` is an image a vulnerability scan judges: an image manifest of an
+    image config with filesystem layers, and no accessory of another manifest."""
+    if record.media_type not in mt.IMAGE_MANIFESTS:
+        return False
+    try:
+        document: Any = json.loads(record.payload)
+    except ValueError:
+        return False
+    if not isinstance(document, dict) or "subject" in document:
+        return False
+    config, layers = document.get("config"), document.get("layers")
+    if not isinstance(config, dict) or config.get("mediaType") not in _IMAGE_CONFIGS or not isinstance(layers, list):
+        return False
+    return any(isinstance(layer, dict) and ".tar" in str(layer.get("mediaType", "")) for layer in layers)
+
+
+def _ids(finding: StoredFinding) -> set[str]:
+    return {finding.vulnerability_id, finding.advisory_id, *finding.aliases}
+
+
+def _refusal(rule: VulnerabilityRule, blocking: list[StoredFinding]) -> str:
+    worst = sorted(blocking, key=lambda f: (-f.severity, f.vulnerability_id))
+    named = sorted({f.vulnerability_id: f for f in worst}.values(), key=lambda f: (-f.severity, f.vulnerability_id))
+    listed = ", ".join(f"{f.vulnerability_id} ({Severity(f.severity).label}, {f.package})" for f in named[:_NAMED])
+    more = f" and {len(named) - _NAMED} more" if len(named) > _NAMED else ""
+    return (
+        f'current image with "{len(named)} vulnerabilities" cannot be pulled due to configured policy in '
+        f"{rule.phrase()} To continue with pull, please contact your project administrator to exempt matched "
+        f"vulnerabilities through configuring the CVE allowlist. Found: {listed}{more}."
+    )
+
+
+class PullPolicy:
+    def __init__(
+        self,
+        projects: ProjectStore,
+        robots: RobotStore,
+        allowlists: CveAllowlistService,
+        scans: ScanStore,
+        changes: ChangeCounter | None,
+        entries: int = 8192,
+    ):
+        self._projects = projects
+        self._robots = robots
+        self._allowlists = allowlists
+        self._scans = scans
+        self._changes = changes
+        self._policies: _Lru[str, _ProjectPolicy] = _Lru(entries)
+        self._verdicts: _Lru[tuple[Any, ...], str] = _Lru(entries)
+        self._images: _Lru[str, bool] = _Lru(entries)
+        self._scanners: _Lru[tuple[str, int, int | None], bool] = _Lru(entries)
+
+    async def check(self, grant: Grant, repository: str, record: ManifestRecord) -> None:
+        policy = await self._policy(project_of(repository), grant.generation)
+        if policy.project is None or policy.vulnerability is None:
+            return
+        digest = str(record.digest)
+        image = self._images.get(digest)
+        if image is None:
+            image = gated_image(record)
+            self._images.put(digest, image)
+        if not image or await self._scanner_pull(grant, policy):
+            return
+        refusal = await self._vulnerability_refusal(policy, policy.vulnerability, repository, digest)
+        if refusal:
+            raise PolicyViolation(refusal, detail={"project": policy.project.name, "digest": digest})
+
+    async def _policy(self, name: str, generation: int | None) -> _ProjectPolicy:
+        """`name`'s policy at the accounts' `generation` (when the caller's grant read it; else
+        it is read here)."""
+        if generation is None and self._changes is not None:
+            generation = await self._changes.current()
+        if generation is not None:
+            known = self._policies.get(name)
+            if known is not None and known.generation == generation:
+                return known
+        project = await self._projects.get_project(name)
+        rule = None
+        if project is not None and project.metadata.get("prevent_vul") == "true":
+            word = project.metadata.get("severity", "low").lower()
+            threshold = _THRESHOLDS.get(word, Severity.LOW)
+            allowlist = await self._allowlists.governing(project)
+            rule = VulnerabilityRule(threshold, word.capitalize(), allowlist)
+        policy = _ProjectPolicy(project, rule, generation)
+        if generation is not None:
+            self._policies.put(name, policy)
+        return policy
+
+    async def _scanner_pull(self, grant: Grant, policy: _ProjectPolicy) -> bool:
+        subject = grant.subject
+        if subject is None or not subject.startswith(ROBOT_PREFIX) or policy.project is None:
+            return False
+        key = (subject, policy.project.project_id, policy.generation)
+        known = self._scanners.get(key) if policy.generation is not None else None
+        if known is not None:
+            return known
+        robot = await self._robots.get_robot(subject)
+        exempt = robot is not None and robot_active(robot) and robot_permits(robot, policy.project, *SCANNER_PULL)
+        if policy.generation is not None:
+            self._scanners.put(key, exempt)
+        return exempt
+
+    async def _vulnerability_refusal(
+        self, policy: _ProjectPolicy, rule: VulnerabilityRule, repository: str, digest: str
+    ) -> str:
+        """Why the rule refuses `digest`, or "" when it allows it."""
+        report: ScanReport | None = (await self._scans.latest(repository, [digest], ["vulnerability"])).get(
+            (digest, "vulnerability")
+        )
+        if report is None or report.status != "Success" or report.summary is None:
+            if report is not None and report.status in _RUNNING:
+                state = "is being scanned; pull it again once the scan has ended"
+            elif report is not None and report.status != "Success":
+                state = f"has no successful vulnerability scan (the last one ended {report.status}); scan it again"
+            else:
+                state = "has not been scanned; scan it, then pull it again"
+            return (
+                "current image without vulnerability scanning cannot be pulled due to configured policy in "
+                f"{rule.phrase()} The image {state}, or contact your project administrator for help."
+            )
+        summary = report.summary
+        project_id = policy.project.project_id if policy.project is not None else None
+        allowlisted = rule.allowlist.in_force(time.time())
+        key = (project_id, digest, policy.generation, report.id, summary.matched_at, bool(allowlisted))
+        cached = self._verdicts.get(key) if policy.generation is not None else None
+        if cached is not None:
+            return cached
+        verdict = ""
+        if summary.total and summary.severity >= rule.threshold:  # else nothing can block
+            findings = await self._scans.findings(digest)
+            blocking = [f for f in findings if f.severity >= rule.threshold and not (_ids(f) & allowlisted)]
+            verdict = _refusal(rule, blocking) if blocking else ""
+        if policy.generation is not None:
+            self._verdicts.put(key, verdict)
+        return verdict
