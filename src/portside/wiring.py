@@ -29,6 +29,7 @@ from portside.auth.policy import Policy
 from portside.auth.tokens import TokenService, derived_secret, load_or_create_key
 from portside.config import Settings, received_settings
 from portside.coord.coordinator import Coordinator, LocalCoordinator
+from portside.coord.counters import Generation
 from portside.coord.locks import Locks
 from portside.errors import Conflict, ManifestUnknown
 from portside.extras import require_extras
@@ -221,7 +222,10 @@ def build(settings: Settings) -> ASGIApp:
     )
     sessions = SqlSessions(engine)
     scans = _scanning_engine(settings, engine)
-    scanning = _scanning(settings, scans, registry)
+    # What scans found moves the pull policies' verdicts; the generation reaches every
+    # process wherever the registry's does, as the projects' (see _change_counter).
+    scan_changes = coordinator.scan_changes if changes is not None else None
+    scanning = _scanning(settings, scans, registry, scan_changes)
     upkeep = _upkeep(settings, scans, store, coordinator, Guard(policy, accounts), scanning.handlers)
     # Projects change with the accounts' generation; it reaches every process wherever the
     # registry's does (see _change_counter).
@@ -239,6 +243,7 @@ def build(settings: Settings) -> ASGIApp:
         changes,
         scanning,
         project_changes,
+        scan_changes,
     )
 
     async def purge_old_audit_records() -> None:
@@ -448,6 +453,7 @@ def _management(
     changes: ChangeCounter | None,
     scanning: Scanning | None = None,
     project_changes: ChangeCounter | None = None,
+    scan_changes: Generation | None = None,
 ) -> ManagementServices:
     """The management services (of /api/v2.0, /c/login and the web UI) over the same stores
     as /v2; `changes`, the registry's generation the lookup caches watch (None: no caches)."""
@@ -481,7 +487,7 @@ def _management(
         scan_api = ScanApiService(
             guard,
             artifact_service,
-            SqlScans(database.engine),
+            SqlScans(database.engine, after_commit=_bumping(scan_changes)),
             scanning.service,
             scanning.worker,
             scanning.status,
@@ -496,7 +502,7 @@ def _management(
         registry.manifests.after_push = scan_api.pushed
         # Projects' vulnerability policies read the scans' reports (Harbor's prevent_vul).
         registry.manifests.pull_gate = PullPolicy(
-            accounts, accounts, allowlists, SqlScans(database.engine), project_changes
+            accounts, accounts, allowlists, SqlScans(database.engine), project_changes, scan_changes
         )
         # The export's long reads run on the scanning engine, as scans' do.
         cve_exports = CveExportService(
@@ -623,6 +629,11 @@ class Scanning:
     update_due: Callable[[], Awaitable[bool]]  # whether a configured vulndb URL is due
 
 
+def _bumping(changes: Generation | None) -> Callable[[], Awaitable[None]] | None:
+    """The after-commit hook that bumps `changes` (None: nothing to tell)."""
+    return changes.bump if changes is not None else None
+
+
 def _scanner_registry(guard: Guard, database: SqlDatabase) -> ScannerRegistry:
     """The scanner registry: the built-in scanner and the adapters registered in the store."""
     from portside.meta.sql.scanners import SqlScannerRegistrations
@@ -632,12 +643,15 @@ def _scanner_registry(guard: Guard, database: SqlDatabase) -> ScannerRegistry:
     return ScannerRegistry(guard, SqlScannerRegistrations(database.engine, after_commit=database.after_commit), builtin)
 
 
-def _scanning(settings: Settings, engine: AsyncEngine, registry: Services) -> Scanning:
-    """Scans run on `engine` (the scanning engine: long reads stay off the event loop)."""
+def _scanning(
+    settings: Settings, engine: AsyncEngine, registry: Services, changes: Generation | None = None
+) -> Scanning:
+    """Scans run on `engine` (the scanning engine: long reads stay off the event loop);
+    what they find bumps `changes`."""
     from portside.meta.sql.vulndb import SqlVulnerabilities
 
     vulnerabilities = SqlVulnerabilities(engine)
-    store = SqlScans(engine)
+    store = SqlScans(engine, after_commit=_bumping(changes))
     registry_host = settings.base_url.split("://", 1)[-1]
 
     async def generation() -> int:

@@ -30,6 +30,11 @@ class Coordinator(Protocol):
     def account_changes(self) -> Generation:
         """Bumped after committed account and robot changes (`SqlAccounts`' hook)."""
 
+    @property
+    def scan_changes(self) -> Generation:
+        """Bumped after commits that change what scans found or their reports' state
+        (`SqlScans`' hook): the pull policies' verdicts are kept while it stands."""
+
     def login_throttle(self, limit: int, window: float) -> Throttle: ...
 
     async def check(self) -> None:
@@ -50,6 +55,7 @@ class LocalCoordinator:
         self.locks = LocalLocks(lock_directory)
         self.registry_changes = MachineChangeCounter(lock_directory / "registry.generation")
         self.account_changes = MachineChangeCounter(lock_directory / "accounts.generation")
+        self.scan_changes = MachineChangeCounter(lock_directory / "scans.generation")
         self._throttles: list[MachineLoginThrottle] = []
 
     def login_throttle(self, limit: int, window: float) -> MachineLoginThrottle:
@@ -63,5 +69,6 @@ class LocalCoordinator:
     async def close(self) -> None:
         self.registry_changes.close()
         self.account_changes.close()
+        self.scan_changes.close()
         for throttle in self._throttles:
             throttle.close()

@@ -331,6 +331,7 @@ class RedisCoordinator:
         self.locks = RedisLocks(self._link, lock_lease)
         self.registry_changes = RedisChangeCounter(self._link, "registry")
         self.account_changes = RedisChangeCounter(self._link, "accounts")
+        self.scan_changes = RedisChangeCounter(self._link, "scans")
 
     @classmethod
     def from_url(

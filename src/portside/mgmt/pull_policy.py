@@ -14,8 +14,9 @@ for external scanners (Harbor's `scanner-pull`) pass: the scan is what the polic
 
 Cost: a pull from a project without a policy costs one dictionary lookup (each project's
 policy is kept while the accounts' generation stands; allowlist writes move it too). A
-gated pull reads its manifest's latest scan (one query); the verdict is kept per
-(manifest, policy, scan) so the findings are read once per scan.
+gated pull costs one more: its verdict is kept while neither that generation nor the
+scans' moves (each scan's findings, report and queueing move it), so the findings of an
+image are read again only after something about them changed.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ class PullPolicy:
         allowlists: CveAllowlistService,
         scans: ScanStore,
         changes: ChangeCounter | None,
+        scan_changes: ChangeCounter | None = None,
         entries: int = 8192,
     ):
         self._projects = projects
@@ -144,8 +146,10 @@ class PullPolicy:
         self._allowlists = allowlists
         self._scans = scans
         self._changes = changes
+        self._scan_changes = scan_changes
         self._policies: _Lru[str, _ProjectPolicy] = _Lru(entries)
-        self._verdicts: _Lru[tuple[Any, ...], str] = _Lru(entries)
+        # (project, repository, digest, allowlist in force) -> ((generations), refusal or "")
+        self._verdicts: _Lru[tuple[Any, ...], tuple[tuple[int | None, int | None], str]] = _Lru(entries)
         self._images: _Lru[str, bool] = _Lru(entries)
         self._scanners: _Lru[tuple[str, int, int | None], bool] = _Lru(entries)
 
@@ -202,11 +206,29 @@ class PullPolicy:
     async def _vulnerability_refusal(
         self, policy: _ProjectPolicy, rule: VulnerabilityRule, repository: str, digest: str
     ) -> str:
-        """Why the rule refuses `digest`, or "" when it allows it."""
-        report: ScanReport | None = (await self._scans.latest(repository, [digest], ["vulnerability"])).get(
-            (digest, "vulnerability")
-        )
-        if report is None or report.status != "Success" or report.summary is None:
+        """Why the rule refuses `digest`, or "" when it allows it. Judged by what the
+        image's last match found (a scan running again does not hold up its pulls); kept
+        while neither the scans' nor the policy's generation moves."""
+        allowlisted = rule.allowlist.in_force(time.time())
+        scans = await self._scan_changes.current() if self._scan_changes is not None else None
+        project_id = policy.project.project_id if policy.project is not None else None
+        key = (project_id, repository, digest, bool(allowlisted))
+        kept = policy.generation is not None and scans is not None
+        if kept:
+            cached = self._verdicts.get(key)
+            if cached is not None and cached[0] == (policy.generation, scans):
+                return cached[1]
+        verdict = await self._judge(rule, allowlisted, repository, digest)
+        if kept:
+            self._verdicts.put(key, ((policy.generation, scans), verdict))
+        return verdict
+
+    async def _judge(self, rule: VulnerabilityRule, allowlisted: frozenset[str], repository: str, digest: str) -> str:
+        summary = await self._scans.summary(digest)
+        if summary is None:
+            report: ScanReport | None = (await self._scans.latest(repository, [digest], ["vulnerability"])).get(
+                (digest, "vulnerability")
+            )
             if report is not None and report.status in _RUNNING:
                 state = "is being scanned; pull it again once the scan has ended"
             elif report is not None and report.status != "Success":
@@ -217,18 +239,8 @@ class PullPolicy:
                 "current image without vulnerability scanning cannot be pulled due to configured policy in "
                 f"{rule.phrase()} The image {state}, or contact your project administrator for help."
             )
-        summary = report.summary
-        project_id = policy.project.project_id if policy.project is not None else None
-        allowlisted = rule.allowlist.in_force(time.time())
-        key = (project_id, digest, policy.generation, report.id, summary.matched_at, bool(allowlisted))
-        cached = self._verdicts.get(key) if policy.generation is not None else None
-        if cached is not None:
-            return cached
-        verdict = ""
-        if summary.total and summary.severity >= rule.threshold:  # else nothing can block
-            findings = await self._scans.findings(digest)
-            blocking = [f for f in findings if f.severity >= rule.threshold and not (_ids(f) & allowlisted)]
-            verdict = _refusal(rule, blocking) if blocking else ""
-        if policy.generation is not None:
-            self._verdicts.put(key, verdict)
-        return verdict
+        if not summary.total or summary.severity < rule.threshold:  # nothing can refuse it
+            return ""
+        findings = await self._scans.findings(digest)
+        blocking = [f for f in findings if f.severity >= rule.threshold and not (_ids(f) & allowlisted)]
+        return _refusal(rule, blocking) if blocking else ""

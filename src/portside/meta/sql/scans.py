@@ -123,7 +123,7 @@ class SqlScans(SqlSecurityHub):
     # --- reports and the queue ------------------------------------------------------------
 
     async def enqueue(self, repository: str, digest: str, scan_type: str, trigger: str) -> ScanReport | None:
-        async with self._write(notify=False) as conn:
+        async with self._write() as conn:
             active = await conn.execute(
                 select(scan_reports.c.id).where(
                     scan_reports.c.repository == repository,
@@ -215,7 +215,7 @@ class SqlScans(SqlSecurityHub):
         values["log"] = scan_reports.c.log + log
         if sbom_digest is not None:
             values["sbom_digest"] = sbom_digest
-        async with self._write(notify=False) as conn:
+        async with self._write() as conn:
             await conn.execute(update(scan_reports).where(scan_reports.c.id == report_id).values(**values))
             event_type = SCAN_STATUS_EVENTS.get(status)
             found = (
@@ -432,7 +432,7 @@ class SqlScans(SqlSecurityHub):
         upsert = self._insert(scan_summaries).values(digest=digest, **values)
         upsert = upsert.on_conflict_do_update(index_elements=[scan_summaries.c.digest], set_=values)
         critical = sorted({f.vulnerability_id for f in findings if f.severity == CRITICAL_SEVERITY})
-        async with self._write(notify=False) as conn:
+        async with self._write() as conn:
             if critical:
                 # Which Critical vulnerabilities are new to this image: told once, when found.
                 known = await conn.execute(
