@@ -390,3 +390,17 @@ async def test_an_executable_script_still_reaches_no_detector_and_costs_nothing(
     image = layer_of(file("/usr/bin/script", "#!/bin/sh\necho hi\n", mode=0o755))
     inventory = await take_inventory([image])
     assert inventory.packages == () and inventory.notes == ()
+
+
+@needs_rustc
+async def test_a_hard_link_to_a_program_shares_what_every_detector_kept(auditable: Path, tmp_path: Path):
+    path = tmp_path / "layer.tar"
+    tar_of(path, {"/usr/bin/hello": auditable})
+    with tarfile.open(path, "a") as tar:
+        link = tarfile.TarInfo("usr/bin/hello-again")
+        link.type, link.linkname, link.mode = tarfile.LNKTYPE, "usr/bin/hello", 0o755
+        tar.addfile(link)
+    inventory = await take_inventory([file_layer(path)])
+    assert {(p.path, p.name) for p in crates(inventory)} == {
+        (where, name) for where in ("/usr/bin/hello", "/usr/bin/hello-again") for name in ("libc", "smallvec")
+    }

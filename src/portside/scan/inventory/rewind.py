@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["MEMORY_LIMIT", "Rewindable"]
 
 # What one file may hold in memory while it is read; the rest goes to a temporary file.
-MEMORY_LIMIT = 16 << 20
+MEMORY_LIMIT = 32 << 20
 _STEP = 1 << 20  # the most read from the source at once, however far a seek went
 # Small, so that a reader asking for a file's first bytes (its magic) makes the source give
 # up little more than those; large reads pass the buffer by.
@@ -30,7 +30,7 @@ class _Recording:
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._memory = bytearray()
-        self._disk: IO[bytes] | None = None
+        self._disk: io.BufferedRandom | None = None
         self.size = 0
 
     def append(self, data: bytes) -> None:
@@ -45,16 +45,25 @@ class _Recording:
             self._disk.write(rest)
         self.size += len(data)
 
-    def read(self, at: int, length: int) -> bytes:
-        length = min(length, self.size - at)
+    def read_into(self, at: int, into: memoryview) -> int:
+        """Copy what was recorded from `at` on into `into` (once: no bytes in between)."""
+        length = min(len(into), self.size - at)
         if length <= 0:
-            return b""
-        if at + length <= len(self._memory):
-            return bytes(self._memory[at : at + length])
-        head = bytes(self._memory[at:]) if at < len(self._memory) else b""
-        assert self._disk is not None  # past the memory part: it spilled
-        self._disk.seek(max(at - len(self._memory), 0))
-        return head + self._disk.read(length - len(head))
+            return 0
+        in_memory = max(0, min(length, len(self._memory) - at))
+        if in_memory:
+            with memoryview(self._memory) as memory:
+                into[:in_memory] = memory[at : at + in_memory]
+        if in_memory < length:
+            assert self._disk is not None  # past the memory part: it spilled
+            self._disk.seek(at + in_memory - len(self._memory))
+            view = into[in_memory:length]
+            while view:
+                count = self._disk.readinto(view)
+                if not count:
+                    break
+                view = view[count:]
+        return length
 
     def close(self) -> None:
         self._memory = bytearray()
@@ -104,13 +113,11 @@ class _Raw(io.RawIOBase):
             self._recording.append(chunk)
 
     def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        wanted = len(view)
-        self._catch_up(self._position + wanted)
-        data = self._recording.read(self._position, wanted)
-        view[: len(data)] = data
-        self._position += len(data)
-        return len(data)
+        with memoryview(buffer) as view, view.cast("B") as into:
+            self._catch_up(self._position + len(into))
+            count = self._recording.read_into(self._position, into)
+        self._position += count
+        return count
 
     def close(self) -> None:
         self._recording.close()
