@@ -37,6 +37,8 @@ ORDERED = [
     ("Maven", "1.0-alpha-1", "1.0-beta-1"),
     ("Maven", "2.9", "2.10"),
     ("crates.io", "0.9.9", "0.10.0"),
+    ("crates.io", "1.0.0-alpha.1", "1.0.0"),
+    ("crates.io", "0.11.0+wasi-snapshot-preview1", "0.11.1"),  # build metadata, as wasi's releases carry
     ("SEMVER", "1.2.3-0", "1.2.3"),
 ]
 

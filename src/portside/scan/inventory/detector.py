@@ -32,7 +32,10 @@ def read_whole(stream: IO[bytes], size: int, path: str) -> bytes | None:
 class Detector:
     """`wants(path, mode)` is asked for every regular file of every layer; `read` turns a
     wanted file's stream into what is kept (the whole file, an excerpt, or None for "not
-    mine after all"); files larger than `size_cap` are skipped with a note."""
+    mine after all"); files larger than `size_cap` are skipped with a note. A file goes to
+    the first detector that wants it; if that one guesses, every later guessing detector
+    that wants it reads it too, each from its first byte (one stream: what the first read
+    is replayed to the next)."""
 
     name: str
     wants: Callable[[str, int], bool]
@@ -42,3 +45,5 @@ class Detector:
     # A detector that guesses (asks for files it may only recognise by content, such as any
     # executable) is not told of files it could not have: over the cap, or hard links to them.
     guesses: bool = False
+    # `read` seeks in the stream (back to what has passed, too): it is given one that can.
+    seeks: bool = False

@@ -6,7 +6,7 @@ as `/etc/os-release -> ../usr/lib/os-release` lands on the file the layers actua
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = ["ImageFiles", "KeptFile", "normalise", "resolve"]
@@ -35,10 +35,12 @@ class KeptFile:
 
 
 class ImageFiles:
-    """A read-only view of the kept files, resolving symlinks the way the kernel would."""
+    """A read-only view of the kept files, resolving symlinks the way the kernel would.
+    A path may be kept for several detectors (an ELF file for both Go and Rust), each
+    with what it keeps of it."""
 
-    def __init__(self, kept: Mapping[str, KeptFile], symlinks: Mapping[str, str]) -> None:
-        self._kept = dict(kept)
+    def __init__(self, kept: Mapping[str, Sequence[KeptFile]], symlinks: Mapping[str, str]) -> None:
+        self._kept = {path: tuple(files) for path, files in kept.items() if files}
         self._symlinks = dict(symlinks)
 
     def __len__(self) -> int:
@@ -47,14 +49,16 @@ class ImageFiles:
     def kept_for(self, detector: str) -> Iterator[KeptFile]:
         """The files kept for one detector, in path order (so results are deterministic)."""
         for path in sorted(self._kept):
-            kept = self._kept[path]
-            if kept.kept_for == detector:
-                yield kept
+            for kept in self._kept[path]:
+                if kept.kept_for == detector:
+                    yield kept
 
     def get(self, path: str) -> KeptFile | None:
-        """The kept file at `path`, following symlinks in any component; None when absent."""
+        """The kept file at `path` (what its first reader kept), following symlinks in any
+        component; None when absent."""
         resolved = self.resolve(path)
-        return None if resolved is None else self._kept.get(resolved)
+        found = None if resolved is None else self._kept.get(resolved)
+        return found[0] if found else None
 
     def resolve(self, path: str) -> str | None:
         """`path` with every symlink along it followed; None for a loop."""

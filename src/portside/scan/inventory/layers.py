@@ -12,12 +12,13 @@ import importlib
 import posixpath
 import tarfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import IO, Any
 
 from portside.scan.inventory.detector import Detector
 from portside.scan.inventory.files import ImageFiles, KeptFile, normalise, resolve
+from portside.scan.inventory.rewind import Rewindable
 from portside.scan.inventory.stream import ChunkPipe
 
 __all__ = ["ImageTree", "read_layer"]
@@ -39,7 +40,7 @@ class ImageTree:
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
         self._detectors = tuple(detectors)
-        self._kept: dict[str, KeptFile] = {}
+        self._kept: dict[str, tuple[KeptFile, ...]] = {}
         self._symlinks: dict[str, str] = {}  # link path -> target
         self._written_in: dict[str, int] = {}  # path (kept file or link) -> layer index
         self.notes: list[str] = []
@@ -98,13 +99,39 @@ class ImageTree:
             if any(d.wants(path, 0o644) for d in self._detectors if not d.guesses):
                 self.notes.append(f"{path} in layer {digest} is a hard link to {target}, which was not kept")
             return
-        self._kept[path] = replace(found, path=path, layer=digest)
+        self._kept[path] = tuple(replace(kept, path=path, layer=digest) for kept in found)
         self._written_in[path] = index
 
     def _keep(
         self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, named: str, digest: str, index: int
     ) -> None:
+        readers = self._readers(member, path, named, digest)
+        if not readers:
+            return
+        stream = tar.extractfile(member)
+        if stream is None:
+            return
+        kept: list[KeptFile] = []
+        if len(readers) == 1 and not readers[0].seeks:
+            kept.extend(self._read(readers[0], stream, member, path, digest))
+        else:
+            # One stream, several readers (or one that seeks): what passes is recorded, so
+            # each reader starts from the first byte and may seek back.
+            with Rewindable(stream, member.size) as shared:
+                for detector in readers:
+                    shared.seek(0)
+                    kept.extend(self._read(detector, shared, member, path, digest))
+        if kept:
+            self._kept[path] = tuple(kept)
+            self._written_in[path] = index
+
+    def _readers(self, member: tarfile.TarInfo, path: str, named: str, digest: str) -> list[Detector]:
+        """The first detector that wants the file and may read one its size; when that one
+        guesses, every later guessing detector that does too."""
+        readers: list[Detector] = []
         for detector in self._detectors:
+            if readers and not (readers[0].guesses and detector.guesses):
+                continue
             if not (detector.wants(path, member.mode) or detector.wants(named, member.mode)):
                 continue
             if member.size > detector.size_cap:
@@ -114,16 +141,16 @@ class ImageTree:
                         f"the {detector.size_cap}-byte limit for {detector.name}"
                     )
                 continue
-            stream = tar.extractfile(member)
-            if stream is None:
-                return
-            data = detector.read(stream, member.size, path)
-            if data is not None:
-                self._kept[path] = KeptFile(
-                    path=path, data=data, layer=digest, kept_for=detector.name, size=member.size
-                )
-                self._written_in[path] = index
-            return  # the stream is consumed: one detector reads each file
+            readers.append(detector)
+        return readers
+
+    @staticmethod
+    def _read(
+        detector: Detector, stream: IO[bytes], member: tarfile.TarInfo, path: str, digest: str
+    ) -> Iterator[KeptFile]:
+        data = detector.read(stream, member.size, path)
+        if data is not None:
+            yield KeptFile(path=path, data=data, layer=digest, kept_for=detector.name, size=member.size)
 
 
 def read_layer(pipe: ChunkPipe, tree: ImageTree, digest: str, index: int) -> None:
