@@ -502,7 +502,13 @@ def _management(
         registry.manifests.after_push = scan_api.pushed
         # Projects' vulnerability policies read the scans' reports (Harbor's prevent_vul).
         registry.manifests.pull_gate = PullPolicy(
-            accounts, accounts, allowlists, SqlScans(database.engine), project_changes, scan_changes
+            accounts,
+            accounts,
+            allowlists,
+            SqlScans(database.engine),
+            project_changes,
+            scan_changes,
+            registry.manifests.holding,
         )
         # The export's long reads run on the scanning engine, as scans' do.
         cve_exports = CveExportService(

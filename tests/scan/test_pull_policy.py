@@ -200,3 +200,33 @@ def test_what_the_policy_lets_through(server: Portside) -> None:
     puller = robot("puller", "pull")
     assert _pull(server, f"{project}/app", "v1", scanner).status_code == 200
     _refused(_pull(server, f"{project}/app", "v1", puller))
+
+
+def test_a_refused_images_blobs_are_refused_too(server: Portside) -> None:
+    project = _project(server, prevent_vul="true", severity="none")
+    image = vulnerable_image()
+    # Another image shares its first layer (the OS) and is allowed: that layer stays readable.
+    shared_os = image.blobs[1]
+    clean = oci.image_manifest(oci.config_blob(platform=("linux", "arm64")), [shared_os])
+    with _registry(server) as registry:
+        oci.push_manifest(registry, f"{project}/app", image, "v1")
+        oci.push_manifest(registry, f"{project}/app", clean, "clean")
+        orphan = oci.Blob(b"not in any manifest", "application/octet-stream")
+        oci.push_blob(registry, f"{project}/app", orphan)
+    _scan(server, project, "app", image.digest)
+    _scan(server, project, "app", clean.digest)
+    python_layer, config = image.blobs[2], image.blobs[0]
+
+    def blob(digest: str, who: tuple[str, str] = ADMIN) -> httpx.Response:
+        with _registry(server, who) as registry:
+            return registry.get(f"/v2/{project}/app/blobs/{digest}")
+
+    message = _refused(blob(python_layer.digest))
+    assert f"is part of {image.digest}" in message and "CVE-2018-18074" in message
+    _refused(blob(config.digest))
+    assert blob(shared_os.digest).content == shared_os.data
+    assert blob(orphan.digest).status_code == 200
+    with _registry(server) as registry:  # HEAD tells the size, not the content
+        assert registry.head(f"/v2/{project}/app/blobs/{python_layer.digest}").status_code == 200
+    _set(server, project, cve_allowlist={"items": [{"cve_id": "CVE-2018-18074"}, {"cve_id": "CVE-2023-32681"}]})
+    assert blob(python_layer.digest).content == python_layer.data

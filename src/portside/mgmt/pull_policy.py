@@ -7,7 +7,9 @@ governing the project (its own, or the system's with `reuse_sys_cve_allowlist`) 
 name; an expired allowlist names nothing. The message says which rule refused and which
 vulnerabilities, so a person knows what would let the pull through.
 
-What is gated is an image: an image manifest whose layers are filesystems. An index
+What is gated is an image: an image manifest whose layers are filesystems, and the blobs
+of images: a blob GET is refused when every image of the repository holding it is (a
+layer an allowed image shares stays readable). An index
 passes (each platform's manifest is asked when it is pulled), as do signatures, SBOMs and
 other artifacts, which a scan cannot judge and clients must read. Pulls by the robots made
 for external scanners (Harbor's `scanner-pull`) pass: the scan is what the policy waits for.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -38,6 +41,7 @@ from portside.meta.scans import ScanReport, ScanStore, StoredFinding
 from portside.meta.stores import ChangeCounter, ManifestRecord
 from portside.mgmt.cve_allowlist import CveAllowlistService
 from portside.oci import mediatypes as mt
+from portside.oci.digest import Digest
 from portside.scan.model import Severity
 
 __all__ = ["SCANNER_PULL", "PullPolicy", "VulnerabilityRule"]
@@ -139,14 +143,18 @@ class PullPolicy:
         scans: ScanStore,
         changes: ChangeCounter | None,
         scan_changes: ChangeCounter | None = None,
+        holding: Callable[[str, Digest], Awaitable[list[ManifestRecord]]] | None = None,
         entries: int = 8192,
     ):
+        """`holding(repository, blob)`: the manifests of the repository that hold the blob
+        (None: blobs are not judged)."""
         self._projects = projects
         self._robots = robots
         self._allowlists = allowlists
         self._scans = scans
         self._changes = changes
         self._scan_changes = scan_changes
+        self._holding = holding
         self._policies: _Lru[str, _ProjectPolicy] = _Lru(entries)
         # (project, repository, digest, allowlist in force) -> ((generations), refusal or "")
         self._verdicts: _Lru[tuple[Any, ...], tuple[tuple[int | None, int | None], str]] = _Lru(entries)
@@ -158,15 +166,40 @@ class PullPolicy:
         if policy.project is None or policy.vulnerability is None:
             return
         digest = str(record.digest)
-        image = self._images.get(digest)
-        if image is None:
-            image = gated_image(record)
-            self._images.put(digest, image)
-        if not image or await self._scanner_pull(grant, policy):
+        if not self._gated(record) or await self._scanner_pull(grant, policy):
             return
         refusal = await self._vulnerability_refusal(policy, policy.vulnerability, repository, digest)
         if refusal:
             raise PolicyViolation(refusal, detail={"project": policy.project.name, "digest": digest})
+
+    async def check_blob(self, grant: Grant, repository: str, digest: Digest) -> None:
+        policy = await self._policy(project_of(repository), grant.generation)
+        if policy.project is None or policy.vulnerability is None or self._holding is None:
+            return
+        if await self._scanner_pull(grant, policy):
+            return
+        refusals = []
+        for record in await self._holding(repository, digest):
+            if not self._gated(record):
+                return  # held by what the policy does not judge (a signature's payload, say)
+            refusal = await self._vulnerability_refusal(policy, policy.vulnerability, repository, str(record.digest))
+            if not refusal:
+                return
+            refusals.append((str(record.digest), refusal))
+        if refusals:  # no holder at all: a blob no image uses yet, nothing to protect
+            image, why = refusals[0]
+            raise PolicyViolation(
+                f"{digest} is part of {image}, which this project's policy refuses: {why}",
+                detail={"project": policy.project.name, "digest": str(digest), "image": image},
+            )
+
+    def _gated(self, record: ManifestRecord) -> bool:
+        digest = str(record.digest)
+        image = self._images.get(digest)
+        if image is None:
+            image = gated_image(record)
+            self._images.put(digest, image)
+        return image
 
     async def _policy(self, name: str, generation: int | None) -> _ProjectPolicy:
         """`name`'s policy at the accounts' `generation` (when the caller's grant read it; else

@@ -49,6 +49,10 @@ class ManifestService:
         # Asked before a manifest GET answers (projects' pull policies); None: nothing to ask.
         self.pull_gate: PullGate | None = None
 
+    async def holding(self, repo: str, blob: Digest, limit: int = 64) -> list[ManifestRecord]:
+        """Manifests of `repo` that hold `blob` as their config or a layer (at most `limit`)."""
+        return await self._repos.manifests_holding(repo, blob, limit)
+
     async def _lookup(self, repo: str, reference: Reference) -> ManifestRecord | None:
         if self._cache is None:
             return await self._repos.get_manifest(repo, reference)

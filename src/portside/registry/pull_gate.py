@@ -8,6 +8,7 @@ from typing import Protocol
 
 from portside.auth.access import Grant
 from portside.meta.stores import ManifestRecord
+from portside.oci.digest import Digest
 
 __all__ = ["PullGate"]
 
@@ -16,3 +17,7 @@ class PullGate(Protocol):
     async def check(self, grant: Grant, repository: str, record: ManifestRecord) -> None:
         """Return when the pull is allowed; raise `PolicyViolation` (412) saying which rule
         refused it and what would satisfy it."""
+
+    async def check_blob(self, grant: Grant, repository: str, digest: Digest) -> None:
+        """The same for a blob: refused only when every image of `repository` that holds it
+        is refused, so a pull of a blocked image's layers is no way around its policy."""

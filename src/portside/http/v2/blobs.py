@@ -28,6 +28,9 @@ _OCTET_STREAM = "application/octet-stream"
 async def get_blob(request: Request) -> Response:
     digest = Digest.parse(request.path_params["digest"])
     blob = await services(request).blobs.open(repo_name(request), digest)
+    gate = services(request).manifests.pull_gate
+    if request.method == "GET" and gate is not None:
+        await gate.check_blob(request.state.grant, repo_name(request), digest)
     headers = blob_headers(digest)
     if blob.local_path is not None:
         stat = stat_local(blob.local_path, digest)

@@ -428,6 +428,22 @@ class SqlDatabase(SqlBase):
             query = query.limit(limit)
         return list((await conn.execute(query)).scalars())
 
+    async def manifests_holding(self, repo: str, blob: Digest, limit: int) -> list[ManifestRecord]:
+        query = (
+            select(manifests.c.digest, manifests.c.media_type, manifests.c.payload)
+            .select_from(
+                manifest_refs.join(repo_manifests, repo_manifests.c.digest == manifest_refs.c.parent)
+                .join(repositories, repositories.c.id == repo_manifests.c.repo_id)
+                .join(manifests, manifests.c.digest == manifest_refs.c.parent)
+            )
+            .where(repositories.c.name == repo, manifest_refs.c.child == str(blob), manifest_refs.c.kind == "blob")
+            .order_by(manifests.c.digest)
+            .limit(limit)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [ManifestRecord(Digest.parse(row.digest), row.media_type, row.payload) for row in rows]
+
     async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
         async with self._read() as conn:
             rows = (await conn.execute(*referrers_query(repo, [str(subject)], artifact_type))).all()
