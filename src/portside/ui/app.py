@@ -29,6 +29,7 @@ from portside.ui.views import (
     admin_scanners,
     admin_security,
     artifacts,
+    cve_exports,
     home,
     projects,
     repositories,
@@ -146,6 +147,7 @@ def build_pages(management: ManagementServices, registry: Services) -> ASGIApp:
         admin,
         admin_scanners,
         admin_security,
+        cve_exports,
     ):
         routes.extend(area.routes)
     app = Starlette(
