@@ -2,12 +2,14 @@
 API tests use (tests/scan/scanning.py: a vulnerable image in two repositories, a fixed one
 beside it): every finding listed worst first, narrowed by the form's fields (CVE id,
 severity, CVSS range, fix, project, repository, tag, digest, package), paged, the results
-block alone for htmx; a filter the service cannot read comes back as the form's error; the
-page is the system administrators' only."""
+block alone for htmx; past 1,000 findings the count stops and the pages go on; a filter the
+service cannot read comes back as the form's error; the page is the system administrators'
+only."""
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +18,8 @@ import httpx
 import pytest
 
 from tests.scan.scanning import scanned_project, scanning_server
-from tests.servers import ADMIN_PASSWORD, Portside
+from tests.servers import Portside
+from tests.ui.pages import ADMIN, api, unique
 from tests.ui.test_admin import Browser
 
 ORDER = ("Unknown", "Negligible", "Low", "Medium", "High", "Critical")
@@ -36,7 +39,7 @@ def project(server: Portside) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def admin(server: Portside) -> Iterator[Browser]:
-    browser = Browser(server, ("admin", ADMIN_PASSWORD))
+    browser = Browser(server, ADMIN)
     yield browser
     browser.close()
 
@@ -181,3 +184,45 @@ def test_the_hub_is_the_administrators_only(server: Portside, project: dict[str,
     with httpx.Client(base_url=server.url, timeout=60) as client:
         sent = client.get(HUB)
         assert sent.status_code == 303 and sent.headers["location"].startswith("/sign-in")
+
+
+def _copies(server: Portside, source: str, count: int) -> str:
+    """A new project whose `count` repositories each hold the image `source` names (its
+    blobs mounted, nothing uploaded again; its findings are the digest's, so no scan): its name."""
+    name = unique("many")
+    assert api(server, "POST", "/projects", json={"project_name": name}).status_code == 201
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as client:
+        repository, tag = source.split(":")
+        got = client.get(
+            f"/v2/{repository}/manifests/{tag}", headers={"accept": "application/vnd.oci.image.manifest.v1+json"}
+        )
+        assert got.status_code == 200, got.text
+        document = json.loads(got.content)
+        digests = [document["config"]["digest"], *(layer["digest"] for layer in document["layers"])]
+        for number in range(count):
+            copy = f"{name}/r{number}"
+            for digest in digests:
+                mounted = client.post(f"/v2/{copy}/blobs/uploads/", params={"mount": digest, "from": repository})
+                assert mounted.status_code == 201, mounted.text
+            put = client.put(
+                f"/v2/{copy}/manifests/v1", content=got.content, headers={"content-type": got.headers["content-type"]}
+            )
+            assert put.status_code == 201, put.text
+    return name
+
+
+def test_past_a_thousand_findings_the_count_stops_and_paging_goes_on(
+    server: Portside, admin: Browser, project: dict[str, Any]
+) -> None:
+    # Two findings in each copy of v1: 1,000 of them, beside the project's own four.
+    _copies(server, f"{project['name']}/app:v1", 500)
+    _, page = listed(admin)
+    assert "Findings 1–25 of more than 1,000" in page and 'rel="next"' in page
+    _, full = listed(admin, page=40)
+    assert "Findings 976–1000 of more than 1,000" in full and 'rel="next"' in full
+    _, beyond = listed(admin, page=41)
+    assert len(rows(beyond)) == 4 and "Findings 1001–1004 of more than 1,000" in beyond
+    assert 'rel="next"' not in beyond and 'rel="prev"' in beyond
+    # A filter that narrows below the limit counts exactly again.
+    _, narrowed = listed(admin, project=project["name"], page_size=100)
+    assert "more than" not in narrowed

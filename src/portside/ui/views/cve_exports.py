@@ -70,8 +70,11 @@ async def start(request: Request) -> Response:
 
 async def my_exports(request: Request) -> Response:
     who = await signed_in_user(request)
-    executions = await _exports(request).executions(who.principal)
+    exports = _exports(request)
+    executions = await exports.executions(who.principal)
+    hours = max(int(exports.retention.total_seconds() // 3600), 1)
     context = {
+        "kept_for": "a day" if hours == 24 else f"{hours} hour{'s' if hours != 1 else ''}",
         "current": "cve-exports",
         "executions": executions,
         "running": any(e.status in _RUNNING for e in executions),
