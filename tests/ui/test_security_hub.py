@@ -110,6 +110,9 @@ def test_the_hub_lists_every_finding_worst_first_and_filters_them(admin: Browser
     _, page = listed(admin, project=name, severity=severity.lower(), page_size=100)
     assert {r["severity"] for r in rows(page)} == {severity}
     assert '<option value="' + severity + '" selected>' in page
+    absent = next(label for label in reversed(ORDER) if label not in {r["severity"] for r in mine})
+    _, page = listed(admin, project=name, severity=absent)
+    assert rows(page) == [] and "No finding matches these filters." in page
     _, page = listed(admin, project=name, package="reque")  # a part of the name
     assert sorted({(r["package"], r["id"]) for r in rows(page)}) == [
         ("requests", "CVE-2018-18074"),
