@@ -26,6 +26,7 @@ __all__ = [
     "new_user",
     "PYTHON_PACKAGE",
     "REPORT_MIME",
+    "scanned_project",
     "scanning_server",
     "vulnerable_image",
     "vulndb_import",
@@ -106,3 +107,39 @@ def wait_for_scan(client: httpx.Client, path: str, key: str, timeout: float = 60
             return artifact
         assert time.monotonic() < deadline, f"scan did not end: {artifact}"
         time.sleep(0.3)
+
+
+def scanned_project(server: Portside) -> dict[str, Any]:
+    """A private project with a developer and a guest: `app` holds v1 (requests 2.19.1, two
+    fixable CVEs) and v2 (requests 2.31.0, neither), both scanned; `other` holds v1 again,
+    tagged `copy`. Its name, id, members ((name, password)) and the two images' digests."""
+    name = f"hub{uuid.uuid4().hex[:8]}"
+    developer = new_user(server, f"d{name}")
+    guest = new_user(server, f"g{name}")
+    vulnerable, fixed = vulnerable_image(), vulnerable_image("2.31.0")
+    auth = ("admin", ADMIN_PASSWORD)
+    with httpx.Client(base_url=server.url + "/api/v2.0", auth=auth, timeout=60) as client:
+        r = client.post("/projects", json={"project_name": name, "metadata": {"public": "false"}})
+        assert r.status_code == 201, r.text
+        for who, role in ((developer, 2), (guest, 3)):
+            member = {"role_id": role, "member_user": {"username": who[0]}}
+            assert client.post(f"/projects/{name}/members", json=member).status_code == 201
+        with httpx.Client(base_url=server.url, auth=auth, timeout=60) as registry:
+            oci.push_manifest(registry, f"{name}/app", vulnerable, "v1")
+            oci.push_manifest(registry, f"{name}/app", fixed, "v2")
+            oci.push_manifest(registry, f"{name}/other", vulnerable, "copy")
+        for repository, image in (("app", vulnerable), ("app", fixed), ("other", vulnerable)):
+            path = f"/projects/{name}/repositories/{repository}/artifacts/{image.digest}"
+            assert client.post(f"{path}/scan", json={"scan_type": "vulnerability"}).status_code == 202
+            assert (
+                wait_for_scan(client, path, "scan_overview")["scan_overview"][REPORT_MIME]["scan_status"] == "Success"
+            )
+        project_id = client.get(f"/projects/{name}").json()["project_id"]
+    return {
+        "name": name,
+        "id": project_id,
+        "developer": developer,
+        "guest": guest,
+        "vulnerable": str(vulnerable.digest),
+        "fixed": str(fixed.digest),
+    }

@@ -16,9 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api import oci
 from tests.mgmt.harbor_schema import check
-from tests.scan.scanning import REPORT_MIME, new_user, scanning_server, vulnerable_image, wait_for_scan
+from tests.scan.scanning import REPORT_MIME, new_user, scanned_project, scanning_server
 from tests.servers import ADMIN_PASSWORD, Portside
 
 ADMIN = ("admin", ADMIN_PASSWORD)
@@ -38,37 +37,7 @@ def api(server: Portside, who: tuple[str, str] | None = ADMIN) -> httpx.Client:
 
 @pytest.fixture(scope="module")
 def project(server: Portside) -> dict[str, Any]:
-    """A private project: `app` holds v1 (requests 2.19.1, two fixable CVEs) and v2
-    (requests 2.31.0, neither), both scanned; `other` holds v1 again, tagged `copy`."""
-    name = f"hub{uuid.uuid4().hex[:8]}"
-    developer = new_user(server, f"d{name}")
-    guest = new_user(server, f"g{name}")
-    vulnerable, fixed = vulnerable_image(), vulnerable_image("2.31.0")
-    with api(server) as client:
-        r = client.post("/projects", json={"project_name": name, "metadata": {"public": "false"}})
-        assert r.status_code == 201, r.text
-        for who, role in ((developer, 2), (guest, 3)):
-            member = {"role_id": role, "member_user": {"username": who[0]}}
-            assert client.post(f"/projects/{name}/members", json=member).status_code == 201
-        with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
-            oci.push_manifest(registry, f"{name}/app", vulnerable, "v1")
-            oci.push_manifest(registry, f"{name}/app", fixed, "v2")
-            oci.push_manifest(registry, f"{name}/other", vulnerable, "copy")
-        for repository, image in (("app", vulnerable), ("app", fixed), ("other", vulnerable)):
-            path = f"/projects/{name}/repositories/{repository}/artifacts/{image.digest}"
-            assert client.post(f"{path}/scan", json={"scan_type": "vulnerability"}).status_code == 202
-            assert (
-                wait_for_scan(client, path, "scan_overview")["scan_overview"][REPORT_MIME]["scan_status"] == "Success"
-            )
-        project_id = client.get(f"/projects/{name}").json()["project_id"]
-    return {
-        "name": name,
-        "id": project_id,
-        "developer": developer,
-        "guest": guest,
-        "vulnerable": str(vulnerable.digest),
-        "fixed": str(fixed.digest),
-    }
+    return scanned_project(server)
 
 
 def _list(client: httpx.Client, q: str | None = None, **params: Any) -> httpx.Response:

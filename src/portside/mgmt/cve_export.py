@@ -96,6 +96,7 @@ class Execution:
     status_text: str
     file_present: bool
     job_name: str
+    project: str = ""  # the name of the project exported, as it was when the export started
 
 
 def _owner(who: Principal) -> str:
@@ -252,6 +253,7 @@ class CveExportService:
             status_text=status_text,
             file_present=file_present and job.status == "Success",
             job_name=str(parameters.get("job_name", "")),
+            project=str(parameters.get("project", "")),
         )
 
     # --- the job -----------------------------------------------------------------------------

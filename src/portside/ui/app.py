@@ -23,7 +23,19 @@ from portside.http.api.services import ManagementServices
 from portside.http.services import Services
 from portside.ui.assets import ui_asset_routes
 from portside.ui.render import page
-from portside.ui.views import account, admin, admin_scanners, artifacts, home, projects, repositories, robots, search
+from portside.ui.views import (
+    account,
+    admin,
+    admin_scanners,
+    admin_security,
+    artifacts,
+    cve_exports,
+    home,
+    projects,
+    repositories,
+    robots,
+    search,
+)
 from portside.ui.visitor import SignInRequired
 
 __all__ = ["build_pages", "CONTENT_SECURITY_POLICY"]
@@ -124,7 +136,19 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def build_pages(management: ManagementServices, registry: Services) -> ASGIApp:
     routes: list[BaseRoute] = [*ui_asset_routes()]
-    for area in (home, account, projects, robots, repositories, artifacts, search, admin, admin_scanners):
+    for area in (
+        home,
+        account,
+        projects,
+        robots,
+        repositories,
+        artifacts,
+        search,
+        admin,
+        admin_scanners,
+        admin_security,
+        cve_exports,
+    ):
         routes.extend(area.routes)
     app = Starlette(
         routes=routes,

@@ -1,12 +1,13 @@
 """Pages: administration. Users, system robots, quotas, garbage collection, the scrub,
 vulnerability scanning (the database's status and scan-all), the scanners
-(views/admin_scanners.py) and the audit log, under
-`/admin`, with a left navigation across them.
+(views/admin_scanners.py), the security hub's findings (views/admin_security.py) and the
+audit log, under `/admin`, with a left navigation across them.
 
 Each section is what one system permission lists (`user`, `robot`, `quota`,
-`garbage-collection`, `scrub`, `scan-all`, `scanner`, `audit-log`): a visitor without it is refused with the words
-the services use (403; one not signed in is sent to sign in), and the navigation shows only
-the sections the visitor holds. The services still decide every change, as for /api/v2.0.
+`garbage-collection`, `scrub`, `scan-all`, `scanner`, `security-hub`, `audit-log`): a
+visitor without it is refused with the words the services use (403; one not signed in is
+sent to sign in), and the navigation shows only the sections the visitor holds. The
+services still decide every change, as for /api/v2.0.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ _SECTIONS = (
     ("scrub", "Scrub", "/admin/scrub", "scrub"),
     ("scanning", "Vulnerability scanning", "/admin/scanning", "scan-all"),
     ("scanners", "Scanners", "/admin/scanners", "scanner"),
+    ("security", "Security", "/admin/security", "security-hub"),
     ("audit", "Audit log", AUDIT, "audit-log"),
 )
 _RESOURCES = {section: resource for section, _, _, resource in _SECTIONS}
@@ -71,12 +73,14 @@ QUOTA_SORTS = (("-used.storage", "Most used"), ("used.storage", "Least used"), (
 AUDIT_OPERATIONS = ("create", "update", "delete", "pull", "login")
 SCHEDULE_TYPES = ("None", "Hourly", "Daily", "Weekly", "Custom")
 # Where each section's service is in ManagementServices, when the server may not offer it.
-_OPTIONAL = {"gc": "gc", "scrub": "scrub", "scanning": "scan_all", "scanners": "scans"}
+_OPTIONAL = {"gc": "gc", "scrub": "scrub", "scanning": "scan_all", "scanners": "scans", "security": "scans"}
 # Permissions the policy's system table does not list, which system administrators hold
 # as they hold every permission (the services ask the guard, which says so).
-_ADMINISTRATORS_ALSO = {("scan-all", action) for action in ("read", "list", "create", "update", "stop")} | {
-    ("scanner", action) for action in ("read", "list", "create", "update", "delete")
-}
+_ADMINISTRATORS_ALSO = (
+    {("scan-all", action) for action in ("read", "list", "create", "update", "stop")}
+    | {("scanner", action) for action in ("read", "list", "create", "update", "delete")}
+    | {("security-hub", action) for action in ("read", "list")}
+)
 
 
 async def administration(request: Request, section: str) -> tuple[Visitor, dict[str, Any]]:

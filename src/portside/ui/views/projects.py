@@ -23,7 +23,7 @@ from portside.ui.render import page, read_form, redirect
 from portside.ui.views import common
 from portside.ui.visitor import Visitor, check_csrf, management, signed_in_user, visitor
 
-__all__ = ["routes"]
+__all__ = ["routes", "summary_context"]
 
 GIB = 1024**3
 ROLE_TITLES = {
@@ -152,17 +152,37 @@ def _push_commands(host: str, project: str) -> list[tuple[str, str]]:
     ]
 
 
-async def project_summary(request: Request) -> Response:
-    who = await visitor(request)
-    name = request.path_params["name"]
-    summary = await management(request).projects.summary(who.principal, name)
+async def summary_context(request: Request, who: Visitor, name: str) -> dict[str, Any]:
+    """The summary tab's: the project in numbers, how to push, and the CVE export form for
+    those the policy lets export (views/cve_exports.py takes it)."""
+    services = management(request)
+    summary = await services.projects.summary(who.principal, name)
     members: list[tuple[str, int]] | None = None
     if summary.members_by_role is not None:
         members = [(ROLE_TITLES[role], summary.members_by_role.get(role, 0)) for role in ROLE_ORDER]
     host = request.headers.get("host") or request.url.netloc
     context = _base(request, summary.project, "summary")
-    context.update({"members": members, "quota": summary.quota, "commands": _push_commands(host, summary.project.name)})
-    return await page(request, "projects/summary.html", context)
+    may_export = services.cve_exports is not None and ("export-cve", "create") in await common.permissions(
+        request, who, f"/project/{summary.project.project_id}"
+    )
+    context.update(
+        {
+            "members": members,
+            "quota": summary.quota,
+            "commands": _push_commands(host, summary.project.name),
+            "may_export": may_export,
+            "export_form": {},
+            "errors": {},
+        }
+    )
+    return context
+
+
+async def project_summary(request: Request) -> Response:
+    who = await visitor(request)
+    return await page(
+        request, "projects/summary.html", await summary_context(request, who, request.path_params["name"])
+    )
 
 
 async def project_repositories(request: Request) -> Response:

@@ -42,6 +42,8 @@ __all__ = [
     "SBOM_FORMATS",
     "Filters",
     "badges",
+    "first_link",
+    "scanning",
     "vulnerabilities_page",
     "vulnerabilities_csv",
     "sbom_page",
@@ -65,7 +67,7 @@ _CYCLONEDX_LAYER = "portside:layer:digest"
 _CYCLONEDX_ECOSYSTEM = "portside:package:ecosystem"
 
 
-def _scanning(request: Request) -> ScanApiService:
+def scanning(request: Request) -> ScanApiService:
     found = management(request).scans
     if found is None:
         raise NotFound("scanning is not available on this server")
@@ -102,7 +104,7 @@ class Filters:
         return urlencode(params)
 
 
-def _first_link(links: Sequence[str]) -> str:
+def first_link(links: Sequence[str]) -> str:
     """The first reference that is a web page (an advisory's links are data, not trusted)."""
     return next((link for link in links if link.startswith(("https://", "http://"))), "")
 
@@ -110,7 +112,7 @@ def _first_link(links: Sequence[str]) -> str:
 def _row(finding: StoredFinding) -> dict[str, Any]:
     return {
         "id": finding.vulnerability_id,
-        "link": _first_link(finding.links),
+        "link": first_link(finding.links),
         "package": finding.package,
         "version": finding.version,
         "fixed": finding.fixed_version or "",
@@ -192,7 +194,7 @@ async def _artifact(request: Request, who: Visitor, repository: str, reference: 
 
 
 async def _vulnerabilities_context(request: Request, who: Visitor, repository: str, reference: str) -> dict[str, Any]:
-    scans = _scanning(request)
+    scans = scanning(request)
     context = await _artifact(request, who, repository, reference)
     name = request.path_params["name"]
     report, findings, _ = await scans.vulnerabilities(who.principal, name, repository, context["info"].digest)
@@ -333,7 +335,7 @@ def _json_document(body: bytes) -> Mapping[str, Any]:
 
 
 async def _sbom_context(request: Request, who: Visitor, repository: str, reference: str) -> dict[str, Any]:
-    scans = _scanning(request)
+    scans = scanning(request)
     context = await _artifact(request, who, repository, reference)
     name = request.path_params["name"]
     info = context["info"]
@@ -378,7 +380,7 @@ async def sbom_download(request: Request, repository: str, reference: str, forma
     if format_key not in SBOM_FORMATS:
         raise NotFound(f"no SBOM format {format_key[:40]}")
     who = await visitor(request)
-    scans = _scanning(request)
+    scans = scanning(request)
     context = await _artifact(request, who, repository, reference)
     digest = _sbom_referrers(context["detail"].referrers).get(format_key)
     if digest is None:
@@ -400,7 +402,7 @@ async def scan_now(request: Request, repository: str, digest: str) -> Response:
         raise BadRequest(f"scan_type must be one of {', '.join(_SCAN_TYPES)}")
     name = request.path_params["name"]
     try:
-        await _scanning(request).scan(who.principal, name, repository, digest, scan_type)
+        await scanning(request).scan(who.principal, name, repository, digest, scan_type)
     except (Conflict, PreconditionFailed) as error:
         return await _refused(request, who, repository, digest, scan_type, error)
     except RegistryError as error:
