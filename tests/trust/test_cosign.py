@@ -239,6 +239,24 @@ def test_inspektor_gadget_signatures_pass_with_the_good_key_and_fail_with_the_wr
     assert wrong.reason is not None and wrong.reason.startswith("signed by a key this project does not trust")
 
 
+def test_a_real_rekor_entry_for_another_signature_does_not_count() -> None:
+    layout = Layout(GADGET)
+    image = "sha256:20296fb8a8c8a97808229625945da73f5f4d5843800317ead8c203081156cc9c"
+    [layer] = cosign.signature_layers(
+        layout.json("sha256:e0c60c886b1ce163e6495fbbbd715343ea2ec86b240c4284f726abea6556f038")
+    )
+    [other] = cosign.signature_layers(
+        layout.json("sha256:597cc6be74829b950036142f8b8ac8f14469658185ca3fb17e51eabcdb74c977")
+    )
+    swapped = replace(
+        layer, annotations={**layer.annotations, cosign.BUNDLE_ANNOTATION: other.annotations[cosign.BUNDLE_ANNOTATION]}
+    )
+    payload = layout.blob(layer.digest)
+    assert payload is not None
+    result = cosign.verify(swapped, payload, image, [key(GADGET / "cosign.pub")], root=PUBLIC_GOOD)
+    assert result.reason == "the Rekor entry records another payload"
+
+
 def test_the_unsigned_gadget_image_has_no_signature_tag() -> None:
     layout = Layout(GADGET)
     unsigned = layout.tagged("ghcr.io/inspektor-gadget/gadget/unsigned:francis-signature-unit-tests")

@@ -4,6 +4,7 @@ they trust differently (a sigstore trusted root's CA chains; a Notation trust st
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime
 from typing import TypeVar
 
@@ -11,7 +12,16 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-__all__ = ["CODE_SIGNING", "issued_by", "valid_at", "extension", "extended_key_usages", "describe"]
+__all__ = [
+    "CODE_SIGNING",
+    "issued_by",
+    "valid_at",
+    "extension",
+    "extended_key_usages",
+    "describe",
+    "subject_of",
+    "issuer_of",
+]
 
 E = TypeVar("E", bound=x509.ExtensionType)
 
@@ -46,6 +56,31 @@ def extended_key_usages(certificate: x509.Certificate) -> set[x509.ObjectIdentif
 CODE_SIGNING = ExtendedKeyUsageOID.CODE_SIGNING
 
 
-def describe(certificate: x509.Certificate) -> str:
-    """The subject as RFC 4514 text, for reasons and signer names."""
-    return certificate.subject.rfc4514_string()
+def subject_of(certificate: x509.Certificate) -> x509.Name | None:
+    return _name(certificate, "subject")
+
+
+def issuer_of(certificate: x509.Certificate) -> x509.Name | None:
+    return _name(certificate, "issuer")
+
+
+def _name(certificate: x509.Certificate, which: str) -> x509.Name | None:
+    """A certificate's subject or issuer. Some real CAs write values `cryptography`
+    frowns on (a three-letter country): it warns and reads them anyway, so the warning
+    is quieted here; a name it cannot read at all is None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            name: x509.Name = getattr(certificate, which)
+            return name
+        except ValueError:
+            return None
+
+
+def describe(name: x509.Name | None) -> str:
+    """A name as RFC 4514 text, for reasons and signer names."""
+    if name is None:
+        return "an unreadable name"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return name.rfc4514_string()

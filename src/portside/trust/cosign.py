@@ -30,7 +30,7 @@ from typing import Any
 
 from cryptography import x509
 
-from portside.trust import keyless, rekor
+from portside.trust import keyless, rekor, signers
 from portside.trust.keys import PublicKey
 from portside.trust.results import Verification
 from portside.trust.roots import TrustedRoot
@@ -145,93 +145,41 @@ def verify(
         except ValueError as error:
             return _failed(f"the Rekor bundle annotation is unreadable: {error}")
 
+    def check(key: PublicKey) -> bool:
+        return key.verify(signature, payload)
+
     certificate_pem = layer.annotations.get(CERTIFICATE_ANNOTATION)
     if certificate_pem:
         try:
             certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
         except ValueError:
             return _failed("the certificate annotation is not a PEM certificate")
-        outcome = _verify_keyless(certificate, signature, payload, entry, identities, root, keys)
+        signer = signers.by_certificate(certificate, check, keys, entry, identities, root)
     else:
-        outcome = _verify_keyed(signature, payload, entry, keys)
-    if isinstance(outcome, str):
-        return _failed(outcome)
-    verifying_key, signer = outcome
+        signer = signers.by_key(check, keys, entry)
+    if isinstance(signer, str):
+        return _failed(signer)
 
     signed_at: datetime | None = None
     if entry is not None and root is not None:
         problem = rekor.verify_entry(entry, root)
         if problem is None:
             problem = rekor.check_body(
-                entry, payload_sha256=stored.removeprefix("sha256:"), signature=signature, key=verifying_key
+                entry, payload_sha256=stored.removeprefix("sha256:"), signature=signature, key=signer.key
             )
         if problem is not None:
-            return _failed(problem, signer)
+            return _failed(problem, signer.name)
         signed_at = entry.integrated_at
     elif require_tlog:
         reason = "no Rekor entry comes with the signature" if entry is None else "no trusted root to check Rekor"
-        return _failed(f"{reason}, and the policy requires one", signer)
+        return _failed(f"{reason}, and the policy requires one", signer.name)
     if signed_at is None and claimed_time is not None:
         signed_at = claimed_time
-    return Verification.passed("cosign", signer, signed_at)
+    return Verification.passed("cosign", signer.name, signed_at)
 
 
 def _failed(reason: str, signer: str | None = None) -> Verification:
     return Verification.failed("cosign", reason, signer)
-
-
-def _verify_keyed(
-    signature: bytes, payload: bytes, entry: rekor.LogEntry | None, keys: Sequence[PublicKey]
-) -> tuple[PublicKey, str] | str:
-    for key in keys:
-        if key.verify(signature, payload):
-            return key, key.key_id
-    # Nothing trusted verifies it. The key Rekor logged with the signature, if any,
-    # tells an untrusted signer from an altered payload.
-    logged = entry.logged_key() if entry is not None else None
-    if logged is not None:
-        if logged.verify(signature, payload):
-            return f"signed by a key this project does not trust (key {logged.key_id})"
-        return "signature does not verify: the payload was altered or the signature is corrupt"
-    if not keys:
-        return "signed by a key this project does not trust (the project trusts no keys)"
-    return "signed by a key this project does not trust (none of its keys verifies the signature)"
-
-
-def _verify_keyless(
-    certificate: x509.Certificate,
-    signature: bytes,
-    payload: bytes,
-    entry: rekor.LogEntry | None,
-    identities: Sequence[keyless.Identity],
-    root: TrustedRoot | None,
-    keys: Sequence[PublicKey],
-) -> tuple[PublicKey, str] | str:
-    try:
-        key = PublicKey.from_certificate(certificate)
-    except ValueError as error:
-        return f"the signing certificate's key is not usable: {error}"
-    for trusted in keys:
-        # A certificate over one of the project's own keys counts as that key.
-        if trusted.key_id == key.key_id and trusted.verify(signature, payload):
-            return trusted, trusted.key_id
-    if not key.verify(signature, payload):
-        return "signature does not verify with its certificate: the payload was altered"
-    who = keyless.CertificateIdentity.of(certificate)
-    if root is None or not identities:
-        return f"signed keylessly by {who}, and the project trusts no keyless identities"
-    if entry is None:
-        return f"signed keylessly by {who} without a Rekor entry: there is no trusted signing time"
-    problem = rekor.verify_entry(entry, root)
-    if problem is not None:
-        return problem
-    problem = keyless.verify_certificate(certificate, root, entry.integrated_at)
-    if problem is not None:
-        return problem
-    problem = keyless.check_identity(who, identities)
-    if problem is not None:
-        return problem
-    return key, str(who)
 
 
 def _read_payload(payload: bytes) -> tuple[str, datetime | None] | str:

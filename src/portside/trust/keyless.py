@@ -24,7 +24,15 @@ from datetime import datetime
 
 from cryptography import x509
 
-from portside.trust.chains import CODE_SIGNING, extended_key_usages, extension, issued_by, valid_at
+from portside.trust.chains import (
+    CODE_SIGNING,
+    describe,
+    extended_key_usages,
+    extension,
+    issued_by,
+    issuer_of,
+    valid_at,
+)
 from portside.trust.roots import TrustedRoot
 
 __all__ = ["ISSUER_V1", "ISSUER_V2", "Identity", "CertificateIdentity", "verify_certificate", "check_identity"]
@@ -132,7 +140,7 @@ def verify_certificate(certificate: x509.Certificate, root: TrustedRoot, moment:
             return None
     return (
         "the signing certificate was not issued by a Fulcio CA the trusted root names for that time "
-        f"(its issuer: {certificate.issuer.rfc4514_string()})"
+        f"(its issuer: {describe(issuer_of(certificate))})"
     )
 
 
