@@ -58,7 +58,10 @@ def verify_referrer(
     blob: Callable[[str], bytes | None],
     image_digest: str,
     keys: Sequence[PublicKey] = (),
-    **options: Any,
+    *,
+    identities: Sequence[keyless.Identity] = (),
+    root: TrustedRoot | None = None,
+    require_tlog: bool = False,
 ) -> Verification:
     """A bundle referrer manifest: about this image, one bundle layer, the bundle verified."""
     subject = manifest.get("subject")
@@ -75,7 +78,7 @@ def verify_referrer(
         return _failed(f"the bundle blob {digest} is missing")
     if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         return _failed(f"the bundle blob is not {digest}: it was altered")
-    return verify(data, image_digest, keys, **options)
+    return verify(data, image_digest, keys, identities=identities, root=root, require_tlog=require_tlog)
 
 
 def verify(

@@ -12,9 +12,10 @@ certificate`, with `…/chain`), and a signature logged in Rekor adds the log's 
 (never re-serialised), of type `cosign container image signature`, naming this image's
 digest, and the signature verifies with one of the project's keys, or, for a keyless
 signature, with a certificate a trusted Fulcio issued to a trusted identity at the time
-Rekor logged it (`portside.trust.keyless`). When a trusted root is given, a Rekor entry
-that comes with the signature must check out against it; `require_tlog` makes one
-necessary. Key ids come from `portside.trust.keys`.
+Rekor logged it (`portside.trust.keyless`). `critical.identity.docker-reference` is not
+compared, as cosign does not by default: a signature follows its image under any name.
+When a trusted root is given, a Rekor entry that comes with the signature must check out
+against it; `require_tlog` makes one necessary. Key ids come from `portside.trust.keys`.
 """
 
 from __future__ import annotations
@@ -94,7 +95,10 @@ def verify_manifest(
     blob: Callable[[str], bytes | None],
     image_digest: str,
     keys: Sequence[PublicKey] = (),
-    **options: Any,
+    *,
+    identities: Sequence[keyless.Identity] = (),
+    root: TrustedRoot | None = None,
+    require_tlog: bool = False,
 ) -> list[Verification]:
     """Every signature of a `.sig` manifest; `blob(digest)` gives a payload's bytes (None: absent)."""
     results = []
@@ -103,7 +107,9 @@ def verify_manifest(
         if payload is None:
             results.append(Verification.failed("cosign", f"the payload blob {layer.digest} is missing"))
             continue
-        results.append(verify(layer, payload, image_digest, keys, **options))
+        results.append(
+            verify(layer, payload, image_digest, keys, identities=identities, root=root, require_tlog=require_tlog)
+        )
     return results
 
 
@@ -118,7 +124,10 @@ def verify(
     require_tlog: bool = False,
 ) -> Verification:
     """One signature layer against the image `image_digest`; see the module's docstring."""
-    stored = "sha256:" + hashlib.sha256(payload).hexdigest()
+    algorithm = layer.digest.partition(":")[0] if ":" in layer.digest else "sha256"
+    if algorithm not in ("sha256", "sha384", "sha512"):
+        return _failed(f"the signature layer's digest {layer.digest} uses an algorithm this registry does not hash")
+    stored = f"{algorithm}:{hashlib.new(algorithm, payload).hexdigest()}"
     if layer.digest and stored != layer.digest:
         return _failed(f"the payload was altered: its digest is {stored}, the signature layer names {layer.digest}")
     if layer.media_type and layer.media_type != SIMPLE_SIGNING:
@@ -165,7 +174,7 @@ def verify(
         problem = rekor.verify_entry(entry, root)
         if problem is None:
             problem = rekor.check_body(
-                entry, payload_sha256=stored.removeprefix("sha256:"), signature=signature, key=signer.key
+                entry, payload_sha256=hashlib.sha256(payload).hexdigest(), signature=signature, key=signer.key
             )
         if problem is not None:
             return _failed(problem, signer.name)

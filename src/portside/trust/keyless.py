@@ -12,7 +12,9 @@ A keyless signature carries a short-lived certificate. It counts when:
   the raw string), and a subject alternative name (URI or email) equal to the subject,
   or, for a pattern, matched by it as a whole (`re.fullmatch`).
 
-SCTs (certificate transparency) are not checked.
+The path is built from the trusted root's own CA chains; intermediates a signature
+carries (cosign's `…/chain` annotation, a bundle's certificate chain) are not taken on
+their word. SCTs (certificate transparency) are not checked.
 """
 
 from __future__ import annotations

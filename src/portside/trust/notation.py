@@ -11,8 +11,8 @@ statement's level says (`portside.trust.trustpolicy`):
 - integrity: the envelope parses; the protected header has `cty`
   `application/vnd.cncf.notary.payload.v1+json`, an `alg` the signing key implies
   (RSA 2048/3072/4096 → PS256/384/512, P-256/384/521 → ES256/384/512), `crit` naming
-  `io.cncf.notary.signingScheme` and every critical header present, and no header it
-  does not understand; the signature over `protected.payload` verifies with the first
+  `io.cncf.notary.signingScheme` and every critical header present, each one this
+  verifier understands; the signature over `protected.payload` verifies with the first
   `x5c` certificate; the payload's `targetArtifact` is this image.
 - authenticity: the `x5c` chain is ordered, ends in a self-signed root, meets the
   spec's certificate requirements (CA basic constraints and keyCertSign up the chain;
@@ -88,7 +88,6 @@ _CRITICAL = {
     "io.cncf.notary.verificationPluginMinVersion",
 }
 _MUST_BE_CRITICAL = _CRITICAL
-_UNDERSTOOD = {"alg", "cty", "crit", _SIGNING_TIME} | _CRITICAL
 _HASHES: Mapping[str, type[hashes.HashAlgorithm]] = {
     "256": hashes.SHA256,
     "384": hashes.SHA384,
@@ -356,8 +355,7 @@ def _critical(header: Mapping[str, Any]) -> str | None:
         if name not in header:
             return f"crit names {name!r}, which the header lacks"
     for name in header:
-        if name not in _UNDERSTOOD:
-            return f"the protected header has {name!r}, which this verifier does not understand"
+        # Other headers are covered by the signature and, not being critical, ignored.
         if name in _MUST_BE_CRITICAL and name not in crit:
             return f"{name} must be listed in crit"
     scheme = header.get(_SCHEME)
