@@ -1,0 +1,305 @@
+"""Notation JWS signatures under trust policies: each fixture's upstream verdict, for its reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from portside.trust import notation
+from portside.trust.notation import SignatureBlob, TrustStore, load_certificates
+from portside.trust.trustpolicy import TrustPolicy
+from tests.trust.fixtures import SIGNED, Layout
+
+SUBJECT = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9"
+REPOSITORY = "localhost:5000/e2e"
+E2E_SIGNER = "CN=e2e,O=Notary,L=Seattle,ST=WA,C=US"
+
+
+def _signatures(folder: Path, subject: str) -> list[SignatureBlob]:
+    layout = Layout(folder)
+    found = []
+    for entry in layout.index()["manifests"]:
+        data = layout.blob(entry["digest"])
+        if data is None or entry["mediaType"] != "application/vnd.oci.image.manifest.v1+json":
+            continue
+        blob = notation.signature_blob(json.loads(data), layout.blob, subject)
+        if isinstance(blob, SignatureBlob):
+            found.append(blob)
+    return found
+
+
+def _store(folder: Path, *files: str, name: str = "ca:e2e") -> TrustStore:
+    return TrustStore({name: [c for f in files for c in load_certificates((folder / f).read_bytes())]})
+
+
+def _policy(folder: Path, file: str = "trustpolicy.json") -> TrustPolicy:
+    return TrustPolicy.parse((folder / file).read_bytes())
+
+
+def _verify(
+    fixture: str,
+    certificates: tuple[str, ...] = ("e2e.crt",),
+    policy: str = "trustpolicy.json",
+    subject: str = SUBJECT,
+    now: datetime | None = None,
+) -> tuple[notation.Verification, list[notation.Verification]]:
+    folder = SIGNED / fixture
+    return notation.verify_artifact(
+        _signatures(folder, subject),
+        subject,
+        REPOSITORY,
+        _policy(folder, policy),
+        _store(folder, *certificates),
+        now=now,
+    )
+
+
+def test_the_valid_signature_verifies_with_e2e_crt() -> None:
+    verdict, [only] = _verify("notation-e2e-valid-signature")
+    assert verdict.verified, verdict.reason
+    assert verdict is only
+    assert verdict.kind == "notation"
+    assert verdict.signer == E2E_SIGNER
+    assert verdict.warnings == ()
+    assert verdict.signed_at == datetime(2023, 6, 27, 5, 30, 33, tzinfo=UTC)
+
+
+def test_the_valid_signature_fails_authenticity_with_new_e2e_crt() -> None:
+    verdict, _ = _verify("notation-e2e-valid-signature", ("new_e2e.crt",))
+    assert verdict.reason == (
+        "the signature does not verify: authenticity validation failed: "
+        "the certificate chain does not lead to a certificate in the trust store (ca:e2e)"
+    )
+
+
+def test_of_multiple_signatures_the_one_by_e2e_verifies() -> None:
+    verdict, results = _verify("notation-e2e-valid-multiple-signatures")
+    assert len(results) == 2
+    assert verdict.verified and verdict.signer == E2E_SIGNER
+    [other] = [r for r in results if not r.verified]
+    assert other.signer == "CN=testcert11,O=Notary,L=Seattle,ST=WA,C=US"
+    assert other.reason is not None and other.reason.startswith("authenticity validation failed: the certificate chain")
+
+
+def test_the_expired_signature_fails_strict_and_passes_permissive_with_a_warning() -> None:
+    strict, _ = _verify("notation-e2e-expired-signature")
+    assert strict.reason == (
+        "the signature does not verify: expiry validation failed: the signature expired at 2023-06-27T05:21:21Z"
+    )
+    permissive, _ = _verify("notation-e2e-expired-signature", policy="permissive_trustpolicy.json")
+    assert permissive.verified
+    assert permissive.warnings == ("expiry validation failed: the signature expired at 2023-06-27T05:21:21Z",)
+
+
+def test_the_expired_signature_verifies_strictly_before_it_expired() -> None:
+    verdict, _ = _verify("notation-e2e-expired-signature", now=datetime(2023, 6, 27, 5, 21, tzinfo=UTC))
+    assert verdict.verified, verdict.reason
+
+
+@pytest.mark.parametrize("level", ["strict", "permissive", "audit"])
+def test_the_invalid_signature_fails_integrity_at_every_level_but_skip(level: str) -> None:
+    folder = SIGNED / "notation-e2e-invalid-signature"
+    signatures = _signatures(folder, SUBJECT)
+    assert [s.media_type for s in signatures] == ["application/vnd.oci.image.layer.v1.tar"]
+    policy = _with_level(_policy(folder), level)
+    verdict, _ = notation.verify_artifact(signatures, SUBJECT, REPOSITORY, policy, _store(folder, "e2e.crt"))
+    assert verdict.reason == (
+        "the signature does not verify: integrity validation failed: "
+        "unsupported signature envelope type 'application/vnd.oci.image.layer.v1.tar'"
+    )
+
+
+def test_the_invalid_signature_passes_a_skip_level_saying_so() -> None:
+    folder = SIGNED / "notation-e2e-invalid-signature"
+    policy = TrustPolicy.parse(
+        json.dumps(
+            {
+                "version": "1.0",
+                "trustPolicies": [
+                    {"name": "skip-e2e", "registryScopes": [REPOSITORY], "signatureVerification": {"level": "skip"}}
+                ],
+            }
+        )
+    )
+    verdict, _ = notation.verify_artifact(_signatures(folder, SUBJECT), SUBJECT, REPOSITORY, policy, TrustStore())
+    assert verdict.verified
+    assert verdict.warnings == ("signature verification is configured to skip (trust policy statement 'skip-e2e')",)
+
+
+def test_the_expired_certificate_fails_authentic_timestamp_strictly_and_passes_permissive() -> None:
+    strict, _ = _verify("notation-e2e-with-expired-cert", ("expired_e2e.crt",))
+    assert strict.reason is not None
+    assert strict.reason.startswith(
+        "the signature does not verify: authenticTimestamp validation failed: "
+        "the certificate C=AU,ST=Some-State,O=Internet Widgits Pty Ltd is not valid now"
+    )
+    permissive, _ = _verify("notation-e2e-with-expired-cert", ("expired_e2e.crt",), "permissive_trustpolicy.json")
+    assert permissive.verified
+    assert len(permissive.warnings) == 1 and permissive.warnings[0].startswith("authenticTimestamp validation failed")
+
+
+def test_the_expired_certificate_verifies_while_it_was_valid() -> None:
+    verdict, _ = _verify("notation-e2e-with-expired-cert", ("expired_e2e.crt",), now=datetime(2023, 6, 27, tzinfo=UTC))
+    assert verdict.verified, verdict.reason
+
+
+def test_the_unsigned_artifact_has_no_associated_signature() -> None:
+    folder = SIGNED / "notation-e2e-unsigned"
+    assert _signatures(folder, SUBJECT) == []
+    policy = _policy(SIGNED / "notation-e2e-valid-signature")
+    verdict, _ = notation.verify_artifact([], SUBJECT, REPOSITORY, policy, TrustStore())
+    assert verdict.reason == f"{SUBJECT} has no associated signature"
+
+
+def test_a_timestamp_requiring_policy_fails_since_rfc3161_is_not_verified() -> None:
+    folder = SIGNED / "notation-e2e-with-timestamped-signature"
+    subject = "sha256:53b0191218aed9a3c1f7c661736ac40cfc8eb928642348fd843ba3f0483c0c20"
+    store = TrustStore({"ca:e2e": load_certificates((folder / "testcert7.extracted-from-x5c.crt").read_bytes())})
+    signatures = _signatures(folder, subject)
+    assert len(signatures) == 1
+    policy = _policy(folder, "timestamp_trustpolicy.json")
+    # While the certificate was valid and before the signature's own expiry (12:39Z).
+    then = datetime(2025, 1, 21, 10, tzinfo=UTC)
+    verdict, _ = notation.verify_artifact(signatures, subject, REPOSITORY, policy, store, now=then)
+    assert verdict.signer == "CN=testcert7,O=Notary,L=Seattle,ST=WA,C=US"
+    assert verdict.reason is not None
+    assert verdict.reason.endswith("RFC 3161 timestamp countersignatures are not verified by this registry yet")
+    later, _ = notation.verify_artifact(signatures, subject, REPOSITORY, policy, store)
+    assert later.reason is not None and "expiry validation failed" in later.reason
+
+
+def test_an_unparseable_timestamp_countersignature_fails() -> None:
+    folder = SIGNED / "notation-e2e-with-invalid-timestamped-signature"
+    subject = "sha256:f1da8cd70d6d851fa2313c8d6618f79508cf1e86877edf1c0bfe49a1b0a6467a"
+    store = TrustStore({"ca:e2e": load_certificates((folder / "testcert7.extracted-from-x5c.crt").read_bytes())})
+    verdict, _ = notation.verify_artifact(
+        _signatures(folder, subject), subject, REPOSITORY, _policy(folder, "timestamp_trustpolicy.json"), store
+    )
+    assert verdict.reason is not None
+    assert verdict.reason.endswith(
+        "authenticTimestamp validation failed: the timestamp countersignature cannot be parsed"
+    )
+
+
+def test_a_signature_for_another_image_fails_integrity() -> None:
+    folder = SIGNED / "notation-e2e-valid-signature"
+    [signature] = _signatures(folder, SUBJECT)
+    other = "sha256:" + "2" * 64
+    statement = _policy(folder).select(REPOSITORY)
+    assert statement is not None
+    result = notation.verify(signature, other, statement, _store(folder, "e2e.crt"))
+    assert result.reason == f"integrity validation failed: the signature is for {SUBJECT}, not this image {other}"
+
+
+def test_an_altered_envelope_fails_integrity() -> None:
+    folder = SIGNED / "notation-e2e-valid-signature"
+    [signature] = _signatures(folder, SUBJECT)
+    document = json.loads(signature.data)
+    document["signature"] = document["signature"][:-4] + ("AAAA" if document["signature"][-4:] != "AAAA" else "BBBB")
+    statement = _policy(folder).select(REPOSITORY)
+    assert statement is not None
+    result = notation.verify(
+        SignatureBlob(notation.JWS, json.dumps(document).encode()), SUBJECT, statement, _store(folder, "e2e.crt")
+    )
+    assert (
+        result.reason
+        == "integrity validation failed: the signature does not verify: the envelope was altered or is corrupt"
+    )
+
+
+def test_audit_logs_authenticity_and_passes() -> None:
+    folder = SIGNED / "notation-e2e-valid-signature"
+    policy = _with_level(_policy(folder), "audit")
+    verdict, _ = notation.verify_artifact(
+        _signatures(folder, SUBJECT), SUBJECT, REPOSITORY, policy, _store(folder, "new_e2e.crt")
+    )
+    assert verdict.verified
+    assert verdict.warnings[0].startswith("authenticity validation failed")
+
+
+def test_no_applicable_statement_fails() -> None:
+    policy = TrustPolicy.parse(
+        json.dumps(
+            {
+                "version": "1.0",
+                "trustPolicies": [
+                    {
+                        "name": "only-prod",
+                        "registryScopes": ["registry.example/prod/app"],
+                        "signatureVerification": {"level": "strict"},
+                        "trustStores": ["ca:e2e"],
+                        "trustedIdentities": ["*"],
+                    }
+                ],
+            }
+        )
+    )
+    verdict, _ = notation.verify_artifact([], SUBJECT, REPOSITORY, policy, TrustStore())
+    assert verdict.reason == f"no trust policy statement applies to {REPOSITORY}"
+
+
+GADGET = SIGNED / "cosign-notation-inspektor-gadget-oci-store"
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "sha256:5dfde5fef803ccd1087cd3453d7c5825f51ed768274ba5d512539f6dfbbfd9b6",
+        "sha256:7418beed5ba60cb39d90e819b07c8ceb078a8dbedbdca53a8e9b01b3628fb988",
+    ],
+    ids=["config-media-type-signature", "artifact-type-empty-config"],
+)
+def test_inspektor_gadget_notation_signatures(subject: str) -> None:
+    signatures = _signatures(GADGET, subject)
+    assert len(signatures) == 1
+    policy = _policy(GADGET, "notation-trustpolicy.json")
+    good = _store(GADGET, "notation-test.io.crt", name="ca:test.io")
+    # Permissive: the certificate (valid one day in January 2026) has expired; that is logged.
+    verdict, _ = notation.verify_artifact(signatures, subject, "ttl.sh/gadget", policy, good)
+    assert verdict.verified, verdict.reason
+    assert verdict.signer == "CN=test.io,O=Notary,L=Seattle,ST=WA,C=US"
+    assert [w.split(":")[0] for w in verdict.warnings] == ["authenticTimestamp validation failed"]
+    strict = _with_level(policy, "strict")
+    then = datetime(2026, 1, 20, 16, tzinfo=UTC)
+    at_the_time, _ = notation.verify_artifact(signatures, subject, "ttl.sh/gadget", strict, good, now=then)
+    assert at_the_time.verified and at_the_time.warnings == ()
+    wrong = _store(GADGET, "notation-wrong-xyz.io.crt", name="ca:test.io")
+    refused, _ = notation.verify_artifact(signatures, subject, "ttl.sh/gadget", policy, wrong)
+    assert refused.reason is not None and "authenticity validation failed" in refused.reason
+
+
+def test_a_trusted_identity_that_does_not_match_fails_authenticity() -> None:
+    document = json.loads((GADGET / "notation-trustpolicy.json").read_text())
+    document["trustPolicies"][0]["trustedIdentities"] = ["x509.subject: CN=other.io, O=Notary, ST=WA, C=US"]
+    subject = "sha256:5dfde5fef803ccd1087cd3453d7c5825f51ed768274ba5d512539f6dfbbfd9b6"
+    verdict, _ = notation.verify_artifact(
+        _signatures(GADGET, subject),
+        subject,
+        "ttl.sh/gadget",
+        TrustPolicy.parse(json.dumps(document)),
+        _store(GADGET, "notation-test.io.crt", name="ca:test.io"),
+    )
+    assert verdict.reason == (
+        "the signature does not verify: authenticity validation failed: "
+        "the signing certificate's subject CN=test.io,O=Notary,L=Seattle,ST=WA,C=US is not a trusted identity"
+    )
+
+
+def _with_level(policy: TrustPolicy, level: str) -> TrustPolicy:
+    document = {
+        "version": "1.0",
+        "trustPolicies": [
+            {
+                "name": s.name,
+                "registryScopes": list(s.registry_scopes),
+                "signatureVerification": {"level": level},
+                "trustStores": list(s.trust_stores),
+                "trustedIdentities": list(s.trusted_identities),
+            }
+            for s in policy.statements
+        ],
+    }
+    return TrustPolicy.parse(json.dumps(document))
