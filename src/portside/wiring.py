@@ -501,14 +501,14 @@ def _management(
         )
         registry.manifests.after_push = scan_api.pushed
         # Projects' vulnerability policies read the scans' reports (Harbor's prevent_vul).
-        registry.manifests.pull_gate = PullPolicy(
+        registry.manifests.pull_gate = scan_api.pull_policy = PullPolicy(
             accounts,
             accounts,
             allowlists,
             SqlScans(database.engine),
             project_changes,
             scan_changes,
-            registry.manifests.holding,
+            registry.manifests,
         )
         # The export's long reads run on the scanning engine, as scans' do.
         cve_exports = CveExportService(

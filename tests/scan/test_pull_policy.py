@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.api import oci
-from tests.scan.scanning import REPORT_MIME, scanning_server, vulnerable_image, wait_for_scan
+from tests.scan.scanning import REPORT_MIME, new_user, scanning_server, vulnerable_image, wait_for_scan
 from tests.servers import ADMIN_PASSWORD, Portside
 
 ADMIN = ("admin", ADMIN_PASSWORD)
@@ -120,6 +120,15 @@ def test_a_vulnerable_image_is_refused_until_its_findings_are_allowlisted(server
     inspected = _skopeo_inspect(server, f"{project}/app:v1")
     assert inspected.returncode != 0 and "cannot be pulled due to configured policy" in inspected.stderr
 
+    # The dry run says the same, and nothing of it to those who may not see the project.
+    with _api(server) as client:
+        dry = client.get(f"/projects/{project}/repositories/app/artifacts/v1/policy").json()
+    assert dry["allowed"] is False and dry["digest"] == image.digest
+    assert dry["rules"] == [{"rule": "vulnerability", "enabled": True, "allowed": False, "reason": message}]
+    stranger = new_user(server, f"s{uuid.uuid4().hex[:8]}")
+    with _api(server, stranger) as client:
+        assert client.get(f"/projects/{project}/repositories/app/artifacts/v1/policy").status_code == 404
+
     # One allowlisted: the other still refuses, and is the one named.
     _set(server, project, cve_allowlist={"items": [{"cve_id": "CVE-2018-18074"}]})
     message = _refused(_pull(server, f"{project}/app", "v1"))
@@ -153,6 +162,14 @@ def test_a_vulnerable_image_is_refused_until_its_findings_are_allowlisted(server
     # Turning the policy off lets everything through.
     _set(server, project, metadata={"prevent_vul": "false"})
     assert _pull(server, f"{project}/app", "v1").status_code == 200
+    with _api(server) as client:
+        dry = client.get(f"/projects/{project}/repositories/app/artifacts/{image.digest}/policy").json()
+    assert dry["allowed"] is True and dry["rules"][0] == {
+        "rule": "vulnerability",
+        "enabled": False,
+        "allowed": True,
+        "reason": "",
+    }
 
 
 def test_what_the_policy_lets_through(server: Portside) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -42,6 +41,7 @@ from portside.meta.stores import ChangeCounter, ManifestRecord
 from portside.mgmt.cve_allowlist import CveAllowlistService
 from portside.oci import mediatypes as mt
 from portside.oci.digest import Digest
+from portside.registry.manifests import ManifestService
 from portside.scan.model import Severity
 
 __all__ = ["SCANNER_PULL", "PullPolicy", "VulnerabilityRule"]
@@ -143,18 +143,18 @@ class PullPolicy:
         scans: ScanStore,
         changes: ChangeCounter | None,
         scan_changes: ChangeCounter | None = None,
-        holding: Callable[[str, Digest], Awaitable[list[ManifestRecord]]] | None = None,
+        manifests: ManifestService | None = None,
         entries: int = 8192,
     ):
-        """`holding(repository, blob)`: the manifests of the repository that hold the blob
-        (None: blobs are not judged)."""
+        """`manifests`: where blobs' holders and dry runs' manifests are read (None: blobs
+        are not judged and dry runs see no manifest)."""
         self._projects = projects
         self._robots = robots
         self._allowlists = allowlists
         self._scans = scans
         self._changes = changes
         self._scan_changes = scan_changes
-        self._holding = holding
+        self._manifests = manifests
         self._policies: _Lru[str, _ProjectPolicy] = _Lru(entries)
         # (project, repository, digest, allowlist in force) -> ((generations), refusal or "")
         self._verdicts: _Lru[tuple[Any, ...], tuple[tuple[int | None, int | None], str]] = _Lru(entries)
@@ -174,12 +174,12 @@ class PullPolicy:
 
     async def check_blob(self, grant: Grant, repository: str, digest: Digest) -> None:
         policy = await self._policy(project_of(repository), grant.generation)
-        if policy.project is None or policy.vulnerability is None or self._holding is None:
+        if policy.project is None or policy.vulnerability is None or self._manifests is None:
             return
         if await self._scanner_pull(grant, policy):
             return
         refusals = []
-        for record in await self._holding(repository, digest):
+        for record in await self._manifests.holding(repository, digest):
             if not self._gated(record):
                 return  # held by what the policy does not judge (a signature's payload, say)
             refusal = await self._vulnerability_refusal(policy, policy.vulnerability, repository, str(record.digest))
@@ -192,6 +192,19 @@ class PullPolicy:
                 f"{digest} is part of {image}, which this project's policy refuses: {why}",
                 detail={"project": policy.project.name, "digest": str(digest), "image": image},
             )
+
+    async def dry_run(self, repository: str, digest: str) -> tuple[bool, str]:
+        """Whether the project's vulnerability policy is on, and why it would refuse a pull
+        of `digest` ("" when it would let it through), for anyone the policy does not exempt."""
+        policy = await self._policy(project_of(repository), None)
+        if policy.project is None or policy.vulnerability is None:
+            return False, ""
+        if self._manifests is None:
+            return True, ""
+        record = await self._manifests.get(repository, Digest.parse(digest))
+        if not self._gated(record):
+            return True, ""
+        return True, await self._vulnerability_refusal(policy, policy.vulnerability, repository, digest)
 
     def _gated(self, record: ManifestRecord) -> bool:
         digest = str(record.digest)

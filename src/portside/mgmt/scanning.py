@@ -36,6 +36,7 @@ from portside.meta.upkeep import JobStore
 from portside.mgmt.artifacts import ArtifactService
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
+from portside.mgmt.pull_policy import PullPolicy
 from portside.mgmt.scanners import ScannerRegistry, ScannerView
 from portside.oci import mediatypes as mt
 from portside.oci.manifest import Manifest
@@ -48,6 +49,7 @@ __all__ = [
     "BUILTIN_SCANNER",
     "DatabaseStatus",
     "NothingScannable",
+    "PullVerdict",
     "ScanApiService",
     "ScannerInfo",
     "SCAN_TYPES",
@@ -115,6 +117,20 @@ def _severity_number(value: object) -> int | None:
     raise BadRequest(f"severity must be one of {labels}, not {text[:64]!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class PullVerdict:
+    """What the pull policy would say of an artifact: whether its vulnerability rule is on,
+    and why it would refuse a pull ("" when it would not)."""
+
+    digest: str
+    vulnerability_policy: bool
+    refusal: str
+
+    @property
+    def allowed(self) -> bool:
+        return not self.refusal
+
+
 class ScanApiService:
     # Harbor's report MIME types: the native one first.
     REPORT_TYPES: ClassVar[tuple[str, ...]] = (
@@ -139,6 +155,8 @@ class ScanApiService:
         self._artifacts = artifacts
         self._store = store
         self._service = service
+        # Set by wiring when projects' pull policies are enforced (mgmt/pull_policy.py).
+        self.pull_policy: PullPolicy | None = None
         self._worker = worker
         self._database = database
         self._jobs = jobs
@@ -257,6 +275,14 @@ class ScanApiService:
         if report is None or report.status != "Success":
             return report, [], digest
         return report, await self._store.findings(digest), digest
+
+    async def pull_verdict(self, who: Principal, project_key: str, repository: str, reference: str) -> PullVerdict:
+        """A dry run of the project's pull policy on an artifact the caller may read."""
+        _, repo, digest = await self._artifact(who, project_key, repository, reference, "artifact", "read")
+        if self.pull_policy is None:
+            return PullVerdict(digest, False, "")
+        enabled, refusal = await self.pull_policy.dry_run(repo, digest)
+        return PullVerdict(digest, enabled, refusal)
 
     async def sbom(self, who: Principal, project_key: str, repository: str, reference: str) -> tuple[str, bytes]:
         """An SBOM referrer's document: (media type, bytes)."""

@@ -174,6 +174,28 @@ async def scan_log(
     return PlainTextResponse(await scanning(request).log(who, project_name, repository_name, reference, report_id))
 
 
+@router.get(_ONE + "/policy", summary="A dry run of the project's pull policy: would a pull be allowed, and why")
+async def pull_policy_dry_run(
+    request: Request, who: Caller, project_name: str, repository_name: str, reference: str
+) -> dict[str, Any]:
+    """What a pull of this artifact by someone the policy does not exempt would meet: `allowed`,
+    and for each rule of the project (`vulnerability`: Harbor's prevent_vul) whether it is on
+    and the reason it refuses (the 412's message), empty when it lets the pull through."""
+    verdict = await scanning(request).pull_verdict(who, project_name, repository_name, reference)
+    return {
+        "digest": verdict.digest,
+        "allowed": verdict.allowed,
+        "rules": [
+            {
+                "rule": "vulnerability",
+                "enabled": verdict.vulnerability_policy,
+                "allowed": verdict.allowed,
+                "reason": verdict.refusal,
+            }
+        ],
+    }
+
+
 @router.get(_ONE + "/additions/vulnerabilities", summary="The vulnerability report, keyed by report MIME type")
 async def vulnerabilities_addition(
     request: Request,
