@@ -108,6 +108,7 @@ SYSTEM_PERMISSIONS: frozenset[Permission] = frozenset(
     | _all("scrub", "read", "list", "create", "update", "stop")
     | _all("volumes", "read")
     | _all("system-cve-allowlist", "read", "update")
+    | _all("system-trust", "read", "update")
 )
 
 # What anyone, signed in or not, may do in a public project.

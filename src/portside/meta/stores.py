@@ -41,8 +41,11 @@ class RepoStore(Protocol):
     async def blob_size(self, repo: str, digest: Digest) -> int | None:
         """Size of `digest` when it is linked to `repo` (the only blobs `repo` may read)."""
 
-    async def manifests_holding(self, repo: str, blob: Digest, limit: int) -> list[ManifestRecord]:
-        """Up to `limit` manifests of `repo` that hold `blob` as their config or a layer."""
+    async def manifests_holding(
+        self, repo: str, blob: Digest, limit: int, kind: str = "blob"
+    ) -> list[ManifestRecord]:
+        """Up to `limit` manifests of `repo` that hold `blob` as their config or a layer
+        (`kind` "manifest": the indexes of `repo` that list the manifest `blob`)."""
 
     async def unlink_blob(self, repo: str, digest: Digest, project_id: int | None = None) -> bool:
         """Remove the link; raises `Denied` while a manifest of `repo` still needs the blob."""

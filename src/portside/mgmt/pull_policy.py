@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from portside.auth.access import Grant
 from portside.auth.authn import ROBOT_PREFIX
@@ -39,12 +39,15 @@ from portside.meta.allowlists import CveAllowlist
 from portside.meta.scans import ScanReport, ScanStore, StoredFinding
 from portside.meta.stores import ChangeCounter, ManifestRecord
 from portside.mgmt.cve_allowlist import CveAllowlistService
+from portside.mgmt.lru import Lru
+from portside.mgmt.signatures import SignatureManifest, SignatureService, summary
+from portside.mgmt.trust_policy import TrustMaterial, TrustPolicyService
 from portside.oci import mediatypes as mt
 from portside.oci.digest import Digest
 from portside.registry.manifests import ManifestService
 from portside.scan.model import Severity
 
-__all__ = ["SCANNER_PULL", "PullPolicy", "VulnerabilityRule"]
+__all__ = ["SCANNER_PULL", "PullPolicy", "RuleVerdict", "TrustRule", "VulnerabilityRule", "signed_content"]
 
 # Harbor's permission of the robots that pull for a scanner: past the vulnerability policy.
 SCANNER_PULL = ("repository", "scanner-pull")
@@ -60,28 +63,6 @@ _IMAGE_CONFIGS = frozenset({mt.DOCKER_CONFIG, mt.OCI_CONFIG})
 _NAMED = 5  # vulnerabilities named in a refusal; the rest are counted
 _RUNNING = ("Pending", "Running")
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class _Lru(Generic[K, V]):
-    def __init__(self, capacity: int):
-        self._capacity = capacity
-        self._entries: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        found = self._entries.get(key)
-        if found is not None:
-            self._entries.move_to_end(key)
-        return found
-
-    def put(self, key: K, value: V) -> None:
-        self._entries[key] = value
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
-
-
 @dataclass(frozen=True, slots=True)
 class VulnerabilityRule:
     """`prevent_vul` as a project has it: the threshold and the allowlist that governs."""
@@ -94,11 +75,83 @@ class VulnerabilityRule:
         return f"'Prevent images with vulnerability severity of \"{self.word}\" or higher from running.'"
 
 
+# Harbor's metadata and Portside's `require_signature`: which kinds of signature satisfy each.
+_COSIGN: frozenset[str] = frozenset({"cosign", "cosign-bundle"})
+_SIGNATURE_WORDS = {
+    "cosign": _COSIGN,
+    "notation": frozenset({"notation"}),
+    "notary": frozenset({"notary"}),
+    "any": frozenset({"cosign", "cosign-bundle", "notation", "notary"}),
+}
+_KIND_WORDS = {"cosign": "cosign", "cosign-bundle": "cosign", "notation": "Notation", "notary": "Docker Content Trust"}
+# Layers of what signs, attests or describes another manifest: never asked to be signed.
+_ACCESSORY_LAYERS = frozenset(
+    {
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        "application/vnd.dsse.envelope.v1+json",
+        "application/vnd.in-toto+json",
+        "application/vnd.cncf.notary.signature",
+        "application/jose+json",
+        "application/cose",
+        "application/vnd.dev.sigstore.bundle.v0.3+json",
+    }
+)
+
+
+def signature_kinds(text: str) -> frozenset[str]:
+    """The kinds a `require_signature` value names ("cosign,notation", "any"); ValueError
+    for a word that is none."""
+    kinds: set[str] = set()
+    for word in (w.strip().lower() for w in text.split(",")):
+        if word not in _SIGNATURE_WORDS:
+            raise ValueError(f"{word[:40]!r} is not one of {', '.join(_SIGNATURE_WORDS)}")
+        kinds |= _SIGNATURE_WORDS[word]
+    return frozenset(kinds)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustRule:
+    """The signatures a project asks of what is pulled: each requirement (the metadata that
+    makes it, the kinds that satisfy it) must be met by one verified signature."""
+
+    required: tuple[tuple[str, frozenset[str]], ...]
+    material: TrustMaterial
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVerdict:
+    """A dry run's answer for one rule: whether it is on and why it refuses ("": it does not)."""
+
+    rule: str  # "vulnerability" or "signature"
+    enabled: bool
+    reason: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class _ProjectPolicy:
     project: Project | None  # None: no such project (an open registry's repositories)
     vulnerability: VulnerabilityRule | None
     generation: int | None  # the accounts' generation it was read at
+    trust: TrustRule | None = None
+
+    @property
+    def on(self) -> bool:
+        return self.project is not None and (self.vulnerability is not None or self.trust is not None)
+
+
+def _requirements(metadata: Mapping[str, str]) -> tuple[tuple[str, frozenset[str]], ...]:
+    required: list[tuple[str, frozenset[str]]] = []
+    if metadata.get("enable_content_trust_cosign") == "true":
+        required.append(("enable_content_trust_cosign", _COSIGN))
+    if metadata.get("enable_content_trust") == "true":
+        required.append(("enable_content_trust", frozenset({"notation", "notary"})))
+    wanted = metadata.get("require_signature", "")
+    if wanted:
+        try:
+            required.append((f"require_signature={wanted}", signature_kinds(wanted)))
+        except ValueError:  # checked when written; a value from before that asks for any kind
+            required.append((f"require_signature={wanted}", _SIGNATURE_WORDS["any"]))
+    return tuple(required)
 
 
 def gated_image(record: ManifestRecord) -> bool:
@@ -116,6 +169,45 @@ def gated_image(record: ManifestRecord) -> bool:
     if not isinstance(config, dict) or config.get("mediaType") not in _IMAGE_CONFIGS or not isinstance(layers, list):
         return False
     return any(isinstance(layer, dict) and ".tar" in str(layer.get("mediaType", "")) for layer in layers)
+
+
+def signed_content(record: ManifestRecord) -> bool:
+    """Whether a signature policy asks `record` to be signed: an index, or an image manifest
+    of content; not what signs, attests or describes another manifest (a `subject`, or only
+    signature, attestation and SBOM layers), which clients must read to verify."""
+    if record.media_type not in mt.IMAGE_MANIFESTS and record.media_type not in mt.INDEXES:
+        return False
+    try:
+        document: Any = json.loads(record.payload)
+    except ValueError:
+        return False
+    if not isinstance(document, dict) or "subject" in document:
+        return False
+    if record.media_type in mt.INDEXES:
+        return True
+    layers = document.get("layers")
+    if not isinstance(layers, list) or not layers:
+        return False
+    for layer in layers:
+        media_type = str(layer.get("mediaType", "")) if isinstance(layer, dict) else ""
+        if media_type not in _ACCESSORY_LAYERS and "spdx" not in media_type and "cyclonedx" not in media_type:
+            return True
+    return False
+
+
+def _trust_refusal(rule: TrustRule, found: list[SignatureManifest], verified: set[str]) -> str:
+    for metadata, kinds in rule.required:
+        if verified & kinds:
+            continue
+        words = " or ".join(dict.fromkeys(_KIND_WORDS[k] for k in sorted(kinds)))
+        trusted = "a key or certificate this project trusts"
+        relevant = [m for m in found if m.kind in kinds] or found
+        return (
+            f"The image is not signed by {words} with {trusted} (policy '{metadata}'); {summary(relevant)}. "
+            "Sign it with a key the project's trust policy names, or ask a project administrator "
+            "to trust the signer."
+        )
+    return ""
 
 
 def _ids(finding: StoredFinding) -> set[str]:
@@ -145,9 +237,16 @@ class PullPolicy:
         scan_changes: ChangeCounter | None = None,
         manifests: ManifestService | None = None,
         entries: int = 8192,
+        *,
+        trust: TrustPolicyService | None = None,
+        signatures: SignatureService | None = None,
+        registry_changes: ChangeCounter | None = None,
     ):
         """`manifests`: where blobs' holders and dry runs' manifests are read (None: blobs
-        are not judged and dry runs see no manifest)."""
+        are not judged and dry runs see no manifest). `trust` and `signatures`: projects'
+        trust policies and the signatures they verify (None: no signature rule); their
+        verdicts are kept while `registry_changes` (signatures pushed or deleted) and the
+        accounts' generation (trust policies written) stand."""
         self._projects = projects
         self._robots = robots
         self._allowlists = allowlists
@@ -155,56 +254,112 @@ class PullPolicy:
         self._changes = changes
         self._scan_changes = scan_changes
         self._manifests = manifests
-        self._policies: _Lru[str, _ProjectPolicy] = _Lru(entries)
+        self._trust = trust
+        self._signatures = signatures
+        self._registry_changes = registry_changes
+        self._trust_verdicts: Lru[tuple[Any, ...], tuple[tuple[int | None, int | None], str]] = Lru(entries)
+        self._policies: Lru[str, _ProjectPolicy] = Lru(entries)
         # (project, repository, digest, allowlist in force) -> ((generations), refusal or "")
-        self._verdicts: _Lru[tuple[Any, ...], tuple[tuple[int | None, int | None], str]] = _Lru(entries)
-        self._images: _Lru[str, bool] = _Lru(entries)
-        self._scanners: _Lru[tuple[str, int, int | None], bool] = _Lru(entries)
+        self._verdicts: Lru[tuple[Any, ...], tuple[tuple[int | None, int | None], str]] = Lru(entries)
+        self._images: Lru[str, bool] = Lru(entries)
+        self._scanners: Lru[tuple[str, int, int | None], bool] = Lru(entries)
 
     async def check(self, grant: Grant, repository: str, record: ManifestRecord) -> None:
         policy = await self._policy(project_of(repository), grant.generation)
-        if policy.project is None or policy.vulnerability is None:
+        if not policy.on or await self._scanner_pull(grant, policy):
             return
-        digest = str(record.digest)
-        if not self._gated(record) or await self._scanner_pull(grant, policy):
-            return
-        refusal = await self._vulnerability_refusal(policy, policy.vulnerability, repository, digest)
+        refusal = await self._refusal(policy, repository, record)
         if refusal:
-            raise PolicyViolation(refusal, detail={"project": policy.project.name, "digest": digest})
+            assert policy.project is not None
+            raise PolicyViolation(refusal, detail={"project": policy.project.name, "digest": str(record.digest)})
 
     async def check_blob(self, grant: Grant, repository: str, digest: Digest) -> None:
         policy = await self._policy(project_of(repository), grant.generation)
-        if policy.project is None or policy.vulnerability is None or self._manifests is None:
-            return
-        if await self._scanner_pull(grant, policy):
+        if not policy.on or self._manifests is None or await self._scanner_pull(grant, policy):
             return
         refusals = []
         for record in await self._manifests.holding(repository, digest):
-            if not self._gated(record):
-                return  # held by what the policy does not judge (a signature's payload, say)
-            refusal = await self._vulnerability_refusal(policy, policy.vulnerability, repository, str(record.digest))
+            refusal = await self._refusal(policy, repository, record)
             if not refusal:
-                return
+                return  # held by what the policy lets through (or does not judge)
             refusals.append((str(record.digest), refusal))
         if refusals:  # no holder at all: a blob no image uses yet, nothing to protect
+            assert policy.project is not None
             image, why = refusals[0]
             raise PolicyViolation(
                 f"{digest} is part of {image}, which this project's policy refuses: {why}",
                 detail={"project": policy.project.name, "digest": str(digest), "image": image},
             )
 
-    async def dry_run(self, repository: str, digest: str) -> tuple[bool, str]:
-        """Whether the project's vulnerability policy is on, and why it would refuse a pull
-        of `digest` ("" when it would let it through), for anyone the policy does not exempt."""
+    async def dry_run(self, repository: str, digest: str) -> list[RuleVerdict]:
+        """Each rule of the project's pull policy, whether it is on, and why it would refuse
+        a pull of `digest` ("" when it would let it through), for anyone it does not exempt."""
         policy = await self._policy(project_of(repository), None)
-        if policy.project is None or policy.vulnerability is None:
-            return False, ""
-        if self._manifests is None:
-            return True, ""
+        vulnerability = RuleVerdict("vulnerability", policy.project is not None and policy.vulnerability is not None)
+        trust = RuleVerdict("signature", policy.project is not None and policy.trust is not None)
+        if not policy.on or self._manifests is None:
+            return [vulnerability, trust]
         record = await self._manifests.get(repository, Digest.parse(digest))
-        if not self._gated(record):
-            return True, ""
-        return True, await self._vulnerability_refusal(policy, policy.vulnerability, repository, digest)
+        if vulnerability.enabled and policy.vulnerability is not None and self._gated(record):
+            reason = await self._vulnerability_refusal(policy, policy.vulnerability, repository, digest)
+            vulnerability = RuleVerdict("vulnerability", True, reason)
+        if trust.enabled and policy.trust is not None and signed_content(record):
+            reason = await self._signature_refusal(policy, policy.trust, repository, record)
+            trust = RuleVerdict("signature", True, reason)
+        return [vulnerability, trust]
+
+    async def _refusal(self, policy: _ProjectPolicy, repository: str, record: ManifestRecord) -> str:
+        """Why the project's policy refuses `record` ("": it lets it through)."""
+        if policy.vulnerability is not None and self._gated(record):
+            refusal = await self._vulnerability_refusal(policy, policy.vulnerability, repository, str(record.digest))
+            if refusal:
+                return refusal
+        if policy.trust is not None and self._signed_content(record):
+            return await self._signature_refusal(policy, policy.trust, repository, record)
+        return ""
+
+    def _signed_content(self, record: ManifestRecord) -> bool:
+        key = "s" + str(record.digest)
+        known = self._images.get(key)
+        if known is None:
+            known = signed_content(record)
+            self._images.put(key, known)
+        return known
+
+    async def _signature_refusal(
+        self, policy: _ProjectPolicy, rule: TrustRule, repository: str, record: ManifestRecord
+    ) -> str:
+        """Why the signature rule refuses `record`, or "". Kept while neither the accounts'
+        generation (trust policies, metadata) nor the registry's (signatures pushed or
+        deleted anywhere) moves: a pull of a verified image is one lookup."""
+        digest = str(record.digest)
+        changes = await self._registry_changes.current() if self._registry_changes is not None else None
+        project_id = policy.project.project_id if policy.project is not None else None
+        key = (project_id, repository, digest)
+        kept = policy.generation is not None and changes is not None
+        if kept:
+            cached = self._trust_verdicts.get(key)
+            if cached is not None and cached[0] == (policy.generation, changes):
+                return cached[1]
+        verdict = await self._judge_signatures(rule, repository, record)
+        if kept:
+            self._trust_verdicts.put(key, ((policy.generation, changes), verdict))
+        return verdict
+
+    async def _judge_signatures(self, rule: TrustRule, repository: str, record: ManifestRecord) -> str:
+        if self._signatures is None:
+            return "This registry cannot read signatures, and the project's policy requires one."
+        found = await self._signatures.verify(repository, record.digest, rule.material)
+        verified: set[str] = {m.kind for m in found if m.verified}
+        refusal = _trust_refusal(rule, found, verified)
+        if refusal and rule.material.inherit_index_signature and self._manifests is not None:
+            # Harbor's inherited signatures: an index's signature covers the platforms it lists.
+            for index in await self._manifests.indexes_listing(repository, record.digest):
+                inherited = await self._signatures.verify(repository, index.digest, rule.material)
+                verified |= {m.kind for m in inherited if m.verified}
+                found += inherited
+            refusal = _trust_refusal(rule, found, verified)
+        return refusal
 
     def _gated(self, record: ManifestRecord) -> bool:
         digest = str(record.digest)
@@ -230,7 +385,12 @@ class PullPolicy:
             threshold = _THRESHOLDS.get(word, Severity.LOW)
             allowlist = await self._allowlists.governing(project)
             rule = VulnerabilityRule(threshold, word.capitalize(), allowlist)
-        policy = _ProjectPolicy(project, rule, generation)
+        trust = None
+        required = _requirements(project.metadata) if project is not None else ()
+        if project is not None and required:
+            material = await self._trust.material(project) if self._trust is not None else TrustMaterial()
+            trust = TrustRule(required, material)
+        policy = _ProjectPolicy(project, rule, generation, trust)
         if generation is not None:
             self._policies.put(name, policy)
         return policy

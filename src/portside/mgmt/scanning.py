@@ -36,7 +36,7 @@ from portside.meta.upkeep import JobStore
 from portside.mgmt.artifacts import ArtifactService
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
-from portside.mgmt.pull_policy import PullPolicy
+from portside.mgmt.pull_policy import PullPolicy, RuleVerdict
 from portside.mgmt.scanners import ScannerRegistry, ScannerView
 from portside.oci import mediatypes as mt
 from portside.oci.manifest import Manifest
@@ -119,16 +119,15 @@ def _severity_number(value: object) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class PullVerdict:
-    """What the pull policy would say of an artifact: whether its vulnerability rule is on,
-    and why it would refuse a pull ("" when it would not)."""
+    """What the pull policy would say of an artifact: for each rule (vulnerabilities,
+    signatures) whether it is on, and why it would refuse a pull ("" when it would not)."""
 
     digest: str
-    vulnerability_policy: bool
-    refusal: str
+    rules: tuple[RuleVerdict, ...]
 
     @property
     def allowed(self) -> bool:
-        return not self.refusal
+        return not any(rule.reason for rule in self.rules)
 
 
 class ScanApiService:
@@ -280,9 +279,8 @@ class ScanApiService:
         """A dry run of the project's pull policy on an artifact the caller may read."""
         _, repo, digest = await self._artifact(who, project_key, repository, reference, "artifact", "read")
         if self.pull_policy is None:
-            return PullVerdict(digest, False, "")
-        enabled, refusal = await self.pull_policy.dry_run(repo, digest)
-        return PullVerdict(digest, enabled, refusal)
+            return PullVerdict(digest, (RuleVerdict("vulnerability", False), RuleVerdict("signature", False)))
+        return PullVerdict(digest, tuple(await self.pull_policy.dry_run(repo, digest)))
 
     async def sbom(self, who: Principal, project_key: str, repository: str, reference: str) -> tuple[str, bytes]:
         """An SBOM referrer's document: (media type, bytes)."""

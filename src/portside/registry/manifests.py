@@ -53,6 +53,10 @@ class ManifestService:
         """Manifests of `repo` that hold `blob` as their config or a layer (at most `limit`)."""
         return await self._repos.manifests_holding(repo, blob, limit)
 
+    async def indexes_listing(self, repo: str, child: Digest, limit: int = 16) -> list[ManifestRecord]:
+        """Indexes of `repo` that list the manifest `child` (at most `limit`)."""
+        return await self._repos.manifests_holding(repo, child, limit, "manifest")
+
     async def _lookup(self, repo: str, reference: Reference) -> ManifestRecord | None:
         if self._cache is None:
             return await self._repos.get_manifest(repo, reference)

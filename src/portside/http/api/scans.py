@@ -179,19 +179,16 @@ async def pull_policy_dry_run(
     request: Request, who: Caller, project_name: str, repository_name: str, reference: str
 ) -> dict[str, Any]:
     """What a pull of this artifact by someone the policy does not exempt would meet: `allowed`,
-    and for each rule of the project (`vulnerability`: Harbor's prevent_vul) whether it is on
-    and the reason it refuses (the 412's message), empty when it lets the pull through."""
+    and for each rule of the project (`vulnerability`: Harbor's prevent_vul; `signature`: its
+    content trust and `require_signature`) whether it is on and the reason it refuses (the
+    412's message), empty when it lets the pull through."""
     verdict = await scanning(request).pull_verdict(who, project_name, repository_name, reference)
     return {
         "digest": verdict.digest,
         "allowed": verdict.allowed,
         "rules": [
-            {
-                "rule": "vulnerability",
-                "enabled": verdict.vulnerability_policy,
-                "allowed": verdict.allowed,
-                "reason": verdict.refusal,
-            }
+            {"rule": rule.rule, "enabled": rule.enabled, "allowed": not rule.reason, "reason": rule.reason}
+            for rule in verdict.rules
         ],
     }
 

@@ -538,3 +538,15 @@ cve_allowlists = Table(
     Column("update_time", DateTime(timezone=True), nullable=False),
     sqlite_autoincrement=True,
 )
+
+trust_policies = Table(
+    "trust_policies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(32), nullable=False, unique=True),
+    Column("project_id", Integer, ForeignKey("projects.project_id", ondelete="CASCADE"), nullable=True),
+    Column("document", Text, nullable=False),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,
+)

@@ -428,7 +428,9 @@ class SqlDatabase(SqlBase):
             query = query.limit(limit)
         return list((await conn.execute(query)).scalars())
 
-    async def manifests_holding(self, repo: str, blob: Digest, limit: int) -> list[ManifestRecord]:
+    async def manifests_holding(
+        self, repo: str, blob: Digest, limit: int, kind: str = "blob"
+    ) -> list[ManifestRecord]:
         query = (
             select(manifests.c.digest, manifests.c.media_type, manifests.c.payload)
             .select_from(
@@ -436,7 +438,7 @@ class SqlDatabase(SqlBase):
                 .join(repositories, repositories.c.id == repo_manifests.c.repo_id)
                 .join(manifests, manifests.c.digest == manifest_refs.c.parent)
             )
-            .where(repositories.c.name == repo, manifest_refs.c.child == str(blob), manifest_refs.c.kind == "blob")
+            .where(repositories.c.name == repo, manifest_refs.c.child == str(blob), manifest_refs.c.kind == kind)
             .order_by(manifests.c.digest)
             .limit(limit)
         )
