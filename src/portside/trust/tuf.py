@@ -145,7 +145,9 @@ class _Key:
 
 
 def _key_id(keytype: str, public_b64: str) -> str:
-    return hashlib.sha256(canonical_json({"keytype": keytype, "keyval": {"private": None, "public": public_b64}})).hexdigest()
+    return hashlib.sha256(
+        canonical_json({"keytype": keytype, "keyval": {"private": None, "public": public_b64}})
+    ).hexdigest()
 
 
 def _load_key(key_id: str, raw: object) -> _Key:
@@ -159,6 +161,7 @@ def _load_key(key_id: str, raw: object) -> _Key:
         raise TufError(f"key {key_id[:16]}: its id is not the hash of the key")
     data = _b64(public_b64, f"key {key_id[:16]}")
     certificate = None
+    public: object
     try:
         if keytype in ("ecdsa-x509", "rsa-x509"):
             certificate = x509.load_pem_x509_certificate(data)
@@ -252,9 +255,7 @@ def _check_signatures(
         if _signature_ok(key, method, raw, message):
             good.add(key_id)
     if len(good) < max(spec.threshold, 1):
-        raise TufError(
-            f"{role}: {len(good)} valid signature(s) from its keys, below its threshold of {spec.threshold}"
-        )
+        raise TufError(f"{role}: {len(good)} valid signature(s) from its keys, below its threshold of {spec.threshold}")
     return frozenset(good)
 
 
