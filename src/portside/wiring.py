@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -164,7 +165,7 @@ def _blob_store(settings: Settings, locks: Locks) -> BlobStore:
 
 
 # --- Docker Content Trust (Notary) -----------------------------------------------------
-def _notary_tokens(settings: Settings, signing_key: Any) -> ForeignService | None:
+def _notary_tokens(settings: Settings, signing_key: ec.EllipticCurvePrivateKey) -> ForeignService | None:
     """Tokens for Notary's service, and the token key's certificate Notary verifies them with."""
     if not settings.notary_service:
         return None
