@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Portside, NotaryStack]]:
+def trust_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Portside, NotaryStack]]:
     root = tmp_path_factory.mktemp("content-trust")
     notary_port = free_port()
     portside = Portside(
@@ -72,8 +72,10 @@ def _docker_env(daemon: DockerDaemon, notary: NotaryStack, home: Path) -> dict[s
     }
 
 
-def test_docker_content_trust(docker_daemon: DockerDaemon, stack: tuple[Portside, NotaryStack], tmp_path: Path) -> None:
-    portside, notary = stack
+def test_docker_content_trust(
+    docker_daemon: DockerDaemon, trust_stack: tuple[Portside, NotaryStack], tmp_path: Path
+) -> None:
+    portside, notary = trust_stack
     env = _docker_env(docker_daemon, notary, tmp_path)
     trusted = {**env, "DOCKER_CONTENT_TRUST": "1"}
 

@@ -344,13 +344,41 @@ def _check_root_certificates(gun: str, role: _Role, keys: Mapping[str, _Key], no
             raise TufError(f"root: key {key_id[:16]}'s certificate is not valid now")
 
 
-def _targets_of(role: str, signed: Mapping[str, object], paths: Sequence[str] | None) -> tuple[TrustedTarget, ...]:
+@dataclass(frozen=True, slots=True)
+class _Paths:
+    """What a delegation may sign: names with one of `prefixes`, or whose SHA-256 (hex)
+    starts with one of `hash_prefixes` (TUF's path_hash_prefixes). Neither: nothing."""
+
+    prefixes: tuple[str, ...] = ()
+    hash_prefixes: tuple[str, ...] = ()
+
+    def allows(self, name: str) -> bool:
+        if any(name.startswith(p) for p in self.prefixes):
+            return True
+        hashed = hashlib.sha256(name.encode()).hexdigest()
+        return any(hashed.startswith(p) for p in self.hash_prefixes)
+
+
+def _scope(entry: Mapping[str, object]) -> _Paths:
+    lists: list[tuple[str, ...]] = []
+    for field_name in ("paths", "path_hash_prefixes"):
+        value = entry.get(field_name)
+        if value is None:
+            lists.append(())
+        elif isinstance(value, list) and all(isinstance(p, str) for p in value):
+            lists.append(tuple(value))
+        else:
+            raise TufError(f"targets: malformed {field_name} of delegation {str(entry.get('name'))[:60]!r}")
+    return _Paths(lists[0], lists[1])
+
+
+def _targets_of(role: str, signed: Mapping[str, object], paths: _Paths | None) -> tuple[TrustedTarget, ...]:
     raw = signed.get("targets")
     if not isinstance(raw, dict):
         raise TufError(f"{role}: no targets")
     found: list[TrustedTarget] = []
     for name, entry in sorted(raw.items()):
-        if paths is not None and not any(name.startswith(p) for p in paths):
+        if paths is not None and not paths.allows(name):
             continue  # outside what the delegation may sign: ignored, as Notary's client does
         if not isinstance(entry, dict) or not isinstance(entry.get("hashes"), dict):
             raise TufError(f"{role}: target {name[:60]!r} is malformed")
@@ -424,16 +452,14 @@ def verify_repository(
         if not isinstance(delegations, dict):
             raise TufError("targets delegates no roles")
         delegation_keys = _load_keys(delegations.get("keys", {}), "targets' delegations")
-        specs: dict[str, tuple[_Role, list[str] | None]] = {}
+        specs: dict[str, tuple[_Role, _Paths]] = {}
         for entry in delegations.get("roles") or ():
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
                 raise TufError("targets: malformed delegation")
-            ids, threshold, paths = entry.get("keyids"), entry.get("threshold"), entry.get("paths")
+            ids, threshold = entry.get("keyids"), entry.get("threshold")
             if not isinstance(ids, list) or type(threshold) is not int or threshold < 1:
                 raise TufError(f"targets: malformed delegation {entry['name'][:60]!r}")
-            if paths is not None and not (isinstance(paths, list) and all(isinstance(p, str) for p in paths)):
-                raise TufError(f"targets: malformed paths of delegation {entry['name'][:60]!r}")
-            specs[entry["name"]] = (_Role(frozenset(str(i) for i in ids), threshold), paths)
+            specs[entry["name"]] = (_Role(frozenset(str(i) for i in ids), threshold), _scope(entry))
         for name in delegated:
             if not _DELEGATION.fullmatch(name):
                 raise TufError(f"{name[:60]}: only delegations of targets are read")
