@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(1800, gt=0, description="lifetime of registry tokens")
     refresh_token_ttl_seconds: int = Field(7 * 86400, gt=0, description="lifetime of offline refresh tokens")
     token_key_file: Path | None = Field(None, description="PEM key signing tokens; default DATA_DIR/token-key.pem")
+    notary_service: str | None = Field(
+        None,
+        description="Notary's `service` (its auth options' service): tokens are issued for it too, for"
+        " repository:<GUN>:pull,push as for /v2; its rootcertbundle is DATA_DIR/token-key.crt",
+    )
+    notary_url: str | None = Field(None, description="https://HOST:PORT of notary-server, read for Content Trust")
+    notary_ca_file: Path | None = Field(
+        None, description="CA certificate(s) notary-server's TLS certificate is checked with"
+    )
+    notary_gun_prefix: str | None = Field(
+        None, description="the registry host[:port] GUNs start with; default the host:port of external_url"
+    )
     open_registry: bool = Field(
         False, description="no access control on /v2: anyone may pull, push and delete (trusted networks only)"
     )
@@ -210,6 +222,18 @@ class Settings(BaseSettings):
     @property
     def signing_key_path(self) -> Path:
         return self.token_key_file or self.data_dir / "token-key.pem"
+
+    @property
+    def token_certificate_path(self) -> Path:
+        """A self-signed certificate of the token key, beside it (Notary's rootcertbundle)."""
+        return self.signing_key_path.with_suffix(".crt")
+
+    @property
+    def gun_prefix(self) -> str:
+        """What Notary GUNs of this registry's repositories start with (host:port)."""
+        if self.notary_gun_prefix:
+            return self.notary_gun_prefix.rstrip("/")
+        return self.base_url.split("://", 1)[-1].split("/", 1)[0]
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,7 +27,13 @@ from portside.auth.access import OpenRegistry
 from portside.auth.authn import Authenticator
 from portside.auth.controller import AccessController
 from portside.auth.policy import Policy
-from portside.auth.tokens import TokenService, derived_secret, load_or_create_key
+from portside.auth.tokens import (
+    ForeignService,
+    TokenService,
+    derived_secret,
+    load_or_create_key,
+    write_token_certificate,
+)
 from portside.config import Settings, received_settings
 from portside.coord.coordinator import Coordinator, LocalCoordinator
 from portside.coord.counters import Generation
@@ -57,6 +64,7 @@ from portside.meta.stores import ChangeCounter
 from portside.meta.vulndb import SourceRecord
 from portside.mgmt.artifacts import ArtifactService, RepositoryService
 from portside.mgmt.audit import AuditService, purge_expired
+from portside.mgmt.content_trust import ContentTrust
 from portside.mgmt.cve_allowlist import CveAllowlistService
 from portside.mgmt.cve_export import EXPORT_FAMILY, CveExportService
 from portside.mgmt.external_scans import ExternalScans
@@ -85,6 +93,7 @@ from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
 from portside.registry.uploadids import UploadIds
 from portside.registry.uploads import UploadService
+from portside.remote.notary import NotaryClient
 from portside.scan.adapter.server import AdapterServer
 from portside.scan.adapter.wire import ScannerInfo as AdapterScanner
 from portside.scan.codec import decode_inventory, encode_inventory
@@ -155,6 +164,28 @@ def _blob_store(settings: Settings, locks: Locks) -> BlobStore:
     raise ValueError(f"storage_url must be file:///PATH or s3://BUCKET/PREFIX, not {url!r}")
 
 
+# --- Docker Content Trust (Notary) -----------------------------------------------------
+def _notary_tokens(settings: Settings, signing_key: ec.EllipticCurvePrivateKey) -> ForeignService | None:
+    """Tokens for Notary's service, and the token key's certificate Notary verifies them with."""
+    if not settings.notary_service:
+        return None
+    write_token_certificate(settings.token_certificate_path, signing_key)
+    return ForeignService(settings.notary_service, settings.gun_prefix)
+
+
+def content_trust(settings: Settings, tokens: TokenService) -> ContentTrust | None:
+    """Notary's verdicts on digests (for the pull policy), when notary_url and notary_service are set."""
+    if not settings.notary_url or not settings.notary_service:
+        return None
+    client = NotaryClient(
+        settings.notary_url,
+        ContentTrust.token_minter(tokens, settings.notary_service),
+        ca_file=settings.notary_ca_file,
+    )
+    return ContentTrust(client, settings.gun_prefix)
+
+
+# ----------------------------------------------------------------------------------------
 def build(settings: Settings) -> ASGIApp:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     coordinator = _coordinator(settings)
@@ -178,6 +209,7 @@ def build(settings: Settings) -> ASGIApp:
         settings.token_service,
         settings.token_ttl_seconds,
         settings.refresh_token_ttl_seconds,
+        foreign=_notary_tokens(settings, signing_key),
     )
     controller = AccessController(
         authenticator,

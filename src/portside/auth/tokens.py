@@ -15,6 +15,7 @@ exact text) until they expire: the signature is checked once per token, not per 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -24,11 +25,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from portside.auth.access import Access
 from portside.auth.principal import Principal
@@ -36,6 +40,10 @@ from portside.errors import Unauthorized
 
 __all__ = [
     "TokenService",
+    "ForeignService",
+    "libtrust_key_id",
+    "token_certificate",
+    "write_token_certificate",
     "Claims",
     "derived_secret",
     "load_or_create_key",
@@ -94,6 +102,70 @@ def derived_secret(key: ec.EllipticCurvePrivateKey, purpose: str) -> bytes:
     shares the key shares it, and nothing about the key can be learnt from it."""
     private = key.private_numbers().private_value.to_bytes(32, "big")
     return hmac.new(private, f"portside:{purpose}".encode(), hashlib.sha256).digest()
+
+
+def libtrust_key_id(key: ec.EllipticCurvePublicKey) -> str:
+    """The key's id as docker/libtrust names it (the SHA-256 of its DER SubjectPublicKeyInfo,
+    240 bits in base32, in groups of four): the `kid` docker/distribution's token auth (and
+    so Notary's) looks the key up by among its root certificates' keys."""
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    text = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
+    return ":".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+def token_certificate(key: ec.EllipticCurvePrivateKey, *, days: int = 3650) -> bytes:
+    """A self-signed certificate (PEM) of the token signing key: the root certificate bundle
+    a service verifying Portside's tokens (Notary's `rootcertbundle`) is given."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portside token signer")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, True, False, False, False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def write_token_certificate(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """Keep a certificate of `key` in `path` (made again when missing or of another key)."""
+    if path.exists():
+        try:
+            held = x509.load_pem_x509_certificate(path.read_bytes()).public_key()
+            if held == key.public_key():
+                return
+        except ValueError:
+            pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(path.name + ".new")
+    staging.write_bytes(token_certificate(key))
+    os.replace(staging, path)
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignService:
+    """Another service Portside issues tokens for (Notary): its `service` name, the token's
+    audience, and the prefix its resource names carry before a Portside repository name
+    (Notary's GUNs are `<registry host:port>/<repository>`)."""
+
+    name: str
+    name_prefix: str
+
+    def local(self, name: str) -> str | None:
+        """The Portside repository a resource name of this service names, if any."""
+        prefix = self.name_prefix.rstrip("/") + "/"
+        if not name.startswith(prefix):
+            return None
+        return name[len(prefix) :] or None
+
+    def foreign(self, name: str) -> str:
+        return self.name_prefix.rstrip("/") + "/" + name
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +250,10 @@ class TokenService:
         *,
         verified_tokens: int = 4096,
         clock: Callable[[], float] = time.time,
+        foreign: ForeignService | None = None,
     ):
+        self.foreign = foreign
+        self.key_id = libtrust_key_id(key.public_key())
         self._key = key
         self._public = key.public_key()
         self.service = service
@@ -187,12 +262,12 @@ class TokenService:
         self._clock = clock
         self._verified = _VerifiedTokens(verified_tokens)
 
-    def _sign(self, who: Principal, ttl: int, extra: dict[str, object]) -> IssuedToken:
+    def _sign(self, who: Principal, ttl: int, extra: dict[str, object], audience: str | None = None) -> IssuedToken:
         now = self._clock()
         claims: dict[str, object] = {
             "iss": _ISSUER,
             "sub": who.name if who.authenticated else "",
-            "aud": self.service,
+            "aud": audience or self.service,
             "iat": int(now),
             "nbf": int(now) - 1,
             "exp": int(now) + ttl,
@@ -203,12 +278,21 @@ class TokenService:
         if who.account_id is not None:
             claims["portside_id"] = who.account_id
             claims["portside_gen"] = who.generation
-        return IssuedToken(jwt.encode(claims, self._key, algorithm=_ALGORITHM), ttl, now)
+        # Another service's token names its key (libtrust's id), which docker/distribution's
+        # token auth needs to find it among its root certificates; Portside's own do not.
+        headers = {"kid": self.key_id} if audience is not None and audience != self.service else None
+        return IssuedToken(jwt.encode(claims, self._key, algorithm=_ALGORITHM, headers=headers), ttl, now)
 
-    def issue(self, who: Principal, granted: Sequence[Access], projects: Mapping[str, int]) -> IssuedToken:
-        """An access token for `granted`, in the projects `projects` names (name → id)."""
+    def issue(
+        self, who: Principal, granted: Sequence[Access], projects: Mapping[str, int], *, audience: str | None = None
+    ) -> IssuedToken:
+        """An access token for `granted`, in the projects `projects` names (name → id);
+        `audience`: another service's (the foreign service's) instead of Portside's."""
         return self._sign(
-            who, self.ttl, {"access": _access_claim(granted), "portside_projects": dict(sorted(projects.items()))}
+            who,
+            self.ttl,
+            {"access": _access_claim(granted), "portside_projects": dict(sorted(projects.items()))},
+            audience,
         )
 
     def issue_refresh(self, who: Principal) -> IssuedToken:

@@ -6,6 +6,11 @@ containerd use. Unknown or refused scopes are left out of the token, not errors:
 registry refuses the request that needed them. A request that is malformed (a scope
 outside the grammar of docker/distribution's scope.md) or asks for another `service`'s
 token is refused with 400 before any credentials are looked at.
+
+Tokens are also issued for one foreign service, Notary (`notary_service`): its scopes name
+GUNs, `<registry host:port>/<repository>`; the grant is computed for the repository
+exactly as for a registry token, and given back under the GUN, in a token whose audience
+is Notary's service.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from portside.auth.access import Access
 from portside.auth.controller import AccessController
 from portside.auth.principal import ANONYMOUS, Principal
+from portside.auth.tokens import ForeignService
 from portside.errors import RegistryError, Unauthorized, Unsupported
 from portside.http.v2.common import render_error
 
@@ -76,12 +82,17 @@ def _parse_scopes(values: Iterable[str]) -> list[Access]:
     return wanted
 
 
-def _check_service(controller: AccessController, service: str | None) -> None:
-    """A request may leave `service` out; one that names a service names this one."""
+def _check_service(controller: AccessController, service: str | None) -> ForeignService | None:
+    """A request may leave `service` out; one that names a service names this one or the
+    foreign service (returned)."""
+    foreign = controller.tokens.foreign
+    if foreign is not None and service == foreign.name:
+        return foreign
     if service is not None and service != controller.tokens.service:
         raise InvalidTokenRequest(
             f"this token endpoint issues tokens for service {controller.tokens.service!r}, not {service[:200]!r}"
         )
+    return None
 
 
 def _controller(request: Request) -> AccessController:
@@ -92,9 +103,26 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-async def _answer(controller: AccessController, who: Principal, wanted: list[Access], refresh: bool) -> Response:
-    grant = await controller.grant(who, wanted)
-    issued = controller.tokens.issue(who, grant.granted, grant.project_ids or {})
+async def _answer(
+    controller: AccessController,
+    who: Principal,
+    wanted: list[Access],
+    refresh: bool,
+    foreign: ForeignService | None = None,
+) -> Response:
+    if foreign is None:
+        grant = await controller.grant(who, wanted)
+        issued = controller.tokens.issue(who, grant.granted, grant.project_ids or {})
+    else:
+        # The foreign service's names, as Portside's repositories; others are left out.
+        local = [
+            Access(a.resource_type, name, a.action)
+            for a in wanted
+            if a.resource_type == "repository" and (name := foreign.local(a.name)) is not None
+        ]
+        grant = await controller.grant(who, local, creating=False)
+        granted = [Access(a.resource_type, foreign.foreign(a.name), a.action) for a in grant.granted]
+        issued = controller.tokens.issue(who, granted, grant.project_ids or {}, audience=foreign.name)
     body: dict[str, object] = {
         "token": issued.token,
         "access_token": issued.token,
@@ -114,7 +142,7 @@ async def token_endpoint(request: Request) -> Response:
             form = ImmutableMultiDict(
                 parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
             )
-            _check_service(controller, form.get("service"))
+            foreign = _check_service(controller, form.get("service"))
             wanted = _parse_scopes(form.getlist("scope"))
             grant_type = form.get("grant_type")
             offline = form.get("access_type") == "offline"
@@ -127,8 +155,8 @@ async def token_endpoint(request: Request) -> Response:
                 offline = True  # the client keeps using its refresh token
             else:
                 raise UnsupportedGrant(f"unsupported grant_type {grant_type!r}")
-            return await _answer(controller, who, wanted, offline)
-        _check_service(controller, request.query_params.get("service"))
+            return await _answer(controller, who, wanted, offline, foreign)
+        foreign = _check_service(controller, request.query_params.get("service"))
         wanted = _parse_scopes(request.query_params.getlist("scope"))
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
@@ -139,6 +167,6 @@ async def token_endpoint(request: Request) -> Response:
         else:
             who = ANONYMOUS
         offline = request.query_params.get("offline_token", "").lower() == "true"
-        return await _answer(controller, who, wanted, offline)
+        return await _answer(controller, who, wanted, offline, foreign)
     except RegistryError as error:
         return render_error(error)

@@ -16,7 +16,7 @@ from typing import Literal
 
 __all__ = ["Kind", "Verification"]
 
-Kind = Literal["cosign", "cosign-bundle", "notation"]
+Kind = Literal["cosign", "cosign-bundle", "notation", "notary"]
 
 
 @dataclass(frozen=True, slots=True)
