@@ -60,6 +60,7 @@ from portside.meta.sql.scans import SqlScans
 from portside.meta.sql.search import SqlSearch
 from portside.meta.sql.sessions import SqlSessions
 from portside.meta.sql.store import SqlDatabase
+from portside.meta.sql.trust import SqlTrust
 from portside.meta.stores import ChangeCounter
 from portside.meta.vulndb import SourceRecord
 from portside.mgmt.artifacts import ArtifactService, RepositoryService
@@ -79,10 +80,12 @@ from portside.mgmt.scanners import ScannerRegistry, builtin_view
 from portside.mgmt.scanning import BUILTIN_SCANNER, ScanApiService
 from portside.mgmt.search import SearchService
 from portside.mgmt.sessions import SessionService
+from portside.mgmt.signatures import SignatureService
 from portside.mgmt.statistics import StatisticsService
 from portside.mgmt.system import SystemJobService
 from portside.mgmt.systeminfo import SystemFacts, SystemInfoService, Volume
 from portside.mgmt.totp import TotpService
+from portside.mgmt.trust_policy import TrustPolicyService
 from portside.mgmt.users import UserService
 from portside.registry.blobs import BlobService
 from portside.registry.cache import BlobSizeCache, ManifestCache
@@ -276,6 +279,7 @@ def build(settings: Settings) -> ASGIApp:
         scanning,
         project_changes,
         scan_changes,
+        content_trust(settings, tokens),
     )
 
     async def purge_old_audit_records() -> None:
@@ -486,6 +490,7 @@ def _management(
     scanning: Scanning | None = None,
     project_changes: ChangeCounter | None = None,
     scan_changes: Generation | None = None,
+    notary: ContentTrust | None = None,
 ) -> ManagementServices:
     """The management services (of /api/v2.0, /c/login and the web UI) over the same stores
     as /v2; `changes`, the registry's generation the lookup caches watch (None: no caches)."""
@@ -500,6 +505,9 @@ def _management(
     # Allowlists move the accounts' generation: the pull policy keeps them while it stands.
     allowlists = CveAllowlistService(guard, SqlAllowlists(database.engine, after_commit=accounts.after_commit))
     projects = ProjectService(accounts, accounts, guard, quotas, allowlists)
+    # Trust policies move the accounts' generation too: the pull policy keeps them while it stands.
+    trust = TrustPolicyService(guard, SqlTrust(database.engine, after_commit=accounts.after_commit))
+    signatures = SignatureService(registry.manifests, registry.blobs, settings.manifest_cache_entries)
     repositories = RepositoryService(artifacts, accounts, guard)
     artifact_service = ArtifactService(
         artifacts,
@@ -541,6 +549,10 @@ def _management(
             project_changes,
             scan_changes,
             registry.manifests,
+            trust=trust,
+            signatures=signatures,
+            registry_changes=changes,
+            content_trust=notary,
         )
         # The export's long reads run on the scanning engine, as scans' do.
         cve_exports = CveExportService(
@@ -584,6 +596,8 @@ def _management(
         scan_all=upkeep.scan_all,
         cve_exports=cve_exports,
         allowlists=allowlists,
+        trust=trust,
+        signatures=signatures,
     )
 
 

@@ -18,6 +18,7 @@ from portside.mgmt import limits
 from portside.mgmt.cve_allowlist import CveAllowlistService, clean_allowlist
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
+from portside.mgmt.pull_policy import signature_kinds
 from portside.mgmt.quotas import QuotaService
 
 __all__ = ["SEVERITIES", "ProjectService", "ListedProject", "ProjectSummary", "check_project_name"]
@@ -67,6 +68,12 @@ def _clean_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
             text = text.lower()
             if text not in SEVERITIES:
                 raise BadRequest(f"metadata.severity must be one of {', '.join(SEVERITIES)}")
+        if key == "require_signature" and text:
+            text = text.lower()
+            try:
+                signature_kinds(text)
+            except ValueError as error:
+                raise BadRequest(f"metadata.require_signature: {error} (a comma-separated list)") from None
         out[key] = text
     return out
 

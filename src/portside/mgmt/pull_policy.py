@@ -38,6 +38,7 @@ from portside.meta.accounts import Project, ProjectStore, RobotStore
 from portside.meta.allowlists import CveAllowlist
 from portside.meta.scans import ScanReport, ScanStore, StoredFinding
 from portside.meta.stores import ChangeCounter, ManifestRecord
+from portside.mgmt.content_trust import ContentTrust
 from portside.mgmt.cve_allowlist import CveAllowlistService
 from portside.mgmt.lru import Lru
 from portside.mgmt.signatures import SignatureManifest, SignatureService, summary
@@ -241,6 +242,7 @@ class PullPolicy:
         trust: TrustPolicyService | None = None,
         signatures: SignatureService | None = None,
         registry_changes: ChangeCounter | None = None,
+        content_trust: ContentTrust | None = None,
     ):
         """`manifests`: where blobs' holders and dry runs' manifests are read (None: blobs
         are not judged and dry runs see no manifest). `trust` and `signatures`: projects'
@@ -257,6 +259,7 @@ class PullPolicy:
         self._trust = trust
         self._signatures = signatures
         self._registry_changes = registry_changes
+        self._content_trust = content_trust
         self._trust_verdicts: Lru[tuple[Any, ...], tuple[tuple[int | None, int | None], str]] = Lru(entries)
         self._policies: Lru[str, _ProjectPolicy] = Lru(entries)
         # (project, repository, digest, allowlist in force) -> ((generations), refusal or "")
@@ -342,7 +345,12 @@ class PullPolicy:
             if cached is not None and cached[0] == (policy.generation, changes):
                 return cached[1]
         verdict = await self._judge_signatures(rule, repository, record)
-        if kept:
+        # Notary's trust data changes without the registry's knowing: a refusal that may rest
+        # on it is asked again (ContentTrust keeps Notary's answers a few seconds).
+        notary_refusal = bool(verdict) and self._content_trust is not None and any(
+            "notary" in kinds for _, kinds in rule.required
+        )
+        if kept and not notary_refusal:
             self._trust_verdicts.put(key, ((policy.generation, changes), verdict))
         return verdict
 
@@ -351,6 +359,13 @@ class PullPolicy:
             return "This registry cannot read signatures, and the project's policy requires one."
         found = await self._signatures.verify(repository, record.digest, rule.material)
         verified: set[str] = {m.kind for m in found if m.verified}
+        if self._content_trust is not None and any("notary" in kinds for _, kinds in rule.required):
+            # Docker Content Trust: a tag Notary signs for this repository carries the digest.
+            notary = await self._content_trust.verify(repository, str(record.digest))
+            if notary.verified:
+                verified.add("notary")
+            else:
+                found.append(SignatureManifest("notary", "", str(record.digest), 0, None, (notary,)))
         refusal = _trust_refusal(rule, found, verified)
         if refusal and rule.material.inherit_index_signature and self._manifests is not None:
             # Harbor's inherited signatures: an index's signature covers the platforms it lists.

@@ -29,6 +29,7 @@ from portside.http.api import (
     scans,
     system,
     systeminfo,
+    trust,
     users,
 )
 from portside.http.api.context import API_PREFIX
@@ -65,6 +66,7 @@ def build_management_api(management: ManagementServices) -> FastAPI:
         scans,
         cve_export,
         cve_allowlist,
+        trust,
         artifacts,
         repositories,
         audit,

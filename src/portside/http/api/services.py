@@ -18,10 +18,12 @@ from portside.mgmt.robots import RobotService
 from portside.mgmt.scanning import ScanApiService
 from portside.mgmt.search import SearchService
 from portside.mgmt.sessions import SessionService
+from portside.mgmt.signatures import SignatureService
 from portside.mgmt.statistics import StatisticsService
 from portside.mgmt.system import SystemJobService
 from portside.mgmt.systeminfo import SystemInfoService
 from portside.mgmt.totp import TotpService
+from portside.mgmt.trust_policy import TrustPolicyService
 from portside.mgmt.users import UserService
 
 __all__ = ["ManagementServices"]
@@ -56,3 +58,5 @@ class ManagementServices:
     scan_all: SystemJobService | None = None  # /system/scanAll
     cve_exports: CveExportService | None = None  # /export/cve (with scanning)
     allowlists: CveAllowlistService | None = None  # /system/CVEAllowlist, projects' cve_allowlist
+    trust: TrustPolicyService | None = None  # /projects/{p}/trust, /system/trust
+    signatures: SignatureService | None = None  # artifacts' signatures and accessories

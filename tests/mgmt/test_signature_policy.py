@@ -1,0 +1,226 @@
+"""The signature pull policy on a live server, with images signed by the real cosign (the
+shared fixtures, pushed as they are): a project that asks for cosign signatures
+(`enable_content_trust_cosign`, or `require_signature`) refuses 412 PROJECTPOLICYVIOLATION
+what is unsigned, signed by a key it does not trust, or whose signature was tampered
+with, saying which, through the API and skopeo; it lets through what a key of its trust
+policy (or the system's defaults) verifies; signature manifests themselves stay readable;
+the dry run, the signatures listing and Harbor's accessories say the same."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api import oci
+from tests.scan.scanning import scanning_server
+from tests.servers import ADMIN_PASSWORD, Portside
+from tests.trust.fixtures import CONTAINERS_IMAGE, SIGNED, Layout
+
+ADMIN = ("admin", ADMIN_PASSWORD)
+ACCEPT = {
+    "Accept": ", ".join([oci.OCI_MANIFEST, oci.OCI_INDEX, "application/vnd.docker.distribution.manifest.v2+json"])
+}
+HELLO = SIGNED / "cosign-singularity-hello-world"
+IMAGE = "sha256:432f982638b3aefab73cc58ab28f5c16e96fdb504e8c134fc58dff4bae8bf338"
+SIG = "sha256:f764ee0fbe0e49555602e3c34e82be58a63da388204d93f948710c74a9730682"
+SIG_TAG = "sha256-432f982638b3aefab73cc58ab28f5c16e96fdb504e8c134fc58dff4bae8bf338.sig"
+TRUSTED_KEY = (HELLO / "cosign.pub").read_text()
+OTHER_KEY = (CONTAINERS_IMAGE / "cosign2.pub").read_text()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
+    with scanning_server(tmp_path_factory.mktemp("signature-policy") / "data") as started:
+        yield started
+
+
+def _api(server: Portside) -> httpx.Client:
+    return httpx.Client(base_url=f"{server.url}/api/v2.0", auth=ADMIN, timeout=60)
+
+
+def _registry(server: Portside) -> httpx.Client:
+    return httpx.Client(base_url=server.url, auth=ADMIN, timeout=60)
+
+
+def _push_raw(
+    client: httpx.Client, repo: str, layout: Layout, digest: str, reference: str, body: bytes | None = None
+) -> None:
+    payload = body if body is not None else layout.blob(digest)
+    assert payload is not None
+    document = json.loads(payload)
+    for descriptor in [document.get("config"), *document.get("layers", [])]:
+        if descriptor:
+            data = layout.blob(descriptor["digest"])
+            assert data is not None
+            oci.push_blob(client, repo, data)
+    r = client.put(
+        f"/v2/{repo}/manifests/{reference}", content=payload, headers={"content-type": document["mediaType"]}
+    )
+    assert r.status_code == 201, r.text
+
+
+def _project(server: Portside, **metadata: str) -> str:
+    name = f"trust{uuid.uuid4().hex[:8]}"
+    with _api(server) as client:
+        r = client.post("/projects", json={"project_name": name, "metadata": {"public": "false", **metadata}})
+        assert r.status_code == 201, r.text
+    return name
+
+
+def _signed_image(server: Portside, project: str, *, signature: bytes | None = None) -> None:
+    layout = Layout(HELLO)
+    with _registry(server) as registry:
+        _push_raw(registry, f"{project}/hello", layout, IMAGE, "v1")
+        _push_raw(registry, f"{project}/hello", layout, SIG, SIG_TAG, signature)
+
+
+def _pull(server: Portside, project: str, reference: str = "v1") -> httpx.Response:
+    with _registry(server) as registry:
+        return registry.get(f"/v2/{project}/hello/manifests/{reference}", headers=ACCEPT)
+
+
+def _refused(response: httpx.Response) -> str:
+    assert response.status_code == 412, response.text
+    error = response.json()["errors"][0]
+    assert error["code"] == "PROJECTPOLICYVIOLATION"
+    return str(error["message"])
+
+
+def _trust(server: Portside, project: str, **document: Any) -> dict[str, Any]:
+    with _api(server) as client:
+        r = client.put(f"/projects/{project}/trust", json=document)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+
+def test_unsigned_and_untrusted_images_are_refused_and_a_trusted_key_lets_them_through(server: Portside) -> None:
+    project = _project(server, enable_content_trust_cosign="true")
+    with _registry(server) as registry:
+        layout = Layout(HELLO)
+        _push_raw(registry, f"{project}/hello", layout, IMAGE, "v1")
+    message = _refused(_pull(server, project))
+    assert "not signed by cosign" in message and "signatures found: 0" in message, message
+
+    _signed_image(server, project)
+    message = _refused(_pull(server, project))  # signed, but the project trusts no key yet
+    assert "signatures found: 1, none verifies" in message, message
+    # The signature itself, and the image's layers' HEAD, stay readable to verifiers.
+    assert _pull(server, project, SIG_TAG).status_code == 200
+
+    _trust(server, project, cosign_keys=[{"name": "other", "public_key": OTHER_KEY}])
+    assert "none verifies" in _refused(_pull(server, project))
+
+    with _api(server) as client:
+        r = client.post(f"/projects/{project}/trust/keys", json={"name": "singularity", "public_key": TRUSTED_KEY})
+        assert r.status_code == 201, r.text
+        key_id = r.json()["id"]
+    for reference in ("v1", IMAGE):
+        assert _pull(server, project, reference).status_code == 200
+
+    with _api(server) as client:
+        path = f"/projects/{project}/repositories/hello/artifacts/v1"
+        dry = client.get(f"{path}/policy").json()
+        assert dry["allowed"] is True and {r["rule"]: r["enabled"] for r in dry["rules"]}["signature"] is True
+        signatures = client.get(f"{path}/signatures").json()
+        assert [s["kind"] for s in signatures] == ["cosign"] and signatures[0]["verified"] is True
+        assert signatures[0]["signatures"][0]["signer"], signatures
+        accessories = client.get(f"{path}/accessories")
+        assert accessories.headers["X-Total-Count"] == "1"
+        item = accessories.json()[0]
+        assert item["type"] == "signature.cosign" and item["digest"] == SIG and item["verified"] is True
+        assert item["subject_artifact_digest"] == IMAGE
+
+        # Removing the key refuses the pull again at once (the policy is read anew).
+        assert client.delete(f"/projects/{project}/trust/keys/{key_id}").status_code == 200
+    _refused(_pull(server, project))
+
+
+def test_a_tampered_signature_fails_for_its_reason(server: Portside) -> None:
+    project = _project(server, require_signature="cosign")
+    layout = Layout(HELLO)
+    document = layout.json(SIG)
+    layer = document["layers"][0]
+    signature = base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"])
+    forged = signature[:-1] + bytes([signature[-1] ^ 1])
+    layer["annotations"]["dev.cosignproject.cosign/signature"] = base64.b64encode(forged).decode()
+    _signed_image(server, project, signature=json.dumps(document).encode())
+    _trust(server, project, cosign_keys=[{"name": "singularity", "public_key": TRUSTED_KEY}])
+    message = _refused(_pull(server, project))
+    assert "none verifies" in message and "policy 'require_signature=cosign'" in message, message
+
+
+def test_the_systems_keys_count_for_projects_that_take_the_defaults(server: Portside) -> None:
+    project = _project(server, enable_content_trust_cosign="true")
+    _signed_image(server, project)
+    with _api(server) as client:
+        r = client.put("/system/trust", json={"cosign_keys": [{"name": "company", "public_key": TRUSTED_KEY}]})
+        assert r.status_code == 200, r.text
+        assert r.json()["cosign_keys"][0]["algorithm"] == "ECDSA P-256"
+    try:
+        assert _pull(server, project).status_code == 200
+        _trust(server, project, use_system_defaults=False)
+        _refused(_pull(server, project))
+    finally:
+        with _api(server) as client:
+            client.put("/system/trust", json={})
+
+
+def test_skopeo_gets_the_refusal(server: Portside) -> None:
+    project = _project(server, enable_content_trust_cosign="true")
+    _signed_image(server, project)
+    inspected = subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            f"{ADMIN[0]}:{ADMIN[1]}",
+            f"docker://{server.url.removeprefix('http://')}/{project}/hello:v1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert inspected.returncode != 0 and "not signed by cosign" in inspected.stderr, inspected.stderr
+    _trust(server, project, cosign_keys=[{"name": "singularity", "public_key": TRUSTED_KEY}])
+    inspected = subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            f"{ADMIN[0]}:{ADMIN[1]}",
+            f"docker://{server.url.removeprefix('http://')}/{project}/hello:v1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert inspected.returncode == 0, inspected.stderr
+    assert json.loads(inspected.stdout)["config"]["digest"].startswith("sha256:")
+
+
+def test_bad_trust_documents_are_refused_and_change_nothing(server: Portside) -> None:
+    project = _project(server)
+    with _api(server) as client:
+        for body, word in (
+            ({"cosign_keys": [{"name": "x", "public_key": "not a key"}]}, "public_key"),
+            ({"cosign_keys": [{"name": "a b", "public_key": TRUSTED_KEY}]}, "name"),
+            ({"keyless": {"identities": [{"issuer": "https://i", "subject": "(", "subject_regexp": True}]}}, "regular"),
+            ({"notation": {"certificates": [{"name": "c", "type": "ca", "certificate": "junk"}]}}, "certificate"),
+            ({"surprise": 1}, "unknown"),
+        ):
+            r = client.put(f"/projects/{project}/trust", json=body)
+            assert r.status_code == 400 and word in r.text, (body, r.text)
+        assert client.get(f"/projects/{project}/trust").json()["cosign_keys"] == []
+        r = client.put(f"/projects/{project}", json={"metadata": {"require_signature": "gpg"}})
+        assert r.status_code == 400 and "require_signature" in r.text
