@@ -1,10 +1,12 @@
 """What a project's pull policy costs a manifest GET: one live Portside (filesystem, SQLite,
-its own access control) holds the same small image in two projects, `open` without a
-policy and `gated` with Harbor's `prevent_vul` (severity low) and the image scanned with
-nothing found, so every GET is checked and let through. wrk GETs the manifest by tag and
+its own access control) holds the same small image in three projects, `open` without a
+policy, `gated` with Harbor's `prevent_vul` (severity low) and the image scanned with
+nothing found, and `signed` with `enable_content_trust_cosign` and the image signed (cosign's
+tag scheme, ECDSA P-256) by a key of the project's trust policy, so every GET is checked
+and let through. wrk GETs the manifest by tag and
 by digest in each project with a Bearer token, as docker pulls, the two projects taking
 turns round after round on the same server, so a slow moment of the machine falls on
-both alike; the report is the gated rate over the open one.
+both alike; the report is the gated and signed rates over the open one.
 
     .venv/bin/python -m benchmarks.pull_policy [--rounds N] [--seconds S] [--json FILE]
 
@@ -34,7 +36,11 @@ from benchmarks.registry import Blob, RegistryClient, basic_auth, bearer_token
 USERNAME = "admin"
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 REPORT_MIME = "application/vnd.security.vulnerability.report; version=1.1"
-PROJECTS = {"open": {"public": "false"}, "gated": {"public": "false", "prevent_vul": "true", "severity": "low"}}
+PROJECTS = {
+    "open": {"public": "false"},
+    "gated": {"public": "false", "prevent_vul": "true", "severity": "low"},
+    "signed": {"public": "false", "enable_content_trust_cosign": "true"},
+}
 
 
 def _log(message: str) -> None:
@@ -78,6 +84,7 @@ def _seed(server: Portside) -> str:
             r = api.post("/projects", json={"project_name": name, "metadata": metadata})
             r.raise_for_status()
             digest = client.push_image(f"{name}/app", "v1", config, layers)
+        _sign(client, api, "signed/app", digest)
     path = f"/projects/gated/repositories/app/artifacts/{digest}"
     api.post(f"{path}/scan", json={"scan_type": "vulnerability"}).raise_for_status()
     deadline = time.monotonic() + 120
@@ -91,6 +98,51 @@ def _seed(server: Portside) -> str:
         time.sleep(0.3)
     api.close()
     return digest
+
+
+def _sign(client: RegistryClient, api: httpx.Client, repo: str, digest: str) -> None:
+    """A cosign simple-signing signature of `digest` under its `.sig` tag, by a key the
+    project then trusts."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    payload = json.dumps(
+        {
+            "critical": {
+                "identity": {"docker-reference": repo},
+                "image": {"docker-manifest-digest": digest},
+                "type": "cosign container image signature",
+            },
+            "optional": None,
+        }
+    ).encode()
+    signature = base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+    config, layer = Blob.of(b"{}"), Blob.of(payload)
+    client.push_blob(repo, config)
+    client.push_blob(repo, layer)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.digest, "size": 2},
+        "layers": [
+            {
+                "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                "digest": layer.digest,
+                "size": len(payload),
+                "annotations": {"dev.cosignproject.cosign/signature": signature},
+            }
+        ],
+    }
+    tag = digest.replace(":", "-") + ".sig"
+    client.put_manifest(repo, tag, json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    project = repo.split("/")[0]
+    api.put(
+        f"/projects/{project}/trust", json={"cosign_keys": [{"name": "bench", "public_key": public.decode()}]}
+    ).raise_for_status()
 
 
 def run(rounds: int, seconds: float, connections: int) -> dict[str, Any]:
@@ -124,7 +176,9 @@ def run(rounds: int, seconds: float, connections: int) -> dict[str, Any]:
         key: {m: statistics.median(s[m] for s in runs) for m in ("rps", "p99_ms")} for key, runs in samples.items()
     }
     ratios = {by: medians[f"gated by {by}"]["rps"] / medians[f"open by {by}"]["rps"] for by in ("tag", "digest")}
+    signed = {by: medians[f"signed by {by}"]["rps"] / medians[f"open by {by}"]["rps"] for by in ("tag", "digest")}
     return {
+        "signed_over_open": signed,
         "rounds": rounds,
         "seconds": seconds,
         "connections": connections,
@@ -159,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {key:<20} {value['rps']:>10.0f} {value['p99_ms']:>8.1f}")
     for by, ratio in results["gated_over_open"].items():
         print(f"  gated / open by {by}: {ratio:.2f}")
+    for by, ratio in results["signed_over_open"].items():
+        print(f"  signed / open by {by}: {ratio:.2f}")
     print(f"load average {load:.2f} at the start, {results['load_average_end']:.2f} at the end")
     if options.json is not None:
         options.json.write_text(json.dumps(results, indent=1))

@@ -9,6 +9,7 @@ the dry run, the signatures listing and Harbor's accessories say the same."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import subprocess
 import uuid
@@ -224,3 +225,51 @@ def test_bad_trust_documents_are_refused_and_change_nothing(server: Portside) ->
         assert client.get(f"/projects/{project}/trust").json()["cosign_keys"] == []
         r = client.put(f"/projects/{project}", json={"metadata": {"require_signature": "gpg"}})
         assert r.status_code == 400 and "require_signature" in r.text
+
+
+def test_the_artifact_page_shows_each_signature_and_why_a_pull_is_refused(server: Portside) -> None:
+    from tests.ui.test_admin import Browser
+
+    project = _project(server, enable_content_trust_cosign="true")
+    _signed_image(server, project)
+    browser = Browser(server, ADMIN)
+    try:
+        page = browser.get(f"/projects/{project}/repositories/hello/-/artifacts/{IMAGE}")
+        assert page.status_code == 200, page.text
+        text = html.unescape(page.text)
+        assert "A pull of this artifact is refused by the project's policy." in text
+        assert "not signed by cosign" in text and ">failed<" in text
+        _trust(server, project, cosign_keys=[{"name": "singularity", "public_key": TRUSTED_KEY}])
+        text = html.unescape(browser.get(f"/projects/{project}/repositories/hello/-/artifacts/{IMAGE}").text)
+        assert ">verified<" in text and "refused by the project's policy" not in text
+    finally:
+        browser.close()
+
+
+def test_the_settings_page_edits_the_signature_policy_and_its_keys(server: Portside) -> None:
+    from tests.ui.test_admin import Browser
+
+    project = _project(server)
+    _signed_image(server, project)
+    browser = Browser(server, ADMIN)
+    settings = f"/projects/{project}/settings"
+    try:
+        assert "This project trusts no cosign key" in browser.get(settings).text
+        r = browser.post(settings, {"part": "trust", "enable_content_trust_cosign": "on", "use_system_defaults": "on"})
+        assert r.status_code == 303, r.text
+        _refused(_pull(server, project))
+        bad = browser.post(settings, {"part": "trust-key-add", "key_name": "ci", "public_key": "not a key"})
+        assert bad.status_code == 400 and "public_key" in html.unescape(bad.text)
+        r = browser.post(settings, {"part": "trust-key-add", "key_name": "ci", "public_key": TRUSTED_KEY})
+        assert r.status_code == 303, r.text
+        assert _pull(server, project).status_code == 200
+        page = html.unescape(browser.get(settings).text)
+        assert "ECDSA P-256" in page and ">ci<" in page
+        with _api(server) as client:
+            key_id = client.get(f"/projects/{project}/trust").json()["cosign_keys"][0]["id"]
+        assert browser.post(settings, {"part": "trust-key-remove", "key_id": key_id}).status_code == 303
+        _refused(_pull(server, project))
+        with _api(server) as client:
+            assert client.get(f"/projects/{project}").json()["metadata"]["enable_content_trust_cosign"] == "true"
+    finally:
+        browser.close()

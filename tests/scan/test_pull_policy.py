@@ -124,7 +124,10 @@ def test_a_vulnerable_image_is_refused_until_its_findings_are_allowlisted(server
     with _api(server) as client:
         dry = client.get(f"/projects/{project}/repositories/app/artifacts/v1/policy").json()
     assert dry["allowed"] is False and dry["digest"] == image.digest
-    assert dry["rules"] == [{"rule": "vulnerability", "enabled": True, "allowed": False, "reason": message}]
+    assert dry["rules"] == [
+        {"rule": "vulnerability", "enabled": True, "allowed": False, "reason": message},
+        {"rule": "signature", "enabled": False, "allowed": True, "reason": ""},
+    ]
     stranger = new_user(server, f"s{uuid.uuid4().hex[:8]}")
     with _api(server, stranger) as client:
         assert client.get(f"/projects/{project}/repositories/app/artifacts/v1/policy").status_code == 404

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from portside.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
+from portside.meta.accounts import Project
 from portside.meta.artifacts import ArtifactInfo, ChildReference, TagInfo
 from portside.mgmt.artifacts import ArtifactDetail, Referrer, repository_path
 from portside.oci import mediatypes as mt
@@ -294,6 +295,35 @@ def _subject(
     return {"digest": digest, "short": short_digest(digest), "url": artifact_url(project, repository, digest)}
 
 
+async def _signatures(
+    request: Request, who: Visitor, project: Project, repository: str, digest: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each signature of the artifact with its verdict, and why a pull would be refused."""
+    services = management(request)
+    rows: list[dict[str, Any]] = []
+    if services.signatures is not None and services.trust is not None:
+        material = await services.trust.material(project)
+        for found in await services.signatures.verify(repository, Digest.parse(digest), material):
+            for result in found.results:
+                rows.append(
+                    {
+                        "kind": found.kind,
+                        "signer": result.signer,
+                        "signed_at": result.signed_at,
+                        "verified": result.verified,
+                        "reason": result.reason,
+                        "short": short_digest(found.digest),
+                        "url": artifact_url(project.name, repository, found.digest),
+                    }
+                )
+    refusals: list[str] = []
+    if services.scans is not None:
+        relative = repository.removeprefix(project.name + "/")
+        verdict = await services.scans.pull_verdict(who.principal, project.name, relative, digest)
+        refusals = [rule.reason for rule in verdict.rules if rule.reason]
+    return rows, refusals
+
+
 async def _context(
     request: Request,
     who: Visitor,
@@ -316,7 +346,11 @@ async def _context(
         {"tag": tag, "kind": kind_of("", None, None, [tag]), "url": artifact_url(project.name, full, digest)}
         for tag, digest in detail.scheme_tags
     ]
+    signatures, refusals = await _signatures(request, who, project, full, info.digest)
     return {
+        "signatures": signatures,
+        "pull_refusals": refusals,
+        "settings_url": common.project_url(project.name, "settings") if ("project", "update") in held else None,
         "project": project,
         "project_url": common.project_url(project.name),
         "repository_url": common.repository_url(project.name, full),

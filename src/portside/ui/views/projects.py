@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from portside.auth.rbac import DEVELOPER, GUEST, LIMITED_GUEST, MAINTAINER, PROJECT_ADMIN, ROLE_NAMES
 from portside.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, RegistryError
 from portside.meta.accounts import Project
+from portside.mgmt.trust_policy import describe_keys
 from portside.ui.render import page, read_form, redirect
 from portside.ui.views import common
 from portside.ui.visitor import Visitor, check_csrf, management, signed_in_user, visitor
@@ -223,10 +224,25 @@ async def _settings_context(request: Request, who: Visitor, name: str) -> dict[s
             "quota": quota,
             "limit_gib": _gib(quota.storage_limit) if quota else "",
             "errors": {},
+            "trust": await _trust_of(request, who, project.name),
             **await _scanner_choice(request, who, project.name),
         }
     )
     return context
+
+
+async def _trust_of(request: Request, who: Visitor, name: str) -> dict[str, Any]:
+    """The project's trust policy as the API shows it (keys with their ids and algorithms)."""
+    trust = management(request).trust
+    if trust is None:
+        return {"cosign_keys": [], "use_system_defaults": True, "inherit_index_signature": False}
+    _, stored = await trust.of_project(who.principal, name)
+    document = stored.document
+    return {
+        "cosign_keys": describe_keys(document.get("cosign_keys", [])),
+        "use_system_defaults": bool(document.get("use_system_defaults", True)),
+        "inherit_index_signature": bool(document.get("inherit_index_signature", False)),
+    }
 
 
 async def _scanner_choice(request: Request, who: Visitor, name: str) -> dict[str, Any]:
@@ -263,6 +279,8 @@ async def update_settings(request: Request) -> Response:
                 raise BadRequest("this server does not scan")
             await scans.set_project_scanner(who.principal, project.name, form.get("scanner", ""))
             notice = "Scanner saved."
+        elif form.get("part") in ("trust", "trust-key-add", "trust-key-remove"):
+            notice = await _update_trust(request, who, project, form)
         elif form.get("part") == "quota":
             limit = _parse_limit(form.get("storage_limit", ""))
             await services.quotas.update(who.principal, project.project_id, {"storage": -1 if limit is None else limit})
@@ -272,10 +290,43 @@ async def update_settings(request: Request) -> Response:
             notice = "Settings saved."
     except (BadRequest, NotFound) as error:
         context = await _settings_context(request, who, name)
-        field = {"quota": "storage_limit", "scanner": "scanner"}.get(form.get("part", ""), "public")
+        field = {
+            "quota": "storage_limit",
+            "scanner": "scanner",
+            "trust": "trust",
+            "trust-key-add": "public_key",
+            "trust-key-remove": "trust",
+        }.get(form.get("part", ""), "public")
         context["errors"] = {field: error.text}
         return await page(request, "projects/settings.html", context, status=error.status)
     return redirect(common.project_url(project.name, "settings"), notice=notice)
+
+
+async def _update_trust(request: Request, who: Visitor, project: Project, form: Mapping[str, str]) -> str:
+    services = management(request)
+    trust = services.trust
+    if trust is None:
+        raise BadRequest("this server keeps no trust policies")
+    part = form.get("part")
+    if part == "trust-key-add":
+        await trust.add_key(who.principal, project.name, form.get("key_name", "").strip(), form.get("public_key", ""))
+        return "Key trusted."
+    if part == "trust-key-remove":
+        await trust.remove_key(who.principal, project.name, form.get("key_id", ""))
+        return "Key removed."
+    _, stored = await trust.of_project(who.principal, project.name)
+    document = {
+        **stored.document,
+        "use_system_defaults": form.get("use_system_defaults") == "on",
+        "inherit_index_signature": form.get("inherit_index_signature") == "on",
+    }
+    await trust.set_project(who.principal, project.name, document)
+    metadata = {
+        "enable_content_trust_cosign": "true" if form.get("enable_content_trust_cosign") == "on" else "false",
+        "enable_content_trust": "true" if form.get("enable_content_trust") == "on" else "false",
+    }
+    await services.projects.update(who.principal, project.name, None, metadata)
+    return "Signature policy saved."
 
 
 async def delete_project(request: Request) -> Response:
