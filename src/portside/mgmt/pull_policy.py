@@ -200,7 +200,7 @@ def _trust_refusal(rule: TrustRule, found: list[SignatureManifest], verified: se
     for metadata, kinds in rule.required:
         if verified & kinds:
             continue
-        words = " or ".join(dict.fromkeys(_KIND_WORDS[k] for k in sorted(kinds)))
+        words = " or ".join(dict.fromkeys(_KIND_WORDS[k] for k in _KIND_WORDS if k in kinds))
         trusted = "a key or certificate this project trusts"
         relevant = [m for m in found if m.kind in kinds] or found
         return (
