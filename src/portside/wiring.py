@@ -55,6 +55,7 @@ from portside.meta.sql.engine import create_engine
 from portside.meta.sql.events import SqlEvents
 from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
+from portside.meta.sql.keys import SqlKeys
 from portside.meta.sql.quotas import SqlQuotas, UsageCache
 from portside.meta.sql.scans import SqlScans
 from portside.meta.sql.search import SqlSearch
@@ -79,6 +80,7 @@ from portside.mgmt.robots import RobotService
 from portside.mgmt.scanners import ScannerRegistry, builtin_view
 from portside.mgmt.scanning import BUILTIN_SCANNER, ScanApiService
 from portside.mgmt.search import SearchService
+from portside.mgmt.server_signing import ServerSigner
 from portside.mgmt.sessions import SessionService
 from portside.mgmt.signatures import SignatureService
 from portside.mgmt.statistics import StatisticsService
@@ -87,6 +89,7 @@ from portside.mgmt.systeminfo import SystemFacts, SystemInfoService, Volume
 from portside.mgmt.totp import TotpService
 from portside.mgmt.trust_policy import TrustPolicyService
 from portside.mgmt.users import UserService
+from portside.oci.manifest import Manifest
 from portside.registry.blobs import BlobService
 from portside.registry.cache import BlobSizeCache, ManifestCache
 from portside.registry.catalog import CatalogService
@@ -539,7 +542,15 @@ def _management(
         scanning.worker.external = ExternalScans(
             accounts, scan_api, scanner_registry, scanning.service, robots, settings.base_url
         )
-        registry.manifests.after_push = scan_api.pushed
+        signer = ServerSigner(
+            accounts,
+            SqlKeys(database.engine),
+            registry.manifests,
+            registry.uploads,
+            settings.base_url.split("://", 1)[-1],
+        )
+        trust.server_key = signer.public_key
+        registry.manifests.after_push = _each(scan_api.pushed, signer.pushed)
         # Projects' vulnerability policies read the scans' reports (Harbor's prevent_vul).
         registry.manifests.pull_gate = scan_api.pull_policy = PullPolicy(
             accounts,
@@ -679,6 +690,18 @@ class Scanning:
     status: Callable[[], Awaitable[DatabaseStatus | None]]
     check: Callable[[], Awaitable[str | None]]
     update_due: Callable[[], Awaitable[bool]]  # whether a configured vulndb URL is due
+
+
+def _each(
+    *hooks: Callable[[str, Manifest], Awaitable[None]],
+) -> Callable[[str, Manifest], Awaitable[None]]:
+    """One after-push hook that tells each of `hooks` in turn (each only queues its work)."""
+
+    async def told(repository: str, manifest: Manifest) -> None:
+        for hook in hooks:
+            await hook(repository, manifest)
+
+    return told
 
 
 def _bumping(changes: Generation | None) -> Callable[[], Awaitable[None]] | None:

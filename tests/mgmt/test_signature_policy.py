@@ -12,6 +12,7 @@ import base64
 import html
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
+from portside.trust.cosign import SignatureLayer
+from portside.trust.cosign import verify as cosign_verify
+from portside.trust.keys import load_public_key
 from tests.api import oci
 from tests.scan.scanning import scanning_server
 from tests.servers import ADMIN_PASSWORD, Portside
@@ -350,3 +354,32 @@ def test_notation_signatures_verify_under_the_projects_trust_policy(server: Port
         listed = client.get(f"/projects/{project}/repositories/hello/artifacts/v1/signatures").json()
     assert listed[0]["kind"] == "notation" and listed[0]["verified"] is True
     assert "test.io" in listed[0]["signatures"][0]["signer"], listed
+
+
+def test_images_pushed_into_a_project_that_signs_on_push_are_signed_and_pass_its_policy(server: Portside) -> None:
+    project = _project(server, enable_content_trust_cosign="true", sign_on_push="true")
+    with _registry(server) as registry:
+        image = oci.image_manifest()
+        oci.push_manifest(registry, f"{project}/hello", image, "v1")
+        tag = image.digest.replace(":", "-") + ".sig"
+        deadline = time.monotonic() + 30
+        while registry.get(f"/v2/{project}/hello/manifests/{tag}", headers=ACCEPT).status_code != 200:
+            assert time.monotonic() < deadline, "no signature was written"
+            time.sleep(0.1)
+        assert _pull(server, project).status_code == 200
+        signature = registry.get(f"/v2/{project}/hello/manifests/{tag}", headers=ACCEPT).json()
+        payload = registry.get(f"/v2/{project}/hello/blobs/{signature['layers'][0]['digest']}").content
+    with _api(server) as client:
+        public = client.get(f"/projects/{project}/trust").json()["server_signing_key"]
+    # What Portside wrote is a cosign signature anyone can check with the published key.
+    layer = SignatureLayer.from_descriptor(signature["layers"][0])
+    verdict = cosign_verify(layer, payload, image.digest, [load_public_key(public)])
+    assert verdict.verified, verdict.reason
+    claims = json.loads(payload)["critical"]
+    assert claims["image"]["docker-manifest-digest"] == image.digest
+    assert claims["identity"]["docker-reference"].endswith(f"/{project}/hello")
+    # The key is the project's own: a project without sign on push does not trust it.
+    other = _project(server, enable_content_trust_cosign="true")
+    with _registry(server) as registry:
+        oci.push_manifest(registry, f"{other}/hello", image, "v1")
+    assert "signatures found: 0" in _refused(_pull(server, other))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-__all__ = ["SYSTEM", "StoredTrust", "TrustStore"]
+__all__ = ["SYSTEM", "KeyStore", "StoredTrust", "TrustStore"]
 
 SYSTEM = 0  # the scope of the system's defaults, as for CVE allowlists
 
@@ -32,3 +32,9 @@ class TrustStore(Protocol):
 
     async def put_trust(self, project_id: int, document: Mapping[str, Any]) -> StoredTrust:
         """Replace the trust policy of `project_id` (SYSTEM: the system's)."""
+
+
+class KeyStore(Protocol):
+    async def get_or_create(self, name: str, candidate: str) -> str:
+        """The key stored as `name`; `candidate` becomes it when there is none yet (the first
+        instance to ask wins, every other gets the winner's)."""

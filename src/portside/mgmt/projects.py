@@ -35,6 +35,7 @@ _BOOLEAN_METADATA = (
     "auto_scan",
     "auto_sbom_generation",
     "reuse_sys_cve_allowlist",
+    "sign_on_push",
 )
 # Harbor's `severity`: the lowest severity the vulnerability pull policy blocks.
 SEVERITIES = ("none", "low", "medium", "high", "critical")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,6 +48,7 @@ from portside.trust.trustpolicy import InvalidPolicy, TrustPolicy
 
 __all__ = ["MAX_ENTRIES", "TrustMaterial", "TrustPolicyService", "clean_trust"]
 
+SERVER_KEY_NAME = "portside-sign-on-push"  # the key Portside signs pushes with, as a project lists it
 MAX_ENTRIES = 64  # keys, certificates, identities: each
 _PEM_BYTES = 64 << 10
 _ROOT_BYTES = 1 << 20
@@ -297,6 +298,12 @@ class TrustPolicyService:
     def __init__(self, guard: Guard, store: TrustStore):
         self._guard = guard
         self._store = store
+        # The public key Portside signs a project's pushes with (mgmt/server_signing.py), which
+        # the project trusts; None: nothing is signed on push.
+        self.server_key: Callable[[Project], Awaitable[str | None]] | None = None
+
+    async def server_key_of(self, project: Project) -> str | None:
+        return await self.server_key(project) if self.server_key is not None else None
 
     async def system(self, who: Principal) -> StoredTrust:
         if not who.authenticated:
@@ -342,6 +349,10 @@ class TrustPolicyService:
         system = None
         if document.get("use_system_defaults", True):
             system = (await self._stored(SYSTEM)).document
+        server = await self.server_key_of(project)
+        if server is not None:
+            keys = [k for k in document.get("cosign_keys", []) if k.get("name") != SERVER_KEY_NAME]
+            document = {**document, "cosign_keys": [*keys, {"name": SERVER_KEY_NAME, "public_key": server}]}
         return _merge(document, system)
 
     async def _stored(self, scope: int) -> StoredTrust:

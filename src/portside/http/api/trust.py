@@ -89,8 +89,9 @@ def signature_resp(found: SignatureManifest) -> dict[str, Any]:
 
 @router.get(_PROJECT, summary="The project's trust policy: the keys, certificates and identities it trusts")
 async def get_project_trust(request: Request, who: Caller, project_name_or_id: str) -> dict[str, Any]:
-    _, stored = await _trust(request).of_project(who, project_name_or_id)
-    return trust_resp(stored, system=False)
+    trust = _trust(request)
+    project, stored = await trust.of_project(who, project_name_or_id)
+    return {**trust_resp(stored, system=False), "server_signing_key": await trust.server_key_of(project)}
 
 
 @router.put(_PROJECT, summary="Replace the project's trust policy (project administrators)")

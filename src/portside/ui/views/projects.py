@@ -324,6 +324,7 @@ async def _update_trust(request: Request, who: Visitor, project: Project, form: 
     metadata = {
         "enable_content_trust_cosign": "true" if form.get("enable_content_trust_cosign") == "on" else "false",
         "enable_content_trust": "true" if form.get("enable_content_trust") == "on" else "false",
+        "sign_on_push": "true" if form.get("sign_on_push") == "on" else "false",
     }
     await services.projects.update(who.principal, project.name, None, metadata)
     return "Signature policy saved."
