@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -173,3 +174,18 @@ def test_docker_content_trust(
         assert not verdict.verified and verdict.reason and "could not be read" in verdict.reason, verdict
 
     asyncio.run(unreachable())
+
+    # Portside's own pull policy: with require_signature=notary, a plain pull (no content
+    # trust on the client) gets what Notary signs and is refused, saying why, what it does not.
+    api = httpx.Client(base_url=f"{portside.url}/api/v2.0", auth=("admin", ADMIN_PASSWORD), timeout=60)
+    try:
+        assert api.put("/projects/library", json={"metadata": {"require_signature": "notary"}}).status_code == 200
+        docker("pull", f"{repo}:v2")
+        blocked = docker("pull", f"{repo}:unsigned", check=False)
+        assert blocked.returncode != 0, blocked.stdout
+        assert "Docker Content Trust" in blocked.stdout + blocked.stderr, blocked.stdout + blocked.stderr
+        dry = api.get(f"/projects/library/repositories/{repository.split('/', 1)[1]}/artifacts/unsigned/policy").json()
+        assert dry["allowed"] is False and "no signed target" in dry["rules"][1]["reason"], dry
+    finally:
+        api.put("/projects/library", json={"metadata": {"require_signature": ""}})
+        api.close()

@@ -37,11 +37,29 @@ class NotaryClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
-        self._client = httpx.AsyncClient(timeout=timeout, verify=verify, transport=transport)
+        self._ca_file = ca_file
+        self._timeout = timeout
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """Made on first use: Notary's CA may be written after Portside starts (each needs the
+        other's certificate), and a CA that cannot be read then is a failed read, not a
+        registry that does not start."""
+        if self._http is None:
+            verify: ssl.SSLContext | bool = True
+            if self._ca_file:
+                try:
+                    verify = ssl.create_default_context(cafile=str(self._ca_file))
+                except (OSError, ssl.SSLError) as exc:
+                    raise RemoteUnreachable(f"Notary's CA {self._ca_file} cannot be read: {exc}") from None
+            self._http = httpx.AsyncClient(timeout=self._timeout, verify=verify, transport=self._transport)
+        return self._http
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def role(self, gun: str, role: str) -> bytes:
         """One role's metadata; RemoteNotFound when Notary has none (an unsigned repository)."""
