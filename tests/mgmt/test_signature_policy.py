@@ -383,3 +383,21 @@ def test_images_pushed_into_a_project_that_signs_on_push_are_signed_and_pass_its
     with _registry(server) as registry:
         oci.push_manifest(registry, f"{other}/hello", image, "v1")
     assert "signatures found: 0" in _refused(_pull(server, other))
+
+
+def test_artifact_lists_carry_accessories_and_signed_tags_as_harbor_asks(server: Portside) -> None:
+    project = _project(server)
+    _signed_image(server, project)
+    with _api(server) as client:
+        path = f"/projects/{project}/repositories/hello/artifacts"
+        plain = client.get(f"{path}/v1").json()
+        assert "accessories" not in plain and "signed" not in plain["tags"][0]
+        listed = client.get(path, params={"with_accessory": "true", "with_signature": "true"}).json()
+        image = next(a for a in listed if a["digest"] == IMAGE)
+        assert [a["digest"] for a in image["accessories"]] == [SIG]
+        assert image["accessories"][0]["artifact_id"] == next(a["id"] for a in listed if a["digest"] == SIG)
+        assert image["accessories"][0]["subject_artifact_id"] == image["id"]
+        assert image["tags"][0]["signed"] is False  # signed, but by no key the project trusts
+        _trust(server, project, cosign_keys=[{"name": "singularity", "public_key": TRUSTED_KEY}])
+        one = client.get(f"{path}/v1", params={"with_accessory": "true", "with_signature": "true"}).json()
+        assert one["tags"][0]["signed"] is True and one["accessories"][0]["verified"] is True

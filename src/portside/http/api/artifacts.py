@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from portside.errors import BadRequest
 from portside.http.api.context import API_PREFIX, Caller, Pages, iso, paged, services, without_none
 from portside.http.api.scans import ACCEPT_HEADER, report_type, sbom_overview, scan_overview
+from portside.http.api.trust import with_accessories
 from portside.meta.accounts import Project
 from portside.meta.artifacts import ArtifactInfo, TagInfo
 from portside.mgmt.artifacts import ArtifactView, derived_id
@@ -177,11 +178,14 @@ async def list_artifacts(
     with_tag: bool = True,
     with_scan_overview: bool = False,
     with_sbom_overview: bool = False,
+    with_accessory: bool = False,
+    with_signature: bool = False,
     accept: Annotated[str | None, Header(alias=ACCEPT_HEADER)] = None,
 ) -> list[dict[str, Any]]:
     project, page = await services(request).artifacts.list(who, project_name, repository_name, q, sort, paging)
     paged(request, response, page, paging)
     documents = [artifact_resp(project, a, with_tag) for a in page.items]
+    await with_accessories(request, project, documents, list(page.items), with_accessory, with_signature)
     return await with_scans(
         request,
         project,
@@ -203,13 +207,17 @@ async def get_artifact(
     with_tag: bool = True,
     with_scan_overview: bool = False,
     with_sbom_overview: bool = False,
+    with_accessory: bool = False,
+    with_signature: bool = False,
     accept: Annotated[str | None, Header(alias=ACCEPT_HEADER)] = None,
 ) -> dict[str, Any]:
     project, view = await services(request).artifacts.get(who, project_name, repository_name, reference)
+    document = artifact_resp(project, view, with_tag)
+    await with_accessories(request, project, [document], [view], with_accessory, with_signature)
     documents = await with_scans(
         request,
         project,
-        [artifact_resp(project, view, with_tag)],
+        [document],
         [view],
         with_scan_overview=with_scan_overview,
         with_sbom_overview=with_sbom_overview,

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 
 from portside.errors import NotFound
 from portside.http.api.context import Caller, iso, services
+from portside.meta.accounts import Project
 from portside.meta.trust import StoredTrust
-from portside.mgmt.artifacts import derived_id
+from portside.mgmt.artifacts import ArtifactView, derived_id
 from portside.mgmt.signatures import COSIGN_REFERRER, SignatureManifest, accessory_type
 from portside.mgmt.trust_policy import TrustPolicyService, describe_certificate, describe_keys
 from portside.oci.digest import Digest
@@ -130,14 +131,15 @@ _ARTIFACT = "/projects/{project_name}/repositories/{repository_name:path}/artifa
 
 async def _signatures_of(
     request: Request, who: Caller, project_name: str, repository_name: str, reference: str
-) -> tuple[str, list[SignatureManifest]]:
+) -> tuple[int, list[SignatureManifest]]:
     found = services(request)
     if found.signatures is None:
         raise NotFound("signatures are not available on this server")
     project, view = await found.artifacts.get(who, project_name, repository_name, reference, tag_limit=0)
     material = await _trust(request).material(project)
     repository = view.info.repository_name
-    return repository, await found.signatures.verify(repository, Digest.parse(view.info.digest), material)
+    signatures = await found.signatures.verify(repository, Digest.parse(view.info.digest), material)
+    return view.info.repository_id, signatures
 
 
 @router.get(_ARTIFACT + "/signatures", summary="The artifact's signatures, each verified against the project's trust")
@@ -152,17 +154,18 @@ async def artifact_signatures(
 async def artifact_accessories(
     request: Request, who: Caller, project_name: str, repository_name: str, reference: str
 ) -> Response:
-    repository, found = await _signatures_of(request, who, project_name, repository_name, reference)
-    items = [accessory_resp(repository, f) for f in found]
+    repository_id, found = await _signatures_of(request, who, project_name, repository_name, reference)
+    relative = repository_name.replace("%2F", "/")
+    items = [accessory_resp(repository_id, f, relative) for f in found]
     return JSONResponse(items, headers={"X-Total-Count": str(len(items))})
 
 
-def accessory_resp(repository: str, found: SignatureManifest) -> dict[str, Any]:
-    """Harbor's Accessory, and Portside's `verified` and `kind`."""
+def accessory_resp(repository_id: int, found: SignatureManifest, repository: str = "") -> dict[str, Any]:
+    """Harbor's Accessory (ids as artifacts' are derived), and Portside's `verified` and `kind`."""
     return {
-        "id": derived_id("accessory", repository, found.digest),
-        "artifact_id": derived_id("artifact", repository, found.digest),
-        "subject_artifact_id": derived_id("artifact", repository, found.subject),
+        "id": derived_id(repository_id, "accessory", found.digest),
+        "artifact_id": derived_id(repository_id, found.digest),
+        "subject_artifact_id": derived_id(repository_id, found.subject),
         "subject_artifact_digest": found.subject,
         "subject_artifact_repo": repository,
         "size": found.size,
@@ -172,3 +175,30 @@ def accessory_resp(repository: str, found: SignatureManifest) -> dict[str, Any]:
         "kind": found.kind,
         "verified": found.verified,
     }
+
+
+async def with_accessories(
+    request: Request,
+    project: Project,
+    documents: list[dict[str, Any]],
+    views: list[ArtifactView],
+    with_accessory: bool,
+    with_signature: bool,
+) -> None:
+    """Harbor's `with_accessory` (each artifact's signatures, with Portside's verdicts) and
+    `with_signature` (each tag's `signed`: a signature of the artifact verifies with what
+    the project trusts), added to the artifacts' documents in place."""
+    found = services(request)
+    if not (with_accessory or with_signature) or found.signatures is None or found.trust is None:
+        return
+    material = await found.trust.material(project)
+    for document, view in zip(documents, views, strict=True):
+        info = view.info
+        signatures = await found.signatures.verify(info.repository_name, Digest.parse(info.digest), material)
+        relative = info.repository_name.removeprefix(project.name + "/")
+        if with_accessory:
+            document["accessories"] = [accessory_resp(info.repository_id, s, relative) for s in signatures]
+        if with_signature:
+            signed = any(s.verified for s in signatures)
+            for tag in document.get("tags", []):
+                tag["signed"] = signed
