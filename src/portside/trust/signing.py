@@ -177,9 +177,7 @@ def signature_manifest(
 
     Its config is `signature_config` of the layers' digests (push that blob too); a layer
     with the same payload and signature as the new one is not repeated."""
-    previous: Mapping[str, Any] = (
-        json.loads(existing) if isinstance(existing, (bytes, bytearray)) else (existing or {})
-    )
+    previous: Mapping[str, Any] = json.loads(existing) if isinstance(existing, (bytes, bytearray)) else (existing or {})
     layers = [dict(layer) for layer in previous.get("layers") or [] if isinstance(layer, Mapping)]
     new_layer = {
         "mediaType": SIMPLE_SIGNING,
