@@ -186,3 +186,27 @@ def test_credentials_from_docker_config_and_login(server: Portside, tmp_path: Pa
     assert portside("verify", ref, "--key", str(keys / "cosign.pub"), cwd=tmp_path).returncode == 0
     anonymous = portside("sign", ref, "--key", str(keys / "cosign.key"), cwd=tmp_path)
     assert anonymous.returncode == 1 and anonymous.stderr.startswith("portside: ")
+
+
+def test_the_registrys_signature_policy_accepts_portside_signatures(server: Portside, tmp_path: Path) -> None:
+    keys = _keys(tmp_path / "keys")
+    project = f"signed{uuid.uuid4().hex[:8]}"
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+    with httpx.Client(base_url=f"{server.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
+        metadata = {"public": "false", "enable_content_trust_cosign": "true"}
+        assert api.post("/projects", json={"project_name": project, "metadata": metadata}).status_code == 201
+        public_key = (keys / "cosign.pub").read_text()
+        r = api.post(f"/projects/{project}/trust/keys", json={"name": "portside", "public_key": public_key})
+        assert r.status_code == 201, r.text
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        image = oci.push_image(registry, f"{project}/app", "v1")
+        assert registry.get(f"/v2/{project}/app/manifests/v1", headers=accept).status_code == 412
+    ref = f"{server.host}/{project}/app:v1"
+    done = portside("sign", ref, *_login(server), cwd=keys, stdin=ADMIN[1])
+    assert done.returncode == 0, done.stderr
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        for reference in ("v1", image.digest):
+            assert registry.get(f"/v2/{project}/app/manifests/{reference}", headers=accept).status_code == 200
+    with httpx.Client(base_url=f"{server.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
+        signatures = api.get(f"/projects/{project}/repositories/app/artifacts/v1/signatures").json()
+        assert [s["kind"] for s in signatures] == ["cosign"] and signatures[0]["verified"] is True, signatures

@@ -139,8 +139,7 @@ def _image(image: str) -> ImageRef:
 
 
 async def _resolve(remote: RemoteRegistry, ref: ImageRef) -> str:
-    found = await remote.manifest_by_tag(ref.repository, ref.reference)
-    return found.digest
+    return await remote.resolve(ref.repository, ref.reference)
 
 
 async def _read_blob(remote: RemoteRegistry, repository: str, digest: str) -> bytes:

@@ -132,6 +132,20 @@ class RemoteRegistry:
             media_type = _declared_media_type(body) or media_type
         return Manifest(digest=digest, media_type=media_type, body=body)
 
+    async def resolve(self, repository: str, reference: str) -> str:
+        """The digest a tag (or digest) names, from a HEAD's `Docker-Content-Digest` (a HEAD
+        passes where a pull policy refuses a GET, as it does for cosign), else from a GET."""
+        path = f"/v2/{repository}/manifests/{reference}"
+        response = await self.request("HEAD", path, repository, {"Accept": MANIFEST_ACCEPT})
+        _raise_for(response, path)
+        declared = response.headers.get("docker-content-digest", "")
+        if declared:
+            _parse_digest(declared)
+            if ":" in reference and declared.lower() != reference.lower():
+                raise RemoteProtocolError(f"{path}: the registry names the digest {declared}")
+            return declared
+        return (await self.manifest_by_tag(repository, reference)).digest
+
     async def push_blob(self, repository: str, data: bytes) -> str:
         """Upload a blob (POST then PUT) unless the registry has it already; its digest."""
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
