@@ -205,6 +205,7 @@ def main() -> None:
 from portside.cli.accounts import project_app, robot_app, user_app  # noqa: E402
 from portside.cli.cve_export import cve_export  # noqa: E402
 from portside.cli.scan import sbom, scan  # noqa: E402
+from portside.cli.sign import key_app, login, sign, verify  # noqa: E402
 from portside.cli.upkeep import gc, scrub  # noqa: E402
 from portside.cli.vulndb import vulndb_app  # noqa: E402
 
@@ -217,3 +218,7 @@ app.command("scrub")(scrub)
 app.command("scan")(scan)
 app.command("sbom")(sbom)
 app.command("cve-export")(cve_export)
+app.add_typer(key_app, name="key")
+app.command("sign")(sign)
+app.command("verify")(verify)
+app.command("login")(login)

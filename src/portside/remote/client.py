@@ -12,6 +12,7 @@ holds all of a blob whose digest is wrong).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -105,6 +106,91 @@ class RemoteRegistry:
             if held is not None:
                 yield held
 
+    async def manifest_by_tag(self, repository: str, reference: str) -> Manifest:
+        """The manifest a tag (or digest) names; its digest is the registry's
+        `Docker-Content-Digest` when that matches the bytes, else their SHA-256."""
+        response = await self._send(
+            "GET", f"/v2/{repository}/manifests/{reference}", repository, accept=MANIFEST_ACCEPT
+        )
+        body = response.content
+        if len(body) > _MAX_MANIFEST:
+            raise RemoteProtocolError(f"manifest {reference} is larger than {_MAX_MANIFEST} bytes")
+        if reference.count(":") and not _matches(_parse_digest(reference), body):
+            raise RemoteProtocolError(f"manifest {reference} from {self.base_url} does not match its digest")
+        declared = response.headers.get("docker-content-digest", "")
+        digest = reference if ":" in reference else None
+        if digest is None and declared:
+            try:
+                if _matches(Digest.parse(declared), body):
+                    digest = declared
+            except Exception:  # DigestInvalid: fall back to hashing
+                digest = None
+        if digest is None:
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        if media_type not in mt.MANIFESTS:
+            media_type = _declared_media_type(body) or media_type
+        return Manifest(digest=digest, media_type=media_type, body=body)
+
+    async def resolve(self, repository: str, reference: str) -> str:
+        """The digest a tag (or digest) names, from a HEAD's `Docker-Content-Digest` (a HEAD
+        passes where a pull policy refuses a GET, as it does for cosign), else from a GET."""
+        path = f"/v2/{repository}/manifests/{reference}"
+        response = await self.request("HEAD", path, repository, {"Accept": MANIFEST_ACCEPT})
+        _raise_for(response, path)
+        declared = response.headers.get("docker-content-digest", "")
+        if declared:
+            _parse_digest(declared)
+            if ":" in reference and declared.lower() != reference.lower():
+                raise RemoteProtocolError(f"{path}: the registry names the digest {declared}")
+            return declared
+        return (await self.manifest_by_tag(repository, reference)).digest
+
+    async def push_blob(self, repository: str, data: bytes) -> str:
+        """Upload a blob (POST then PUT) unless the registry has it already; its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        head = await self.request("HEAD", f"/v2/{repository}/blobs/{digest}", repository, {}, actions="pull,push")
+        if head.status_code == 200:
+            return digest
+        path = f"/v2/{repository}/blobs/uploads/"
+        started = await self.request("POST", path, repository, {}, actions="pull,push")
+        if started.status_code != 202:
+            _raise_for(started, path)
+            raise RemoteProtocolError(f"{path}: unexpected status {started.status_code}")
+        location = started.headers.get("location", "")
+        if not location:
+            raise RemoteProtocolError(f"{path}: the upload has no Location")
+        url = httpx.URL(self.base_url).join(location)
+        url = url.copy_merge_params({"digest": digest})
+        target = url.raw_path.decode() if url.host == httpx.URL(self.base_url).host else str(url)
+        done = await self.request(
+            "PUT",
+            target,
+            repository,
+            {"Content-Type": "application/octet-stream"},
+            actions="pull,push",
+            content=data,
+        )
+        if done.status_code != 201:
+            _raise_for(done, path)
+            raise RemoteProtocolError(f"{path}: the upload ended with {done.status_code}")
+        return digest
+
+    async def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        """PUT a manifest under a tag or digest; its digest."""
+        path = f"/v2/{repository}/manifests/{reference}"
+        response = await self.request(
+            "PUT", path, repository, {"Content-Type": media_type}, actions="pull,push", content=body
+        )
+        if response.status_code != 201:
+            _raise_for(response, path)
+            raise RemoteProtocolError(f"{path}: unexpected status {response.status_code}")
+        return response.headers.get("docker-content-digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+
+    async def check(self) -> None:
+        """GET /v2/ with the credentials (answering a challenge); raises when refused."""
+        _raise_for(await self.request("GET", "/v2/", "", {}, actions=""), "/v2/")
+
     # -- requests, with the token dance ------------------------------------------------
 
     async def _send(self, method: str, path: str, repository: str, *, accept: str | None = None) -> httpx.Response:
@@ -117,11 +203,22 @@ class RemoteRegistry:
         return _Streamed(self, path, repository)
 
     async def request(
-        self, method: str, path: str, repository: str, headers: dict[str, str], *, stream: bool = False
+        self,
+        method: str,
+        path: str,
+        repository: str,
+        headers: dict[str, str],
+        *,
+        stream: bool = False,
+        actions: str = "pull",
+        content: bytes | None = None,
     ) -> httpx.Response:
-        """One request with the credentials, answering a Bearer challenge once."""
-        scope = f"repository:{repository}:pull"
-        response = await self._once(method, path, {**headers, **self._auth_header(scope)}, stream=stream)
+        """One request with the credentials, answering a Bearer challenge once; `path` may be
+        a whole URL (an upload's Location elsewhere). `actions` empty: no repository scope."""
+        scope = f"repository:{repository}:{actions}" if actions else ""
+        response = await self._once(
+            method, path, {**headers, **self._auth_header(scope)}, stream=stream, content=content
+        )
         if response.status_code != 401:
             return response
         challenge = parse_challenge(response.headers.get("www-authenticate", ""))
@@ -129,7 +226,9 @@ class RemoteRegistry:
         if challenge is None or "realm" not in challenge or scope in self._tokens:
             raise RemoteUnauthorized(f"{self.base_url} refused the credentials for {path}")
         self._tokens[scope] = await self._token(challenge, scope)
-        response = await self._once(method, path, {**headers, **self._auth_header(scope)}, stream=stream)
+        response = await self._once(
+            method, path, {**headers, **self._auth_header(scope)}, stream=stream, content=content
+        )
         if response.status_code == 401:
             await response.aclose()
             raise RemoteUnauthorized(f"{self.base_url} refused the token for {path}")
@@ -141,15 +240,20 @@ class RemoteRegistry:
             return {"Authorization": f"Bearer {token}"}
         return {"Authorization": self._authorization} if self._authorization else {}
 
-    async def _once(self, method: str, path: str, headers: dict[str, str], *, stream: bool) -> httpx.Response:
+    async def _once(
+        self, method: str, path: str, headers: dict[str, str], *, stream: bool, content: bytes | None = None
+    ) -> httpx.Response:
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
         try:
-            request = self._http.build_request(method, self.base_url + path, headers=headers)
+            request = self._http.build_request(method, url, headers=headers, content=content)
             return await self._http.send(request, stream=stream)
         except httpx.HTTPError as error:
             raise RemoteUnreachable(f"{self.base_url} is unreachable: {error}") from error
 
     async def _token(self, challenge: dict[str, str], scope: str) -> str:
-        params = {"scope": challenge.get("scope") or scope}
+        params = {}
+        if challenge.get("scope") or scope:
+            params["scope"] = challenge.get("scope") or scope
         if challenge.get("service"):
             params["service"] = challenge["service"]
         # Only Basic credentials can be exchanged for a token; a Bearer given as is was the

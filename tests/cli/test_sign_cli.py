@@ -1,0 +1,212 @@
+"""`portside key generate`, `portside sign`, `portside verify` and `portside login` against a
+live Portside with access control: signatures land under cosign's `.sig` tag and verify with
+the registry's own verifier too."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from portside.trust import cosign
+from portside.trust.keys import load_public_key
+from tests.api import oci
+from tests.servers import ADMIN_PASSWORD, Portside
+
+ADMIN = ("admin", ADMIN_PASSWORD)
+PASSWORD = "key-password"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portside]:
+    started = Portside(data_dir=tmp_path_factory.mktemp("sign-cli") / "data", open_registry=False).start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def portside(
+    *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    return subprocess.run(
+        [sys.executable, "-m", "portside", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        input=stdin,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+            "HOME": str(cwd),
+            "COSIGN_PASSWORD": PASSWORD,
+            **(env or {}),
+        },
+    )
+
+
+def _keys(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    done = portside("key", "generate", cwd=directory)
+    assert done.returncode == 0, done.stderr
+    return directory
+
+
+def _login(server: Portside) -> list[str]:
+    return ["-u", ADMIN[0], "--password-stdin"]
+
+
+def _signatures(server: Portside, repo: str, digest: str) -> tuple[dict[str, object], dict[str, bytes]]:
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=30) as registry:
+        found = registry.get(
+            f"/v2/{repo}/manifests/{cosign.signature_tag(digest)}",
+            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        )
+        assert found.status_code == 200, found.text
+        manifest = found.json()
+        blobs = {}
+        for layer in manifest["layers"]:
+            blobs[layer["digest"]] = registry.get(f"/v2/{repo}/blobs/{layer['digest']}").content
+        config = registry.get(f"/v2/{repo}/blobs/{manifest['config']['digest']}")
+        assert config.status_code == 200
+        assert hashlib.sha256(config.content).hexdigest() == manifest["config"]["digest"].split(":")[1]
+    return manifest, blobs
+
+
+def test_key_generate_refuses_to_overwrite(tmp_path: Path) -> None:
+    keys = _keys(tmp_path)
+    assert (keys / "cosign.key").read_bytes().startswith(b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")
+    assert (keys / "cosign.key").stat().st_mode & 0o077 == 0
+    load_public_key((keys / "cosign.pub").read_bytes())
+    before = (keys / "cosign.key").read_bytes()
+    again = portside("key", "generate", cwd=keys)
+    assert again.returncode != 0 and "exists" in again.stderr
+    assert (keys / "cosign.key").read_bytes() == before
+
+
+def test_sign_and_verify_by_tag(server: Portside, tmp_path: Path) -> None:
+    first, second = _keys(tmp_path / "first"), _keys(tmp_path / "second")
+    repo = f"library/sign{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        image = oci.push_image(registry, repo, "v1")
+    ref = f"{server.host}/{repo}:v1"
+
+    unsigned = portside("verify", ref, "--key", "cosign.pub", *_login(server), cwd=first, stdin=ADMIN[1])
+    assert unsigned.returncode == 1 and "no signatures" in unsigned.stderr
+
+    signed = portside("sign", ref, "--key", "cosign.key", *_login(server), cwd=first, stdin=ADMIN[1])
+    assert signed.returncode == 0, signed.stderr
+    assert image.digest in signed.stdout
+
+    ok = portside("verify", ref, "--key", "cosign.pub", *_login(server), cwd=first, stdin=ADMIN[1])
+    assert ok.returncode == 0, ok.stderr
+    assert "verified" in ok.stdout
+    by_digest = portside(
+        "verify", f"{server.host}/{repo}@{image.digest}", "--key", "cosign.pub", *_login(server), cwd=first,
+        stdin=ADMIN[1],
+    )  # fmt: skip
+    assert by_digest.returncode == 0, by_digest.stderr
+
+    other = portside("verify", ref, "--key", "cosign.pub", *_login(server), cwd=second, stdin=ADMIN[1])
+    assert other.returncode == 1
+    assert "not verified" in other.stdout and "verifies" in other.stderr
+
+    wrong = portside(
+        "sign", ref, "--key", "cosign.key", *_login(server), cwd=first, stdin=ADMIN[1],
+        env={"COSIGN_PASSWORD": "wrong"},
+    )  # fmt: skip
+    assert wrong.returncode == 1 and "wrong password" in wrong.stderr
+
+    # A second signature, with the other key: both kept, each verifies with its own key.
+    again = portside("sign", ref, "--key", "cosign.key", *_login(server), cwd=second, stdin=ADMIN[1])
+    assert again.returncode == 0, again.stderr
+    manifest, blobs = _signatures(server, repo, image.digest)
+    assert len(manifest["layers"]) == 2  # type: ignore[arg-type]
+    payload = json.loads(next(iter(blobs.values())))
+    assert payload["critical"]["identity"]["docker-reference"] == f"{server.host}/{repo}"
+    keys = [load_public_key((d / "cosign.pub").read_bytes()) for d in (first, second)]
+    assert [v.verified for v in cosign.verify_manifest(manifest, blobs.get, image.digest, keys)] == [True, True]
+    for directory in (first, second):
+        done = portside("verify", ref, "--key", "cosign.pub", *_login(server), cwd=directory, stdin=ADMIN[1])
+        assert done.returncode == 0, done.stderr
+
+
+def test_signing_an_index_signs_the_index(server: Portside, tmp_path: Path) -> None:
+    keys = _keys(tmp_path / "keys")
+    repo = f"library/multi{uuid.uuid4().hex[:8]}"
+    index = oci.index_manifest(
+        [oci.image_manifest(), oci.image_manifest(config=oci.config_blob(platform=("linux", "arm64")))]
+    )
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        oci.push_manifest(registry, repo, index, "multi")
+    done = portside("sign", f"{server.host}/{repo}:multi", *_login(server), cwd=keys, stdin=ADMIN[1])
+    assert done.returncode == 0, done.stderr
+    manifest, blobs = _signatures(server, repo, index.digest)
+    key = [load_public_key((keys / "cosign.pub").read_bytes())]
+    assert [v.verified for v in cosign.verify_manifest(manifest, blobs.get, index.digest, key)] == [True]
+    child = index.children[0].digest
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=30) as registry:
+        assert registry.get(f"/v2/{repo}/manifests/{cosign.signature_tag(child)}").status_code == 404
+
+
+def test_credentials_from_docker_config_and_login(server: Portside, tmp_path: Path) -> None:
+    keys = _keys(tmp_path / "keys")
+    repo = f"library/cfg{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        oci.push_image(registry, repo, "v1")
+    ref = f"{server.host}/{repo}:v1"
+    refused = portside("login", server.host, "-u", "admin", "--password-stdin", cwd=keys, stdin="not-it")
+    assert refused.returncode == 1 and "failed" in refused.stderr
+    assert not (keys / ".docker" / "config.json").exists()
+    logged = portside("login", server.host, "-u", "admin", "--password-stdin", cwd=keys, stdin=ADMIN[1])
+    assert logged.returncode == 0, logged.stderr
+    config = json.loads((keys / ".docker" / "config.json").read_text())
+    assert base64.b64decode(config["auths"][server.host]["auth"]).decode() == f"admin:{ADMIN[1]}"
+    assert portside("sign", ref, cwd=keys).returncode == 0
+    assert portside("verify", ref, cwd=keys).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "config.json").write_text(json.dumps({"auths": {server.host: config["auths"][server.host]}}))
+    done = portside(
+        "verify", ref, "--key", str(keys / "cosign.pub"), cwd=tmp_path, env={"DOCKER_CONFIG": str(elsewhere)}
+    )
+    assert done.returncode == 0, done.stderr
+    # `library` is public: anyone may verify, but signing (a push) needs credentials.
+    assert portside("verify", ref, "--key", str(keys / "cosign.pub"), cwd=tmp_path).returncode == 0
+    anonymous = portside("sign", ref, "--key", str(keys / "cosign.key"), cwd=tmp_path)
+    assert anonymous.returncode == 1 and anonymous.stderr.startswith("portside: ")
+
+
+def test_the_registrys_signature_policy_accepts_portside_signatures(server: Portside, tmp_path: Path) -> None:
+    keys = _keys(tmp_path / "keys")
+    project = f"signed{uuid.uuid4().hex[:8]}"
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+    with httpx.Client(base_url=f"{server.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
+        metadata = {"public": "false", "enable_content_trust_cosign": "true"}
+        assert api.post("/projects", json={"project_name": project, "metadata": metadata}).status_code == 201
+        public_key = (keys / "cosign.pub").read_text()
+        r = api.post(f"/projects/{project}/trust/keys", json={"name": "portside", "public_key": public_key})
+        assert r.status_code == 201, r.text
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        image = oci.push_image(registry, f"{project}/app", "v1")
+        assert registry.get(f"/v2/{project}/app/manifests/v1", headers=accept).status_code == 412
+    ref = f"{server.host}/{project}/app:v1"
+    done = portside("sign", ref, *_login(server), cwd=keys, stdin=ADMIN[1])
+    assert done.returncode == 0, done.stderr
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as registry:
+        for reference in ("v1", image.digest):
+            assert registry.get(f"/v2/{project}/app/manifests/{reference}", headers=accept).status_code == 200
+    with httpx.Client(base_url=f"{server.url}/api/v2.0", auth=ADMIN, timeout=60) as api:
+        signatures = api.get(f"/projects/{project}/repositories/app/artifacts/v1/signatures").json()
+        assert [s["kind"] for s in signatures] == ["cosign"] and signatures[0]["verified"] is True, signatures
