@@ -177,39 +177,19 @@ def test_the_systems_keys_count_for_projects_that_take_the_defaults(server: Port
             client.put("/system/trust", json={})
 
 
+def _skopeo_inspect(server: Portside, image: str) -> subprocess.CompletedProcess[str]:
+    host = server.url.removeprefix("http://")
+    command = ["skopeo", "inspect", "--raw", "--tls-verify=false", "--creds", f"{ADMIN[0]}:{ADMIN[1]}"]
+    return subprocess.run([*command, f"docker://{host}/{image}"], capture_output=True, text=True, timeout=120)
+
+
 def test_skopeo_gets_the_refusal(server: Portside) -> None:
     project = _project(server, enable_content_trust_cosign="true")
     _signed_image(server, project)
-    inspected = subprocess.run(
-        [
-            "skopeo",
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--creds",
-            f"{ADMIN[0]}:{ADMIN[1]}",
-            f"docker://{server.url.removeprefix('http://')}/{project}/hello:v1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    inspected = _skopeo_inspect(server, f"{project}/hello:v1")
     assert inspected.returncode != 0 and "not signed by cosign" in inspected.stderr, inspected.stderr
     _trust(server, project, cosign_keys=[{"name": "singularity", "public_key": TRUSTED_KEY}])
-    inspected = subprocess.run(
-        [
-            "skopeo",
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--creds",
-            f"{ADMIN[0]}:{ADMIN[1]}",
-            f"docker://{server.url.removeprefix('http://')}/{project}/hello:v1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    inspected = _skopeo_inspect(server, f"{project}/hello:v1")
     assert inspected.returncode == 0, inspected.stderr
     assert json.loads(inspected.stdout)["config"]["digest"].startswith("sha256:")
 

@@ -155,16 +155,22 @@ def _requirements(metadata: Mapping[str, str]) -> tuple[tuple[str, frozenset[str
     return tuple(required)
 
 
-def gated_image(record: ManifestRecord) -> bool:
-    """Whether `record` is an image a vulnerability scan judges: an image manifest of an
-    image config with filesystem layers, and no accessory of another manifest."""
-    if record.media_type not in mt.IMAGE_MANIFESTS:
-        return False
+def _subjectless(record: ManifestRecord) -> dict[str, Any] | None:
+    """The manifest's document, unless it is unreadable or the accessory of another one."""
     try:
         document: Any = json.loads(record.payload)
     except ValueError:
-        return False
+        return None
     if not isinstance(document, dict) or "subject" in document:
+        return None
+    return document
+
+
+def gated_image(record: ManifestRecord) -> bool:
+    """Whether `record` is an image a vulnerability scan judges: an image manifest of an
+    image config with filesystem layers, and no accessory of another manifest."""
+    document = _subjectless(record) if record.media_type in mt.IMAGE_MANIFESTS else None
+    if document is None:
         return False
     config, layers = document.get("config"), document.get("layers")
     if not isinstance(config, dict) or config.get("mediaType") not in _IMAGE_CONFIGS or not isinstance(layers, list):
@@ -178,11 +184,8 @@ def signed_content(record: ManifestRecord) -> bool:
     signature, attestation and SBOM layers), which clients must read to verify."""
     if record.media_type not in mt.IMAGE_MANIFESTS and record.media_type not in mt.INDEXES:
         return False
-    try:
-        document: Any = json.loads(record.payload)
-    except ValueError:
-        return False
-    if not isinstance(document, dict) or "subject" in document:
+    document = _subjectless(record)
+    if document is None:
         return False
     if record.media_type in mt.INDEXES:
         return True
