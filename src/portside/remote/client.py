@@ -138,7 +138,7 @@ class RemoteRegistry:
         path = f"/v2/{repository}/manifests/{reference}"
         response = await self.request("HEAD", path, repository, {"Accept": MANIFEST_ACCEPT})
         _raise_for(response, path)
-        declared = response.headers.get("docker-content-digest", "")
+        declared = str(response.headers.get("docker-content-digest", ""))
         if declared:
             _parse_digest(declared)
             if ":" in reference and declared.lower() != reference.lower():
