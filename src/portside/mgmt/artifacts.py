@@ -275,7 +275,8 @@ class _Budget:
     left: int
 
 
-def _document(payload: bytes) -> Mapping[str, Any]:
+def json_object(payload: bytes) -> Mapping[str, Any]:
+    """`payload` as a JSON object; an empty one when it is not one (or not JSON)."""
     try:
         document = json.loads(payload)
     except (ValueError, RecursionError):
@@ -478,7 +479,7 @@ class ArtifactService:
         project, repo = await self._open(who, project_key, repository, "artifact", "read")
         view = await self._view(await self._artifact(repo, reference, tag_limit))
         digest = Digest.parse(view.info.digest)
-        manifest = _document((await self._manifests.get(repo, digest)).payload)
+        manifest = json_object((await self._manifests.get(repo, digest)).payload)
         below = await self._referrers_below(repo, digest)
         referrers, cut = _referrer_tree(below, digest, REFERRER_DEPTH, _Budget(REFERRER_COUNT), {digest})
         wanted = [f"{digest.algorithm}-{digest.hex}.{suffix}" for suffix in COSIGN_TAG_SUFFIXES]

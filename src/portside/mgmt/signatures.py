@@ -18,13 +18,13 @@ a pull read without end.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from portside.errors import BlobUnknown, DigestInvalid, ManifestUnknown
+from portside.mgmt.artifacts import json_object
 from portside.mgmt.lru import Lru
 from portside.mgmt.trust_policy import TrustMaterial
 from portside.oci.digest import Digest
@@ -83,14 +83,6 @@ class SignatureManifest:
         return any(r.verified for r in self.results)
 
 
-def _document(payload: bytes) -> Mapping[str, Any]:
-    try:
-        document = json.loads(payload)
-    except (ValueError, RecursionError):
-        return {}
-    return document if isinstance(document, dict) else {}
-
-
 def _blob_digests(kind: Kind, document: Mapping[str, Any]) -> list[str]:
     layers = [layer for layer in document.get("layers") or [] if isinstance(layer, Mapping)]
     if kind == "notation":
@@ -100,7 +92,7 @@ def _blob_digests(kind: Kind, document: Mapping[str, Any]) -> list[str]:
 
 def _certified(data: bytes | None) -> bool:
     """Whether a sigstore bundle carries a signing certificate (a keyless signature)."""
-    material = _document(data or b"").get("verificationMaterial")
+    material = json_object(data or b"").get("verificationMaterial")
     return isinstance(material, Mapping) and bool(material.get("certificate") or material.get("x509CertificateChain"))
 
 
@@ -149,7 +141,7 @@ class SignatureService:
             record = await self._manifests.get(repository, Digest.parse(digest))
         except ManifestUnknown:
             return (Verification.failed(kind, f"the signature manifest {digest} is gone"),)
-        document = _document(record.payload)
+        document = json_object(record.payload)
         blobs = {d: await self._blob(repository, d) for d in _blob_digests(kind, document)}
 
         def blob(wanted: str) -> bytes | None:
