@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from portside.auth.principal import Principal
@@ -43,18 +44,29 @@ from portside.mgmt import limits
 from portside.mgmt.guard import Guard
 from portside.trust import keyless, notation
 from portside.trust.keys import InvalidKey, PublicKey, load_public_key
-from portside.trust.roots import InvalidRoot, TrustedRoot
+from portside.trust.roots import CertificateAuthority, InvalidRoot, TransparencyLog, TrustedRoot
 from portside.trust.trustpolicy import InvalidPolicy, TrustPolicy
 
-__all__ = ["MAX_ENTRIES", "TrustMaterial", "TrustPolicyService", "clean_trust"]
+__all__ = [
+    "MAX_ENTRIES",
+    "STORE_TYPES",
+    "VERIFICATION_LEVELS",
+    "TrustMaterial",
+    "TrustPolicyService",
+    "clean_trust",
+    "describe_certificate",
+    "describe_keys",
+    "describe_root",
+]
 
 SERVER_KEY_NAME = "portside-sign-on-push"  # the key Portside signs pushes with, as a project lists it
 MAX_ENTRIES = 64  # keys, certificates, identities: each
 _PEM_BYTES = 64 << 10
 _ROOT_BYTES = 1 << 20
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_STORE_TYPES = ("ca", "signingAuthority", "tsa")
-_LEVELS = ("strict", "permissive", "audit", "skip")
+# The Notary Project trust store types and signature verification levels, as its spec names them.
+STORE_TYPES = ("ca", "signingAuthority", "tsa")
+VERIFICATION_LEVELS = ("strict", "permissive", "audit", "skip")
 _URL_TEXT = 1024
 
 
@@ -136,8 +148,8 @@ def _clean_certificate(item: object, where: str) -> dict[str, str]:
         raise BadRequest(f"{where} must be an object with name, type and certificate")
     name = _name(item, where)
     kind = item.get("type", "ca")
-    if kind not in _STORE_TYPES:
-        raise BadRequest(f"{where}.type must be one of {', '.join(_STORE_TYPES)}")
+    if kind not in STORE_TYPES:
+        raise BadRequest(f"{where}.type must be one of {', '.join(STORE_TYPES)}")
     pem = _text(item, "certificate", where, _PEM_BYTES)
     try:
         certificates = notation.load_certificates(pem.encode())
@@ -210,8 +222,8 @@ def clean_trust(raw: object, *, system: bool) -> dict[str, Any]:
             raise BadRequest(f"notation.trusted_identities[{i}] must be a string")
         limits.check_text(f"notation.trusted_identities[{i}]", identity, _URL_TEXT)
     level = notation_part.get("verification_level", "strict")
-    if level not in _LEVELS:
-        raise BadRequest(f"notation.verification_level must be one of {', '.join(_LEVELS)}")
+    if level not in VERIFICATION_LEVELS:
+        raise BadRequest(f"notation.verification_level must be one of {', '.join(VERIFICATION_LEVELS)}")
     cleaned: dict[str, Any] = {
         "cosign_keys": keys,
         "keyless": {"identities": identities, "require_tlog": require_tlog},
@@ -370,13 +382,48 @@ def describe_keys(entries: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
     return out
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
 def describe_certificate(entry: Mapping[str, str]) -> dict[str, Any]:
+    """A Notation certificate entry with what people recognise it by: its first
+    certificate's subject, issuer, validity and SHA-256 fingerprint, and how many the PEM holds."""
     certificates = notation.load_certificates(entry["certificate"].encode())
     first = certificates[0]
-    not_after: datetime = first.not_valid_after_utc
     return {
         **entry,
         "subject": first.subject.rfc4514_string(),
-        "not_after": not_after.isoformat().replace("+00:00", "Z"),
+        "issuer": first.issuer.rfc4514_string(),
+        "not_before": _iso(first.not_valid_before_utc),
+        "not_after": _iso(first.not_valid_after_utc),
+        "fingerprint": first.fingerprint(hashes.SHA256()).hex(),
         "count": len(certificates),
+    }
+
+
+def describe_root(document: Mapping[str, Any] | None) -> dict[str, list[dict[str, Any]]] | None:
+    """What a stored trusted root holds (None: there is none): its Fulcio certificate
+    authorities, Rekor transparency logs, CT logs and timestamp authorities, each named by
+    its URL (a CA's by its subject when it has none) with the window it is valid for."""
+    if not document:
+        return None
+    root = TrustedRoot.parse(json.dumps(document))
+
+    def authority(found: CertificateAuthority) -> dict[str, Any]:
+        name = found.uri or found.chain[0].subject.rfc4514_string()
+        return {"name": name, "start": _iso(found.window.start), "end": _iso(found.window.end)}
+
+    def log(found: TransparencyLog) -> dict[str, Any]:
+        return {
+            "name": found.base_url or found.log_id.hex(),
+            "start": _iso(found.window.start),
+            "end": _iso(found.window.end),
+        }
+
+    return {
+        "certificate_authorities": [authority(a) for a in root.certificate_authorities],
+        "tlogs": [log(t) for t in root.tlogs],
+        "ctlogs": [log(t) for t in root.ctlogs],
+        "timestamp_authorities": [authority(a) for a in root.timestamp_authorities],
     }

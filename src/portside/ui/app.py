@@ -28,6 +28,7 @@ from portside.ui.views import (
     admin,
     admin_scanners,
     admin_security,
+    admin_trust,
     artifacts,
     cve_exports,
     home,
@@ -147,6 +148,7 @@ def build_pages(management: ManagementServices, registry: Services) -> ASGIApp:
         admin,
         admin_scanners,
         admin_security,
+        admin_trust,
         cve_exports,
     ):
         routes.extend(area.routes)
