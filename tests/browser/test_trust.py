@@ -1,0 +1,79 @@
+"""The trust policy editor in a real browser: an administrator opens a project's settings,
+trusts a Notation certificate and a keyless identity, imports the trusted root from its
+file and sees each listed; then does the same on the system's trust page, reached from the
+administration's navigation. Every page is watched for CSP violations (conftest.py)."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import api, new_project
+from tests.servers import Portside
+from tests.trust.fixtures import SIGNED
+
+E2E_CERTIFICATE = SIGNED / "notation-e2e-valid-signature" / "e2e.crt"
+KEYLESS_ROOT = SIGNED / "cosign-conforma-keyless-testimage" / "trusted_root.json"
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+SUBJECT = "https://kubernetes.io/namespaces/default/serviceaccounts/default"
+
+
+def trust_a_certificate_and_an_identity(page: Page) -> None:
+    page.get_by_label("Certificate name").fill("e2e")
+    page.get_by_label("Trust store type").select_option("ca")
+    page.get_by_label("Certificate (PEM; a chain may hold several)").fill(E2E_CERTIFICATE.read_text())
+    page.get_by_role("button", name="Trust this certificate").click()
+    expect(page.get_by_text("Certificate trusted.")).to_be_visible()
+    certificates = page.locator("table.trust-certificates tbody tr")
+    expect(certificates).to_have_count(1)
+    expect(certificates.first).to_contain_text("CN=e2e,O=Notary,L=Seattle,ST=WA,C=US")
+    expect(certificates.first).to_contain_text("2122-12-19")
+
+    page.get_by_label("OIDC issuer").fill(ISSUER)
+    page.get_by_label("Subject (the certificate's identity)").fill(SUBJECT)
+    page.get_by_role("button", name="Trust this identity").click()
+    expect(page.get_by_text("Keyless identity trusted.")).to_be_visible()
+    identities = page.locator("table.trust-identities tbody tr")
+    expect(identities).to_have_count(1)
+    expect(identities.first).to_contain_text(ISSUER)
+    expect(identities.first).to_contain_text(SUBJECT)
+    expect(identities.first).to_contain_text("exactly")
+
+
+def test_a_project_trusts_a_notation_certificate_and_a_keyless_identity(signed_in: Page, server: Portside) -> None:
+    page = signed_in
+    project = new_project(server)
+    page.goto(f"/projects/{project}/settings")
+    trust_a_certificate_and_an_identity(page)
+
+    page.get_by_label("trusted_root.json file").set_input_files(KEYLESS_ROOT)
+    page.get_by_role("button", name="Import the trusted root").click()
+    expect(page.get_by_text("Trusted root imported.")).to_be_visible()
+    expect(page.locator("table.trust-root tbody tr")).to_have_count(4)
+    expect(page.get_by_role("button", name="Replace the trusted root")).to_be_visible()
+
+    trust = api(server, "GET", f"/projects/{project}/trust").json()
+    assert [c["name"] for c in trust["notation"]["certificates"]] == ["e2e"]
+    assert trust["keyless"]["identities"] == [{"issuer": ISSUER, "subject": SUBJECT, "subject_regexp": False}]
+    assert trust["trusted_root"]["mediaType"].startswith("application/vnd.dev.sigstore.trustedroot")
+
+    # A pattern the service cannot read is refused beside its form, as typed.
+    page.get_by_label("OIDC issuer").fill(ISSUER)
+    page.get_by_label("Subject (the certificate's identity)").fill("([unclosed")
+    page.get_by_label("The subject is a regular expression").check()
+    page.get_by_role("button", name="Trust this identity").click()
+    expect(page.locator("#identity-error")).to_contain_text("is not a regular expression")
+    expect(page.get_by_label("Subject (the certificate's identity)")).to_have_value("([unclosed")
+
+
+def test_the_system_trust_page_is_reached_from_the_navigation(signed_in: Page, server: Portside) -> None:
+    page = signed_in
+    page.goto("/admin/users")
+    page.get_by_role("navigation", name="Administration").get_by_role("link", name="Trust policy").click()
+    expect(page).to_have_url(re.compile(r"/admin/trust$"))
+    expect(page.get_by_role("heading", name="Trust policy", level=1)).to_be_visible()
+    trust_a_certificate_and_an_identity(page)
+    system = api(server, "GET", "/system/trust").json()
+    assert [c["name"] for c in system["notation"]["certificates"]] == ["e2e"]
+    assert system["keyless"]["identities"] == [{"issuer": ISSUER, "subject": SUBJECT, "subject_regexp": False}]
