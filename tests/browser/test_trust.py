@@ -1,15 +1,20 @@
 """The trust policy editor in a real browser: an administrator opens a project's settings,
 trusts a Notation certificate and a keyless identity, imports the trusted root from its
 file and sees each listed; then does the same on the system's trust page, reached from the
-administration's navigation. Every page is watched for CSP violations (conftest.py)."""
+administration's navigation. Every page is watched for CSP violations (conftest.py), and
+axe-core finds nothing blocking in the editor holding all of it."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 
-from playwright.sync_api import Page, expect
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import api, new_project
+from tests.browser.conftest import ADMIN, Watcher, api, new_project, open_context, sign_in
+from tests.browser.test_accessibility import blocking_violations
 from tests.servers import Portside
 from tests.trust.fixtures import SIGNED
 
@@ -77,3 +82,34 @@ def test_the_system_trust_page_is_reached_from_the_navigation(signed_in: Page, s
     system = api(server, "GET", "/system/trust").json()
     assert [c["name"] for c in system["notation"]["certificates"]] == ["e2e"]
     assert system["keyless"]["identities"] == [{"issuer": ISSUER, "subject": SUBJECT, "subject_regexp": False}]
+
+
+@pytest.fixture(params=["light", "dark"])
+def axe_context(request: pytest.FixtureRequest, browser: Browser, server: Portside) -> Iterator[BrowserContext]:
+    # As in test_accessibility: axe is a script of its own, which the pages' CSP refuses.
+    opened = open_context(browser, server, Watcher(), bypass_csp=True, color_scheme=request.param)
+    yield opened
+    opened.close()
+
+
+def test_axe_finds_nothing_in_the_editor_holding_all_of_it(axe_context: BrowserContext, server: Portside) -> None:
+    project = new_project(server)
+    document = {
+        "keyless": {"identities": [{"issuer": ISSUER, "subject": SUBJECT, "subject_regexp": False}]},
+        "trusted_root": json.loads(KEYLESS_ROOT.read_text()),
+        "notation": {"certificates": [{"name": "e2e", "type": "ca", "certificate": E2E_CERTIFICATE.read_text()}]},
+    }
+    assert api(server, "PUT", f"/projects/{project}/trust", json=document).status_code == 200
+    page = axe_context.new_page()
+    sign_in(page, *ADMIN)
+    problems = []
+    for path in (f"/projects/{project}/settings", "/admin/trust"):
+        page.goto(path)
+        problems += [f"{path}: {v}" for v in blocking_violations(page)]
+    page.goto(f"/projects/{project}/settings")
+    page.get_by_label("Certificate name").fill("broken")
+    page.get_by_label("Certificate (PEM; a chain may hold several)").fill("-----BEGIN CERTIFICATE-----")
+    page.get_by_role("button", name="Trust this certificate").click()
+    expect(page.locator("#certificate-error")).to_contain_text("is not a PEM certificate")
+    problems += [f"with the form's error: {v}" for v in blocking_violations(page)]
+    assert not problems, problems

@@ -223,7 +223,7 @@ def test_the_trusted_root_is_imported_shown_replaced_and_removed(server: Portsid
 
     assert admin.post(settings(project), {"part": "trust-root-remove"}).status_code == 303
     assert trust_of(server, project)["trusted_root"] is None
-    assert "No trusted root is imported" in admin.get(settings(project)).text
+    assert "This project holds no trusted root of its own" in admin.get(settings(project)).text
 
 
 def test_a_bad_trusted_root_shows_the_services_reason_and_keeps_the_input(server: Portside, admin: Browser) -> None:
