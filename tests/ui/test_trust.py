@@ -282,9 +282,27 @@ def test_the_switches_are_saved(server: Portside, admin: Browser) -> None:
     assert trust["keyless"] == {"identities": [], "require_tlog": False}
     metadata = api(server, "GET", f"/projects/{project}").json()["metadata"]
     assert metadata["enable_content_trust_cosign"] == "true" and metadata["enable_content_trust"] == "false"
+    assert metadata["require_signature"] == ""
     page = admin.get(settings(project)).text
     assert re.search(r'name="inherit_index_signature" checked', page)
     assert not re.search(r'name="use_system_defaults" checked', page)
+
+    # Several kinds go as one `require_signature`; a request with a word the service does
+    # not know is refused with its reason.
+    kinds = admin.client.post(
+        settings(project),
+        data={"part": "trust", "require_signature": ["cosign", "notation"], "csrf_token": admin.csrf},
+    )
+    assert kinds.status_code == 303
+    assert api(server, "GET", f"/projects/{project}").json()["metadata"]["require_signature"] == "cosign,notation"
+    page = admin.get(settings(project)).text
+    for word, ticked in (("cosign", True), ("notation", True), ("notary", False)):
+        assert bool(re.search(rf'name="require_signature" value="{word}" checked', page)) is ticked, word
+    unknown = admin.post(
+        settings(project), {"part": "trust", "require_signature": "gpg", "inherit_index_signature": "on"}
+    )
+    assert unknown.status_code == 400 and "'gpg' is not one of" in error_of(unknown.text, "trust")
+    assert trust_of(server, project)["inherit_index_signature"] is False  # nothing was written
 
 
 def test_a_member_who_may_not_change_the_project_sees_no_editing_and_is_refused(
@@ -307,6 +325,7 @@ def test_a_member_who_may_not_change_the_project_sees_no_editing_and_is_refused(
         page = member.get(settings(project))
         assert page.status_code == 200
         assert E2E_FINGERPRINT in page.text  # what is trusted is shown
+        assert "No other kind of signature is required." in page.text
         for part in (*EDITING_PARTS, "trust-certificate-remove"):
             assert f'value="{part}"' not in page.text, part
         forged = member.post(settings(project), {"part": "trust-identity-add", "issuer": ISSUER, "subject": SUBJECT})

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -38,6 +39,12 @@ ROLE_ORDER = (PROJECT_ADMIN, MAINTAINER, DEVELOPER, GUEST, LIMITED_GUEST)
 # The orders the repository list offers, as Harbor's `sort` takes them.
 REPOSITORY_SORTS = (("name", "Name"), ("-update_time", "Last push"), ("-pull_count", "Pulls"))
 LOG_OPERATIONS = ("create", "delete", "pull", "update")
+# The words of the `require_signature` metadata the settings offer (the service reads them).
+SIGNATURE_KINDS = (
+    ("cosign", "cosign (a signature or a sigstore bundle)"),
+    ("notation", "Notation"),
+    ("notary", "Docker Content Trust"),
+)
 
 
 async def _may_choose_limit(request: Request, who: Visitor) -> bool:
@@ -245,7 +252,11 @@ async def _trust_of(
     if trust is not None:
         _, stored = await trust.of_project(who.principal, project.name)
         document = stored.document
-    return trust_editor.editor(document, system=False, may_update=may_update and trust is not None, typed=typed)
+    editor = trust_editor.editor(document, system=False, may_update=may_update and trust is not None, typed=typed)
+    named = {word.strip() for word in project.metadata.get("require_signature", "").lower().split(",")}
+    everything = "any" in named
+    editor["signature_kinds"] = [(word, title, everything or word in named) for word, title in SIGNATURE_KINDS]
+    return editor
 
 
 async def _scanner_choice(request: Request, who: Visitor, name: str) -> dict[str, Any]:
@@ -301,23 +312,25 @@ async def update_settings(request: Request) -> Response:
     return redirect(common.project_url(project.name, "settings"), notice=notice)
 
 
-async def _update_trust(request: Request, who: Visitor, project: Project, form: Mapping[str, str]) -> str:
+async def _update_trust(request: Request, who: Visitor, project: Project, form: ImmutableMultiDict[str, str]) -> str:
     """One form of the Signatures card: its change to the trust policy, which the service
-    checks; the switches' form also sets the project's signature rules."""
+    checks; the switches' form also sets the project's signature rules, first (the one part
+    a person types wrong, refused before anything is written)."""
     services = management(request)
     trust = services.trust
     if trust is None:
         raise BadRequest("this server keeps no trust policies")
     _, stored = await trust.of_project(who.principal, project.name)
     change = trust_editor.edited(stored.document, form, system=False)
-    await trust.set_project(who.principal, project.name, change.document)
     if form.get("part") == "trust":
         metadata = {
             "enable_content_trust_cosign": "true" if form.get("enable_content_trust_cosign") == "on" else "false",
             "enable_content_trust": "true" if form.get("enable_content_trust") == "on" else "false",
             "sign_on_push": "true" if form.get("sign_on_push") == "on" else "false",
+            "require_signature": ",".join(form.getlist("require_signature")),
         }
         await services.projects.update(who.principal, project.name, None, metadata)
+    await trust.set_project(who.principal, project.name, change.document)
     return change.notice
 
 
