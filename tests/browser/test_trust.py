@@ -25,6 +25,7 @@ SUBJECT = "https://kubernetes.io/namespaces/default/serviceaccounts/default"
 
 
 def trust_a_certificate_and_an_identity(page: Page) -> None:
+    page.get_by_text("Add a Notation certificate").click()
     page.get_by_label("Certificate name").fill("e2e")
     page.get_by_label("Trust store type").select_option("ca")
     page.get_by_label("Certificate (PEM; a chain may hold several)").fill(E2E_CERTIFICATE.read_text())
@@ -35,6 +36,7 @@ def trust_a_certificate_and_an_identity(page: Page) -> None:
     expect(certificates.first).to_contain_text("CN=e2e,O=Notary,L=Seattle,ST=WA,C=US")
     expect(certificates.first).to_contain_text("2122-12-19")
 
+    page.get_by_text("Add a keyless identity").click()
     page.get_by_label("OIDC issuer").fill(ISSUER)
     page.get_by_label("Subject (the certificate's identity)").fill(SUBJECT)
     page.get_by_role("button", name="Trust this identity").click()
@@ -53,17 +55,18 @@ def test_a_project_trusts_a_notation_certificate_and_a_keyless_identity(signed_i
     trust_a_certificate_and_an_identity(page)
 
     page.get_by_label("trusted_root.json file").set_input_files(KEYLESS_ROOT)
-    page.get_by_role("button", name="Import the trusted root").click()
+    page.get_by_role("button", name="Import this trusted root").click()
     expect(page.get_by_text("Trusted root imported.")).to_be_visible()
     expect(page.locator("table.trust-root tbody tr")).to_have_count(4)
-    expect(page.get_by_role("button", name="Replace the trusted root")).to_be_visible()
+    expect(page.get_by_text("Replace the trusted root")).to_be_visible()  # its form now folded away
 
     trust = api(server, "GET", f"/projects/{project}/trust").json()
     assert [c["name"] for c in trust["notation"]["certificates"]] == ["e2e"]
     assert trust["keyless"]["identities"] == [{"issuer": ISSUER, "subject": SUBJECT, "subject_regexp": False}]
     assert trust["trusted_root"]["mediaType"].startswith("application/vnd.dev.sigstore.trustedroot")
 
-    # A pattern the service cannot read is refused beside its form, as typed.
+    # A pattern the service cannot read is refused beside its form, opened, as typed.
+    page.get_by_text("Add a keyless identity").click()
     page.get_by_label("OIDC issuer").fill(ISSUER)
     page.get_by_label("Subject (the certificate's identity)").fill("([unclosed")
     page.get_by_label("The subject is a regular expression").check()
@@ -107,6 +110,7 @@ def test_axe_finds_nothing_in_the_editor_holding_all_of_it(axe_context: BrowserC
         page.goto(path)
         problems += [f"{path}: {v}" for v in blocking_violations(page)]
     page.goto(f"/projects/{project}/settings")
+    page.get_by_text("Add a Notation certificate").click()
     page.get_by_label("Certificate name").fill("broken")
     page.get_by_label("Certificate (PEM; a chain may hold several)").fill("-----BEGIN CERTIFICATE-----")
     page.get_by_role("button", name="Trust this certificate").click()
