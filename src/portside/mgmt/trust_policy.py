@@ -42,7 +42,7 @@ from portside.meta.accounts import Project
 from portside.meta.trust import SYSTEM, StoredTrust, TrustStore
 from portside.mgmt import limits
 from portside.mgmt.guard import Guard
-from portside.trust import keyless, notation
+from portside.trust import chains, keyless, notation
 from portside.trust.keys import InvalidKey, PublicKey, load_public_key
 from portside.trust.roots import CertificateAuthority, InvalidRoot, TransparencyLog, TrustedRoot
 from portside.trust.trustpolicy import InvalidPolicy, TrustPolicy
@@ -393,8 +393,8 @@ def describe_certificate(entry: Mapping[str, str]) -> dict[str, Any]:
     first = certificates[0]
     return {
         **entry,
-        "subject": first.subject.rfc4514_string(),
-        "issuer": first.issuer.rfc4514_string(),
+        "subject": chains.describe(chains.subject_of(first)),
+        "issuer": chains.describe(chains.issuer_of(first)),
         "not_before": _iso(first.not_valid_before_utc),
         "not_after": _iso(first.not_valid_after_utc),
         "fingerprint": first.fingerprint(hashes.SHA256()).hex(),
@@ -411,7 +411,7 @@ def describe_root(document: Mapping[str, Any] | None) -> dict[str, list[dict[str
     root = TrustedRoot.parse(json.dumps(document))
 
     def authority(found: CertificateAuthority) -> dict[str, Any]:
-        name = found.uri or found.chain[0].subject.rfc4514_string()
+        name = found.uri or chains.describe(chains.subject_of(found.chain[0]))
         return {"name": name, "start": _iso(found.window.start), "end": _iso(found.window.end)}
 
     def log(found: TransparencyLog) -> dict[str, Any]:

@@ -114,7 +114,10 @@ def editor(
 
 
 def typed_in(form: Mapping[str, str]) -> dict[str, str]:
-    """What was typed into the form that was sent, to show it again."""
+    """What was typed into the form that was sent, to show it again (a removal's hidden
+    fields are what the page showed, not typing: the add forms stay empty)."""
+    if form.get("part", "").endswith("-remove"):
+        return {}
     typed = {name: form[name] for name in TYPED if name in form}
     if form.get("trusted_root_file", "").strip():
         typed["trusted_root"] = form["trusted_root_file"]
