@@ -1,11 +1,13 @@
 """What people recognise trust entries by (mgmt/trust_policy.py's describe_*), read from
-the real certificates and trusted roots of the shared signed-image fixtures."""
+the real certificates and trusted roots of the shared signed-image fixtures; and that an
+editor form (ui/views/trust.py) changes only its own piece of the document."""
 
 from __future__ import annotations
 
 import json
 
 from portside.mgmt.trust_policy import describe_certificate, describe_root
+from portside.ui.views.trust import edited
 from tests.trust.fixtures import PUBLIC_GOOD_ROOT, SIGNED
 
 E2E = SIGNED / "notation-e2e-valid-signature" / "e2e.crt"
@@ -57,3 +59,20 @@ def test_the_public_good_root_names_its_parts_by_url() -> None:
 
 def test_no_root_is_described_as_none() -> None:
     assert describe_root(None) is None and describe_root({}) is None
+
+
+def test_a_form_changes_its_own_piece_and_keeps_the_rest_of_the_document() -> None:
+    # Parts of the policy no form edits (Notary's pinned roots, Notation's timestamp rule)
+    # go back to the service as they were stored.
+    document = {
+        "notary": {"root_keys": [{"repository": "*", "keys": ["a" * 64]}]},
+        "notation": {"certificates": [], "verification_level": "audit", "verify_timestamp": "afterCertExpiry"},
+        "keyless": {"identities": [], "require_tlog": False},
+    }
+    form = {"part": "trust-certificate-add", "certificate_name": "e2e", "certificate": E2E.read_text()}
+    changed = edited(document, form, system=True).document
+    assert changed["notary"] == document["notary"] and changed["keyless"] == document["keyless"]
+    assert changed["notation"]["verify_timestamp"] == "afterCertExpiry"
+    assert changed["notation"]["verification_level"] == "audit"
+    assert [c["name"] for c in changed["notation"]["certificates"]] == ["e2e"]
+    assert document["notation"]["certificates"] == []  # the stored document is not changed in place

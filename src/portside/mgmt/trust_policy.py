@@ -49,8 +49,6 @@ from portside.trust.trustpolicy import InvalidPolicy, TrustPolicy
 
 __all__ = [
     "MAX_ENTRIES",
-    "STORE_TYPES",
-    "VERIFICATION_LEVELS",
     "TrustMaterial",
     "TrustPolicyService",
     "clean_trust",
@@ -64,9 +62,8 @@ MAX_ENTRIES = 64  # keys, certificates, identities: each
 _PEM_BYTES = 64 << 10
 _ROOT_BYTES = 1 << 20
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# The Notary Project trust store types and signature verification levels, as its spec names them.
-STORE_TYPES = ("ca", "signingAuthority", "tsa")
-VERIFICATION_LEVELS = ("strict", "permissive", "audit", "skip")
+_STORE_TYPES = ("ca", "signingAuthority", "tsa")
+_LEVELS = ("strict", "permissive", "audit", "skip")
 _URL_TEXT = 1024
 
 
@@ -148,8 +145,8 @@ def _clean_certificate(item: object, where: str) -> dict[str, str]:
         raise BadRequest(f"{where} must be an object with name, type and certificate")
     name = _name(item, where)
     kind = item.get("type", "ca")
-    if kind not in STORE_TYPES:
-        raise BadRequest(f"{where}.type must be one of {', '.join(STORE_TYPES)}")
+    if kind not in _STORE_TYPES:
+        raise BadRequest(f"{where}.type must be one of {', '.join(_STORE_TYPES)}")
     pem = _text(item, "certificate", where, _PEM_BYTES)
     try:
         certificates = notation.load_certificates(pem.encode())
@@ -222,8 +219,8 @@ def clean_trust(raw: object, *, system: bool) -> dict[str, Any]:
             raise BadRequest(f"notation.trusted_identities[{i}] must be a string")
         limits.check_text(f"notation.trusted_identities[{i}]", identity, _URL_TEXT)
     level = notation_part.get("verification_level", "strict")
-    if level not in VERIFICATION_LEVELS:
-        raise BadRequest(f"notation.verification_level must be one of {', '.join(VERIFICATION_LEVELS)}")
+    if level not in _LEVELS:
+        raise BadRequest(f"notation.verification_level must be one of {', '.join(_LEVELS)}")
     cleaned: dict[str, Any] = {
         "cosign_keys": keys,
         "keyless": {"identities": identities, "require_tlog": require_tlog},

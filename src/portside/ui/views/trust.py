@@ -16,13 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portside.errors import BadRequest, NotFound
-from portside.mgmt.trust_policy import (
-    STORE_TYPES,
-    VERIFICATION_LEVELS,
-    describe_certificate,
-    describe_keys,
-    describe_root,
-)
+from portside.mgmt.trust_policy import describe_certificate, describe_keys, describe_root
 
 __all__ = ["FIELDS", "TrustChange", "edited", "editor", "typed_in"]
 
@@ -53,6 +47,8 @@ TYPED = (
     "trusted_identities",
     "verification_level",
 )
+# The Notary Project's trust store types and verification levels, as its spec names them,
+# with what the page says of each (the service refuses any other).
 STORE_TYPE_TITLES = {
     "ca": "Certificate authority (ca)",
     "signingAuthority": "Signing authority (signingAuthority)",
@@ -77,12 +73,12 @@ def _keyless(document: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _notation(document: Mapping[str, Any]) -> dict[str, Any]:
-    found = document.get("notation") or {}
-    return {
-        "certificates": list(found.get("certificates", [])),
-        "trusted_identities": list(found.get("trusted_identities", [])),
-        "verification_level": found.get("verification_level", "strict"),
-    }
+    """The Notation part, whatever else it holds kept as it is (the forms change one piece)."""
+    found = dict(document.get("notation") or {})
+    found["certificates"] = list(found.get("certificates", []))
+    found["trusted_identities"] = list(found.get("trusted_identities", []))
+    found.setdefault("verification_level", "strict")
+    return found
 
 
 def editor(
@@ -105,8 +101,8 @@ def editor(
         "certificates": [describe_certificate(c) for c in notation["certificates"]],
         "trusted_identities": notation["trusted_identities"],
         "verification_level": notation["verification_level"],
-        "levels": [(level, LEVEL_TITLES[level]) for level in VERIFICATION_LEVELS],
-        "store_types": [(kind, STORE_TYPE_TITLES[kind]) for kind in STORE_TYPES],
+        "levels": list(LEVEL_TITLES.items()),
+        "store_types": list(STORE_TYPE_TITLES.items()),
         "use_system_defaults": bool(document.get("use_system_defaults", True)),
         "inherit_index_signature": bool(document.get("inherit_index_signature", False)),
         "form": form,
