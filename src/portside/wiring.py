@@ -63,6 +63,7 @@ from portside.meta.sql.sessions import SqlSessions
 from portside.meta.sql.store import SqlDatabase
 from portside.meta.sql.trust import SqlTrust
 from portside.meta.stores import ChangeCounter
+from portside.meta.trust import KeyStore
 from portside.meta.vulndb import SourceRecord
 from portside.mgmt.artifacts import ArtifactService, RepositoryService
 from portside.mgmt.audit import AuditService, purge_expired
@@ -179,8 +180,9 @@ def _notary_tokens(settings: Settings, signing_key: ec.EllipticCurvePrivateKey) 
     return ForeignService(settings.notary_service, settings.gun_prefix)
 
 
-def content_trust(settings: Settings, tokens: TokenService) -> ContentTrust | None:
-    """Notary's verdicts on digests (for the pull policy), when notary_url and notary_service are set."""
+def content_trust(settings: Settings, tokens: TokenService, roots: KeyStore) -> ContentTrust | None:
+    """Notary's verdicts on digests (for the pull policy), when notary_url and notary_service
+    are set; the roots trusted on first use are recorded in `roots`."""
     if not settings.notary_url or not settings.notary_service:
         return None
     client = NotaryClient(
@@ -188,7 +190,7 @@ def content_trust(settings: Settings, tokens: TokenService) -> ContentTrust | No
         ContentTrust.token_minter(tokens, settings.notary_service),
         ca_file=settings.notary_ca_file,
     )
-    return ContentTrust(client, settings.gun_prefix)
+    return ContentTrust(client, settings.gun_prefix, roots=roots)
 
 
 # ----------------------------------------------------------------------------------------
@@ -282,7 +284,7 @@ def build(settings: Settings) -> ASGIApp:
         scanning,
         project_changes,
         scan_changes,
-        content_trust(settings, tokens),
+        content_trust(settings, tokens, SqlKeys(database.engine)),
     )
 
     async def purge_old_audit_records() -> None:

@@ -123,3 +123,35 @@ def test_a_tampered_keyless_signature_is_refused(server: Portside) -> None:
     _trust(server, project, keyless=_identity(), trusted_root=ROOT)
     message = _refused(_pull(server, project))
     assert "none verifies" in message, message
+
+
+@pytest.mark.parametrize(
+    ("notary", "message"),
+    [
+        ({"root_keys": [{"repository": "app", "keys": ["not-a-key"]}]}, "notary.root_keys[0].keys[0]"),
+        ({"root_keys": [{"repository": "App!", "keys": ["ab" * 32]}]}, "notary.root_keys[0].repository"),
+        ({"root_keys": [{"repository": "app", "keys": []}]}, "notary.root_keys[0].keys must list"),
+        (
+            {
+                "root_keys": [
+                    {"repository": "app", "keys": ["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"]}
+                ]
+            },
+            "is not a PEM key",
+        ),
+        (
+            {"root_keys": [{"repository": "*", "keys": ["ab" * 32]}, {"repository": "*", "keys": ["cd" * 32]}]},
+            "listed once",
+        ),
+        ({"pins": []}, "unknown notary field"),
+    ],
+)
+def test_notary_root_pins_are_checked_before_they_are_kept(server: Portside, notary: Any, message: str) -> None:
+    project = _project(server)
+    with _api(server) as client:
+        r = client.put(f"/projects/{project}/trust", json={"notary": notary})
+        assert r.status_code == 400 and message in r.text, r.text
+        pinned = {"root_keys": [{"repository": "app", "keys": ["AB" * 32]}]}
+        assert client.put(f"/projects/{project}/trust", json={"notary": pinned}).status_code == 200
+        kept = client.get(f"/projects/{project}/trust").json()["notary"]
+    assert kept == {"root_keys": [{"repository": "app", "keys": ["ab" * 32]}]}, kept

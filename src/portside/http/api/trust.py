@@ -57,6 +57,7 @@ def trust_resp(stored: StoredTrust, *, system: bool) -> dict[str, Any]:
             **notation_part,
             "certificates": [describe_certificate(c) for c in notation_part.get("certificates", [])],
         },
+        "notary": document.get("notary") or {"root_keys": []},
         "inherit_index_signature": bool(document.get("inherit_index_signature", False)),
         "creation_time": iso(stored.creation_time),
         "update_time": iso(stored.update_time),
