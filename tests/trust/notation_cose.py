@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -170,8 +170,6 @@ class Parts:
     signer: Signer
     external_aad: bytes = b""
     signature: bytes | None = None  # signed over the parts when None
-    tag: int = 18
-    extra: list[Any] = field(default_factory=list)  # array members after the four
 
     def protected_bytes(self) -> bytes:
         return cbor2.dumps(self.protected)
@@ -181,8 +179,8 @@ class Parts:
 
     def encode(self) -> bytes:
         signature = self.signature if self.signature is not None else self.signer.sign(self.to_be_signed())
-        body = [self.protected_bytes(), self.unprotected, self.payload, signature, *self.extra]
-        return cbor2.dumps(cbor2.CBORTag(self.tag, body))
+        body = [self.protected_bytes(), self.unprotected, self.payload, signature]
+        return cbor2.dumps(cbor2.CBORTag(18, body))
 
 
 def parts(
