@@ -131,9 +131,13 @@ class Signer:
 
 
 def make_signer(
-    alg: str = "ES256", *, intermediate: bool = False, valid: tuple[datetime, datetime] | None = None
+    alg: str = "ES256",
+    *,
+    intermediate: bool = False,
+    valid: tuple[datetime, datetime] | None = None,
+    leaf_key: PrivateKey | None = None,
 ) -> Signer:
-    """A new CA (and intermediate) issuing a code-signing leaf for `alg`'s key."""
+    """A new CA (and intermediate) issuing a code-signing leaf for `alg`'s key (or `leaf_key`)."""
     valid = valid or (NOW - timedelta(days=1), NOW + timedelta(days=365))
     root_key = _key("ES256" if alg.startswith("ES") else "PS256")
     root = _certificate("root", root_key, None, ca=True, valid=valid)
@@ -144,7 +148,7 @@ def make_signer(
         middle = _certificate("intermediate", middle_key, issuer, ca=True, valid=valid)
         issuer = (middle.subject, middle_key)
         chain.insert(0, middle)
-    leaf_key = _key(alg)
+    leaf_key = leaf_key or _key(alg)
     leaf = _certificate("signer", leaf_key, issuer, ca=False, valid=valid)
     return Signer(alg, leaf_key, (leaf, *chain))
 

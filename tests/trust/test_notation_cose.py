@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import cbor2
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from portside.trust import cose, notation
@@ -183,6 +184,14 @@ def test_an_alg_the_key_does_not_imply_fails(alg: str, problem: str) -> None:
     parts = notation_cose.parts(signer("ES256"), IMAGE)
     parts.protected[1] = notation_cose.ALGORITHMS[alg]
     assert _integrity(parts) == f"integrity validation failed: {problem}"
+
+
+def test_a_key_notation_does_not_sign_with_fails() -> None:
+    weak = notation_cose.make_signer("PS256", leaf_key=rsa.generate_private_key(65537, 1024))
+    parts = notation_cose.parts(weak, IMAGE)
+    assert (
+        _integrity(parts) == "integrity validation failed: the signing certificate's key is not one Notation signs with"
+    )
 
 
 @pytest.mark.parametrize(("label", "shown"), [(5, "5"), (-8, "-8"), ("PS256", "'PS256'"), (None, "None")])
