@@ -23,9 +23,11 @@ import pytest
 from portside.trust.cosign import SignatureLayer
 from portside.trust.cosign import verify as cosign_verify
 from portside.trust.keys import load_public_key
+from portside.trust.notation import ARTIFACT_TYPE, COSE
 from tests.api import oci
 from tests.scan.scanning import scanning_server
 from tests.servers import ADMIN_PASSWORD, Portside
+from tests.trust import notation_cose
 from tests.trust.fixtures import CONTAINERS_IMAGE, SIGNED, Layout
 
 ADMIN = ("admin", ADMIN_PASSWORD)
@@ -334,6 +336,58 @@ def test_notation_signatures_verify_under_the_projects_trust_policy(server: Port
         listed = client.get(f"/projects/{project}/repositories/hello/artifacts/v1/signatures").json()
     assert listed[0]["kind"] == "notation" and listed[0]["verified"] is True
     assert "test.io" in listed[0]["signatures"][0]["signer"], listed
+
+
+def _cose_signed(server: Portside, project: str, signer: notation_cose.Signer, *, tampered: bool = False) -> str:
+    """An image pushed as `hello:v1` with a Notation COSE signature referring to it."""
+    with _registry(server) as registry:
+        image = oci.image_manifest()
+        oci.push_manifest(registry, f"{project}/hello", image, "v1")
+        parts = notation_cose.parts(signer, image.digest)
+        parts.payload = notation_cose.descriptor(image.digest, image.media_type, image.size)
+        if tampered:
+            parts.signature = signer.sign(parts.to_be_signed())
+            parts.protected[notation_cose.SIGNING_TIME] = notation_cose.epoch(notation_cose.NOW)
+        envelope = oci.Blob(parts.encode(), COSE)
+        oci.push_manifest(
+            registry, f"{project}/hello", oci.artifact_manifest(ARTIFACT_TYPE, subject=image, layers=[envelope])
+        )
+    return image.digest
+
+
+def test_notation_cose_signatures_verify_under_the_projects_trust_policy(server: Portside) -> None:
+    """COSE envelopes made here as the Notary Project's specification lays them out (no
+    tool on this machine writes them), ECDSA and RSA-PSS, checked as the JWS ones are."""
+    project = _project(server, enable_content_trust="true")
+    ecdsa, rsa_pss = notation_cose.make_signer("ES256"), notation_cose.make_signer("PS256")
+    digest = _cose_signed(server, project, ecdsa)
+    assert "this project trusts no Notation certificate" in _refused(_pull(server, project))
+    other = {"name": "acme", "type": "ca", "certificate": rsa_pss.root_pem}
+    _trust(server, project, notation={"certificates": [other]})
+    message = _refused(_pull(server, project))
+    assert "none verifies" in message and "does not lead to a certificate in the trust store" in message, message
+    trusted = {"name": "acme", "type": "ca", "certificate": ecdsa.root_pem}
+    _trust(server, project, notation={"certificates": [trusted]})
+    for reference in ("v1", digest):
+        assert _pull(server, project, reference).status_code == 200
+    with _api(server) as client:
+        path = f"/projects/{project}/repositories/hello/artifacts/v1"
+        [listed] = client.get(f"{path}/signatures").json()
+        assert listed["kind"] == "notation" and listed["verified"] is True, listed
+        assert listed["signatures"][0]["signer"] == notation_cose.LEAF_SUBJECT, listed
+        [accessory] = client.get(f"{path}/accessories").json()
+        assert accessory["type"] == "signature.notation" and accessory["verified"] is True
+
+    signed_by_rsa = _project(server, require_signature="notation")
+    _cose_signed(server, signed_by_rsa, rsa_pss)
+    _trust(server, signed_by_rsa, notation={"certificates": [other]})
+    assert _pull(server, signed_by_rsa).status_code == 200
+
+    tampered = _project(server, require_signature="notation")
+    _cose_signed(server, tampered, ecdsa, tampered=True)
+    _trust(server, tampered, notation={"certificates": [trusted]})
+    message = _refused(_pull(server, tampered))
+    assert "integrity validation failed" in message and "the envelope was altered" in message, message
 
 
 def test_images_pushed_into_a_project_that_signs_on_push_are_signed_and_pass_its_policy(server: Portside) -> None:
