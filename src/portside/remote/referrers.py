@@ -51,7 +51,7 @@ def _index(body: bytes) -> dict[str, Any] | None:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         return None
-    if not isinstance(document, dict) or not isinstance(document.get("manifests", []), list):
+    if not isinstance(document, dict) or not isinstance(document.get("manifests"), list):
         return None
     if document.get("mediaType", mt.OCI_INDEX) != mt.OCI_INDEX:
         return None
