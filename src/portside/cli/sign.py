@@ -30,6 +30,8 @@ import typer
 
 if TYPE_CHECKING:
     from portside.remote.client import RemoteRegistry
+    from portside.trust.keys import PublicKey
+    from portside.trust.results import Verification
 
 __all__ = ["key_app", "sign", "verify", "login", "ImageRef", "parse_image", "docker_config_path"]
 
@@ -233,40 +235,54 @@ def sign(
 _MAX_BUNDLE = 1 << 20  # as the registry's own policy reads at most
 
 
-async def _bundle_verdicts(remote: RemoteRegistry, repository: str, digest: str, key: Any) -> list[tuple[str, Any]]:
-    """The sigstore bundle referrers of `digest`, each checked with `key`."""
+async def _bundle_verdicts(
+    remote: RemoteRegistry, repository: str, digest: str, key: PublicKey
+) -> list[tuple[str, Verification]]:
+    """The sigstore bundle referrers of `digest`, each checked with `key`; a listed referrer
+    that is gone or no manifest is passed over, a missing bundle blob is its verdict."""
     from portside.oci.mediatypes import OCI_EMPTY
     from portside.remote import referrers
+    from portside.remote.errors import RemoteNotFound
     from portside.trust import bundle
 
-    verdicts: list[tuple[str, Any]] = []
+    verdicts: list[tuple[str, Verification]] = []
     for descriptor in await referrers.listed(remote, repository, digest, bundle.MEDIA_TYPE):
         # cosign lists its bundles under the fallback tag with the empty config's type:
         # those are read too, and the manifest's own artifactType decides.
         if descriptor.get("artifactType") not in (bundle.MEDIA_TYPE, OCI_EMPTY):
             continue
-        found = await remote.manifest(repository, str(descriptor["digest"]))
-        manifest = json.loads(found.body)
+        try:
+            found = await remote.manifest(repository, str(descriptor["digest"]))
+            manifest = json.loads(found.body)
+        except (RemoteNotFound, ValueError):
+            continue
         if not isinstance(manifest, dict) or manifest.get("artifactType") != bundle.MEDIA_TYPE:
             continue
         blobs: dict[str, bytes] = {}
         for layer in manifest.get("layers") or []:
-            if isinstance(layer, dict) and layer.get("mediaType") in bundle.MEDIA_TYPES:
-                if isinstance(layer.get("size"), int) and 0 <= layer["size"] <= _MAX_BUNDLE:
+            if not isinstance(layer, dict) or layer.get("mediaType") not in bundle.MEDIA_TYPES:
+                continue
+            size = layer.get("size")
+            if isinstance(size, int) and 0 <= size <= _MAX_BUNDLE:
+                try:
                     blobs[str(layer["digest"])] = await _read_blob(remote, repository, str(layer["digest"]))
+                except RemoteNotFound:
+                    pass
         label = f"sigstore bundle, referrer {found.digest}"
         verdicts.append((label, bundle.verify_referrer(manifest, blobs.get, digest, [key])))
     return verdicts
 
 
-async def _verify(ref: ImageRef, authorization: str | None, public_key: Any) -> tuple[str, list[tuple[str, Any]]]:
+async def _verify(
+    ref: ImageRef, authorization: str | None, public_key: PublicKey
+) -> tuple[str, list[tuple[str, Verification]]]:
     from portside.remote.client import RemoteRegistry
     from portside.remote.errors import RemoteNotFound
     from portside.trust import cosign
 
     async with RemoteRegistry(ref.base_url, authorization) as remote:
         digest = await _resolve(remote, ref)
-        verdicts: list[tuple[str, Any]] = []
+        verdicts: list[tuple[str, Verification]] = []
         tag = cosign.signature_tag(digest)
         try:
             found = await remote.manifest_by_tag(ref.repository, tag)
