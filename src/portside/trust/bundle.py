@@ -9,7 +9,8 @@ v0.3+json`, `subject` = the image, and one layer of that type whose blob is the 
   message signature whose `messageDigest` is the image digest, the signature over the
   manifest's SHA-256 (checked prehashed, so Ed25519 keys cannot make one);
 - verification material: a key hint (`publicKey.hint`, the base64 SHA-256 of the key's
-  DER), tried first among the project's keys and then the rest; or a Fulcio
+  DER), tried first among the project's keys and then the rest (and, with no Rekor
+  entry, what tells an altered signature from an untrusted one); or a Fulcio
   certificate (`certificate`, or `x509CertificateChain`'s first) for keyless checks,
   as in `portside.trust.signers`;
 - `tlogEntries`: Rekor entries, checked against the trusted root when one is given
@@ -124,7 +125,7 @@ def verify(
         signer = signers.by_certificate(certificate, check, keys, entry, identities, root)
     else:
         hinted = sorted(keys, key=lambda k: k.hint != hint)
-        signer = signers.by_key(check, hinted, entry)
+        signer = signers.by_key(check, hinted, entry, hint=hint if isinstance(hint, str) else None)
     if isinstance(signer, str):
         return _failed(signer)
 

@@ -4,7 +4,9 @@ identity it trusts. Shared by the formats that carry sigstore material (`cosign`
 
 When no trusted key verifies, the key the Rekor entry logged (if one came along) tells
 "signed by a key this project does not trust" from "the payload was altered": a
-signature its own logged key verifies is merely untrusted.
+signature its own logged key verifies is merely untrusted. Without an entry, a bundle's
+key hint does the same the other way round: a signature that names a trusted key which
+does not verify it was altered (the hint is not signed, so it decides only the reason).
 """
 
 from __future__ import annotations
@@ -31,15 +33,20 @@ class Signer:
     entry: rekor.LogEntry | None = None
 
 
-def by_key(check: Check, keys: Sequence[PublicKey], entry: rekor.LogEntry | None) -> Signer | str:
+def by_key(
+    check: Check, keys: Sequence[PublicKey], entry: rekor.LogEntry | None, *, hint: str | None = None
+) -> Signer | str:
     for key in keys:
         if check(key):
             return Signer(key, key.key_id)
+    altered = "signature does not verify: the payload was altered or the signature is corrupt"
     logged = entry.logged_key() if entry is not None else None
     if logged is not None:
         if check(logged):
             return f"signed by a key this project does not trust (key {logged.key_id})"
-        return "signature does not verify: the payload was altered or the signature is corrupt"
+        return altered
+    if hint and any(key.hint == hint for key in keys):
+        return altered
     if not keys:
         return "signed by a key this project does not trust (the project trusts no keys)"
     return "signed by a key this project does not trust (none of its keys verifies the signature)"
