@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ import pytest
 from portside.trust import cosign
 from portside.trust.keys import load_public_key
 from tests.api import oci
-from tests.servers import ADMIN_PASSWORD, Portside
+from tests.servers import ADMIN_PASSWORD, Distribution, Portside
 
 ADMIN = ("admin", ADMIN_PASSWORD)
 PASSWORD = "key-password"
@@ -335,28 +336,43 @@ def test_the_registrys_signature_policy_accepts_a_portside_bundle(server: Portsi
     assert "cosign-bundle: signature does not verify: the payload was altered" in message, message
 
 
-def test_sign_bundle_keeps_the_fallback_tag_on_a_registry_without_referrers(tmp_path: Path) -> None:
-    from tests.cli.plain_registry import plain_registry
+def _manifest(client: httpx.Client, repository: str, reference: str) -> tuple[dict[str, Any], bytes]:
+    r = client.get(
+        f"/v2/{repository}/manifests/{reference}",
+        headers={"Accept": f"{oci.OCI_MANIFEST}, {oci.OCI_INDEX}"},
+    )
+    assert r.status_code == 200, r.text
+    return r.json(), r.content
 
+
+def test_sign_bundle_keeps_the_fallback_tag_on_a_registry_without_referrers(
+    distribution: Distribution, tmp_path: Path
+) -> None:
+    """Debian's Distribution (2.8) has no referrers API: the bundle is listed under the
+    `sha256-<hex>` tag, as the distribution spec's fallback says."""
     keys, other = _keys(tmp_path / "keys"), _keys(tmp_path / "other")
-    with plain_registry() as plain, httpx.Client(base_url=plain.url, timeout=30) as client:
-        image = oci.push_image(client, "team/app", "v1")
-        ref = f"{plain.host}/team/app:v1"
+    repository = f"team/app{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=distribution.url, timeout=30) as client:
+        image = oci.push_image(client, repository, "v1")
+        assert client.get(f"/v2/{repository}/referrers/{image.digest}").status_code == 404
+        ref = f"{distribution.host}/{repository}:v1"
         tag = "sha256-" + image.digest.removeprefix("sha256:")
         signed = portside("sign", ref, "--bundle", cwd=keys)
         assert signed.returncode == 0, signed.stderr
-        assert f"listed under team/app:{tag}" in signed.stdout and plain.referrer_requests == 1
-        index = plain.manifest_json("team/app", tag)
-        [entry] = index["manifests"]  # type: ignore[misc]
-        referrer = plain.manifest_json("team/app", entry["digest"])
+        assert f"listed under {repository}:{tag}" in signed.stdout, signed.stdout
+        index, _ = _manifest(client, repository, tag)
+        [entry] = index["manifests"]
+        referrer, body = _manifest(client, repository, entry["digest"])
         assert entry["artifactType"] == BUNDLE_TYPE and entry["annotations"] == referrer["annotations"]
-        assert entry["size"] == len(plain.manifests[("team/app", entry["digest"])][1])
-        assert ("team/app", cosign.signature_tag(image.digest)) not in plain.manifests
+        assert entry["size"] == len(body)
+        assert referrer["subject"]["digest"] == image.digest
+        sig = client.head(f"/v2/{repository}/manifests/{cosign.signature_tag(image.digest)}")
+        assert sig.status_code == 404  # the bundle only, no `.sig`
 
         # A second bundle joins the list; the first stays.
         assert portside("sign", ref, "--bundle", cwd=other).returncode == 0
-        entries = plain.manifest_json("team/app", tag)["manifests"]
-        assert [e["digest"] for e in entries][:1] == [entry["digest"]] and len(entries) == 2  # type: ignore[index, arg-type]
+        entries = _manifest(client, repository, tag)[0]["manifests"]
+        assert [e["digest"] for e in entries][:1] == [entry["digest"]] and len(entries) == 2
 
         for directory in (keys, other):
             done = portside("verify", ref, cwd=directory)
@@ -364,39 +380,35 @@ def test_sign_bundle_keeps_the_fallback_tag_on_a_registry_without_referrers(tmp_
             assert done.stdout.count("(sigstore bundle, referrer") == 2 and "): verified" in done.stdout
 
         # A tag in the way that is no index is not overwritten.
-        second = oci.push_image(client, "team/app", "v2")
-        client.put(
-            f"/v2/team/app/manifests/sha256-{second.digest.removeprefix('sha256:')}",
+        second = oci.push_image(client, repository, "v2")
+        r = client.put(
+            f"/v2/{repository}/manifests/sha256-{second.digest.removeprefix('sha256:')}",
             content=image.body,
             headers={"content-type": image.media_type},
         )
-        refused = portside("sign", f"{plain.host}/team/app:v2", "--bundle", cwd=keys)
+        assert r.status_code == 201, r.text
+        refused = portside("sign", f"{distribution.host}/{repository}:v2", "--bundle", cwd=keys)
         assert refused.returncode == 1 and "no referrers index" in refused.stderr, refused.stderr
 
 
-def test_verify_finds_cosigns_bundle_under_its_fallback_tag(tmp_path: Path) -> None:
-    from tests.cli.plain_registry import plain_registry
-    from tests.mgmt.test_signature_policy import COSIGN_BUNDLE, GADGET
+def test_verify_finds_cosigns_bundle_under_its_fallback_tag(distribution: Distribution, tmp_path: Path) -> None:
+    from tests.mgmt.test_signature_policy import COSIGN_BUNDLE, GADGET, _push_tree
     from tests.trust.fixtures import Layout
 
     layout = Layout(GADGET)
     image, referrer = COSIGN_BUNDLE
-    fallback = layout.tagged("sha256-" + image.removeprefix("sha256:"))
-    with plain_registry() as plain:
-        for digest, reference in ((image, "v1"), (referrer, referrer), (fallback, "sha256-" + image[7:])):
-            document = layout.json(digest)
-            body = layout.blob(digest)
-            assert body is not None
-            plain.put_manifest("gadget", reference, document["mediaType"], body)
-            for blob in [document.get("config"), *document.get("layers", [])]:
-                data = layout.blob(blob["digest"]) if blob else None
-                if data is not None:
-                    plain.blobs[blob["digest"]] = data
-        ref = f"{plain.host}/gadget:v1"
-        # cosign lists its bundle with the empty config's artifactType; the manifest says what it is.
-        assert layout.json(fallback)["manifests"][0]["artifactType"] == "application/vnd.oci.empty.v1+json"
-        good = portside("verify", ref, "--key", str(GADGET / "cosign.pub"), cwd=tmp_path)
-        assert good.returncode == 0, good.stderr
-        assert f"(sigstore bundle, referrer {referrer}): verified" in good.stdout
-        wrong = portside("verify", ref, "--key", str(GADGET / "cosign-wrong.pub"), cwd=tmp_path)
-        assert wrong.returncode == 1
+    fallback_tag = "sha256-" + image.removeprefix("sha256:")
+    fallback = layout.tagged(fallback_tag)
+    repository = f"gadget{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=distribution.url, timeout=30) as client:
+        _push_tree(client, repository, layout, image, "v1")
+        _push_tree(client, repository, layout, referrer)
+        _push_tree(client, repository, layout, fallback, fallback_tag)
+    ref = f"{distribution.host}/{repository}:v1"
+    # cosign lists its bundle with the empty config's artifactType; the manifest says what it is.
+    assert layout.json(fallback)["manifests"][0]["artifactType"] == "application/vnd.oci.empty.v1+json"
+    good = portside("verify", ref, "--key", str(GADGET / "cosign.pub"), cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+    assert f"(sigstore bundle, referrer {referrer}): verified" in good.stdout
+    wrong = portside("verify", ref, "--key", str(GADGET / "cosign-wrong.pub"), cwd=tmp_path)
+    assert wrong.returncode == 1

@@ -182,7 +182,7 @@ async def _sign_bundle(ref: ImageRef, authorization: str | None, private_key: An
 
     async with RemoteRegistry(ref.base_url, authorization) as remote:
         subject = await remote.describe(ref.repository, ref.reference)
-        bundle = bundle_signing.sign_bundle(private_key, f"{ref.host}/{ref.repository}", subject.digest)
+        bundle = bundle_signing.sign_bundle(private_key, subject.digest)
         await remote.push_blob(ref.repository, bundle_signing.EMPTY_CONFIG)
         await remote.push_blob(ref.repository, bundle)
         attached = await referrers.push(

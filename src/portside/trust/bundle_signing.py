@@ -58,21 +58,22 @@ def _compact(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def statement(name: str, digest: str) -> bytes:
-    """The in-toto statement that the image `name` (`host/repository`) at `digest` is signed."""
+def statement(digest: str) -> bytes:
+    """The in-toto statement that the manifest at `digest` is signed, as cosign writes it:
+    the subject is the digest alone (a name would tie the signature to one registry, which
+    copying breaks) and there is no predicate."""
     algorithm, _, hex_digest = digest.partition(":")
     document = {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": name, "digest": {algorithm: hex_digest}}],
+        "subject": [{"digest": {algorithm: hex_digest}}],
         "predicateType": PREDICATE_TYPE,
-        "predicate": {},
     }
     return _compact(document)
 
 
-def sign_bundle(private_key: ec.EllipticCurvePrivateKey, name: str, digest: str) -> bytes:
-    """A sigstore bundle v0.3 signing the image `name` at `digest` with this key."""
-    payload = statement(name, digest)
+def sign_bundle(private_key: ec.EllipticCurvePrivateKey, digest: str) -> bytes:
+    """A sigstore bundle v0.3 signing the manifest at `digest` with this key."""
+    payload = statement(digest)
     signature = sign(private_key, dsse.pae(dsse.IN_TOTO, payload))
     hint = PublicKey.of(private_key.public_key()).hint
     document = {
