@@ -212,7 +212,10 @@ class Settings(BaseSettings):
         default_factory=list, description="program and arguments printing that PEM instead (run once per process)"
     )
     push_signer_timeout_seconds: float = Field(
-        10.0, gt=0, le=300, description="a command slower than this is killed; the image stays unsigned"
+        10.0,
+        gt=0,
+        le=300,
+        description="a command (or a plug-in's call) slower than this is stopped; the image stays unsigned",
     )
     push_signer_plugin: str | None = Field(
         None, description="name of the `portside.signers` entry point that makes the plugin signer"

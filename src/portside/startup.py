@@ -164,7 +164,9 @@ def site_signing_keys(settings: Settings) -> dict[str, SigningKey]:
             timeout_seconds=settings.push_signer_timeout_seconds,
         )
     if settings.push_signer_plugin:
-        keys["plugin"] = load_plugin(settings.push_signer_plugin, settings.push_signer_plugin_options)
+        keys["plugin"] = load_plugin(
+            settings.push_signer_plugin, settings.push_signer_plugin_options, settings.push_signer_timeout_seconds
+        )
     return keys
 
 

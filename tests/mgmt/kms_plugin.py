@@ -5,6 +5,7 @@ digest of the payload, as KMS APIs do."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,6 +42,23 @@ def make(options: Mapping[str, str]) -> FileKms:
 
 def not_a_key(options: Mapping[str, str]) -> object:
     return object()
+
+
+class Unreachable:
+    """A KMS that hangs on signing and refuses to give its key."""
+
+    name = "unreachable"
+
+    async def public_key_pem(self) -> str:
+        raise RuntimeError("no region configured")
+
+    async def sign(self, payload: bytes) -> bytes:
+        await asyncio.sleep(30)
+        return b""
+
+
+def unreachable(options: Mapping[str, str]) -> Unreachable:
+    return Unreachable()
 
 
 def install(directory: Path, *entry_points: str) -> Path:

@@ -134,16 +134,29 @@ async def test_a_public_key_command_that_prints_no_key_fails(kms: Path) -> None:
 async def test_plugins_are_loaded_by_entry_point_name(
     kms: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = kms_plugin.install(tmp_path / "site", kms_plugin.ENTRY_POINT, "broken = tests.mgmt.kms_plugin:not_a_key")
+    site = kms_plugin.install(
+        tmp_path / "site",
+        kms_plugin.ENTRY_POINT,
+        "broken = tests.mgmt.kms_plugin:not_a_key",
+        "unreachable = tests.mgmt.kms_plugin:unreachable",
+    )
     monkeypatch.syspath_prepend(str(site))
     key = load_plugin("testkms", {"key_file": str(kms / "key.pem")})
     assert key.name == "testkms"
     signature = await key.sign(PAYLOAD)
     assert _verifies(kms, signature)
     assert load_public_key(await key.public_key_pem()).verify(signature, PAYLOAD)
-    with pytest.raises(ValueError, match=r"no signer plug-in 'vault' is installed \(.*broken, testkms"):
+    with pytest.raises(ValueError, match=r"no signer plug-in 'vault' is installed \(.*broken, testkms, unreachable\)"):
         load_plugin("vault", {})
     with pytest.raises(ValueError, match="made a object, which lacks name"):
         load_plugin("broken", {})
     with pytest.raises(ValueError, match="'testkms' .* failed to load: 'key_file'"):
         load_plugin("testkms", {})
+    # A plug-in that hangs or fails is bounded and reported like a command.
+    unreachable = load_plugin("unreachable", {}, timeout_seconds=0.3)
+    started = time.monotonic()
+    with pytest.raises(SigningFailed, match="the unreachable plug-in's sign did not answer within 0.3s"):
+        await unreachable.sign(PAYLOAD)
+    assert time.monotonic() - started < 5
+    with pytest.raises(SigningFailed, match="public_key_pem failed: RuntimeError: no region configured"):
+        await unreachable.public_key_pem()

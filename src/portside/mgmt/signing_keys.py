@@ -17,7 +17,8 @@ the payload, RSA PKCS #1 v1.5 or PSS with SHA-256, Ed25519 over the payload itse
   signature on stdout (DER, raw r‖s, or either in base64), bounded in time and size
   (`CommandKey`); Portside never sees the private key;
 - `plugin`: an object a site's package makes, found by name in the `portside.signers`
-  entry-point group: `factory(options: Mapping[str, str]) -> SigningKey` (`load_plugin`).
+  entry-point group: `factory(options: Mapping[str, str]) -> SigningKey` (`load_plugin`),
+  its calls bounded in time like the command's (`PluginKey`).
 
 One of them is the registry's default; a project's `sign_on_push_signer` metadata may pick
 another that is configured. Every signature is checked against the key's public half
@@ -33,13 +34,12 @@ import binascii
 import contextlib
 import hashlib
 import importlib.metadata
-import logging
 import os
 import shutil
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -53,6 +53,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "KINDS",
     "CommandKey",
+    "PluginKey",
     "ProjectKey",
     "SigningFailed",
     "SigningKey",
@@ -67,7 +68,7 @@ KINDS = ("portside", "command", "plugin")
 SignatureForm = Literal["der", "raw", "base64"]
 CommandInput = Literal["payload", "sha256"]
 
-log = logging.getLogger("portside.trust")
+T = TypeVar("T")
 
 _MAX_OUTPUT = 64 << 10  # a signature or a public key PEM is far smaller; more is a broken tool
 _STDERR_SHOWN = 300
@@ -277,7 +278,40 @@ def checked_signature(key: SigningKey, public_pem: str, payload: bytes, signatur
     return signature
 
 
-def load_plugin(name: str, options: Mapping[str, str]) -> SigningKey:
+class PluginKey:
+    """A plug-in's key as Portside uses it: each call bounded by `timeout_seconds` (a KMS
+    that does not answer leaves the image unsigned, not a signing task waiting for ever),
+    its errors as SigningFailed, and its public half asked once, then kept: the pull policy
+    reads it on every pull of a project it signs for."""
+
+    def __init__(self, key: SigningKey, timeout_seconds: float):
+        self.name = str(key.name)
+        self._key = key
+        self._timeout = timeout_seconds
+        self._public: str | None = None
+
+    async def public_key_pem(self) -> str:
+        if self._public is None:
+            pem = await self._call("public_key_pem", self._key.public_key_pem())
+            self._public = _public_key(pem, f"the {self.name} plug-in's public key").pem()
+        return self._public
+
+    async def sign(self, payload: bytes) -> bytes:
+        return await self._call("sign", self._key.sign(payload))
+
+    async def _call(self, what: str, call: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await call
+        except TimeoutError:
+            raise SigningFailed(f"the {self.name} plug-in's {what} did not answer within {self._timeout:g}s") from None
+        except SigningFailed:
+            raise
+        except Exception as error:
+            raise SigningFailed(f"the {self.name} plug-in's {what} failed: {type(error).__name__}: {error}") from None
+
+
+def load_plugin(name: str, options: Mapping[str, str], timeout_seconds: float = 10.0) -> PluginKey:
     """The key the `portside.signers` entry point `name` makes from `options`; ValueError
     saying what is wrong (not installed, not loadable, not a signing key)."""
     found = [point for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if point.name == name]
@@ -298,7 +332,7 @@ def load_plugin(name: str, options: Mapping[str, str]) -> SigningKey:
             f"the signer plug-in {name!r} made a {type(key).__name__}, which lacks name,"
             " async public_key_pem() or async sign(payload)"
         )
-    return key
+    return PluginKey(key, timeout_seconds)
 
 
 class SigningKeys:
