@@ -14,7 +14,7 @@ the payload, RSA PKCS #1 v1.5 or PSS with SHA-256, Ed25519 over the payload itse
   registry's key store as `project-signing-<id>` (`ProjectKey`);
 - `command`: an external program (a KMS or HSM client, `openssl`) run without a shell for
   each signature: the payload (or its SHA-256, for tools that sign digests) on stdin, the
-  signature on stdout (DER, raw r‖s, or either in base64), bounded in time and size
+  signature on stdout (DER, raw r‖s, or DER in base64), bounded in time and size
   (`CommandKey`); Portside never sees the private key;
 - `plugin`: an object a site's package makes, found by name in the `portside.signers`
   entry-point group: `factory(options: Mapping[str, str]) -> SigningKey` (`load_plugin`),
@@ -162,13 +162,13 @@ class CommandKey:
     async def sign(self, payload: bytes) -> bytes:
         public = await self._public_key()
         sent = hashlib.sha256(payload).digest() if self.input == "sha256" else payload
-        out = await run_command(self.command, sent, self.timeout_seconds)
+        out = await _run(self.command, sent, self.timeout_seconds)
         return _signature(out, self.signature_form, public, self.command[0])
 
     async def _public_key(self) -> PublicKey:
         if self._public is None:
             assert self.public_key_command is not None
-            out = await run_command(self.public_key_command, b"", self.timeout_seconds)
+            out = await _run(self.public_key_command, b"", self.timeout_seconds)
             self._public = _public_key(out, f"what {_program(self.public_key_command[0])} printed")
         return self._public
 
@@ -201,7 +201,7 @@ def _signature(out: bytes, form: SignatureForm, public: PublicKey, program: str)
     return out
 
 
-async def run_command(argv: Sequence[str], stdin: bytes, timeout: float) -> bytes:
+async def _run(argv: Sequence[str], stdin: bytes, timeout: float) -> bytes:
     """`argv`'s stdout for `stdin`, or SigningFailed: it could not start, exited non-zero,
     printed more than 64 KiB, or did not end within `timeout` seconds. It is killed, with
     whatever it started, when it fails so."""
