@@ -84,6 +84,7 @@ from portside.mgmt.search import SearchService
 from portside.mgmt.server_signing import ServerSigner
 from portside.mgmt.sessions import SessionService
 from portside.mgmt.signatures import SignatureService
+from portside.mgmt.signing_keys import SigningKeys
 from portside.mgmt.statistics import StatisticsService
 from portside.mgmt.system import SystemJobService
 from portside.mgmt.systeminfo import SystemFacts, SystemInfoService, Volume
@@ -116,6 +117,7 @@ from portside.startup import (
     has_schema,
     load_or_create_signing_key,
     migrate,
+    site_signing_keys,
     upgrade_database,
 )
 from portside.storage.driver import BlobStore
@@ -546,7 +548,7 @@ def _management(
         )
         signer = ServerSigner(
             accounts,
-            SqlKeys(database.engine),
+            SigningKeys(SqlKeys(database.engine), site_signing_keys(settings), settings.push_signer),
             registry.manifests,
             registry.uploads,
             settings.base_url.split("://", 1)[-1],

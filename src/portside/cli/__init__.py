@@ -52,6 +52,11 @@ def start_up(
             err=True,
         )
     startup.load_or_create_signing_key(settings)
+    try:
+        startup.check_signing_keys(settings)
+    except ValueError as error:
+        typer.echo(f"portside: signing on push: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
