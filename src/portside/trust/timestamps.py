@@ -118,11 +118,11 @@ def _parse(data: bytes) -> Token:
     outer = parser.parse(data, strict=True)
     first = parser.parse(outer[4])
     if first[2] == 16:  # a SEQUENCE first: a TimeStampResp's PKIStatusInfo, not an OID
-        response = tsp.TimeStampResp.load(data, strict=True)
-        status = response["status"]["status"].native
+        # The status is read alone first: a refusal comes without the token the whole needs.
+        status = tsp.PKIStatusInfo.load(first[3] + first[4])["status"].native
         if status not in ("granted", "granted_with_mods"):
             raise ValueError(f"the time-stamping authority answered {status!r}, not granted")
-        info = response["time_stamp_token"]
+        info = tsp.TimeStampResp.load(data, strict=True)["time_stamp_token"]
         if info.native is None:
             raise ValueError("the timestamp response holds no token")
     else:
