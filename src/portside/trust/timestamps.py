@@ -220,7 +220,7 @@ def _attributes(attributes: Any) -> dict[str, Any]:
         kind = attribute["type"].native
         values = attribute["values"]
         if kind in found or (kind in ("content_type", "message_digest") and len(values) != 1):
-            raise ValueError(f"the signed attribute {kind} is repeated")
+            raise ValueError(f"the signed attribute {kind} does not hold exactly one value")
         if kind == "content_type":
             found[kind] = str(values[0].native)
         elif kind == "message_digest":
@@ -279,7 +279,7 @@ def verify(
     if problem is not None:
         return problem
     pool = list(dict.fromkeys([*token.certificates, *intermediates]))
-    signer = _signer(token, pool)
+    signer = _signer(token, [*pool, *trusted])
     if signer is None:
         return "the timestamp's signing certificate is neither in the token nor among the trusted ones"
     problem = _ess_matches(token, signer)
@@ -341,7 +341,8 @@ def _issuer_der(certificate: x509.Certificate) -> bytes:
 
 
 def _ess_matches(token: Token, signer: x509.Certificate) -> str | None:
-    assert token.ess is not None
+    if token.ess is None:
+        return "the timestamp names no signing certificate (ESS signing-certificate attribute)"
     name, expected, issuer, serial = token.ess
     hash_type: type[hashes.HashAlgorithm] | None = hashes.SHA1 if name == "sha1" else _HASHES.get(name)
     if hash_type is None:
