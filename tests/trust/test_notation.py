@@ -12,6 +12,7 @@ import pytest
 from portside.trust import notation, timestamps
 from portside.trust.notation import SignatureBlob, TrustStore, load_certificates
 from portside.trust.trustpolicy import TrustPolicy
+from tests.trust import tsa
 from tests.trust.fixtures import SIGNED, Layout
 
 SUBJECT = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9"
@@ -405,3 +406,51 @@ def _with_level(policy: TrustPolicy, level: str) -> TrustPolicy:
         ],
     }
     return TrustPolicy.parse(json.dumps(document))
+
+
+def _restamped(token: bytes) -> list[SignatureBlob]:
+    """The timestamped signature with another countersignature: the unprotected header
+    is not signed, so the JWS still verifies."""
+    [signature] = _signatures(TIMESTAMPED, TIMESTAMPED_SUBJECT)
+    document = json.loads(signature.data)
+    document["header"]["io.cncf.notary.timestampSignature"] = base64.b64encode(token).decode()
+    return [SignatureBlob(signature.media_type, json.dumps(document).encode())]
+
+
+@pytest.mark.parametrize(
+    ("stamped_at", "passes"),
+    [
+        (datetime(2025, 1, 21, 9, 30, tzinfo=UTC), True),
+        # testcert7 was not yet valid, then no longer valid; the TSA's second of accuracy counts too.
+        (datetime(2025, 1, 21, 8, 36, 25, tzinfo=UTC), False),
+        (datetime(2025, 1, 21, 8, 36, 26, tzinfo=UTC), False),
+        (datetime(2025, 1, 22, 9, tzinfo=UTC), False),
+    ],
+)
+def test_the_chain_must_be_valid_over_the_timestamps_range(stamped_at: datetime, passes: bool) -> None:
+    authority = tsa.Authority(WHILE_VALID)
+    [signature] = _signatures(TIMESTAMPED, TIMESTAMPED_SUBJECT)
+    raw = json.loads(signature.data)["signature"]
+    signed = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    blobs = _restamped(authority.token(signed, stamped_at).dump())
+    store = TrustStore({**_timestamp_store().stores, "tsa:e2e": [authority.root]})
+    policy = _timestamp_policy(verify_timestamp="afterCertExpiry", override={"expiry": "log"})
+    verdict, _ = notation.verify_artifact(blobs, TIMESTAMPED_SUBJECT, REPOSITORY, policy, store, now=AFTER_EXPIRY)
+    assert verdict.verified is passes, verdict.reason
+    if not passes:
+        assert verdict.reason is not None
+        assert "authenticTimestamp validation failed: the certificate CN=testcert7" in verdict.reason
+        assert "was not valid at the timestamp's time" in verdict.reason
+
+
+def test_a_countersignature_over_other_bytes_fails() -> None:
+    authority = tsa.Authority(WHILE_VALID)
+    blobs = _restamped(authority.token(b"another signature", WHILE_VALID).dump())
+    store = TrustStore({**_timestamp_store().stores, "tsa:e2e": [authority.root]})
+    verdict, _ = notation.verify_artifact(
+        blobs, TIMESTAMPED_SUBJECT, REPOSITORY, _timestamp_policy(), store, now=WHILE_VALID
+    )
+    assert verdict.reason is not None
+    assert verdict.reason.endswith(
+        "the timestamp is not for this signature: its message imprint is the hash of other bytes"
+    )
