@@ -14,6 +14,7 @@ from cryptography import x509
 from portside.trust import timestamps
 from portside.trust.notation import load_certificates
 from portside.trust.roots import TrustedRoot
+from tests.trust import tsa
 from tests.trust.fixtures import PUBLIC_GOOD_ROOT, SIGNED
 
 TSA_ROOT = Path(__file__).parent / "fixtures_tsa" / "identity-verification-root-2020.crt"
@@ -138,4 +139,30 @@ def test_a_refused_timestamp_response_is_no_token() -> None:
     # PKIStatusInfo status 2 (rejection), no token.
     assert timestamps.verify(b"\x30\x05\x30\x03\x02\x01\x02", b"x", []) == (
         "the timestamp token cannot be parsed: the time-stamping authority answered 'rejection', not granted"
+    )
+
+
+def test_the_notary_project_asks_for_the_v2_signing_certificate_attribute() -> None:
+    token, signature = _notation()
+    assert timestamps.parse(token).ess_v2
+    assert isinstance(timestamps.verify(token, signature, _root(), ess_v2=True), timestamps.Timestamp)
+
+
+def test_the_older_signing_certificate_attribute_counts_unless_v2_is_asked_for() -> None:
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    authority = tsa.Authority(at)
+    token = authority.token(b"signature", at, ess_v1=True).dump()
+    assert isinstance(timestamps.verify(token, b"signature", [authority.root]), timestamps.Timestamp)
+    assert timestamps.verify(token, b"signature", [authority.root], ess_v2=True) == (
+        "the timestamp names its signing certificate with the older ESS attribute, not signing-certificate-v2"
+    )
+
+
+def test_a_tsa_certificate_expired_at_gen_time_fails() -> None:
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    authority = tsa.Authority(at)
+    later = at + timedelta(days=400)
+    reason = timestamps.verify(authority.token(b"signature", later).dump(), b"signature", [authority.root])
+    assert reason == (
+        "the time-stamping certificate CN=test tsa was not valid at the timestamp's time (2027-04-05T00:00:00Z)"
     )

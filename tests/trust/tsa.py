@@ -55,7 +55,7 @@ class Authority:
     def chain(self) -> tuple[x509.Certificate, x509.Certificate]:
         return self.certificate, self.root
 
-    def token(self, message: bytes, at: datetime, *, embed: bool = True) -> cms.ContentInfo:
+    def token(self, message: bytes, at: datetime, *, embed: bool = True, ess_v1: bool = False) -> cms.ContentInfo:
         tst = tsp.TSTInfo(
             {
                 "version": "v1",
@@ -77,7 +77,9 @@ class Authority:
                 cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
                 cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(content).digest()]}),
                 cms.CMSAttribute(
-                    {
+                    {"type": "signing_certificate", "values": [{"certs": [{"cert_hash": hashlib.sha1(der).digest()}]}]}
+                    if ess_v1
+                    else {
                         "type": "signing_certificate_v2",
                         "values": [{"certs": [{"cert_hash": hashlib.sha256(der).digest()}]}],
                     }

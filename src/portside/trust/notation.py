@@ -538,7 +538,7 @@ def _timestamped(envelope: Envelope, statement: PolicyStatement, store: TrustSto
     if envelope.timestamp is None:
         return "the trust policy requires a timestamp countersignature and the signature has none"
     names = statement.stores("tsa")
-    stamp = timestamps.verify(envelope.timestamp, envelope.signature, store.certificates("tsa", names))
+    stamp = timestamps.verify(envelope.timestamp, envelope.signature, store.certificates("tsa", names), ess_v2=True)
     if isinstance(stamp, str):
         stores = ", ".join(f"tsa:{name}" for name in names)
         return f"the timestamp countersignature is not valid ({stores}): {stamp}"

@@ -9,8 +9,8 @@ A token counts when:
 - its message imprint is the hash (SHA-256/384/512, as it names) of the bytes it was
   asked to vouch for, which the caller hands in: the signature, in both formats;
 - the signer's signed attributes hold the content type `id-ct-TSTInfo` and a message
-  digest equal to the hash of the TSTInfo, an ESS signing certificate (v2, or v1)
-  naming the signing certificate, and the signature over them verifies with that
+  digest equal to the hash of the TSTInfo, an ESS signing certificate (v2, or v1
+  unless the caller asks for v2) naming the signing certificate, and the signature over them verifies with that
   certificate's key (RSA PKCS#1 v1.5 or PSS, ECDSA);
 - the signing certificate is a TSA's: its extended key usage is critical and is
   `id-kp-timeStamping` alone (RFC 3161 §2.3), its key usage (if any) allows signatures,
@@ -83,6 +83,7 @@ class Token:
     message_digest: bytes | None
     tst_info: bytes  # the encapsulated TSTInfo's DER, which the message digest covers
     ess: tuple[str, bytes, bytes | None, int | None] | None  # (hash, cert hash, issuer DER, serial)
+    ess_v2: bool  # the attribute is signing-certificate-v2 (RFC 5035), not the older v1
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +187,7 @@ def _parse(data: bytes) -> Token:
         message_digest=found.get("message_digest"),
         tst_info=tst_info,
         ess=found.get("ess"),
+        ess_v2=bool(found.get("ess_v2")),
     )
 
 
@@ -227,6 +229,7 @@ def _attributes(attributes: Any) -> dict[str, Any]:
             found[kind] = bytes(values[0].native)
         elif kind in ("signing_certificate_v2", "signing_certificate") and "ess" not in found:
             found["ess"] = _ess(values[0], v2=kind == "signing_certificate_v2")
+            found["ess_v2"] = kind == "signing_certificate_v2"
     return found
 
 
@@ -263,9 +266,11 @@ def verify(
     trusted: Sequence[x509.Certificate],
     *,
     intermediates: Sequence[x509.Certificate] = (),
+    ess_v2: bool = False,
 ) -> Timestamp | str:
     """The timestamp `data` vouches for `message`, from a TSA whose path leads to one of
-    the `trusted` certificates; or why it does not count."""
+    the `trusted` certificates; or why it does not count. `ess_v2`: only the
+    signing-certificate-v2 attribute will do (the Notary Project asks for it)."""
     try:
         token = parse(data)
     except ValueError as error:
@@ -278,6 +283,8 @@ def verify(
     problem = _signed_attributes(token)
     if problem is not None:
         return problem
+    if ess_v2 and not token.ess_v2:
+        return "the timestamp names its signing certificate with the older ESS attribute, not signing-certificate-v2"
     pool = list(dict.fromkeys([*token.certificates, *intermediates]))
     signer = _signer(token, [*pool, *trusted])
     if signer is None:
