@@ -31,9 +31,13 @@ statement's level says (`portside.trust.trustpolicy`):
 - expiry: `io.cncf.notary.expiry`, if set, is still ahead.
 - authenticTimestamp: for `notary.x509`, the chain is valid now, unless the statement
   asks for timestamp verification (a `tsa:` store, and `verifyTimestamp` `always` or
-  `afterCertExpiry` with an expired chain): RFC 3161 countersignatures are not verified
-  here, so that fails (saying so); for `notary.x509.signingAuthority`, the chain was
-  valid at the authentic signing time.
+  `afterCertExpiry` with an expired chain). Then the RFC 3161 countersignature
+  (`io.cncf.notary.timestampSignature`) must be there and verify over the signature's
+  bytes (`portside.trust.timestamps`), from a TSA whose path ends in a root and reaches
+  a certificate of the statement's `tsa:` stores, and the chain must have been valid
+  over the whole of the timestamp's range (genTime ± accuracy). The TSA certificates'
+  revocation is not checked offline: one naming OCSP or CRL locations adds a warning.
+  For `notary.x509.signingAuthority`, the chain was valid at the authentic signing time.
 - revocation: not checked offline. A certificate without OCSP or CRL locations counts
   as not revoked, as the spec says; one that names them has an undeterminable status,
   which is a failure the level enforces or logs.
@@ -56,9 +60,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from cryptography.hazmat.primitives.serialization import Encoding
 
-from portside.trust import cose
+from portside.trust import cose, timestamps
 from portside.trust.chains import describe, extended_key_usages, extension, issued_by, subject_of, valid_at
 from portside.trust.results import Verification
 from portside.trust.times import parse_time
@@ -377,7 +381,7 @@ def verify(
     checks: list[tuple[str, Callable[[], str | None]]] = [
         ("authenticity", lambda: _authenticity(envelope, statement, store)),
         ("expiry", lambda: _expiry(envelope, moment)),
-        ("authenticTimestamp", lambda: _authentic_timestamp(envelope, statement, moment)),
+        ("authenticTimestamp", lambda: _authentic_timestamp(envelope, statement, store, moment, outcome.warnings)),
         ("revocation", lambda: _revocation(envelope.chain)),
     ]
     for validation, check in checks:
@@ -600,7 +604,9 @@ def _expiry(envelope: Envelope, moment: datetime) -> str | None:
     return None
 
 
-def _authentic_timestamp(envelope: Envelope, statement: PolicyStatement, moment: datetime) -> str | None:
+def _authentic_timestamp(
+    envelope: Envelope, statement: PolicyStatement, store: TrustStore, moment: datetime, warnings: list[str]
+) -> str | None:
     chain = envelope.chain
     if envelope.scheme == SIGNING_AUTHORITY:
         at = envelope.time(_AUTHENTIC_TIME)
@@ -610,13 +616,7 @@ def _authentic_timestamp(envelope: Envelope, statement: PolicyStatement, moment:
     expired = any(not valid_at(c, moment) for c in chain)
     wants_timestamp = bool(statement.stores("tsa")) and (statement.verify_timestamp == "always" or expired)
     if wants_timestamp:
-        if envelope.timestamp is None:
-            return "the trust policy requires a timestamp countersignature and the signature has none"
-        try:
-            pkcs7.load_der_pkcs7_certificates(envelope.timestamp)
-        except ValueError:
-            return "the timestamp countersignature cannot be parsed"
-        return "RFC 3161 timestamp countersignatures are not verified by this registry yet"
+        return _timestamped(envelope, statement, store, warnings)
     for certificate in chain:
         if not valid_at(certificate, moment):
             return (
@@ -624,6 +624,34 @@ def _authentic_timestamp(envelope: Envelope, statement: PolicyStatement, moment:
                 f"(valid {certificate.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} to "
                 f"{certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}) and no timestamp vouches for the signing time"
             )
+    return None
+
+
+def _timestamped(envelope: Envelope, statement: PolicyStatement, store: TrustStore, warnings: list[str]) -> str | None:
+    """The countersignature proves the signature existed by its time; the chain must
+    have been valid over all of the time it may stand for."""
+    if envelope.timestamp is None:
+        return "the trust policy requires a timestamp countersignature and the signature has none"
+    names = statement.stores("tsa")
+    stamp = timestamps.verify(envelope.timestamp, envelope.signature, store.certificates("tsa", names), ess_v2=True)
+    if isinstance(stamp, str):
+        stores = ", ".join(f"tsa:{name}" for name in names)
+        return f"the timestamp countersignature is not valid ({stores}): {stamp}"
+    root = stamp.chain[-1]
+    if not issued_by(root, root):
+        # The Notary Project's certificate requirements hold for the TSA's chain too.
+        return f"the timestamp's certificate chain ends in {describe(subject_of(root))}, which is not a root"
+    for certificate in envelope.chain:
+        if not (certificate.not_valid_before_utc <= stamp.earliest and stamp.latest <= certificate.not_valid_after_utc):
+            return (
+                f"the certificate {describe(subject_of(certificate))} was not valid at the timestamp's time "
+                f"({stamp.time:%Y-%m-%dT%H:%M:%SZ} by {stamp.authority}; the certificate is valid "
+                f"{certificate.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} to "
+                f"{certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ})"
+            )
+    problem = _revocation(stamp.chain)
+    if problem is not None:
+        warnings.append(f"authenticTimestamp: {problem} (a time-stamping certificate)")
     return None
 
 

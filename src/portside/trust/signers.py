@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from cryptography import x509
 
@@ -59,7 +60,11 @@ def by_certificate(
     entry: rekor.LogEntry | None,
     identities: Sequence[keyless.Identity],
     root: TrustedRoot | None,
+    timestamped: Sequence[datetime] = (),
 ) -> Signer | str:
+    """`timestamped`: the times of the signature's verified RFC 3161 timestamps, which
+    vouch for when it was made as Rekor's integration time does; the certificate must
+    have been valid at each trusted time there is, and there must be one."""
     try:
         key = PublicKey.from_certificate(certificate)
     except ValueError as error:
@@ -73,14 +78,21 @@ def by_certificate(
     who = keyless.CertificateIdentity.of(certificate)
     if root is None or not identities:
         return f"signed keylessly by {who}, and the project trusts no keyless identities"
-    if entry is None:
-        return f"signed keylessly by {who} without a Rekor entry: there is no trusted signing time"
-    problem = rekor.verify_entry(entry, root)
-    if problem is not None:
-        return problem
-    problem = keyless.verify_certificate(certificate, root, entry.integrated_at)
-    if problem is not None:
-        return problem
+    if entry is None and not timestamped:
+        return (
+            f"signed keylessly by {who} without a Rekor entry or a verified timestamp: there is no trusted signing time"
+        )
+    if entry is not None:
+        problem = rekor.verify_entry(entry, root)
+        if problem is not None:
+            return problem
+        problem = keyless.verify_certificate(certificate, root, entry.integrated_at)
+        if problem is not None:
+            return problem
+    for moment in timestamped:
+        problem = keyless.verify_certificate(certificate, root, moment, event="timestamped")
+        if problem is not None:
+            return problem
     problem = keyless.check_identity(who, identities)
     if problem is not None:
         return problem
