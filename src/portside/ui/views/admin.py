@@ -66,6 +66,7 @@ _SECTIONS = (
     ("scanning", "Vulnerability scanning", "/admin/scanning", "scan-all"),
     ("scanners", "Scanners", "/admin/scanners", "scanner"),
     ("security", "Security", "/admin/security", "security-hub"),
+    ("registries", "Registries", "/admin/registries", "registry"),
     ("audit", "Audit log", AUDIT, "audit-log"),
 )
 _RESOURCES = {section: resource for section, _, _, resource in _SECTIONS}
@@ -73,7 +74,14 @@ QUOTA_SORTS = (("-used.storage", "Most used"), ("used.storage", "Least used"), (
 AUDIT_OPERATIONS = ("create", "update", "delete", "pull", "login")
 SCHEDULE_TYPES = ("None", "Hourly", "Daily", "Weekly", "Custom")
 # Where each section's service is in ManagementServices, when the server may not offer it.
-_OPTIONAL = {"gc": "gc", "scrub": "scrub", "scanning": "scan_all", "scanners": "scans", "security": "scans"}
+_OPTIONAL = {
+    "gc": "gc",
+    "scrub": "scrub",
+    "scanning": "scan_all",
+    "scanners": "scans",
+    "security": "scans",
+    "registries": "registries",
+}
 # Permissions the policy's system table does not list, which system administrators hold
 # as they hold every permission (the services ask the guard, which says so).
 _ADMINISTRATORS_ALSO = (
