@@ -260,6 +260,19 @@ class RegistryService:
         return adapter
 
     def _checked(self, new: NewEndpoint) -> NewEndpoint:
+        # No stored text holds NUL (PostgreSQL refuses it): refused here, naming the field.
+        for field, value in (
+            ("name", new.name),
+            ("type", new.type),
+            ("url", new.url),
+            ("description", new.description),
+            ("credential.type", new.credential_type),
+            ("credential.access_key", new.access_key),
+            ("credential.access_secret", new.access_secret),
+            ("ca_certificate", new.ca_certificate or ""),
+        ):
+            if "\0" in value:
+                raise BadRequest(f"{field}: NUL characters are not allowed")
         name = new.name.strip()
         if not name:
             raise BadRequest("name: a registry needs a name")
