@@ -32,6 +32,7 @@ from tests.mgmt.conftest import Harbor
 from tests.servers import ADMIN_PASSWORD, Distribution, Portside, free_port
 
 USER, PASSWORD = "puller", "Distribution-Pass-42"
+WRONG = "Not-The-Password-e81c"
 
 
 @pytest.fixture(scope="module")
@@ -213,15 +214,20 @@ def checked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portsid
     server.stop()
 
 
-def _cli(server: Portside, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
+def _cli(server: Portside, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {
         **os.environ,
+        **(env or {}),
         "PORTSIDE_URL": server.url,
         "PORTSIDE_USERNAME": "admin",
         "PORTSIDE_PASSWORD": ADMIN_PASSWORD,
     }
     return subprocess.run(
-        [sys.executable, "-m", "portside", "registry", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "portside", "registry", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -231,9 +237,16 @@ def test_health_is_checked_in_the_background_and_scripted_by_the_cli(
     made = _cli(checked_server, "create", "dist", open_distribution.url)
     assert made.returncode == 0, made.stderr
     made = _cli(
-        checked_server, "create", "locked", basic_distribution.url, "--type", "docker-registry",
-        "--access-key", USER, "--access-secret", "wrong",
-    )  # fmt: skip
+        checked_server,
+        "create",
+        "locked",
+        basic_distribution.url,
+        "--type",
+        "docker-registry",
+        "--access-key",
+        USER,
+        env={"PORTSIDE_REGISTRY_SECRET": WRONG},  # the secret kept off the command line
+    )
     assert made.returncode == 0, made.stderr
     gone = _cli(checked_server, "create", "gone", f"http://127.0.0.1:{free_port()}")
     assert gone.returncode == 0, gone.stderr
@@ -248,10 +261,11 @@ def test_health_is_checked_in_the_background_and_scripted_by_the_cli(
     assert shown["dist"]["status"] == "healthy"
     assert shown["locked"]["status"] == "unhealthy" and "refused the credentials" in shown["locked"]["last_error"]
     assert shown["gone"]["status"] == "unhealthy" and "unreachable" in shown["gone"]["last_error"]
-    assert "wrong" not in checked_server.log()
+    assert WRONG not in checked_server.log()
 
     listed = _cli(checked_server, "ls")
     assert listed.returncode == 0 and "dist" in listed.stdout and "unhealthy" in listed.stdout
+    assert WRONG not in listed.stdout
     assert _cli(checked_server, "ping", "dist").returncode == 0
     refused = _cli(checked_server, "ping", "locked")
     assert refused.returncode == 1 and "refused the credentials" in refused.stderr

@@ -1,10 +1,12 @@
 """Pages: administration. Users, system robots, quotas, garbage collection, the scrub,
 vulnerability scanning (the database's status and scan-all), the scanners
-(views/admin_scanners.py), the security hub's findings (views/admin_security.py) and the
-audit log, under `/admin`, with a left navigation across them.
+(views/admin_scanners.py), the security hub's findings (views/admin_security.py), the
+registries (views/admin_registries.py) and the audit log, under `/admin`, with a left
+navigation across them.
 
 Each section is what one system permission lists (`user`, `robot`, `quota`,
-`garbage-collection`, `scrub`, `scan-all`, `scanner`, `security-hub`, `audit-log`): a
+`garbage-collection`, `scrub`, `scan-all`, `scanner`, `security-hub`, `registry`,
+`audit-log`): a
 visitor without it is refused with the words the services use (403; one not signed in is
 sent to sign in), and the navigation shows only the sections the visitor holds. The
 services still decide every change, as for /api/v2.0.
