@@ -6,10 +6,9 @@ navigation across them.
 
 Each section is what one system permission lists (`user`, `robot`, `quota`,
 `garbage-collection`, `scrub`, `scan-all`, `scanner`, `security-hub`, `registry`,
-`audit-log`): a
-visitor without it is refused with the words the services use (403; one not signed in is
-sent to sign in), and the navigation shows only the sections the visitor holds. The
-services still decide every change, as for /api/v2.0.
+`audit-log`): a visitor without it is refused with the words the services use (403; one
+not signed in is sent to sign in), and the navigation shows only the sections the visitor
+holds. The services still decide every change, as for /api/v2.0.
 """
 
 from __future__ import annotations
