@@ -286,6 +286,7 @@ def build(settings: Settings) -> ASGIApp:
         project_changes,
         scan_changes,
         content_trust(settings, tokens),
+        locks,
     )
 
     async def purge_old_audit_records() -> None:
@@ -508,6 +509,7 @@ def _management(
     project_changes: ChangeCounter | None = None,
     scan_changes: Generation | None = None,
     notary: ContentTrust | None = None,
+    locks: Locks | None = None,
 ) -> ManagementServices:
     """The management services (of /api/v2.0, /c/login and the web UI) over the same stores
     as /v2; `changes`, the registry's generation the lookup caches watch (None: no caches)."""
@@ -599,6 +601,7 @@ def _management(
         accounts,
         default_adapters(),
         health_interval=settings.registry_health_seconds,
+        locks=locks,
     )
     facts = SystemFacts(
         portside.__version__, settings.base_url, "filesystem" if isinstance(store, FsBlobStore) else "s3"
