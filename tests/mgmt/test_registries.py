@@ -220,3 +220,18 @@ async def test_adapters_info_and_audit(harbor: Harbor) -> None:
         ("create", "peer"),
         ("create", "hub"),
     ]
+
+
+async def test_the_background_round_checks_only_what_is_due(harbor: Harbor) -> None:
+    registries = _management(harbor.client._transport.app).registries  # type: ignore[attr-defined]
+    assert registries is not None
+    first = await _create(harbor, _registry("first"))
+    await _create(harbor, _registry("second"))
+    assert await registries.check_due() == 2
+    assert await registries.check_due() == 0  # both checked within the interval
+    shown = (await harbor.call("GET", f"/registries/{first}")).json()
+    assert shown["status"] == "unhealthy" and "unreachable" in shown["last_error"]
+    # A change drops what was found: the next round checks it again, and it alone.
+    await harbor.call("PUT", f"/registries/{first}", json={"description": "changed"})
+    assert (await harbor.call("GET", f"/registries/{first}")).json()["status"] == "unknown"
+    assert await registries.check_due() == 1
