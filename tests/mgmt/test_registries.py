@@ -90,7 +90,11 @@ async def test_errors_name_the_field(harbor: Harbor) -> None:
     other = await _create(harbor, _registry("other"))
     r = await harbor.call("PUT", f"/registries/{other}", json={"name": "taken"})
     assert r.status_code == 409
-    assert await harbor.status("GET", "/registries/0") == 422 or await harbor.status("GET", "/registries/0") == 400
+    assert await harbor.status("GET", "/registries/0") == 400  # no id is 0
+    r = await harbor.call("POST", "/registries", json={**_registry("long"), "name": "n" * 256})
+    assert r.status_code == 400 and "name" in r.json()["errors"][0]["message"]
+    r = await harbor.call("POST", "/registries", json=_registry("nul\u0000"))
+    assert r.status_code == 400 and r.json()["errors"][0]["message"].startswith("name: NUL")
     assert await harbor.status("GET", "/registries/999999") == 404
     # A ping needs a type and a URL, or a stored registry's id.
     r = await harbor.call("POST", "/registries/ping", json={"url": "http://127.0.0.1:1"})
