@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -77,11 +78,20 @@ def parse_challenge(header: str) -> dict[str, str] | None:
 class RemoteRegistry:
     """One registry at `base_url` (scheme and host, with no `/v2`)."""
 
-    def __init__(self, base_url: str, authorization: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        authorization: str | None = None,
+        *,
+        timeout: float = 30.0,
+        verify: bool | ssl.SSLContext = True,
+    ) -> None:
+        """`verify`: False skips TLS verification (a registry configured `insecure`); an
+        SSLContext trusts the CAs it holds instead of the system's."""
         self.base_url = base_url.rstrip("/")
         self._authorization = authorization
         self._tokens: dict[str, str] = {}
-        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=True, verify=verify)
 
     async def __aenter__(self) -> RemoteRegistry:
         return self
@@ -300,7 +310,7 @@ class RemoteRegistry:
         try:
             request = self._http.build_request(method, url, headers=headers, content=content)
             return await self._http.send(request, stream=stream)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise RemoteUnreachable(f"{self.base_url} is unreachable: {error}") from error
 
     async def _token(self, challenge: dict[str, str], scope: str) -> str:
@@ -316,7 +326,7 @@ class RemoteRegistry:
             headers["Authorization"] = self._authorization
         try:
             response = await self._http.get(challenge["realm"], params=params, headers=headers)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise RemoteUnreachable(f"token service {challenge['realm']} is unreachable: {error}") from error
         if response.status_code in (401, 403):
             raise RemoteUnauthorized(f"token service {challenge['realm']} refused the credentials")
