@@ -57,12 +57,14 @@ from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
 from portside.meta.sql.keys import SqlKeys
 from portside.meta.sql.quotas import SqlQuotas, UsageCache
+from portside.meta.sql.registries import SqlEndpoints
 from portside.meta.sql.scans import SqlScans
 from portside.meta.sql.search import SqlSearch
 from portside.meta.sql.sessions import SqlSessions
 from portside.meta.sql.store import SqlDatabase
 from portside.meta.sql.trust import SqlTrust
 from portside.meta.stores import ChangeCounter
+from portside.meta.trust import KeyStore
 from portside.meta.vulndb import SourceRecord
 from portside.mgmt.artifacts import ArtifactService, RepositoryService
 from portside.mgmt.audit import AuditService, purge_expired
@@ -76,6 +78,7 @@ from portside.mgmt.permissions import PermissionService
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.pull_policy import PullPolicy
 from portside.mgmt.quotas import QuotaService
+from portside.mgmt.registries import RegistryService
 from portside.mgmt.robots import RobotService
 from portside.mgmt.scanners import ScannerRegistry, builtin_view
 from portside.mgmt.scanning import BUILTIN_SCANNER, ScanApiService
@@ -83,6 +86,7 @@ from portside.mgmt.search import SearchService
 from portside.mgmt.server_signing import ServerSigner
 from portside.mgmt.sessions import SessionService
 from portside.mgmt.signatures import SignatureService
+from portside.mgmt.signing_keys import SigningKeys
 from portside.mgmt.statistics import StatisticsService
 from portside.mgmt.system import SystemJobService
 from portside.mgmt.systeminfo import SystemFacts, SystemInfoService, Volume
@@ -99,6 +103,7 @@ from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
 from portside.registry.uploadids import UploadIds
 from portside.registry.uploads import UploadService
+from portside.remote.adapters import default_adapters
 from portside.remote.notary import NotaryClient
 from portside.scan.adapter.server import AdapterServer
 from portside.scan.adapter.wire import ScannerInfo as AdapterScanner
@@ -115,6 +120,7 @@ from portside.startup import (
     has_schema,
     load_or_create_signing_key,
     migrate,
+    site_signing_keys,
     upgrade_database,
 )
 from portside.storage.driver import BlobStore
@@ -179,8 +185,9 @@ def _notary_tokens(settings: Settings, signing_key: ec.EllipticCurvePrivateKey) 
     return ForeignService(settings.notary_service, settings.gun_prefix)
 
 
-def content_trust(settings: Settings, tokens: TokenService) -> ContentTrust | None:
-    """Notary's verdicts on digests (for the pull policy), when notary_url and notary_service are set."""
+def content_trust(settings: Settings, tokens: TokenService, roots: KeyStore) -> ContentTrust | None:
+    """Notary's verdicts on digests (for the pull policy), when notary_url and notary_service
+    are set; the roots trusted on first use are recorded in `roots`."""
     if not settings.notary_url or not settings.notary_service:
         return None
     client = NotaryClient(
@@ -188,7 +195,7 @@ def content_trust(settings: Settings, tokens: TokenService) -> ContentTrust | No
         ContentTrust.token_minter(tokens, settings.notary_service),
         ca_file=settings.notary_ca_file,
     )
-    return ContentTrust(client, settings.gun_prefix)
+    return ContentTrust(client, settings.gun_prefix, roots=roots)
 
 
 # ----------------------------------------------------------------------------------------
@@ -282,7 +289,8 @@ def build(settings: Settings) -> ASGIApp:
         scanning,
         project_changes,
         scan_changes,
-        content_trust(settings, tokens),
+        content_trust(settings, tokens, SqlKeys(database.engine)),
+        locks,
     )
 
     async def purge_old_audit_records() -> None:
@@ -323,10 +331,21 @@ def build(settings: Settings) -> ASGIApp:
             (3600.0, purge_old_events),
             (3600.0, expire_cve_exports),
             *upkeep.periodic,
+            *_registry_periodic(settings, management),
             *_scan_periodic(settings, scanning, upkeep.runner),
             *adapter_periodic,
         ],
     )
+
+
+def _registry_periodic(
+    settings: Settings, management: ManagementServices
+) -> list[tuple[float, Callable[[], Awaitable[object]]]]:
+    """The registries' background health check: each registry once per interval, and one
+    added or changed within a round of at most 15 s."""
+    if management.registries is None:
+        return []
+    return [(min(15.0, settings.registry_health_seconds), management.registries.check_due)]
 
 
 def _scanner_adapter(settings: Settings, engine: AsyncEngine, scanning: Scanning) -> AdapterServer | None:
@@ -494,6 +513,7 @@ def _management(
     project_changes: ChangeCounter | None = None,
     scan_changes: Generation | None = None,
     notary: ContentTrust | None = None,
+    locks: Locks | None = None,
 ) -> ManagementServices:
     """The management services (of /api/v2.0, /c/login and the web UI) over the same stores
     as /v2; `changes`, the registry's generation the lookup caches watch (None: no caches)."""
@@ -544,7 +564,7 @@ def _management(
         )
         signer = ServerSigner(
             accounts,
-            SqlKeys(database.engine),
+            SigningKeys(SqlKeys(database.engine), site_signing_keys(settings), settings.push_signer),
             registry.manifests,
             registry.uploads,
             settings.base_url.split("://", 1)[-1],
@@ -579,6 +599,14 @@ def _management(
         upkeep.runner.add_handler(EXPORT_FAMILY, cve_exports.job)
         # /health only (not /readyz: a stale database is no reason to stop serving pulls).
         checks["vulnerability-database"] = scanning.check
+    registries = RegistryService(
+        guard,
+        SqlEndpoints(database.engine),
+        accounts,
+        default_adapters(),
+        health_interval=settings.registry_health_seconds,
+        locks=locks,
+    )
     facts = SystemFacts(
         portside.__version__, settings.base_url, "filesystem" if isinstance(store, FsBlobStore) else "s3"
     )
@@ -609,6 +637,7 @@ def _management(
         allowlists=allowlists,
         trust=trust,
         signatures=signatures,
+        registries=registries,
     )
 
 

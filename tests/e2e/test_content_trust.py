@@ -147,7 +147,7 @@ def test_docker_content_trust(
             assert not bad.verified and bad.reason and "no signed target" in bad.reason, bad
             nothing = await trust.verify("library/never-signed", v2_digest)
             assert not nothing.verified and nothing.reason and "no trust data" in nothing.reason, nothing
-            assert trust.roots[f"{portside.host}/{repository}"], "the root was not recorded on first use"
+            assert trust.recorded[f"{portside.host}/{repository}"], "the root was not recorded on first use"
         finally:
             await client.aclose()
 
@@ -186,6 +186,20 @@ def test_docker_content_trust(
         assert "Docker Content Trust" in blocked.stdout + blocked.stderr, blocked.stdout + blocked.stderr
         dry = api.get(f"/projects/library/repositories/{repository.split('/', 1)[1]}/artifacts/unsigned/policy").json()
         assert dry["allowed"] is False and "no signed target" in dry["rules"][1]["reason"], dry
+        # The project's trust policy pins the repository's Notary root: another key refuses
+        # what Notary signs, the root's own key (as recorded on first use) lets it through.
+        name = repository.split("/", 1)[1]
+        manifest = f"{portside.url}/v2/{repository}/manifests/v2"
+        accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+        pins = {"notary": {"root_keys": [{"repository": name, "keys": ["ab" * 32]}]}}
+        assert api.put("/projects/library/trust", json=pins).status_code == 200
+        pinned_away = httpx.get(manifest, headers=accept, auth=("admin", ADMIN_PASSWORD), timeout=60)
+        assert pinned_away.status_code == 412 and "pinned root keys" in pinned_away.text, pinned_away.text
+        recorded = sorted(trust.recorded[f"{portside.host}/{repository}"])
+        pins = {"notary": {"root_keys": [{"repository": "*", "keys": recorded}]}}
+        assert api.put("/projects/library/trust", json=pins).status_code == 200
+        assert httpx.get(manifest, headers=accept, auth=("admin", ADMIN_PASSWORD), timeout=60).status_code == 200
     finally:
+        api.put("/projects/library/trust", json={})
         api.put("/projects/library", json={"metadata": {"require_signature": ""}})
         api.close()

@@ -8,9 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
+from portside.meta.sql.engine import create_engine
+from portside.meta.sql.keys import SqlKeys
+from portside.meta.sql.migrate import upgrade
 from portside.mgmt.content_trust import ContentTrust
 from portside.remote.notary import NotaryClient
 from tests.trust.test_tuf import GUN, NOW, V1, V2, metadata
@@ -56,7 +60,7 @@ def test_verdicts_tokens_cache_and_first_use() -> None:
         good = await trust.verify(REPOSITORY, V2)
         assert good.verified and good.signer == "targets/releases: v2", good
         assert set(fake.tokens) == {f"Bearer token-for-{GUN}"}
-        assert trust.roots[GUN], "the root was not recorded on first use"
+        assert trust.recorded[GUN], "the root was not recorded on first use"
         fetched = len(fake.requests)
         assert fetched == 5  # four top roles and targets/releases
         # within max_age: no request at all
@@ -76,7 +80,7 @@ def test_a_root_of_other_keys_is_refused_after_first_use() -> None:
     fake = FakeNotary()
     clock = [NOW.timestamp()]
     trust, client = _trust(fake, clock)
-    trust.roots[GUN] = frozenset({"ab" * 32})  # recorded earlier: another root key
+    trust.recorded[GUN] = frozenset({"ab" * 32})  # recorded earlier: another root key
 
     async def run() -> None:
         verdict = await trust.verify(REPOSITORY, V2)
@@ -94,7 +98,7 @@ def test_pinned_keys_are_the_root_of_trust() -> None:
     async def run() -> None:
         verdict = await trust.verify(REPOSITORY, V2)
         assert not verdict.verified and "pinned" in (verdict.reason or "")
-        assert not trust.roots  # pins given: nothing is trusted on first use
+        assert not trust.recorded  # pins given: nothing is trusted on first use
         await client.aclose()
 
     asyncio.run(run())
@@ -131,3 +135,37 @@ def test_tampered_expired_missing_and_unreachable_are_failed_verdicts() -> None:
         await expired_client.aclose()
 
     asyncio.run(expired())
+
+
+def test_the_first_use_record_survives_a_restart_and_project_pins_come_first(tmp_path: Path) -> None:
+    async def run() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
+        await upgrade(engine)
+        keys = SqlKeys(engine)
+        fake = FakeNotary()
+        clock = [NOW.timestamp()]
+        first, client = _trust(fake, clock, roots=keys)
+        assert (await first.verify(REPOSITORY, V2)).verified
+        await client.aclose()
+        # Another instance (or the same after a restart) reads the record, not Notary's word.
+        again, client = _trust(FakeNotary(), clock, roots=keys)
+        assert (await again.verify(REPOSITORY, V2)).verified
+        assert again.recorded[GUN] == first.recorded[GUN]
+        # Pins handed in (a project's trust policy) are the root of trust, over the record.
+        refused = await again.verify(REPOSITORY, V2, pinned=["cd" * 32])
+        assert not refused.verified and "pinned" in (refused.reason or "")
+        pinned = await again.verify(REPOSITORY, V2, pinned=sorted(first.recorded[GUN]))
+        assert pinned.verified, pinned
+        await client.aclose()
+        # A record of other keys (the Notary now hands out another root): refused.
+        elsewhere = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
+        await upgrade(elsewhere)
+        await SqlKeys(elsewhere).get_or_create(f"notary-root:{GUN}", json.dumps(["ab" * 32]))
+        moved, client = _trust(FakeNotary(), clock, roots=SqlKeys(elsewhere))
+        verdict = await moved.verify(REPOSITORY, V2)
+        assert not verdict.verified and "not signed by the pinned root keys" in (verdict.reason or "")
+        await client.aclose()
+        await elsewhere.dispose()
+        await engine.dispose()
+
+    asyncio.run(run())

@@ -6,9 +6,12 @@ metadata (`portside.trust.tuf`) and answers with a `Verification` of kind "notar
 never raises: a Notary that cannot be reached, a repository Notary has no trust data for,
 metadata that does not verify, all give a failed Verification whose reason says which.
 
-The root of trust is the `pinned` root keys when given; else the root is trusted on first
-use, as Notary's client does, and its key ids recorded in `roots` (the caller may hand in a
-mapping that persists): later roots must be signed by those keys.
+The root of trust is the pinned root keys when given (the server's `pinned`, or those a
+project's trust policy names for the repository, handed to `verify`); else the root is
+trusted on first use, as Notary's client does, and its key ids recorded in the `roots`
+KeyStore (the first instance to record a GUN's root wins, and the record survives
+restarts): later roots must be signed by those keys, so a Notary that hands out a root of
+other keys is refused rather than believed.
 
 A verified repository is kept while Notary's timestamp is the same: within `max_age`
 seconds it is used without asking Notary; after that, timestamp.json is fetched again and
@@ -18,15 +21,17 @@ first expiry among the roles.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from portside.auth.access import Access
 from portside.auth.principal import ANONYMOUS
 from portside.auth.tokens import TokenService
+from portside.meta.trust import KeyStore
 from portside.remote.errors import RemoteError, RemoteNotFound
 from portside.remote.notary import NotaryClient
 from portside.trust import tuf
@@ -51,17 +56,19 @@ class ContentTrust:
         gun_prefix: str,
         *,
         pinned: Sequence[str] | None = None,
-        roots: MutableMapping[str, frozenset[str]] | None = None,
+        roots: KeyStore | None = None,
         max_age: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._prefix = gun_prefix.rstrip("/")
         self._pinned = pinned
-        self.roots: MutableMapping[str, frozenset[str]] = roots if roots is not None else {}
+        self._roots = roots
+        # The GUNs' first-use roots, as recorded (in `roots` when given): the root key ids.
+        self.recorded: dict[str, frozenset[str]] = {}
         self._max_age = max_age
         self._clock = clock
-        self._cache: dict[str, _Cached] = {}
+        self._cache: dict[tuple[str, tuple[str, ...] | None], _Cached] = {}
 
     @staticmethod
     def token_minter(tokens: TokenService, service: str) -> Callable[[str], str]:
@@ -75,11 +82,16 @@ class ContentTrust:
     def gun(self, repository: str) -> str:
         return f"{self._prefix}/{repository}"
 
-    async def verify(self, repository: str, digest: str, tag: str | None = None) -> Verification:
-        """Whether a tag Notary signs for `repository` carries `digest` (with `tag`: that tag)."""
+    async def verify(
+        self, repository: str, digest: str, tag: str | None = None, *, pinned: Sequence[str] | None = None
+    ) -> Verification:
+        """Whether a tag Notary signs for `repository` carries `digest` (with `tag`: that tag).
+        `pinned`: root keys (TUF key ids or PEM) the caller trusts for this repository, over
+        the server's pins and the first-use record."""
         gun = self.gun(repository)
+        pins = tuple(pinned) if pinned else (tuple(self._pinned) if self._pinned is not None else None)
         try:
-            trusted = await self._repository(gun)
+            trusted = await self._repository(gun, pins)
         except tuf.TufError as error:
             return Verification.failed("notary", f"Notary metadata for {gun} does not verify: {error}")
         except RemoteNotFound:
@@ -91,9 +103,10 @@ class ContentTrust:
             return Verification.failed("notary", f"Notary could not be read for {gun}: {error!r}")
         return tuf.verdict(trusted, digest, tag)
 
-    async def _repository(self, gun: str) -> tuf.Repository:
+    async def _repository(self, gun: str, pins: tuple[str, ...] | None) -> tuf.Repository:
         now = self._clock()
-        cached = self._cache.get(gun)
+        key = (gun, pins)
+        cached = self._cache.get(key)
         wall = datetime.fromtimestamp(now, UTC)
         if cached is not None and wall >= cached.repository.fresh_until:
             cached = None
@@ -102,15 +115,31 @@ class ContentTrust:
         if cached is not None:
             timestamp = await self._client.role(gun, "timestamp")
             if timestamp == cached.timestamp:
-                self._cache[gun] = _Cached(cached.repository, timestamp, now)
+                self._cache[key] = _Cached(cached.repository, timestamp, now)
                 return cached.repository
         metadata = await self._client.repository(gun)
-        recorded = self.roots.get(gun)
-        pins: Sequence[str] | None = (
-            self._pinned if self._pinned is not None else (sorted(recorded) if recorded is not None else None)
-        )
-        repository = tuf.verify_repository(gun, metadata, pinned=pins, now=wall)
-        if self._pinned is None and recorded is None:
-            self.roots[gun] = repository.root_key_ids  # trusted on first use from now on
-        self._cache[gun] = _Cached(repository, metadata["timestamp"], now)
+        if pins is not None:
+            repository = tuf.verify_repository(gun, metadata, pinned=pins, now=wall)
+        else:
+            repository = await self._first_use(gun, metadata, wall)
+        self._cache[key] = _Cached(repository, metadata["timestamp"], now)
         return repository
+
+    async def _first_use(self, gun: str, metadata: Mapping[str, bytes], wall: datetime) -> tuf.Repository:
+        """The repository verified against the root recorded for `gun`, recording this root
+        when none was: the record's first writer wins, and a root that differs from the
+        record must be signed by the recorded keys (a rotation), or it does not verify."""
+        recorded = self.recorded.get(gun)
+        if recorded is None and self._roots is None:
+            repository = tuf.verify_repository(gun, metadata, pinned=None, now=wall)
+            self.recorded[gun] = repository.root_key_ids
+            return repository
+        if recorded is None:
+            assert self._roots is not None
+            candidate = tuf.verify_repository(gun, metadata, pinned=None, now=wall)
+            stored = await self._roots.get_or_create(f"notary-root:{gun}", json.dumps(sorted(candidate.root_key_ids)))
+            recorded = frozenset(json.loads(stored))
+            self.recorded[gun] = recorded
+            if recorded == candidate.root_key_ids:
+                return candidate
+        return tuf.verify_repository(gun, metadata, pinned=sorted(recorded), now=wall)

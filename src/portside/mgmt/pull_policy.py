@@ -64,6 +64,7 @@ _IMAGE_CONFIGS = frozenset({mt.DOCKER_CONFIG, mt.OCI_CONFIG})
 _NAMED = 5  # vulnerabilities named in a refusal; the rest are counted
 _RUNNING = ("Pending", "Running")
 
+
 @dataclass(frozen=True, slots=True)
 class VulnerabilityRule:
     """`prevent_vul` as a project has it: the threshold and the allowlist that governs."""
@@ -350,8 +351,8 @@ class PullPolicy:
         verdict = await self._judge_signatures(rule, repository, record)
         # Notary's trust data changes without the registry's knowing: a refusal that may rest
         # on it is asked again (ContentTrust keeps Notary's answers a few seconds).
-        notary_refusal = bool(verdict) and self._content_trust is not None and any(
-            "notary" in kinds for _, kinds in rule.required
+        notary_refusal = (
+            bool(verdict) and self._content_trust is not None and any("notary" in kinds for _, kinds in rule.required)
         )
         if kept and not notary_refusal:
             self._trust_verdicts.put(key, ((policy.generation, changes), verdict))
@@ -364,7 +365,8 @@ class PullPolicy:
         verified: set[str] = {m.kind for m in found if m.verified}
         if self._content_trust is not None and any("notary" in kinds for _, kinds in rule.required):
             # Docker Content Trust: a tag Notary signs for this repository carries the digest.
-            notary = await self._content_trust.verify(repository, str(record.digest))
+            pins = rule.material.notary_pins(repository)
+            notary = await self._content_trust.verify(repository, str(record.digest), pinned=pins)
             if notary.verified:
                 verified.add("notary")
             else:

@@ -9,17 +9,25 @@ robots given `system-trust:update`) hold one document each:
                  "require_tlog": true},
      "trusted_root": {…a sigstore trusted_root.json…},
      "notation": {"certificates": [{"name": "acme", "type": "ca", "certificate": "-----BEGIN…"}],
-                  "trusted_identities": ["x509.subject: C=US, O=Acme"], "verification_level": "strict"},
+                  "trusted_identities": ["x509.subject: C=US, O=Acme"], "verification_level": "strict",
+                  "verification_override": {"expiry": "log"}, "verify_timestamp": "afterCertExpiry"},
+     "notary": {"root_keys": [{"repository": "app", "keys": ["<TUF key id>" or "-----BEGIN…"]}]},
      "use_system_defaults": true, "inherit_index_signature": false}
 
 cosign keys verify cosign signatures (the `.sig` tag scheme, cosign's OCI 1.1 referrers and
 sigstore bundles); keyless identities with a trusted root verify Fulcio-certified ones,
 offline; Notation certificates are the trust store of a Notary Project trust policy whose
 one statement covers the project (`trusted_identities` empty: any identity those roots
-certify). A project with `use_system_defaults` also trusts what the system's document
-names. Everything is checked before anything is written: a key that does not parse, a
-certificate, a trusted root or an identity pattern that is not valid, is a 400 that says
-which. Writes move the accounts' generation, so the pull policy sees them at once.
+certify), at `verification_level` with `verification_override` (the statement's
+`override`) and `verify_timestamp` (its `verifyTimestamp`: `always`, the default, or
+`afterCertExpiry`; timestamps are verified only when a `tsa` certificate is listed).
+Notary's root keys pin Docker Content Trust's root of trust per repository of the
+project (`*`: any other): Notary's metadata must be signed by them; a repository no entry
+names is trusted on first use, and that first root is recorded. A project with
+`use_system_defaults` also trusts what the system's document names. Everything is checked
+before anything is written: a key that does not parse, a certificate, a trusted root or an
+identity pattern that is not valid, is a 400 that says which. Writes move the accounts'
+generation, so the pull policy sees them at once.
 """
 
 from __future__ import annotations
@@ -64,6 +72,7 @@ _ROOT_BYTES = 1 << 20
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _STORE_TYPES = ("ca", "signingAuthority", "tsa")
 _LEVELS = ("strict", "permissive", "audit", "skip")
+_VERIFY_TIMESTAMP = ("always", "afterCertExpiry")
 _URL_TEXT = 1024
 
 
@@ -80,11 +89,17 @@ class TrustMaterial:
     notation_policy: TrustPolicy | None = None  # None: no Notation certificate is trusted
     notation_store: notation.TrustStore = field(default_factory=notation.TrustStore)
     inherit_index_signature: bool = False
+    notary_roots: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # repository or "*" -> pins
     fingerprint: str = ""  # of the documents it was read from: results are kept per fingerprint
 
     @property
     def empty(self) -> bool:
         return not self.keys and not (self.identities and self.root) and self.notation_policy is None
+
+    def notary_pins(self, repository: str) -> tuple[str, ...] | None:
+        """The root keys pinned for `repository` (`project/name`), or None: trust on first use."""
+        name = repository.split("/", 1)[1] if "/" in repository else repository
+        return self.notary_roots.get(name) or self.notary_roots.get("*")
 
 
 def _text(document: Mapping[str, Any], name: str, where: str, size: int, required: bool = True) -> str:
@@ -174,11 +189,69 @@ def _clean_identity(item: object, where: str) -> dict[str, Any]:
     return {"issuer": issuer, "subject": subject, "subject_regexp": regexp}
 
 
+_KEY_ID = re.compile(r"^[0-9a-f]{64}$")
+_REPOSITORY = re.compile(r"^(\*|[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)$")
+_PINS_PER_REPOSITORY = 8
+
+
+def _clean_notary_pin(pin: object, where: str) -> str:
+    """A Notary root key: its TUF id (64 hex) or its PEM (a certificate or a public key)."""
+    if not isinstance(pin, str) or not pin.strip():
+        raise BadRequest(f"{where} must be a TUF key id (64 hex digits) or a PEM key or certificate")
+    text = pin.strip()
+    if _KEY_ID.match(text.lower()):
+        return text.lower()
+    limits.check_text(where, text, _PEM_BYTES)
+    if not text.startswith("-----BEGIN"):
+        raise BadRequest(f"{where} must be a TUF key id (64 hex digits) or a PEM key or certificate")
+    try:
+        if "CERTIFICATE" in text.split("\n", 1)[0]:
+            x509.load_pem_x509_certificate(text.encode())
+        else:
+            load_public_key(text)
+    except (InvalidKey, ValueError) as error:
+        raise BadRequest(f"{where} is not a PEM key or certificate: {error}") from None
+    return text + "\n"
+
+
+def _clean_notary(raw: Mapping[str, Any]) -> dict[str, Any]:
+    part = _object(raw, "notary", "trust")
+    unknown = sorted(set(part) - {"root_keys"})
+    if unknown:
+        raise BadRequest(f"unknown notary field {unknown[0][:64]!r}")
+    entries: list[dict[str, Any]] = []
+    for i, item in enumerate(_list(part, "root_keys", "notary")):
+        where = f"notary.root_keys[{i}]"
+        if not isinstance(item, Mapping):
+            raise BadRequest(f"{where} must be an object with repository and keys")
+        repository = _text(item, "repository", where, 255)
+        if not _REPOSITORY.match(repository):
+            raise BadRequest(f"{where}.repository {repository[:64]!r} is not a repository name of the project or *")
+        keys = item.get("keys")
+        if not isinstance(keys, list) or not keys or len(keys) > _PINS_PER_REPOSITORY:
+            raise BadRequest(f"{where}.keys must list 1 to {_PINS_PER_REPOSITORY} root keys")
+        entries.append(
+            {"repository": repository, "keys": [_clean_notary_pin(k, f"{where}.keys[{j}]") for j, k in enumerate(keys)]}
+        )
+    repositories = [entry["repository"] for entry in entries]
+    if len(set(repositories)) != len(repositories):
+        raise BadRequest("notary.root_keys: each repository is listed once")
+    return {"root_keys": entries}
+
+
 def clean_trust(raw: object, *, system: bool) -> dict[str, Any]:
     """The document as it is stored, every part checked (see the module's docstring)."""
     if not isinstance(raw, Mapping):
         raise BadRequest("a trust policy is a JSON object")
-    known = {"cosign_keys", "keyless", "trusted_root", "notation", "use_system_defaults", "inherit_index_signature"}
+    known = {
+        "cosign_keys",
+        "keyless",
+        "trusted_root",
+        "notation",
+        "notary",
+        "use_system_defaults",
+        "inherit_index_signature",
+    }
     unknown = sorted(set(raw) - known - {"update_time", "creation_time", "project_id"})
     if unknown:
         raise BadRequest(f"unknown trust policy field {unknown[0][:64]!r}")
@@ -221,16 +294,29 @@ def clean_trust(raw: object, *, system: bool) -> dict[str, Any]:
     level = notation_part.get("verification_level", "strict")
     if level not in _LEVELS:
         raise BadRequest(f"notation.verification_level must be one of {', '.join(_LEVELS)}")
+    verify_timestamp = notation_part.get("verify_timestamp", "always")
+    if verify_timestamp not in _VERIFY_TIMESTAMP:
+        raise BadRequest(f"notation.verify_timestamp must be one of {', '.join(_VERIFY_TIMESTAMP)}")
+    override = _object(notation_part, "verification_override", "notation")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in override.items()) or len(override) > 8:
+        raise BadRequest("notation.verification_override must map validations to actions")
     cleaned: dict[str, Any] = {
         "cosign_keys": keys,
         "keyless": {"identities": identities, "require_tlog": require_tlog},
         "trusted_root": root,
-        "notation": {"certificates": certificates, "trusted_identities": list(trusted), "verification_level": level},
+        "notation": {
+            "certificates": certificates,
+            "trusted_identities": list(trusted),
+            "verification_level": level,
+            "verification_override": dict(override),
+            "verify_timestamp": verify_timestamp,
+        },
+        "notary": _clean_notary(raw),
         "inherit_index_signature": _flag(raw, "inherit_index_signature", False),
     }
     if not system:
         cleaned["use_system_defaults"] = _flag(raw, "use_system_defaults", True)
-    if certificates or trusted:
+    if certificates or trusted or override:
         _notation_policy(cleaned["notation"], "trust")  # the statement must make sense
     return cleaned
 
@@ -239,16 +325,20 @@ def _notation_policy(part: Mapping[str, Any], scope: str) -> TrustPolicy:
     stores = list(dict.fromkeys(f"{c['type']}:{c['name']}" for c in part.get("certificates", [])))
     identities = list(part.get("trusted_identities") or ["*"])
     level = part.get("verification_level", "strict")
+    verification: dict[str, Any] = {"level": level, "verifyTimestamp": part.get("verify_timestamp", "always")}
+    if part.get("verification_override"):
+        verification["override"] = dict(part["verification_override"])
     statement: dict[str, Any] = {
         "name": scope,
         "registryScopes": ["*"],
-        "signatureVerification": {"level": level},
+        "signatureVerification": verification,
         "trustStores": stores,
         "trustedIdentities": identities,
     }
     if level == "skip":
         statement.pop("trustStores")
         statement.pop("trustedIdentities")
+        verification.pop("override", None)
     try:
         return TrustPolicy.parse(json.dumps({"version": "1.0", "trustPolicies": [statement]}))
     except InvalidPolicy as error:
@@ -264,7 +354,10 @@ def _merge(own: Mapping[str, Any], system: Mapping[str, Any] | None) -> TrustMat
     root: TrustedRoot | None = None
     certificates: list[dict[str, str]] = []
     trusted: list[str] = []
+    notary_roots: dict[str, tuple[str, ...]] = {}
     for part in parts:
+        for entry in (part.get("notary") or {}).get("root_keys", []):
+            notary_roots.setdefault(entry["repository"], tuple(entry["keys"]))  # the project's own first
         for entry in part.get("cosign_keys", []):
             key = load_public_key(entry["public_key"])
             keys.setdefault(key.key_id, key)
@@ -276,7 +369,8 @@ def _merge(own: Mapping[str, Any], system: Mapping[str, Any] | None) -> TrustMat
         notation_part = part.get("notation") or {}
         certificates += notation_part.get("certificates", [])
         trusted += notation_part.get("trusted_identities", [])
-    level = ((own.get("notation") or {}).get("verification_level")) or "strict"
+    own_notation = own.get("notation") or {}
+    level = own_notation.get("verification_level") or "strict"
     policy = None
     stores: dict[str, list[x509.Certificate]] = {}
     if certificates:
@@ -288,6 +382,8 @@ def _merge(own: Mapping[str, Any], system: Mapping[str, Any] | None) -> TrustMat
             "certificates": certificates,
             "trusted_identities": list(dict.fromkeys(trusted)),
             "verification_level": level,
+            "verification_override": own_notation.get("verification_override") or {},
+            "verify_timestamp": own_notation.get("verify_timestamp") or "always",
         }
         policy = _notation_policy(part, "project")
     return TrustMaterial(
@@ -299,6 +395,7 @@ def _merge(own: Mapping[str, Any], system: Mapping[str, Any] | None) -> TrustMat
         notation_policy=policy,
         notation_store=notation.TrustStore(stores),
         inherit_index_signature=bool(own.get("inherit_index_signature", False)),
+        notary_roots=notary_roots,
         fingerprint=hashlib.sha256(json.dumps([dict(p) for p in parts], sort_keys=True).encode()).hexdigest(),
     )
 
