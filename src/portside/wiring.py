@@ -562,14 +562,16 @@ def _management(
         scanning.worker.external = ExternalScans(
             accounts, scan_api, scanner_registry, scanning.service, robots, settings.base_url
         )
+        signing_keys = SigningKeys(SqlKeys(database.engine), site_signing_keys(settings), settings.push_signer)
         signer = ServerSigner(
             accounts,
-            SigningKeys(SqlKeys(database.engine), site_signing_keys(settings), settings.push_signer),
+            signing_keys,
             registry.manifests,
             registry.uploads,
             settings.base_url.split("://", 1)[-1],
         )
         trust.server_key = signer.public_key
+        trust.signers = (signing_keys.default, *(k for k in signing_keys.kinds() if k != signing_keys.default))
         registry.manifests.after_push = _each(scan_api.pushed, signer.pushed)
         # Projects' vulnerability policies read the scans' reports (Harbor's prevent_vul).
         registry.manifests.pull_gate = scan_api.pull_policy = PullPolicy(

@@ -249,3 +249,31 @@ def test_start_up_refuses_a_signer_it_cannot_use(tmp_path: Path, kms: Path) -> N
     )
     assert no_key.returncode == 2
     assert "portside: signing on push: the command signer: false exited with status 1" in no_key.stderr, no_key.stderr
+
+
+def test_the_settings_page_offers_the_configured_signers(server: Portside, kms: Path) -> None:
+    from tests.ui.test_projects import Browser
+
+    project = _project(server, sign_on_push="true")
+    browser = Browser(server, ADMIN)
+    try:
+        page = browser.get(f"/projects/{project}/settings").text
+        assert "The registry&#39;s default (command)" in page or "The registry's default (command)" in page
+        for kind in ("portside", "command", "plugin"):
+            assert f'<option value="{kind}">' in page, kind
+        saved = browser.post(
+            f"/projects/{project}/settings", {"part": "trust", "sign_on_push": "on", "sign_on_push_signer": "plugin"}
+        )
+        assert saved.status_code == 303
+        with httpx.Client(base_url=f"{server.url}/api/v2.0", auth=ADMIN, timeout=60) as client:
+            metadata = client.get(f"/projects/{project}").json()["metadata"]
+        assert metadata["sign_on_push_signer"] == "plugin" and metadata["sign_on_push"] == "true"
+        assert '<option value="plugin" selected>' in browser.get(f"/projects/{project}/settings").text
+        # Back to the registry's default: the metadata is emptied, not set to a kind.
+        browser.post(
+            f"/projects/{project}/settings", {"part": "trust", "sign_on_push": "on", "sign_on_push_signer": ""}
+        )
+        with httpx.Client(base_url=f"{server.url}/api/v2.0", auth=ADMIN, timeout=60) as client:
+            assert client.get(f"/projects/{project}").json()["metadata"].get("sign_on_push_signer", "") == ""
+    finally:
+        browser.close()

@@ -420,3 +420,59 @@ def test_the_editor_holds_no_inline_script_or_style(server: Portside, admin: Bro
         text = admin.get(path).text
         assert not re.search(r"<script(?![^>]*\bsrc=)", text), path
         assert "<style" not in text and " style=" not in text, path
+
+
+def test_timestamp_rule_and_overrides_are_saved_and_a_bad_override_is_refused(server: Portside, admin: Browser) -> None:
+    project = new_project(server, False)
+    certificate = {"certificate_name": "e2e", "certificate_type": "ca", "certificate": E2E_CERTIFICATE}
+    assert admin.post(settings(project), {"part": "trust-certificate-add", **certificate}).status_code == 303
+    form = {
+        "part": "trust-notation",
+        "trusted_identities": "",
+        "verification_level": "strict",
+        "verify_timestamp": "afterCertExpiry",
+        "override_expiry": "log",
+        "override_revocation": "skip",
+        "override_authenticity": "",
+    }
+    assert admin.post(settings(project), form).status_code == 303
+    notation = trust_of(server, project)["notation"]
+    assert notation["verify_timestamp"] == "afterCertExpiry"  # type: ignore[index]
+    assert notation["verification_override"] == {"expiry": "log", "revocation": "skip"}  # type: ignore[index]
+    page = admin.get(settings(project)).text
+    assert '<option value="afterCertExpiry" selected>' in page
+    assert re.search(r'name="override_expiry">.*?<option value="log" selected>', page, re.S)
+    refused = admin.post(settings(project), {**form, "override_authenticity": "skip", "verify_timestamp": "never"})
+    assert refused.status_code == 400 and "verify_timestamp" in error_of(refused.text, "notation")
+    assert trust_of(server, project)["notation"]["verify_timestamp"] == "afterCertExpiry"  # type: ignore[index]
+
+
+def test_a_notary_root_is_pinned_replaced_and_unpinned(server: Portside, admin: Browser) -> None:
+    project = new_project(server, False)
+    pinned = admin.post(
+        settings(project), {"part": "trust-notary-add", "notary_repository": "app", "notary_keys": "AB" * 32 + "\n"}
+    )
+    assert pinned.status_code == 303
+    assert trust_of(server, project)["notary"] == {"root_keys": [{"repository": "app", "keys": ["ab" * 32]}]}
+    page = admin.get(settings(project)).text
+    assert "ab" * 32 in page and "<code>app</code>" in page
+    # A PEM key, several lines, is one pin; the same repository again replaces its pin.
+    pem = COSIGN_KEY
+    assert (
+        admin.post(
+            settings(project),
+            {"part": "trust-notary-add", "notary_repository": "app", "notary_keys": f"{'cd' * 32}\n{pem}"},
+        ).status_code
+        == 303
+    )
+    [entry] = trust_of(server, project)["notary"]["root_keys"]  # type: ignore[index]
+    assert entry["repository"] == "app" and entry["keys"][0] == "cd" * 32 and "BEGIN PUBLIC KEY" in entry["keys"][1]
+    refused = admin.post(
+        settings(project), {"part": "trust-notary-add", "notary_repository": "*", "notary_keys": "not a key"}
+    )
+    assert refused.status_code == 400 and "notary.root_keys[1].keys[0]" in error_of(refused.text, "notary_keys")
+    assert textarea_of(refused.text, "trust-notary-keys") == "not a key"
+    assert admin.post(settings(project), {"part": "trust-notary-remove", "notary_repository": "app"}).status_code == 303
+    assert trust_of(server, project)["notary"] == {"root_keys": []}
+    gone = admin.post(settings(project), {"part": "trust-notary-remove", "notary_repository": "app"})
+    assert gone.status_code == 404 and "no Notary root is pinned" in error_of(gone.text, "notary")

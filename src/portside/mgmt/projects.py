@@ -70,7 +70,7 @@ def _clean_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
             text = text.lower()
             if text not in SEVERITIES:
                 raise BadRequest(f"metadata.severity must be one of {', '.join(SEVERITIES)}")
-        if key == "sign_on_push_signer" and text not in SIGNER_KINDS:
+        if key == "sign_on_push_signer" and text and text not in SIGNER_KINDS:  # "": the default
             raise BadRequest(f"metadata.sign_on_push_signer must be one of {', '.join(SIGNER_KINDS)}")
         if key == "require_signature" and text:
             text = text.lower()

@@ -347,6 +347,10 @@ class SigningKeys:
             raise ValueError(f"the default signer {default!r} is not configured")
         self.default = default
 
+    def kinds(self) -> tuple[str, ...]:
+        """The signers a project may pick here: Portside's own key and those configured."""
+        return ("portside", *sorted(self._site))
+
     def for_project(self, project: Project) -> SigningKey:
         """SigningFailed when the project names a kind this registry has not configured."""
         kind = project.metadata.get("sign_on_push_signer") or self.default

@@ -407,6 +407,8 @@ class TrustPolicyService:
         # The public key Portside signs a project's pushes with (mgmt/server_signing.py), which
         # the project trusts; None: nothing is signed on push.
         self.server_key: Callable[[Project], Awaitable[str | None]] | None = None
+        # The signers a project may sign on push with here, the registry's default first.
+        self.signers: tuple[str, ...] = ("portside",)
 
     async def server_key_of(self, project: Project) -> str | None:
         return await self.server_key(project) if self.server_key is not None else None

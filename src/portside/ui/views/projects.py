@@ -256,6 +256,9 @@ async def _trust_of(
     named = {word.strip() for word in project.metadata.get("require_signature", "").lower().split(",")}
     everything = "any" in named
     editor["signature_kinds"] = [(word, title, everything or word in named) for word, title in SIGNATURE_KINDS]
+    # The signers this registry configures, its default first; a project's pick, if any.
+    editor["signers"] = list(trust.signers if trust is not None else ("portside",))
+    editor["signer"] = project.metadata.get("sign_on_push_signer", "")
     return editor
 
 
@@ -329,6 +332,8 @@ async def _update_trust(request: Request, who: Visitor, project: Project, form: 
             "sign_on_push": "true" if form.get("sign_on_push") == "on" else "false",
             "require_signature": ",".join(form.getlist("require_signature")),
         }
+        if "sign_on_push_signer" in form:
+            metadata["sign_on_push_signer"] = form.get("sign_on_push_signer", "")
         await services.projects.update(who.principal, project.name, None, metadata)
     await trust.set_project(who.principal, project.name, change.document)
     return change.notice

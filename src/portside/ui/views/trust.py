@@ -3,7 +3,8 @@ share (templates/trust/_editor.html): what the page shows of a policy document, 
 each of its forms changes in it.
 
 Each form changes one part of the stored document (a cosign key, a keyless identity, the
-trusted root, a Notation certificate, Notation's identities and level, the switches) and
+trusted root, a Notation certificate, Notation's identities, level, timestamp rule and
+overrides, a repository's pinned Notary root, the switches) and
 the view hands the whole document back to TrustPolicyService, which checks everything:
 nothing here reads a key, a certificate, a pattern or a root. What the service refuses is
 shown next to the form that was sent (`FIELDS`), with what was typed in it.
@@ -32,6 +33,8 @@ FIELDS = {
     "trust-certificate-add": "certificate",
     "trust-certificate-remove": "certificates",
     "trust-notation": "notation",
+    "trust-notary-add": "notary_keys",
+    "trust-notary-remove": "notary",
 }
 # What a person types into the forms, shown back when the service refuses it.
 TYPED = (
@@ -46,6 +49,10 @@ TYPED = (
     "certificate",
     "trusted_identities",
     "verification_level",
+    "verify_timestamp",
+    *(f"override_{validation}" for validation in ("authenticity", "authenticTimestamp", "expiry", "revocation")),
+    "notary_repository",
+    "notary_keys",
 )
 # The Notary Project's trust store types and verification levels, as its spec names them,
 # with what the page says of each (the service refuses any other).
@@ -53,6 +60,13 @@ STORE_TYPE_TITLES = {
     "ca": "Certificate authority (ca)",
     "signingAuthority": "Signing authority (signingAuthority)",
     "tsa": "Timestamping authority (tsa)",
+}
+# What the Notary Project lets a statement's `override` change, and to what.
+OVERRIDABLE = ("authenticity", "authenticTimestamp", "expiry", "revocation")
+OVERRIDE_ACTIONS = ("enforce", "log", "skip")
+TIMESTAMP_TITLES = {
+    "always": "always: a listed TSA must vouch for every signature",
+    "afterCertExpiry": "afterCertExpiry: only once the signing certificate has expired",
 }
 LEVEL_TITLES = {
     "strict": "strict: every check is enforced",
@@ -78,7 +92,22 @@ def _notation(document: Mapping[str, Any]) -> dict[str, Any]:
     found["certificates"] = list(found.get("certificates", []))
     found["trusted_identities"] = list(found.get("trusted_identities", []))
     found.setdefault("verification_level", "strict")
+    found.setdefault("verify_timestamp", "always")
+    found["verification_override"] = dict(found.get("verification_override") or {})
     return found
+
+
+def _notary_roots(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [dict(entry) for entry in (document.get("notary") or {}).get("root_keys", [])]
+
+
+def _pin_title(pin: str) -> str:
+    """A pinned Notary root key as a person can tell it: a TUF id, or a PEM's first line."""
+    text = pin.strip()
+    if text.startswith("-----BEGIN"):
+        body = "".join(text.splitlines()[1:-1])
+        return f"{text.splitlines()[0].strip('-').strip().lower()} …{body[-16:]}"
+    return text
 
 
 def editor(
@@ -91,6 +120,9 @@ def editor(
     if "trusted_identities" not in form:
         form["trusted_identities"] = "\n".join(notation["trusted_identities"])
     form.setdefault("verification_level", notation["verification_level"])
+    form.setdefault("verify_timestamp", notation["verify_timestamp"])
+    for validation in OVERRIDABLE:
+        form.setdefault(f"override_{validation}", notation["verification_override"].get(validation, ""))
     return {
         "system": system,
         "may_update": may_update,
@@ -102,6 +134,14 @@ def editor(
         "trusted_identities": notation["trusted_identities"],
         "verification_level": notation["verification_level"],
         "levels": list(LEVEL_TITLES.items()),
+        "verify_timestamp": notation["verify_timestamp"],
+        "timestamp_choices": list(TIMESTAMP_TITLES.items()),
+        "overrides": [(v, notation["verification_override"].get(v, "")) for v in OVERRIDABLE],
+        "override_actions": list(OVERRIDE_ACTIONS),
+        "notary_roots": [
+            {"repository": entry["repository"], "keys": [_pin_title(k) for k in entry.get("keys", [])]}
+            for entry in _notary_roots(document)
+        ],
         "store_types": list(STORE_TYPE_TITLES.items()),
         "use_system_defaults": bool(document.get("use_system_defaults", True)),
         "inherit_index_signature": bool(document.get("inherit_index_signature", False)),
@@ -118,6 +158,23 @@ def typed_in(form: Mapping[str, str]) -> dict[str, str]:
     if form.get("trusted_root_file", "").strip():
         typed["trusted_root"] = form["trusted_root_file"]
     return typed
+
+
+def _pins(text: str) -> list[str]:
+    """The keys typed one a line: TUF ids each on its line, a PEM block kept whole."""
+    pins: list[str] = []
+    block: list[str] = []
+    for line in text.splitlines():
+        if block or line.strip().startswith("-----BEGIN"):
+            block.append(line.strip())
+            if line.strip().startswith("-----END"):
+                pins.append("\n".join(block))
+                block = []
+        elif line.strip():
+            pins.append(line.strip())
+    if block:
+        pins.append("\n".join(block))  # an unfinished PEM: the service says so
+    return pins
 
 
 def edited(document: Mapping[str, Any], form: Mapping[str, str], *, system: bool) -> TrustChange:
@@ -205,6 +262,28 @@ def edited(document: Mapping[str, Any], form: Mapping[str, str], *, system: bool
         lines = form.get("trusted_identities", "").splitlines()
         notation["trusted_identities"] = [line.strip() for line in lines if line.strip()]
         notation["verification_level"] = form.get("verification_level", "strict")
+        notation["verify_timestamp"] = form.get("verify_timestamp", "always")
+        notation["verification_override"] = {
+            validation: form[f"override_{validation}"]
+            for validation in OVERRIDABLE
+            if form.get(f"override_{validation}", "")
+        }
         changed["notation"] = notation
         return TrustChange(changed, "Notation verification saved.")
+    if part == "trust-notary-add":
+        roots = _notary_roots(document)
+        repository = form.get("notary_repository", "").strip()
+        keys = [line.strip() for line in _pins(form.get("notary_keys", ""))]
+        roots = [entry for entry in roots if entry["repository"] != repository]  # replaced, if pinned before
+        roots.append({"repository": repository, "keys": keys})
+        changed["notary"] = {"root_keys": roots}
+        return TrustChange(changed, f"Notary root pinned for {repository or 'the repository'}.")
+    if part == "trust-notary-remove":
+        roots = _notary_roots(document)
+        repository = form.get("notary_repository", "")
+        kept = [entry for entry in roots if entry["repository"] != repository]
+        if len(kept) == len(roots):
+            raise NotFound(f"no Notary root is pinned for {repository[:80]!r}")
+        changed["notary"] = {"root_keys": kept}
+        return TrustChange(changed, f"Notary root of {repository} unpinned: trusted on first use again.")
     raise BadRequest(f"unknown part of the trust policy {part[:40]!r}")
