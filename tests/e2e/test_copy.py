@@ -24,7 +24,7 @@ from portside.remote.client import RemoteRegistry
 from portside.remote.copy import Copier, CopyOptions, CopyReport
 from portside.remote.errors import RemoteProtocolError
 from portside.remote.transfer import blob_exists, list_referrers, list_tags, manifest_digest
-from tests.e2e.clients import Podman, require, run
+from tests.e2e.clients import Podman, require, run, skopeo
 from tests.e2e.images import (
     OCI_CONFIG,
     OCI_INDEX,
@@ -32,6 +32,7 @@ from tests.e2e.images import (
     OciLayout,
     busybox_layout,
     canonical_json,
+    sha256_digest,
     two_platform_layout,
 )
 from tests.e2e.loopback_proxy import proxy
@@ -445,3 +446,34 @@ def test_copied_image_runs_under_podman(peers: dict[str, Peer], podman: Podman, 
     podman("pull", "--tls-verify=false", "--creds", dist.creds, ref)
     out = podman("run", "--rm", ref, "cat", "/etc/marker")
     assert out.stdout.strip() == "copied and run"
+
+
+def test_oci_layouts_as_source_and_destination(peers: dict[str, Peer], tmp_path: Path) -> None:
+    central = peers["portside"]
+    layout, index, _, images = two_platform_layout(tmp_path / "src", tag="multi", name="layouts")
+    creds = ("--dest-creds", central.creds)
+    up = json.loads(
+        _portside(
+            "copy", "--all", "--json", *creds, f"oci:{layout.root}:multi", f"{central.host}/library/from-oci"
+        ).stdout
+    )
+    assert up["destination_digest"] == index.digest and up["tags"] == ["multi"]
+    assert ask(central, lambda r: manifest_digest(r, "library/from-oci", "multi")) == index.digest
+
+    out = tmp_path / "out"
+    pushed = f"{central.host}/library/from-oci:multi"
+    down = _portside("copy", "--all", "--json", "--src-creds", central.creds, pushed, f"oci:{out}:copied")
+    assert json.loads(down.stdout)["destination_digest"] == index.digest
+    raw = skopeo("inspect", "--raw", f"oci:{out}:copied").stdout.encode()
+    assert sha256_digest(raw) == index.digest
+    for image in images:
+        for blob in (image.config, *image.layers):
+            assert (out / "blobs" / "sha256" / blob.digest.split(":")[1]).read_bytes() == layout.blob(blob.digest)
+    # a new index of one platform of it, in a layout named without a tag: the source's tag
+    arm = json.loads(
+        _portside("copy", "--json", "--platform", "linux/arm64", f"oci:{out}:copied", f"oci:{tmp_path / 'arm'}").stdout
+    )
+    assert arm["filtered"] and arm["tags"] == ["copied"]
+    raw = skopeo("inspect", "--raw", f"oci:{tmp_path / 'arm'}:copied").stdout.encode()
+    assert sha256_digest(raw) == arm["destination_digest"]
+    assert [m["digest"] for m in json.loads(raw)["manifests"]] == [images[1].manifest.digest]

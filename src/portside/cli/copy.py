@@ -22,7 +22,9 @@ import json
 import platform
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -30,8 +32,8 @@ import typer
 from portside.cli.sign import PasswordStdinOption, UsernameOption, _authorization, parse_image
 
 if TYPE_CHECKING:
-    from portside.remote.client import RemoteRegistry
     from portside.remote.copy import CopyOptions, ProgressListener
+    from portside.remote.endpoints import Target
 
 __all__ = ["copy", "sync", "EXIT_FAILED", "EXIT_USAGE", "EXIT_UNAUTHORIZED", "EXIT_NOT_FOUND"]
 
@@ -62,6 +64,13 @@ class _Side:
     repository: str
     reference: str | None  # a tag or digest; None for a repository (sync)
     base_url: str
+    layout: Path | None = None  # an OCI layout directory rather than a registry
+
+    def authorization(self, username: str | None = None, password_stdin: bool = False) -> str | None:
+        return None if self.layout is not None else _authorization(self.host, username, password_stdin)
+
+    def where(self) -> str:
+        return f"oci:{self.layout}" if self.layout is not None else f"{self.host}/{self.repository}"
 
 
 def _fail(message: str, code: int, as_json: bool) -> typer.Exit:
@@ -72,9 +81,24 @@ def _fail(message: str, code: int, as_json: bool) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _layout_side(text: str) -> _Side:
+    """`oci:DIR`, `oci:DIR:tag` or `oci:DIR@sha256:…`."""
+    rest = text.removeprefix("oci:")
+    reference: str | None = None
+    if "@" in rest:
+        rest, _, reference = rest.rpartition("@")
+    elif ":" in rest and "/" not in rest.rsplit(":", 1)[1]:
+        rest, _, reference = rest.rpartition(":")
+    if not rest:
+        raise ValueError(f"{text!r} names no directory: write oci:DIR[:tag]")
+    return _Side("", Path(rest).name, reference or None, "", Path(rest))
+
+
 def _side(text: str, *, image: bool, as_json: bool) -> _Side:
     text = text.removeprefix("docker://")
     try:
+        if text.startswith("oci:"):
+            return _layout_side(text)
         if image:
             ref = parse_image(text)
             return _Side(ref.host, ref.repository, ref.digest or ref.tag, ref.base_url)
@@ -144,15 +168,25 @@ def _options(
     )
 
 
-def _clients(src: _Side, dst: _Side, src_auth: str | None, dst_auth: str | None) -> tuple[Any, Any]:
+async def _endpoint(side: _Side, authorization: str | None, stack: AsyncExitStack) -> Target:
+    """The registry (closed with `stack`) or the OCI layout a side names."""
     from portside.remote.client import RemoteRegistry
+    from portside.remote.endpoints import RegistryEndpoint
+    from portside.remote.layout import LayoutEndpoint
 
-    return RemoteRegistry(src.base_url, src_auth, timeout=120.0), RemoteRegistry(dst.base_url, dst_auth, timeout=120.0)
+    if side.layout is not None:
+        return LayoutEndpoint(side.layout)
+    registry = await stack.enter_async_context(RemoteRegistry(side.base_url, authorization, timeout=120.0))
+    return RegistryEndpoint(registry)
 
 
 def copy(
-    source: Annotated[str, typer.Argument(help="host:port/repository:tag or …@sha256:… (docker:// optional)")],
-    destination: Annotated[str, typer.Argument(help="host:port/repository, or …:tag (docker:// optional)")],
+    source: Annotated[
+        str, typer.Argument(help="host:port/repository:tag or …@sha256:… (docker:// optional), or oci:DIR:tag")
+    ],
+    destination: Annotated[
+        str, typer.Argument(help="host:port/repository, or …:tag (docker:// optional), or oci:DIR:tag")
+    ],
     all_platforms: AllOption = False,
     platform_filter: PlatformOption = None,
     referrers: ReferrersOption = False,
@@ -166,37 +200,39 @@ def copy(
     password_stdin: PasswordStdinOption = False,
     chunk_size: ChunkOption = 8 << 20,
 ) -> None:
-    """Copy an image or index from one registry to another (without --all or --platform, an
-    index gives the image of this machine's platform)."""
+    """Copy an image or index between registries and OCI layout directories (without --all
+    or --platform, an index gives the image of this machine's platform)."""
     src = _side(source, image=True, as_json=as_json)
     dst = _side(destination, image=True, as_json=as_json)
     if all_platforms and platform_filter:
         raise _fail("--all and --platform exclude each other", EXIT_USAGE, as_json)
     platforms = _platforms(platform_filter, as_json)
-    src_auth = _creds(src_creds) or _authorization(src.host, None, False)
-    dst_auth = _creds(dest_creds) or _authorization(dst.host, username, password_stdin)
-    # A destination named without a tag takes the source's tag (none for a digest).
-    explicit_tag = ":" in destination.removeprefix("docker://").rsplit("/", 1)[-1] or "@" in destination
+    src_auth = _creds(src_creds) or src.authorization()
+    dst_auth = _creds(dest_creds) or dst.authorization(username, password_stdin)
+    # A destination named without a tag takes the source's tag (none for a digest; an OCI
+    # layout, which finds images only by tag, then takes `latest`).
+    named = destination.removeprefix("docker://")
+    explicit_tag = dst.reference if dst.reference and ":" not in dst.reference and named != dst.where() else None
+    if dst.layout is not None:
+        explicit_tag = dst.reference if dst.reference and ":" not in dst.reference else None
     listener, stop = _listener(as_json)
 
     async def work() -> dict[str, Any]:
         from portside.remote.copy import Copier, platform_child
 
-        source_registry, target_registry = _clients(src, dst, src_auth, dst_auth)
-        async with source_registry, target_registry:
-            copier = Copier(
-                source_registry,
-                target_registry,
-                _options(all_tags, platforms, referrers, speed, jobs, chunk_size),
-                listener,
-            )
+        async with AsyncExitStack() as stack:
+            source_end = await _endpoint(src, src_auth, stack)
+            target_end = await _endpoint(dst, dst_auth, stack)
+            options = _options(all_tags, platforms, referrers, speed, jobs, chunk_size)
+            copier = Copier(source_end, target_end, options, listener)
             reference = src.reference or "latest"
-            digest = await _digest(source_registry, src.repository, reference)
+            digest = reference if ":" in reference else await source_end.resolve(src.repository, reference)
             if not all_platforms and platforms is None:
-                child = await platform_child(source_registry, src.repository, digest, host_platform())
+                child = await platform_child(source_end, src.repository, digest, host_platform())
                 digest = child or digest
-            source_tag = None if ":" in reference else reference
-            tag = dst.reference if explicit_tag and dst.reference and ":" not in dst.reference else source_tag
+            tag = explicit_tag or (None if ":" in reference else reference)
+            if tag is None and dst.layout is not None:
+                tag = "latest"
             report = await copier.copy(src.repository, digest, dst.repository, tags=[tag] if tag else [])
             return report.as_dict()
 
@@ -207,19 +243,14 @@ def copy(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    what = f"{dst.host}/{dst.repository}@{result['destination_digest']}"
     blobs = result["blobs"]
     typer.echo(
-        f"copied {what}"
+        f"copied {dst.where()}@{result['destination_digest']}"
         + (f" (a new index of {platform_filter}; the source's is {result['digest']})" if result["filtered"] else "")
         + f"; tags: {', '.join(result['tags']) or 'none'}; blobs: {blobs['copied']} copied, "
         f"{blobs['mounted']} mounted, {blobs['present']} already there; {len(result['referrers'])} referrers",
         err=True,
     )
-
-
-async def _digest(registry: RemoteRegistry, repository: str, reference: str) -> str:
-    return reference if ":" in reference else await registry.resolve(repository, reference)
 
 
 def sync(
@@ -243,27 +274,27 @@ def sync(
     namespace = source.endswith("/")
     src = _side(source, image=False, as_json=as_json)
     dst = _side(destination, image=False, as_json=as_json)
+    if namespace and (src.layout is not None or dst.layout is not None):
+        raise _fail("an OCI layout holds one repository: name it without a trailing /", EXIT_USAGE, as_json)
     platforms = _platforms(platform_filter, as_json)
-    src_auth = _creds(src_creds) or _authorization(src.host, None, False)
-    dst_auth = _creds(dest_creds) or _authorization(dst.host, username, password_stdin)
+    src_auth = _creds(src_creds) or src.authorization()
+    dst_auth = _creds(dest_creds) or dst.authorization(username, password_stdin)
     listener, stop = _listener(as_json)
 
     async def work() -> list[dict[str, Any]]:
         from portside.remote.copy import Copier, sync_repository
+        from portside.remote.endpoints import RegistryEndpoint
         from portside.remote.transfer import catalog
 
-        source_registry, target_registry = _clients(src, dst, src_auth, dst_auth)
-        async with source_registry, target_registry:
-            copier = Copier(
-                source_registry,
-                target_registry,
-                _options(False, platforms, referrers, speed, jobs, chunk_size),
-                listener,
-            )
+        async with AsyncExitStack() as stack:
+            source_end = await _endpoint(src, src_auth, stack)
+            target_end = await _endpoint(dst, dst_auth, stack)
+            options = _options(False, platforms, referrers, speed, jobs, chunk_size)
+            copier = Copier(source_end, target_end, options, listener)
             pairs = [(src.repository, dst.repository)]
-            if namespace:
+            if namespace and isinstance(source_end, RegistryEndpoint):
                 prefix = src.repository + "/"
-                names = [name for name in await catalog(source_registry) if name.startswith(prefix)]
+                names = [name for name in await catalog(source_end.registry) if name.startswith(prefix)]
                 pairs = [(name, f"{dst.repository}/{name.removeprefix(prefix)}") for name in sorted(names)]
             return [(await sync_repository(copier, s, d)).as_dict() for s, d in pairs]
 
@@ -277,7 +308,7 @@ def sync(
     for result in results:
         tags = [tag for copy in result["copied"] for tag in copy["tags"]]
         typer.echo(
-            f"synced {result['source_repository']} → {dst.host}/{result['destination_repository']}: "
+            f"synced {result['source_repository']} → {result['destination_repository']}: "
             f"{len(tags)} tags copied ({', '.join(tags) or 'none'}), {len(result['unchanged'])} unchanged",
             err=True,
         )

@@ -4,7 +4,9 @@ sync` and replication all do it.
     report = await Copier(source, target, CopyOptions(all_tags=True)).copy("app", "v1", "mirror/app")
 
 `source` and `target` are `RemoteRegistry` clients, wherever their endpoints and credentials
-were configured. What is copied, in the order the destination needs it:
+were configured, or other endpoints (`portside.remote.endpoints`: an OCI layout directory).
+One Copier serves one run (a command, a replication execution): it remembers what it has
+copied and does not ask again. What is copied, in the order the destination needs it:
 
 * the manifest a tag or digest names, and with `all_tags` every tag of the source pointing
   at that digest; an index's children first (with `platforms`, only those children, which
@@ -37,17 +39,9 @@ from typing import Any, Literal
 
 from portside.oci import mediatypes as mt
 from portside.remote.client import RemoteRegistry
+from portside.remote.endpoints import RegistryEndpoint, Source, Target, Upload
 from portside.remote.errors import RemoteError, RemoteNotFound, RemoteProtocolError, RemoteUnreachable
-from portside.remote.transfer import (
-    Mounted,
-    RangeRefused,
-    UploadSession,
-    blob_exists,
-    list_referrers,
-    list_tags,
-    manifest_digest,
-    start_upload,
-)
+from portside.remote.transfer import RangeRefused
 
 __all__ = [
     "BlobOutcome",
@@ -143,7 +137,7 @@ def matches_platform(platform: Any, wanted: str) -> bool:
     return len(parts) < 3 or platform.get("variant") == parts[2]
 
 
-async def platform_child(registry: RemoteRegistry, repository: str, digest: str, wanted: str) -> str | None:
+async def platform_child(registry: Source, repository: str, digest: str, wanted: str) -> str | None:
     """The digest of the child of index `digest` for platform `wanted`, or None when
     `digest` is no index; RemoteNotFound when the index has no such child."""
     manifest = await registry.manifest(repository, digest)
@@ -188,12 +182,13 @@ class Copier:
 
     def __init__(
         self,
-        source: RemoteRegistry,
-        target: RemoteRegistry,
+        source: Source | RemoteRegistry,
+        target: Target | RemoteRegistry,
         options: CopyOptions | None = None,
         progress: ProgressListener | None = None,
     ) -> None:
-        self.source, self.target = source, target
+        self.source: Source = RegistryEndpoint(source) if isinstance(source, RemoteRegistry) else source
+        self.target: Target = RegistryEndpoint(target) if isinstance(target, RemoteRegistry) else target
         self.options = options or CopyOptions()
         self.progress = progress or ProgressListener()
         self._jobs = asyncio.Semaphore(max(1, self.options.jobs))
@@ -224,16 +219,16 @@ class Copier:
         found = await self.resolve_tags(self.source, repository)
         return sorted(tag for tag, named in found.items() if named == digest)
 
-    async def resolve_tags(self, registry: RemoteRegistry, repository: str) -> dict[str, str]:
+    async def resolve_tags(self, registry: Source, repository: str) -> dict[str, str]:
         """Every tag of `repository` there and the digest it names (HEADs, `jobs` at a time)."""
         try:
-            tags = await list_tags(registry, repository)
+            tags = await registry.tags(repository)
         except RemoteNotFound:
             return {}
 
         async def one(tag: str) -> tuple[str, str | None]:
             async with self._jobs:
-                return tag, await manifest_digest(registry, repository, tag)
+                return tag, await registry.tag_digest(repository, tag)
 
         pairs = await asyncio.gather(*(one(tag) for tag in tags))
         return {tag: digest for tag, digest in pairs if digest is not None}
@@ -257,7 +252,7 @@ class Copier:
             body = self._filtered(content, digest)
             content = _json(body, digest)
         pushed = digest if not filtering else "sha256:" + hashlib.sha256(body).hexdigest()
-        if await manifest_digest(self.target, dst_repo, pushed) is None:
+        if await self.target.tag_digest(dst_repo, pushed) is None:
             if media_type in mt.INDEXES:
                 children = [entry["digest"] for entry in content.get("manifests") or [] if _has_digest(entry)]
                 await asyncio.gather(
@@ -292,14 +287,16 @@ class Copier:
         # of the source index do not name it.
         return json.dumps({**index, "manifests": kept}, indent=3).encode()
 
-    async def _tag(self, dst_repo: str, tag: str, digest: str, report: CopyReport) -> None:
-        if await manifest_digest(self.target, dst_repo, tag) != digest:
+    async def _tag(self, dst_repo: str, tag: str, digest: str, report: CopyReport, *, own: bool = True) -> None:
+        """Point `tag` at `digest`; `own`: a tag of the artifact (not of a referrer) for the report."""
+        if await self.target.tag_digest(dst_repo, tag) != digest:
             manifest = await self._destination_manifest(dst_repo, digest)
             await self.target.put_manifest(dst_repo, tag, manifest[0], manifest[1])
             self.progress.manifest_done(dst_repo, tag, digest, "tagged")
         else:
             self.progress.manifest_done(dst_repo, tag, digest, "present")
-        report.tags.append(tag)
+        if own:
+            report.tags.append(tag)
 
     async def _destination_manifest(self, dst_repo: str, digest: str) -> tuple[bytes, str]:
         # Tagging re-sends the bytes the destination holds (a filtered index exists only there).
@@ -316,7 +313,7 @@ class Copier:
     async def _copy_referrers(self, src_repo: str, dst_repo: str, digest: str, report: CopyReport, depth: int) -> str:
         algorithm, _, hexpart = digest.partition(":")
         fallback = f"{algorithm}-{hexpart}"
-        descriptors = await list_referrers(self.source, src_repo, digest)
+        descriptors = await self.source.referrers(src_repo, digest)
         if descriptors is None:
             descriptors = await self._fallback_index(self.source, src_repo, fallback)
         for descriptor in descriptors:
@@ -326,23 +323,23 @@ class Copier:
             await self._merge_fallback(dst_repo, fallback, descriptors)
         for suffix in _COSIGN_SUFFIXES:
             tag = fallback + suffix
-            named = await manifest_digest(self.source, src_repo, tag)
+            named = await self.source.tag_digest(src_repo, tag)
             if named is not None:
                 await self._manifest(src_repo, dst_repo, named, report, top=False, depth=depth + 1)
-                await self._tag(dst_repo, tag, named, report)
+                await self._tag(dst_repo, tag, named, report, own=False)
                 report.referrers.append(named)
         return digest
 
     async def _has_referrers_api(self, dst_repo: str, digest: str) -> bool:
         if dst_repo not in self._referrers_api:
-            self._referrers_api[dst_repo] = await list_referrers(self.target, dst_repo, digest) is not None
+            self._referrers_api[dst_repo] = await self.target.referrers(dst_repo, digest) is not None
         return self._referrers_api[dst_repo]
 
-    async def _fallback_index(self, registry: RemoteRegistry, repository: str, tag: str) -> list[dict[str, Any]]:
-        try:
-            found = await registry.manifest_by_tag(repository, tag)
-        except RemoteNotFound:
+    async def _fallback_index(self, registry: Source, repository: str, tag: str) -> list[dict[str, Any]]:
+        named = await registry.tag_digest(repository, tag)
+        if named is None:
             return []
+        found = await registry.manifest(repository, named)
         if found.media_type != mt.OCI_INDEX:
             return []
         return [entry for entry in _json(found.body, tag).get("manifests") or [] if _has_digest(entry)]
@@ -382,21 +379,19 @@ class Copier:
             return outcome
 
     async def _place(self, src_repo: str, dst_repo: str, digest: str, size: int, report: CopyReport) -> BlobOutcome:
-        if await blob_exists(self.target, dst_repo, digest):
+        if await self.target.has_blob(dst_repo, digest):
             return "present"
-        session: UploadSession | None = None
+        session: Upload | None = None
         origin = await self._mount_origin(src_repo, dst_repo, digest)
         if origin is not None:
-            started = await start_upload(self.target, dst_repo, mount=digest, source=origin)
-            if isinstance(started, Mounted):
+            session = await self.target.mount(dst_repo, digest, origin)
+            if session is None:
                 return "mounted"
-            session = started  # declined: the session it opened serves the upload
+            # declined: the session it opened serves the upload
         for attempt in range(self.options.retries + 1):
             try:
                 if session is None:
-                    started = await start_upload(self.target, dst_repo)
-                    assert isinstance(started, UploadSession)
-                    session = started
+                    session = await self.target.upload(dst_repo)
                 await self._upload(session, src_repo, digest, size, report)
                 return "copied"
             except _ChunkedRefused:
@@ -424,14 +419,14 @@ class Copier:
         if candidates:
             return candidates[0]
         others = list(self.options.mount_from)
-        if self.source.base_url == self.target.base_url:
+        if self.source.name == self.target.name:
             others.insert(0, src_repo)  # a copy within one registry
         for repo in others:
-            if repo != dst_repo and await blob_exists(self.target, repo, digest):
+            if repo != dst_repo and await self.target.has_blob(repo, digest):
                 return repo
         return None
 
-    async def _upload(self, session: UploadSession, src_repo: str, digest: str, size: int, report: CopyReport) -> None:
+    async def _upload(self, session: Upload, src_repo: str, digest: str, size: int, report: CopyReport) -> None:
         """Stream the blob from the source into `session`, from the offset the destination
         holds. The source's bytes are hashed as they come (`RemoteRegistry.blob` raises
         instead of yielding the last piece when they do not match), and the PUT that makes
@@ -456,7 +451,7 @@ class Copier:
         await session.finish(digest, bytes(held))
         report.bytes_copied += len(held)
 
-    async def _patch(self, session: UploadSession, data: bytes, report: CopyReport) -> None:
+    async def _patch(self, session: Upload, data: bytes, report: CopyReport) -> None:
         first = session.offset == 0
         try:
             await session.patch(data)
