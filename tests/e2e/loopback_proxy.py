@@ -21,9 +21,16 @@ _REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP/1\.1\r
 
 
 class LoopbackProxy:
-    def __init__(self, target_port: int, *, cut_after: int | None = None, replace: tuple[bytes, bytes] | None = None):
+    def __init__(
+        self,
+        target_port: int,
+        *,
+        cut_after: int | None = None,
+        replace: tuple[bytes, bytes] | None = None,
+        port: int | None = None,
+    ):
         self.target_port = target_port
-        self.port = free_port()
+        self.port = port or free_port()
         self.cut_after = cut_after
         self.replace = replace
         self.sent = 0  # bytes from clients to the registry

@@ -22,7 +22,8 @@ import pytest
 
 from portside.remote.client import RemoteRegistry
 from portside.remote.copy import Copier, CopyOptions, CopyReport
-from portside.remote.errors import RemoteProtocolError
+from portside.remote.errors import RemoteProtocolError, RemoteUnreachable
+from portside.remote.journal import FileJournal
 from portside.remote.transfer import blob_exists, list_referrers, list_tags, manifest_digest
 from tests.e2e.clients import Podman, require, run, skopeo
 from tests.e2e.images import (
@@ -477,3 +478,31 @@ def test_oci_layouts_as_source_and_destination(peers: dict[str, Peer], tmp_path:
     raw = skopeo("inspect", "--raw", f"oci:{tmp_path / 'arm'}:copied").stdout.encode()
     assert sha256_digest(raw) == arm["destination_digest"]
     assert [m["digest"] for m in json.loads(raw)["manifests"]] == [images[1].manifest.digest]
+
+
+def test_a_copy_run_again_resumes_the_upload_an_ended_run_left(peers: dict[str, Peer], tmp_path: Path) -> None:
+    src, dst = peers["portside"], peers["edge"]
+    chunk = 256 * 1024
+    layer = os.urandom(4 * chunk + 1000)
+    layout, digest, layer_digest = _raw_image(tmp_path / "big", layer, "big")
+    asyncio.run(push_layout(src, src.repo("rerun"), layout.root))
+    journal_path = tmp_path / "uploads.json"
+    options = CopyOptions(chunk_size=chunk, retries=0)  # the first run gives up at the cut
+
+    async def run_copy(url: str) -> CopyReport:
+        async with src.client() as source, dst.client(url) as target:
+            copier = Copier(source, target, options, journal=FileJournal(journal_path))
+            return await copier.copy(src.repo("rerun"), digest, dst.repo("rerun"))
+
+    with proxy(dst.port, cut_after=int(2.5 * chunk)) as cutting, pytest.raises(RemoteUnreachable):
+        asyncio.run(run_copy(cutting.url))
+    assert list(json.loads(journal_path.read_text())) == [f"{cutting.url}/{dst.repo('rerun')}@{layer_digest}"]
+
+    # Run again at the same address (the journal knows uploads by the target's URL).
+    with proxy(dst.port, port=cutting.port) as counting:
+        report = asyncio.run(run_copy(counting.url))
+    assert report.bytes_resumed >= 2 * chunk
+    assert report.bytes_copied <= len(layer) - 2 * chunk + 1000
+    assert counting.sent < len(layer) - 2 * chunk + chunk + 64 * 1024
+    assert json.loads(journal_path.read_text()) == {}
+    assert ask(dst, lambda r: _read(r, dst.repo("rerun"), layer_digest)) == layer

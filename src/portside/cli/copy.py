@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import platform
 import sys
 from collections.abc import Awaitable, Callable
@@ -53,6 +54,14 @@ JobsOption = Annotated[int, typer.Option("--jobs", "-j", help="blobs copied at t
 JsonOption = Annotated[bool, typer.Option("--json", help="one JSON document on standard output")]
 SrcCredsOption = Annotated[str | None, typer.Option("--src-creds", help="USER:PASSWORD for the source")]
 DestCredsOption = Annotated[str | None, typer.Option("--dest-creds", help="USER:PASSWORD for the destination")]
+JournalOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--resume-file",
+        help="where open uploads are noted, for a copy run again to resume them "
+        "(default $XDG_STATE_HOME/portside/uploads.json, else ~/.local/state/portside/uploads.json)",
+    ),
+]
 ChunkOption = Annotated[int, typer.Option("--chunk-size", help="bytes per upload chunk", min=1, hidden=True)]
 
 T = TypeVar("T")
@@ -123,6 +132,15 @@ def _platforms(value: str | None, as_json: bool) -> tuple[str, ...] | None:
     if not found or any(len(part.split("/")) not in (2, 3) for part in found):
         raise _fail(f"--platform {value!r}: write os/arch[/variant][,…]", EXIT_USAGE, as_json)
     return found
+
+
+def _journal(path: Path | None) -> Any:
+    from portside.remote.journal import FileJournal
+
+    if path is None:
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        path = Path(state) / "portside" / "uploads.json"
+    return FileJournal(path)
 
 
 def host_platform() -> str:
@@ -198,6 +216,7 @@ def copy(
     dest_creds: DestCredsOption = None,
     username: UsernameOption = None,
     password_stdin: PasswordStdinOption = False,
+    resume_file: JournalOption = None,
     chunk_size: ChunkOption = 8 << 20,
 ) -> None:
     """Copy an image or index between registries and OCI layout directories (without --all
@@ -224,7 +243,7 @@ def copy(
             source_end = await _endpoint(src, src_auth, stack)
             target_end = await _endpoint(dst, dst_auth, stack)
             options = _options(all_tags, platforms, referrers, speed, jobs, chunk_size)
-            copier = Copier(source_end, target_end, options, listener)
+            copier = Copier(source_end, target_end, options, listener, _journal(resume_file))
             reference = src.reference or "latest"
             digest = reference if ":" in reference else await source_end.resolve(src.repository, reference)
             if not all_platforms and platforms is None:
@@ -267,6 +286,7 @@ def sync(
     dest_creds: DestCredsOption = None,
     username: UsernameOption = None,
     password_stdin: PasswordStdinOption = False,
+    resume_file: JournalOption = None,
     chunk_size: ChunkOption = 8 << 20,
 ) -> None:
     """Copy the tags of a repository (or of every repository under a namespace, SRC ending
@@ -290,7 +310,7 @@ def sync(
             source_end = await _endpoint(src, src_auth, stack)
             target_end = await _endpoint(dst, dst_auth, stack)
             options = _options(False, platforms, referrers, speed, jobs, chunk_size)
-            copier = Copier(source_end, target_end, options, listener)
+            copier = Copier(source_end, target_end, options, listener, _journal(resume_file))
             pairs = [(src.repository, dst.repository)]
             if namespace and isinstance(source_end, RegistryEndpoint):
                 prefix = src.repository + "/"

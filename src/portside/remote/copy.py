@@ -41,6 +41,7 @@ from portside.oci import mediatypes as mt
 from portside.remote.client import RemoteRegistry
 from portside.remote.endpoints import RegistryEndpoint, Source, Target, Upload
 from portside.remote.errors import RemoteError, RemoteNotFound, RemoteProtocolError, RemoteUnreachable
+from portside.remote.journal import UploadJournal
 from portside.remote.transfer import RangeRefused
 
 __all__ = [
@@ -186,11 +187,13 @@ class Copier:
         target: Target | RemoteRegistry,
         options: CopyOptions | None = None,
         progress: ProgressListener | None = None,
+        journal: UploadJournal | None = None,
     ) -> None:
         self.source: Source = RegistryEndpoint(source) if isinstance(source, RemoteRegistry) else source
         self.target: Target = RegistryEndpoint(target) if isinstance(target, RemoteRegistry) else target
         self.options = options or CopyOptions()
         self.progress = progress or ProgressListener()
+        self.journal = journal  # open uploads, for a run after this one ends half-way
         self._jobs = asyncio.Semaphore(max(1, self.options.jobs))
         self._throttle = _Throttle(self.options.speed * 1024 if self.options.speed else None)
         self._held: dict[str, set[str]] = {}  # blob digest → destination repositories
@@ -381,8 +384,9 @@ class Copier:
     async def _place(self, src_repo: str, dst_repo: str, digest: str, size: int, report: CopyReport) -> BlobOutcome:
         if await self.target.has_blob(dst_repo, digest):
             return "present"
-        session: Upload | None = None
-        origin = await self._mount_origin(src_repo, dst_repo, digest)
+        key = f"{self.target.name}/{dst_repo}@{digest}"
+        session = await self._resumed(dst_repo, key, report)
+        origin = None if session is not None else await self._mount_origin(src_repo, dst_repo, digest)
         if origin is not None:
             session = await self.target.mount(dst_repo, digest, origin)
             if session is None:
@@ -392,7 +396,10 @@ class Copier:
             try:
                 if session is None:
                     session = await self.target.upload(dst_repo)
-                await self._upload(session, src_repo, digest, size, report)
+                    self._note(key, session)
+                await self._upload(session, src_repo, digest, size, report, key)
+                if self.journal is not None:
+                    self.journal.drop(key)
                 return "copied"
             except _ChunkedRefused:
                 self._chunked = False
@@ -407,11 +414,32 @@ class Copier:
                         report.bytes_resumed += await session.status()
                     except RemoteNotFound:
                         session = None  # the destination dropped the session: start over
-            except RemoteError:
-                if session is not None:
+            except RemoteError as error:
+                if session is not None and not isinstance(error, RemoteUnreachable):
+                    # A session worth keeping for the next run is one cut off; any other
+                    # failure (a digest that did not match, a refusal) ends it.
                     await _quietly(session.cancel())
+                    if self.journal is not None:
+                        self.journal.drop(key)
                 raise
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _resumed(self, dst_repo: str, key: str, report: CopyReport) -> Upload | None:
+        """The upload an earlier run left open for this blob, at the destination's offset."""
+        handle = self.journal.get(key) if self.journal is not None else None
+        if handle is None:
+            return None
+        session = await self.target.resume(dst_repo, handle)
+        if session is None:
+            assert self.journal is not None
+            self.journal.drop(key)
+            return None
+        report.bytes_resumed += session.offset
+        return session
+
+    def _note(self, key: str, session: Upload) -> None:
+        if self.journal is not None:
+            self.journal.put(key, session.handle)
 
     async def _mount_origin(self, src_repo: str, dst_repo: str, digest: str) -> str | None:
         """A repository of the destination that holds `digest`, to mount it from."""
@@ -426,7 +454,9 @@ class Copier:
                 return repo
         return None
 
-    async def _upload(self, session: Upload, src_repo: str, digest: str, size: int, report: CopyReport) -> None:
+    async def _upload(
+        self, session: Upload, src_repo: str, digest: str, size: int, report: CopyReport, key: str
+    ) -> None:
         """Stream the blob from the source into `session`, from the offset the destination
         holds. The source's bytes are hashed as they come (`RemoteRegistry.blob` raises
         instead of yielding the last piece when they do not match), and the PUT that makes
@@ -447,6 +477,7 @@ class Copier:
             while not whole and len(held) > chunk:
                 await self._patch(session, bytes(held[:chunk]), report)
                 del held[:chunk]
+                self._note(key, session)  # a registry may move the session with each chunk
             self.progress.blob_progress(digest, seen)
         await session.finish(digest, bytes(held))
         report.bytes_copied += len(held)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from portside.remote.client import Manifest, RemoteRegistry
+from portside.remote.errors import RemoteNotFound, RemoteProtocolError
 from portside.remote.transfer import (
     Mounted,
     UploadSession,
@@ -54,6 +55,11 @@ class Source(Protocol):
 
 class Upload(Protocol):
     @property
+    def handle(self) -> str:
+        """What finds this upload again from another process (`Target.resume`)."""
+        ...
+
+    @property
     def offset(self) -> int:
         """How much of the blob the target holds, as far as this upload knows."""
         ...
@@ -83,6 +89,11 @@ class Target(Source, Protocol):
         ...
 
     async def upload(self, repository: str) -> Upload: ...
+
+    async def resume(self, repository: str, handle: str) -> Upload | None:
+        """The upload `handle` names, at the offset the target holds; None when the target
+        no longer has it."""
+        ...
 
     async def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str: ...
 
@@ -126,6 +137,14 @@ class RegistryEndpoint:
         started = await start_upload(self.registry, repository)
         assert isinstance(started, UploadSession)  # no mount was asked for
         return started
+
+    async def resume(self, repository: str, handle: str) -> UploadSession | None:
+        session = UploadSession(self.registry, repository, handle)
+        try:
+            await session.status()
+        except (RemoteNotFound, RemoteProtocolError):
+            return None  # expired, completed, or refused (Distribution after a cut PATCH)
+        return session
 
     async def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
         return await self.registry.put_manifest(repository, reference, body, media_type)

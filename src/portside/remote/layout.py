@@ -148,6 +148,14 @@ class LayoutEndpoint:
         self._ensure()
         return _FileUpload(self, self.root / "blobs" / f".upload-{uuid.uuid4().hex}")
 
+    async def resume(self, repository: str, handle: str) -> _FileUpload | None:
+        path = Path(handle)
+        if path.parent != self.root / "blobs" or not path.name.startswith(".upload-") or not path.is_file():
+            return None
+        upload = _FileUpload(self, path)
+        await upload.status()
+        return upload
+
     async def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
         self._ensure()
         hasher = new_hasher("sha256")
@@ -177,6 +185,10 @@ class _FileUpload:
     def __init__(self, layout: LayoutEndpoint, path: Path) -> None:
         self._layout, self._path = layout, path
         self.offset = 0
+
+    @property
+    def handle(self) -> str:
+        return str(self._path)
 
     async def status(self) -> int:
         self.offset = self._path.stat().st_size if self._path.exists() else 0

@@ -106,6 +106,10 @@ class UploadSession:
     location: str
     offset: int = 0
 
+    @property
+    def handle(self) -> str:
+        return self.location
+
     async def status(self) -> int:
         """Ask the registry how much of the upload it holds (its `Range`, inclusive)."""
         response = await self.registry.request("GET", self.location, self.repository, {}, actions=_PUSH)
