@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import os
+import pty
 import subprocess
 import sys
 import time
@@ -506,3 +507,35 @@ def test_a_copy_run_again_resumes_the_upload_an_ended_run_left(peers: dict[str, 
     assert counting.sent < len(layer) - 2 * chunk + chunk + 64 * 1024
     assert json.loads(journal_path.read_text()) == {}
     assert ask(dst, lambda r: _read(r, dst.repo("rerun"), layer_digest)) == layer
+
+
+def test_progress_bars_on_a_terminal(peers: dict[str, Peer], tmp_path: Path) -> None:
+    """On a terminal (a pty here), rich draws a bar per blob and one for the whole, with
+    sizes and rate; each blob's outcome stays as a line when its bar goes."""
+    central, dist = peers["portside"], peers["distribution"]
+    layout, digest, _ = _raw_image(tmp_path / "bars", os.urandom(3 << 20), "bars")
+    asyncio.run(push_layout(central, central.repo("bars"), layout.root))
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "DOCKER_CONFIG": "/nonexistent-portside-copy-tests", "COLUMNS": "120", "TERM": "xterm"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portside", "copy", "--speed", "1024", "--src-creds", central.creds,
+         "--dest-creds", dist.creds, f"{central.host}/{central.repo('bars')}:bars", f"{dist.host}/mirror/bars"],
+        stdin=secondary, stdout=secondary, stderr=secondary, env=env,
+    )  # fmt: skip
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # EIO: the other end closed
+            break
+        if not data:
+            break
+        output += data
+    assert proc.wait(timeout=120) == 0, output.decode(errors="replace")
+    os.close(primary)
+    text = output.decode(errors="replace")
+    assert "total" in text and "MiB" in text and "/s" in text  # the overall bar: size and rate
+    assert "━" in text  # rich's bar
+    assert "copied (3145728 bytes)" in text
+    assert f"copied {dist.host}/mirror/bars@{digest}" in text

@@ -25,6 +25,10 @@ def _short(digest: str) -> str:
     return digest.split(":", 1)[-1][:12]
 
 
+def _named(repository: str, reference: str) -> str:
+    return f"{repository}@{reference}" if ":" in reference else f"{repository}:{reference}"
+
+
 class RichProgress(ProgressListener):
     """A bar per blob in flight and one for the whole copy, with rate and time left; a blob's
     bar goes when it is done, leaving one line saying what happened to it."""
@@ -65,11 +69,15 @@ class RichProgress(ProgressListener):
         if task is not None:
             self._progress.remove_task(task)
         self._progress.advance(self._total, size - self._done.pop(digest, 0))
-        self._progress.console.print(f"blob {_short(digest)} {outcome} ({size} bytes)")
+        self._say(f"blob {_short(digest)} {outcome} ({size} bytes)")
 
     def manifest_done(self, repository: str, reference: str, digest: str, outcome: ManifestOutcome) -> None:
         if outcome != "present":
-            self._progress.console.print(f"manifest {repository}:{reference} {outcome}")
+            self._say(f"manifest {_named(repository, reference)} {outcome}")
+
+    def _say(self, line: str) -> None:
+        # Said as is: names and digests are neither rich markup nor worth colouring.
+        self._progress.console.print(line, markup=False, highlight=False)
 
 
 class LineProgress(ProgressListener):
@@ -79,4 +87,4 @@ class LineProgress(ProgressListener):
         print(f"blob {digest} {outcome} {size}", file=sys.stderr, flush=True)
 
     def manifest_done(self, repository: str, reference: str, digest: str, outcome: ManifestOutcome) -> None:
-        print(f"manifest {repository}:{reference} {digest} {outcome}", file=sys.stderr, flush=True)
+        print(f"manifest {_named(repository, reference)} {digest} {outcome}", file=sys.stderr, flush=True)
