@@ -33,7 +33,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -241,8 +241,11 @@ class Copier:
     async def _manifest(
         self, src_repo: str, dst_repo: str, digest: str, report: CopyReport, *, top: bool, depth: int
     ) -> str:
-        key = ("manifest", dst_repo, digest)
-        return await self._once(key, lambda: self._copy_manifest(src_repo, dst_repo, digest, report, top, depth))
+        # A filtered index is another manifest than the one of the same digest unfiltered.
+        kind = "filtered" if top and self.options.platforms is not None else "manifest"
+        return await self._once(
+            (kind, dst_repo, digest), lambda: self._copy_manifest(src_repo, dst_repo, digest, report, top, depth)
+        )
 
     async def _copy_manifest(
         self, src_repo: str, dst_repo: str, digest: str, report: CopyReport, top: bool, depth: int
@@ -258,11 +261,9 @@ class Copier:
         if await self.target.tag_digest(dst_repo, pushed) is None:
             if media_type in mt.INDEXES:
                 children = [entry["digest"] for entry in content.get("manifests") or [] if _has_digest(entry)]
-                await asyncio.gather(
-                    *(self._manifest(src_repo, dst_repo, c, report, top=False, depth=depth) for c in children)
-                )
+                await _all(self._manifest(src_repo, dst_repo, c, report, top=False, depth=depth) for c in children)
             else:
-                await asyncio.gather(*(self._blob(src_repo, dst_repo, d, report) for d in _blobs_of(content)))
+                await _all(self._blob(src_repo, dst_repo, d, report) for d in _blobs_of(content))
             await self.target.put_manifest(dst_repo, pushed, body, media_type)
             report.manifests.append(pushed)
             self.progress.manifest_done(dst_repo, pushed, pushed, "copied")
@@ -391,9 +392,16 @@ class Copier:
             session = await self.target.mount(dst_repo, digest, origin)
             if session is None:
                 return "mounted"
-            # declined: the session it opened serves the upload
+            self._note(key, session)  # declined: the session it opened serves the upload
+        resync = False
         for attempt in range(self.options.retries + 1):
             try:
+                if session is not None and resync:
+                    try:
+                        # Resume where the destination says it is, not where we were.
+                        report.bytes_resumed += await session.status()
+                    except RemoteNotFound:
+                        session = None  # the destination dropped the session: start over
                 if session is None:
                     session = await self.target.upload(dst_repo)
                     self._note(key, session)
@@ -408,12 +416,7 @@ class Copier:
                 if attempt == self.options.retries:
                     raise
                 await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
-                if session is not None:
-                    try:
-                        # Resume where the destination says it is, not where we were.
-                        report.bytes_resumed += await session.status()
-                    except RemoteNotFound:
-                        session = None  # the destination dropped the session: start over
+                resync = True
             except RemoteError as error:
                 if session is not None and not isinstance(error, RemoteUnreachable):
                     # A session worth keeping for the next run is one cut off; any other
@@ -564,6 +567,19 @@ def _blobs_of(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         if _has_digest(entry) and not mt.is_nondistributable(str(entry.get("mediaType", ""))):
             found.append(entry)
     return found
+
+
+async def _all(works: Iterable[Awaitable[str]]) -> list[str]:
+    """Await all of `works` together; when one fails, the others are cancelled (nothing goes
+    on copying for a copy that has failed) and its error is raised as it is."""
+    tasks = [asyncio.ensure_future(work) for work in works]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def _quietly(work: Awaitable[None]) -> None:
