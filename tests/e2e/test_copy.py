@@ -211,7 +211,7 @@ def test_image_with_all_its_tags(peers: dict[str, Peer], direction: tuple[str, s
     assert again.manifests == [] and again.blobs_copied == 0 and again.bytes_copied == 0
 
 
-@pytest.mark.parametrize("direction", DIRECTIONS[:2], ids=lambda d: "-to-".join(d))
+@pytest.mark.parametrize("direction", DIRECTIONS, ids=lambda d: "-to-".join(d))
 def test_index_with_and_without_platform_filter(
     peers: dict[str, Peer], direction: tuple[str, str], tmp_path: Path
 ) -> None:
@@ -382,8 +382,10 @@ def test_speed_limit_is_honoured(peers: dict[str, Peer], tmp_path: Path) -> None
 # -- the commands -------------------------------------------------------------------------
 
 
-def _portside(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOCKER_CONFIG": "/nonexistent-portside-copy-tests"}
+def _portside(
+    *args: str, input: str | None = None, check: bool = True, docker_config: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DOCKER_CONFIG": str(docker_config or "/nonexistent-portside-copy-tests")}
     proc = subprocess.run(
         [sys.executable, "-m", "portside", *args], input=input, capture_output=True, text=True, env=env, timeout=300
     )
@@ -417,7 +419,12 @@ def test_copy_and_sync_commands(peers: dict[str, Peer], tmp_path: Path) -> None:
 
     # sync a namespace from the centre to the edge: everything once, then nothing
     sync_args = ("sync", "--json", "--src-creds", central.creds, "--dest-creds", edge.creds)
-    first = json.loads(_portside(*sync_args, f"{central.host}/library/cli/", f"{edge.host}/library/mirror").stdout)
+    first = json.loads(
+        _portside(
+            "sync", "--json", "--src-creds", central.creds, "-u", "admin", "--password-stdin",
+            f"{central.host}/library/cli/", f"{edge.host}/library/mirror", input=edge.password + "\n",
+        ).stdout
+    )  # fmt: skip
     copied = {repo["destination_repository"]: sorted(t for c in repo["copied"] for t in c["tags"])
               for repo in first["repositories"]}  # fmt: skip
     assert copied == {"library/mirror/multi": ["multi"], "library/mirror/plain": ["stable", "v1"]}
@@ -539,3 +546,27 @@ def test_progress_bars_on_a_terminal(peers: dict[str, Peer], tmp_path: Path) -> 
     assert "━" in text  # rich's bar
     assert "copied (3145728 bytes)" in text
     assert f"copied {dist.host}/mirror/bars@{digest}" in text
+
+
+def test_credentials_stored_by_portside_login(peers: dict[str, Peer], tmp_path: Path) -> None:
+    """`portside login` writes docker's config.json, and `copy` reads each side's entry."""
+    central, dist = peers["portside"], peers["distribution"]
+    layout, image = busybox_layout(tmp_path / "img", tag="v1", marker="login")
+    asyncio.run(push_layout(central, central.repo("login"), layout.root))
+    config = tmp_path / "docker"
+    for peer in (central, dist):
+        _portside("login", peer.host, "-u", peer.user, "--password-stdin", input=peer.password, docker_config=config)
+    done = _portside(
+        "copy",
+        "--json",
+        f"{central.host}/{central.repo('login')}:v1",
+        f"{dist.host}/mirror/login",
+        docker_config=config,
+    )
+    assert json.loads(done.stdout)["destination_digest"] == image.manifest.digest
+    # Without them: `library` is public, so the source answers anyone; Distribution refuses.
+    refused = _portside(
+        "copy", "--json", f"{central.host}/{central.repo('login')}:v1", f"{dist.host}/mirror/login", check=False
+    )
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "refused the credentials" in json.loads(refused.stdout)["error"]

@@ -1,6 +1,9 @@
-"""Talking to another registry over the Distribution API: a client for one registry, used by
-the scanner adapter to pull what it was asked to scan (and, later, by proxying and
-replication). Below `portside.scan` in the layers; it knows only `portside.oci`."""
+"""Talking to another registry over the Distribution API: a client for one registry
+(`client`), used by the scanner adapter to pull what it was asked to scan, and its push side
+(`transfer`); the copy engine (`copy`) that `portside copy`, `portside sync` and replication
+share, over endpoints (`endpoints`: a registry; `layout`: an OCI layout directory), with a
+journal of open uploads (`journal`). Below `portside.scan` in the layers; it knows only
+`portside.oci`."""
 
 from portside.remote.client import RemoteRegistry
 from portside.remote.errors import (
