@@ -282,6 +282,12 @@ def test_referrers_from_portside_to_distribution_and_back(peers: dict[str, Peer]
     assert [r["digest"] for r in ask(edge, lambda r: list_referrers(r, edge.repo("signed"), HELLO_DIGEST))] == [
         sbom_digest
     ]
+    # Portside to Portside: the referrers API on both sides.
+    direct = copy(central, edge, src_repo, "hello", edge.repo("signed-direct"), options=CopyOptions(referrers=True))
+    assert sbom_digest in direct.referrers
+    listed = ask(edge, lambda r: list_referrers(r, edge.repo("signed-direct"), HELLO_DIGEST))
+    assert [r["digest"] for r in listed] == [sbom_digest]
+    assert f"sha256-{hexpart}" not in ask(edge, lambda r: list_tags(r, edge.repo("signed-direct")))
     # cosign's signature came along byte for byte and still verifies there.
     verified = _portside(
         "verify", "--key", str(HELLO / "cosign.pub"), "-u", "admin", "--password-stdin",
