@@ -22,7 +22,7 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +110,9 @@ def _side(text: str, *, image: bool, as_json: bool) -> _Side:
             return _layout_side(text)
         if image:
             ref = parse_image(text)
-            return _Side(ref.host, ref.repository, ref.digest or ref.tag, ref.base_url)
+            # Only what was written: a name without a tag has none (the source's is taken).
+            written = ref.digest or (ref.tag if ":" in text.rsplit("/", 1)[-1] else None)
+            return _Side(ref.host, ref.repository, written, ref.base_url)
         ref = parse_image(text.rstrip("/") + ":latest")  # the host and scheme rules of images
         return _Side(ref.host, ref.repository, None, ref.base_url)
     except ValueError as error:
@@ -163,11 +165,11 @@ def _listener(as_json: bool) -> tuple[ProgressListener, Callable[[], None]]:
     return LineProgress(), lambda: None
 
 
-def _run(work: Callable[[], Awaitable[T]], as_json: bool) -> T:
+def _run(work: Callable[[], Coroutine[Any, Any, T]], as_json: bool) -> T:
     from portside.remote.errors import RemoteError, RemoteNotFound, RemoteUnauthorized
 
     try:
-        return asyncio.run(work())  # type: ignore[arg-type]
+        return asyncio.run(work())
     except RemoteUnauthorized as error:
         raise _fail(str(error), EXIT_UNAUTHORIZED, as_json) from None
     except RemoteNotFound as error:
@@ -230,10 +232,7 @@ def copy(
     dst_auth = _creds(dest_creds) or dst.authorization(username, password_stdin)
     # A destination named without a tag takes the source's tag (none for a digest; an OCI
     # layout, which finds images only by tag, then takes `latest`).
-    named = destination.removeprefix("docker://")
-    explicit_tag = dst.reference if dst.reference and ":" not in dst.reference and named != dst.where() else None
-    if dst.layout is not None:
-        explicit_tag = dst.reference if dst.reference and ":" not in dst.reference else None
+    explicit_tag = dst.reference if dst.reference and ":" not in dst.reference else None
     listener, stop = _listener(as_json)
 
     async def work() -> dict[str, Any]:
