@@ -143,6 +143,9 @@ class Settings(BaseSettings):
         7200, ge=0, description="blobs and untagged manifests younger than this survive GC (pushes in flight)"
     )
     upload_max_idle_seconds: int = Field(86400, ge=60, description="upload sessions idle longer than this are purged")
+    registry_health_seconds: float = Field(
+        300.0, ge=10, le=3600, description="how often each registry (/registries) is checked in the background"
+    )
     job_poll_seconds: float = Field(
         30.0, gt=0, description="how often each server looks for scheduled GC and scrub runs that are due"
     )
@@ -187,6 +190,42 @@ class Settings(BaseSettings):
         ge=5.0,
         description="an adapter scan whose server was not heard of for this long (it died) answers failed",
     )
+    # --- signing on push (mgmt/signing_keys.py; README "Signing images") ------------------
+    push_signer: Literal["portside", "command", "plugin"] = Field(
+        "portside",
+        description="what signs pushes into projects that sign on push (a project's sign_on_push_signer"
+        " may pick another configured one): portside, a key Portside makes per project and keeps; command,"
+        " push_signer_command; plugin, the push_signer_plugin entry point",
+    )
+    push_signer_command: list[str] = Field(
+        default_factory=list,
+        description="program and arguments (a list, no shell) that signs: the payload on stdin, the"
+        ' signature on stdout, e.g. ["openssl", "dgst", "-sha256", "-sign", "/keys/signing.pem"]',
+    )
+    push_signer_command_input: Literal["payload", "sha256"] = Field(
+        "payload", description="what the command reads: the payload, or its 32-byte SHA-256 (tools that sign digests)"
+    )
+    push_signer_signature: Literal["der", "raw", "base64"] = Field(
+        "der",
+        description="what the command prints: der (ASN.1 DER ECDSA, or RSA/Ed25519 signature bytes), raw"
+        " (ECDSA r||s), base64 (of the der form)",
+    )
+    push_signer_public_key_file: Path | None = Field(None, description="PEM of the command's public key")
+    push_signer_public_key_command: list[str] = Field(
+        default_factory=list, description="program and arguments printing that PEM instead (run once per process)"
+    )
+    push_signer_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="a command (or a plug-in's call) slower than this is stopped; the image stays unsigned",
+    )
+    push_signer_plugin: str | None = Field(
+        None, description="name of the `portside.signers` entry point that makes the plugin signer"
+    )
+    push_signer_plugin_options: dict[str, str] = Field(
+        default_factory=dict, repr=False, description="given to the plug-in's factory (key ids, regions, …)"
+    )
     # When several clients push the same blob at once the rename that publishes it is the
     # only serialisation point; no tunable is needed for that.
 
@@ -205,6 +244,21 @@ class Settings(BaseSettings):
                 "scanner_adapter_enabled needs scanner_adapter_token (PORTSIDE_SCANNER_ADAPTER_TOKEN):"
                 " the token Harbor sends to the adapter API"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _push_signer_is_complete(self) -> Settings:
+        if self.push_signer == "command" and not self.push_signer_command:
+            raise ValueError("push_signer command needs push_signer_command: the program and its arguments")
+        if self.push_signer_command and (self.push_signer_public_key_file is None) == (
+            not self.push_signer_public_key_command
+        ):
+            raise ValueError(
+                "push_signer_command needs one of push_signer_public_key_file and push_signer_public_key_command:"
+                " the public key its signatures verify with"
+            )
+        if self.push_signer == "plugin" and not self.push_signer_plugin:
+            raise ValueError("push_signer plugin needs push_signer_plugin: the name of a portside.signers entry point")
         return self
 
     @property

@@ -1,6 +1,6 @@
 """What `portside serve` does once before its server processes start: bring the schema up to
-date, create the built-in admin and the `library` project on first start, and make the
-token signing key exist.
+date, create the built-in admin and the `library` project on first start, make the
+token signing key exist, and check the keys configured to sign on push.
 
 It runs in a process of its own (cli `start-up`), so it imports only the stores it needs:
 not the web framework, the services or the UI, which the server processes load themselves.
@@ -20,15 +20,18 @@ from portside.extras import require_extras
 from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.keys import SqlKeys
+from portside.mgmt.signing_keys import CommandKey, SigningFailed, SigningKey, load_plugin
 
 __all__ = [
     "ADMIN_USERNAME",
     "LIBRARY_PROJECT",
     "bootstrap",
+    "check_signing_keys",
     "configure_logging",
     "has_schema",
     "load_or_create_signing_key",
     "migrate",
+    "site_signing_keys",
     "upgrade_database",
 ]
 
@@ -137,3 +140,41 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     # Request lines are info; turning them off must not silence warnings.
     logging.getLogger("portside.access").disabled = not settings.log_requests
+
+
+def site_signing_keys(settings: Settings) -> dict[str, SigningKey]:
+    """The keys held outside Portside that sign on push (mgmt/signing_keys.py), by kind:
+    the command's and the plug-in's, those configured; ValueError saying what is wrong."""
+    keys: dict[str, SigningKey] = {}
+    if settings.push_signer_command:
+        pem = None
+        if settings.push_signer_public_key_file is not None:
+            try:
+                pem = settings.push_signer_public_key_file.read_text()
+            except OSError as error:
+                raise ValueError(
+                    f"push_signer_public_key_file {settings.push_signer_public_key_file}: {error.strerror}"
+                ) from None
+        keys["command"] = CommandKey(
+            settings.push_signer_command,
+            public_key=pem,
+            public_key_command=settings.push_signer_public_key_command or None,
+            signature_form=settings.push_signer_signature,
+            input=settings.push_signer_command_input,
+            timeout_seconds=settings.push_signer_timeout_seconds,
+        )
+    if settings.push_signer_plugin:
+        keys["plugin"] = load_plugin(
+            settings.push_signer_plugin, settings.push_signer_plugin_options, settings.push_signer_timeout_seconds
+        )
+    return keys
+
+
+def check_signing_keys(settings: Settings) -> None:
+    """Refuse to start with a signer that cannot even give its public key: every signature
+    it made would be refused, and only the log would say why. ValueError saying which."""
+    for kind, key in site_signing_keys(settings).items():
+        try:
+            asyncio.run(key.public_key_pem())
+        except SigningFailed as error:
+            raise ValueError(f"the {kind} signer: {error}") from None

@@ -57,6 +57,7 @@ from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
 from portside.meta.sql.keys import SqlKeys
 from portside.meta.sql.quotas import SqlQuotas, UsageCache
+from portside.meta.sql.registries import SqlEndpoints
 from portside.meta.sql.scans import SqlScans
 from portside.meta.sql.search import SqlSearch
 from portside.meta.sql.sessions import SqlSessions
@@ -77,6 +78,7 @@ from portside.mgmt.permissions import PermissionService
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.pull_policy import PullPolicy
 from portside.mgmt.quotas import QuotaService
+from portside.mgmt.registries import RegistryService
 from portside.mgmt.robots import RobotService
 from portside.mgmt.scanners import ScannerRegistry, builtin_view
 from portside.mgmt.scanning import BUILTIN_SCANNER, ScanApiService
@@ -84,6 +86,7 @@ from portside.mgmt.search import SearchService
 from portside.mgmt.server_signing import ServerSigner
 from portside.mgmt.sessions import SessionService
 from portside.mgmt.signatures import SignatureService
+from portside.mgmt.signing_keys import SigningKeys
 from portside.mgmt.statistics import StatisticsService
 from portside.mgmt.system import SystemJobService
 from portside.mgmt.systeminfo import SystemFacts, SystemInfoService, Volume
@@ -100,6 +103,7 @@ from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
 from portside.registry.uploadids import UploadIds
 from portside.registry.uploads import UploadService
+from portside.remote.adapters import default_adapters
 from portside.remote.notary import NotaryClient
 from portside.scan.adapter.server import AdapterServer
 from portside.scan.adapter.wire import ScannerInfo as AdapterScanner
@@ -116,6 +120,7 @@ from portside.startup import (
     has_schema,
     load_or_create_signing_key,
     migrate,
+    site_signing_keys,
     upgrade_database,
 )
 from portside.storage.driver import BlobStore
@@ -285,6 +290,7 @@ def build(settings: Settings) -> ASGIApp:
         project_changes,
         scan_changes,
         content_trust(settings, tokens, SqlKeys(database.engine)),
+        locks,
     )
 
     async def purge_old_audit_records() -> None:
@@ -325,10 +331,21 @@ def build(settings: Settings) -> ASGIApp:
             (3600.0, purge_old_events),
             (3600.0, expire_cve_exports),
             *upkeep.periodic,
+            *_registry_periodic(settings, management),
             *_scan_periodic(settings, scanning, upkeep.runner),
             *adapter_periodic,
         ],
     )
+
+
+def _registry_periodic(
+    settings: Settings, management: ManagementServices
+) -> list[tuple[float, Callable[[], Awaitable[object]]]]:
+    """The registries' background health check: each registry once per interval, and one
+    added or changed within a round of at most 15 s."""
+    if management.registries is None:
+        return []
+    return [(min(15.0, settings.registry_health_seconds), management.registries.check_due)]
 
 
 def _scanner_adapter(settings: Settings, engine: AsyncEngine, scanning: Scanning) -> AdapterServer | None:
@@ -496,6 +513,7 @@ def _management(
     project_changes: ChangeCounter | None = None,
     scan_changes: Generation | None = None,
     notary: ContentTrust | None = None,
+    locks: Locks | None = None,
 ) -> ManagementServices:
     """The management services (of /api/v2.0, /c/login and the web UI) over the same stores
     as /v2; `changes`, the registry's generation the lookup caches watch (None: no caches)."""
@@ -544,14 +562,16 @@ def _management(
         scanning.worker.external = ExternalScans(
             accounts, scan_api, scanner_registry, scanning.service, robots, settings.base_url
         )
+        signing_keys = SigningKeys(SqlKeys(database.engine), site_signing_keys(settings), settings.push_signer)
         signer = ServerSigner(
             accounts,
-            SqlKeys(database.engine),
+            signing_keys,
             registry.manifests,
             registry.uploads,
             settings.base_url.split("://", 1)[-1],
         )
         trust.server_key = signer.public_key
+        trust.signers = (signing_keys.default, *(k for k in signing_keys.kinds() if k != signing_keys.default))
         registry.manifests.after_push = _each(scan_api.pushed, signer.pushed)
         # Projects' vulnerability policies read the scans' reports (Harbor's prevent_vul).
         registry.manifests.pull_gate = scan_api.pull_policy = PullPolicy(
@@ -581,6 +601,14 @@ def _management(
         upkeep.runner.add_handler(EXPORT_FAMILY, cve_exports.job)
         # /health only (not /readyz: a stale database is no reason to stop serving pulls).
         checks["vulnerability-database"] = scanning.check
+    registries = RegistryService(
+        guard,
+        SqlEndpoints(database.engine),
+        accounts,
+        default_adapters(),
+        health_interval=settings.registry_health_seconds,
+        locks=locks,
+    )
     facts = SystemFacts(
         portside.__version__, settings.base_url, "filesystem" if isinstance(store, FsBlobStore) else "s3"
     )
@@ -611,6 +639,7 @@ def _management(
         allowlists=allowlists,
         trust=trust,
         signatures=signatures,
+        registries=registries,
     )
 
 

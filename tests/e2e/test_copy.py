@@ -23,9 +23,10 @@ import pytest
 
 from portside.remote.client import RemoteRegistry
 from portside.remote.copy import Copier, CopyOptions, CopyReport
+from portside.remote.endpoints import RegistryEndpoint
 from portside.remote.errors import RemoteProtocolError, RemoteUnreachable
 from portside.remote.journal import FileJournal
-from portside.remote.transfer import blob_exists, list_referrers, list_tags, manifest_digest
+from portside.remote.transfer import blob_exists, list_tags, manifest_digest
 from tests.e2e.clients import Podman, require, run, skopeo
 from tests.e2e.images import (
     OCI_CONFIG,
@@ -182,6 +183,11 @@ def _raw_image(root: Path, layer: bytes, tag: str) -> tuple[OciLayout, str, str]
     manifest = layout.add_blob(body, OCI_MANIFEST)
     layout.tag(manifest, tag)
     return layout, manifest.digest, layer_desc.digest
+
+
+async def list_referrers(registry: RemoteRegistry, repo: str, digest: str) -> list[dict[str, Any]] | None:
+    """The referrers API's list, or None where there is no such API."""
+    return await RegistryEndpoint(registry).referrers(repo, digest)
 
 
 # -- the engine ---------------------------------------------------------------------------

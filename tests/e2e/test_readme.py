@@ -21,8 +21,9 @@ The convention for README.md, for everyone who edits it:
   right before its fence; readers do not see it. Keep these few. Fences of another language,
   or of none (diagrams, layouts, YAML), are not run.
 - All this test changes: the examples' `127.0.0.1:5000` becomes a free port (this machine's
-  5000 may be taken); curl runs with `--fail-with-body` (from a .curlrc), so an error answer
-  fails its block rather than scroll by; docker and podman keep their state and credentials
+  5000 may be taken), and so does `127.0.0.1:5001`, where an example starts a second server;
+  curl runs with `--fail-with-body` (from a .curlrc), so an error answer fails its block
+  rather than scroll by; docker and podman keep their state and credentials
   in the test's own places (the suite's docker daemon and podman storage).
 """
 
@@ -50,6 +51,7 @@ NOT_RUN = re.compile(r"^<!--\s*not run by tests/e2e/test_readme\.py\b")
 _FENCE = re.compile(r"^```(\S*)\s*$")
 _PRINTED_PASSWORD = re.compile(r"created the admin account with password (\S+)")
 _README_LISTEN = "127.0.0.1:5000"
+_README_SECOND_LISTEN = "127.0.0.1:5001"  # a second server an example starts itself
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def readme_blocks(text: str) -> list[Block]:
     return blocks
 
 
-def readme_script(text: str, listen: str) -> str:
+def readme_script(text: str, listen: str, second_listen: str = _README_SECOND_LISTEN) -> str:
     """The runnable blocks as one bash script whose line N is README.md's line N, so bash's
     own line numbers are the README's; every other line is left empty."""
     script = [""] * len(text.splitlines())
@@ -92,7 +94,9 @@ def readme_script(text: str, listen: str) -> str:
     for block in readme_blocks(text):
         if block.runs:
             for offset, line in enumerate(block.lines):
-                script[block.first_line - 1 + offset] = line.replace(_README_LISTEN, listen)
+                script[block.first_line - 1 + offset] = line.replace(_README_LISTEN, listen).replace(
+                    _README_SECOND_LISTEN, second_listen
+                )
     return "\n".join(script) + "\n"
 
 
@@ -163,7 +167,7 @@ def test_the_readme_runs_as_written(machine: ReadersMachine, tmp_path: Path) -> 
         printed = _PRINTED_PASSWORD.search(log_path.read_text())
         assert printed is not None, log_path.read_text()
         script = tmp_path / "readme.sh"
-        script.write_text(readme_script(README.read_text(), machine.listen))
+        script.write_text(readme_script(README.read_text(), machine.listen, f"127.0.0.1:{free_port()}"))
         run = subprocess.run(
             ["bash", str(script)],
             cwd=machine.clone,

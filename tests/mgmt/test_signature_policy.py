@@ -15,6 +15,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,9 +24,11 @@ import pytest
 from portside.trust.cosign import SignatureLayer
 from portside.trust.cosign import verify as cosign_verify
 from portside.trust.keys import load_public_key
+from portside.trust.notation import ARTIFACT_TYPE, COSE
 from tests.api import oci
 from tests.scan.scanning import scanning_server
 from tests.servers import ADMIN_PASSWORD, Portside
+from tests.trust import notation_cose
 from tests.trust.fixtures import CONTAINERS_IMAGE, SIGNED, Layout
 
 ADMIN = ("admin", ADMIN_PASSWORD)
@@ -334,6 +337,117 @@ def test_notation_signatures_verify_under_the_projects_trust_policy(server: Port
         listed = client.get(f"/projects/{project}/repositories/hello/artifacts/v1/signatures").json()
     assert listed[0]["kind"] == "notation" and listed[0]["verified"] is True
     assert "test.io" in listed[0]["signatures"][0]["signer"], listed
+
+
+def _cose_signed(server: Portside, project: str, signer: notation_cose.Signer, *, tampered: bool = False) -> str:
+    """An image pushed as `hello:v1` with a Notation COSE signature referring to it."""
+    with _registry(server) as registry:
+        image = oci.image_manifest()
+        oci.push_manifest(registry, f"{project}/hello", image, "v1")
+        parts = notation_cose.parts(signer, image.digest)
+        parts.payload = notation_cose.descriptor(image.digest, image.media_type, image.size)
+        if tampered:
+            parts.signature = signer.sign(parts.to_be_signed())
+            parts.protected[notation_cose.SIGNING_TIME] = notation_cose.epoch(notation_cose.NOW)
+        envelope = oci.Blob(parts.encode(), COSE)
+        oci.push_manifest(
+            registry, f"{project}/hello", oci.artifact_manifest(ARTIFACT_TYPE, subject=image, layers=[envelope])
+        )
+    return image.digest
+
+
+def test_notation_cose_signatures_verify_under_the_projects_trust_policy(server: Portside) -> None:
+    """COSE envelopes made here as the Notary Project's specification lays them out (no
+    tool on this machine writes them), ECDSA and RSA-PSS, checked as the JWS ones are."""
+    project = _project(server, enable_content_trust="true")
+    ecdsa, rsa_pss = notation_cose.make_signer("ES256"), notation_cose.make_signer("PS256")
+    digest = _cose_signed(server, project, ecdsa)
+    assert "this project trusts no Notation certificate" in _refused(_pull(server, project))
+    other = {"name": "acme", "type": "ca", "certificate": rsa_pss.root_pem}
+    _trust(server, project, notation={"certificates": [other]})
+    message = _refused(_pull(server, project))
+    assert "none verifies" in message and "does not lead to a certificate in the trust store" in message, message
+    trusted = {"name": "acme", "type": "ca", "certificate": ecdsa.root_pem}
+    _trust(server, project, notation={"certificates": [trusted]})
+    for reference in ("v1", digest):
+        assert _pull(server, project, reference).status_code == 200
+    with _api(server) as client:
+        path = f"/projects/{project}/repositories/hello/artifacts/v1"
+        [listed] = client.get(f"{path}/signatures").json()
+        assert listed["kind"] == "notation" and listed["verified"] is True, listed
+        assert listed["signatures"][0]["signer"] == notation_cose.LEAF_SUBJECT, listed
+        [accessory] = client.get(f"{path}/accessories").json()
+        assert accessory["type"] == "signature.notation" and accessory["verified"] is True
+
+    signed_by_rsa = _project(server, require_signature="notation")
+    _cose_signed(server, signed_by_rsa, rsa_pss)
+    _trust(server, signed_by_rsa, notation={"certificates": [other]})
+    assert _pull(server, signed_by_rsa).status_code == 200
+
+    tampered = _project(server, require_signature="notation")
+    _cose_signed(server, tampered, ecdsa, tampered=True)
+    _trust(server, tampered, notation={"certificates": [trusted]})
+    message = _refused(_pull(server, tampered))
+    assert "integrity validation failed" in message and "the envelope was altered" in message, message
+
+
+TIMESTAMPED = SIGNED / "notation-e2e-with-timestamped-signature"
+TIMESTAMPED_IMAGE = (
+    "sha256:53b0191218aed9a3c1f7c661736ac40cfc8eb928642348fd843ba3f0483c0c20",
+    "sha256:6a5cd3a886707a317935dcaf13954fc80ef9aeb665262b6ae4fe469ad7ea3aea",
+)
+TESTCERT7 = (TIMESTAMPED / "testcert7.extracted-from-x5c.crt").read_text()
+TSA_ROOT = (Path(__file__).parents[1] / "trust" / "fixtures_tsa" / "identity-verification-root-2020.crt").read_text()
+
+
+def test_an_expired_certificate_with_a_valid_timestamp_passes_after_cert_expiry(server: Portside) -> None:
+    """testcert7 was valid one day in January 2025; the signature's RFC 3161 countersignature
+    (a public TSA's, at 2025-01-21T09:17:46Z) is what says it signed within that day."""
+    project = _project(server, enable_content_trust="true")
+    layout = Layout(TIMESTAMPED)
+    with _registry(server) as registry:
+        _push_tree(registry, f"{project}/hello", layout, TIMESTAMPED_IMAGE[0], "v1")
+        _push_tree(registry, f"{project}/hello", layout, TIMESTAMPED_IMAGE[1])
+    ca = {"name": "e2e", "type": "ca", "certificate": TESTCERT7}
+    # The signature's own expiry (12:39Z that day) is logged, not enforced, so the timestamp decides.
+    policy = {"verification_level": "strict", "verification_override": {"expiry": "log"}}
+    _trust(server, project, notation={**policy, "certificates": [ca], "verify_timestamp": "afterCertExpiry"})
+    message = _refused(_pull(server, project))
+    assert "authenticTimestamp validation failed" in message, message
+    assert "no timestamp vouches for the signing time" in message, message
+
+    tsa = {"name": "public-tsa", "type": "tsa", "certificate": TSA_ROOT}
+    stored = _trust(
+        server, project, notation={**policy, "certificates": [ca, tsa], "verify_timestamp": "afterCertExpiry"}
+    )
+    assert stored["notation"]["verify_timestamp"] == "afterCertExpiry"
+    assert stored["notation"]["verification_override"] == {"expiry": "log"}
+    assert _pull(server, project).status_code == 200
+    with _api(server) as client:
+        listed = client.get(f"/projects/{project}/repositories/hello/artifacts/v1/signatures").json()
+    [signature] = listed[0]["signatures"]
+    assert listed[0]["kind"] == "notation" and signature["verified"] is True, listed
+    assert signature["signer"] == "CN=testcert7,O=Notary,L=Seattle,ST=WA,C=US"
+    assert any(w.startswith("expiry validation failed") for w in signature["warnings"]), signature
+
+    # A tsa store that does not hold the TSA's root refuses it, for that reason.
+    wrong = {"name": "public-tsa", "type": "tsa", "certificate": TESTCERT7}
+    _trust(server, project, notation={**policy, "certificates": [ca, wrong], "verify_timestamp": "afterCertExpiry"})
+    message = _refused(_pull(server, project))
+    assert "the timestamp countersignature is not valid (tsa:public-tsa)" in message, message
+    assert "does not lead to a trusted time-stamping authority certificate" in message, message
+
+
+def test_bad_notation_timestamp_settings_are_refused(server: Portside) -> None:
+    project = _project(server)
+    with _api(server) as client:
+        for notation, word in (
+            ({"verify_timestamp": "sometimes"}, "verify_timestamp"),
+            ({"verification_override": {"integrity": "log"}}, "integrity"),
+            ({"verification_override": ["expiry"]}, "verification_override"),
+        ):
+            r = client.put(f"/projects/{project}/trust", json={"notation": notation})
+            assert r.status_code == 400 and word in r.text, (notation, r.text)
 
 
 def test_images_pushed_into_a_project_that_signs_on_push_are_signed_and_pass_its_policy(server: Portside) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import load_pem_x509_certificate
 
 from portside.trust import bundle, dsse, rekor
 from portside.trust.keys import PublicKey
@@ -161,3 +164,52 @@ def test_root_from_an_inclusion_proof() -> None:
     assert rekor.root_from_proof(2, 3, c, [node(a, b)]) == root
     assert rekor.root_from_proof(3, 3, c, [node(a, b)]) is None
     assert rekor.root_from_proof(2, 3, c, []) is None
+
+
+CONFORMA_ROOT = TrustedRoot.parse((SIGNED / "cosign-conforma-keyless-testimage" / "trusted_root.json").read_bytes())
+
+
+def test_the_gadget_bundles_timestamp_is_verified_with_the_public_good_tsa() -> None:
+    document = _bundle()
+    stamps = document["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
+    assert len(stamps) == 1
+    assert _verify(document, [GOOD], root=PUBLIC_GOOD).verified
+    # An altered token fails the bundle, though its Rekor entry alone would pass.
+    token = bytearray(base64.b64decode(stamps[0]["signedTimestamp"]))
+    token[-1] ^= 1
+    stamps[0]["signedTimestamp"] = base64.b64encode(bytes(token)).decode()
+    result = _verify(document, [GOOD], root=PUBLIC_GOOD)
+    assert result.reason == (
+        "the bundle's RFC 3161 timestamp 0 does not verify with the trusted root's authorities: "
+        "the timestamp's signature does not verify: the token was altered or is corrupt"
+    )
+    # A root naming no timestamp authority does not read timestamps at all.
+    assert _verify(document, [GOOD], root=replace(PUBLIC_GOOD, timestamp_authorities=())).verified
+
+
+def test_the_gadget_bundles_timestamp_fails_under_another_instances_tsa() -> None:
+    root = replace(PUBLIC_GOOD, timestamp_authorities=CONFORMA_ROOT.timestamp_authorities)
+    result = _verify(_bundle(), [GOOD], root=root)
+    assert result.reason == (
+        "the bundle's RFC 3161 timestamp 0 does not verify with the trusted root's authorities: "
+        "the timestamp's signing certificate is neither in the token nor among the trusted ones"
+    )
+
+
+def test_the_conforma_keyless_signatures_carry_no_rfc3161_timestamp() -> None:
+    # Its trusted root names a TSA (the tsa_*.crt.pem files), but cosign signed without one:
+    # the signatures' annotations hold a Rekor bundle and no `…/rfc3161timestamp`.
+    folder = SIGNED / "cosign-conforma-keyless-testimage"
+    layout = Layout(folder)
+    [authority] = CONFORMA_ROOT.timestamp_authorities
+    files = ("tsa_leaf.crt.pem", "tsa_intermediate_0.crt.pem", "tsa_root.crt.pem")
+    assert [c.public_bytes(Encoding.PEM) for c in authority.chain] == [
+        load_pem_x509_certificate((folder / f).read_bytes()).public_bytes(Encoding.PEM) for f in files
+    ]
+    for entry in layout.index()["manifests"]:
+        if entry["annotations"]["kind"] == "dev.cosignproject.cosign/image":
+            continue
+        for layer in layout.json(entry["digest"])["layers"]:
+            names = set(layer["annotations"])
+            assert "dev.sigstore.cosign/bundle" in names
+            assert not any("rfc3161" in name for name in names)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from portside.trust import bundle, dsse, keyless
 from portside.trust.keyless import Identity
-from portside.trust.roots import TrustedRoot
+from portside.trust.roots import CertificateAuthority, TrustedRoot, Window
+from tests.trust import tsa
 
 IMAGE = "sha256:" + "cd" * 32
 SIGNED_AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -175,3 +177,88 @@ def test_a_keyless_bundle_from_another_sigstore_fails() -> None:
         json.dumps(sigstore.bundle()).encode(), IMAGE, identities=[Identity(ACTIONS, WORKFLOW)], root=other.root
     )
     assert result.reason is not None and result.reason.startswith("logged by a Rekor the trusted root does not name")
+
+
+# -- RFC 3161 timestamps in place of, or beside, the Rekor entry ---------------------------
+
+
+def _with_tsa(sigstore: Sigstore, authority: tsa.Authority, start: datetime | None = None) -> TrustedRoot:
+    window = Window(start or SIGNED_AT - timedelta(days=30), None)
+    return replace(sigstore.root, timestamp_authorities=(CertificateAuthority(authority.chain, window, ""),))
+
+
+def _timestamped(document: dict[str, Any], authority: tsa.Authority, at: datetime, *, tlog: bool) -> dict[str, Any]:
+    signature = base64.b64decode(document["dsseEnvelope"]["signatures"][0]["sig"])
+    material = document["verificationMaterial"]
+    if not tlog:
+        del material["tlogEntries"]
+    material["timestampVerificationData"] = {
+        "rfc3161Timestamps": [{"signedTimestamp": _b64(authority.response(signature, at))}]
+    }
+    return document
+
+
+def _verify_with(root: TrustedRoot, document: dict[str, Any]) -> bundle.Verification:
+    return bundle.verify(json.dumps(document).encode(), IMAGE, identities=[Identity(ACTIONS, WORKFLOW)], root=root)
+
+
+def test_a_keyless_bundle_with_a_timestamp_and_no_rekor_entry_verifies() -> None:
+    sigstore, authority = Sigstore(), tsa.Authority(SIGNED_AT)
+    stamped_at = SIGNED_AT + timedelta(minutes=2)
+    document = _timestamped(sigstore.bundle(), authority, stamped_at, tlog=False)
+    result = _verify_with(_with_tsa(sigstore, authority), document)
+    assert result.verified, result.reason
+    assert result.signed_at == stamped_at
+    # Without the timestamp authority in the trusted root, nothing vouches for the time.
+    unvouched = _verify_with(sigstore.root, document)
+    assert unvouched.reason is not None
+    assert unvouched.reason.endswith("without a Rekor entry or a verified timestamp: there is no trusted signing time")
+
+
+def test_a_timestamp_after_the_certificate_expired_fails() -> None:
+    sigstore, authority = Sigstore(), tsa.Authority(SIGNED_AT)
+    document = _timestamped(sigstore.bundle(), authority, SIGNED_AT + timedelta(hours=1), tlog=True)
+    result = _verify_with(_with_tsa(sigstore, authority), document)
+    assert result.reason is not None
+    assert result.reason.startswith("the signing certificate was not valid when the signature was timestamped")
+
+
+def test_a_timestamp_beside_the_rekor_entry_keeps_rekors_time() -> None:
+    sigstore, authority = Sigstore(), tsa.Authority(SIGNED_AT)
+    document = _timestamped(sigstore.bundle(), authority, SIGNED_AT + timedelta(minutes=1), tlog=True)
+    result = _verify_with(_with_tsa(sigstore, authority), document)
+    assert result.verified, result.reason
+    assert result.signed_at == SIGNED_AT
+
+
+def test_a_timestamp_from_an_untrusted_or_not_yet_trusted_tsa_fails_the_bundle() -> None:
+    sigstore, authority, other = Sigstore(), tsa.Authority(SIGNED_AT), tsa.Authority(SIGNED_AT)
+    document = _timestamped(sigstore.bundle(), other, SIGNED_AT + timedelta(minutes=2), tlog=True)
+    result = _verify_with(_with_tsa(sigstore, authority), document)
+    assert result.reason is not None
+    assert result.reason.startswith(
+        "the bundle's RFC 3161 timestamp 0 does not verify with the trusted root's authorities"
+    )
+    late = _with_tsa(sigstore, other, start=SIGNED_AT + timedelta(days=1))
+    result = _verify_with(late, document)
+    assert result.reason is not None and result.reason.endswith(
+        "CN=test tsa was not a trusted timestamp authority at 2026-03-01T12:02:00Z"
+    )
+
+
+def test_a_timestamp_over_other_bytes_or_by_a_certificate_without_the_eku_fails() -> None:
+    sigstore, authority = Sigstore(), tsa.Authority(SIGNED_AT)
+    document = sigstore.bundle()
+    document["verificationMaterial"]["timestampVerificationData"] = {
+        "rfc3161Timestamps": [{"signedTimestamp": _b64(authority.response(b"other bytes", SIGNED_AT))}]
+    }
+    result = _verify_with(_with_tsa(sigstore, authority), document)
+    assert result.reason is not None and result.reason.endswith(
+        "the timestamp is not for this signature: its message imprint is the hash of other bytes"
+    )
+    plain = tsa.Authority(SIGNED_AT, eku=False)
+    document = _timestamped(sigstore.bundle(), plain, SIGNED_AT, tlog=True)
+    result = _verify_with(_with_tsa(sigstore, plain), document)
+    assert result.reason is not None and result.reason.endswith(
+        "the certificate CN=test tsa is not a time-stamping authority's (a critical timeStamping-only EKU)"
+    )

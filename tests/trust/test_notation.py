@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from portside.trust import notation
+from portside.trust import notation, timestamps
 from portside.trust.notation import SignatureBlob, TrustStore, load_certificates
 from portside.trust.trustpolicy import TrustPolicy
+from tests.trust import tsa
 from tests.trust.fixtures import SIGNED, Layout
 
 SUBJECT = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9"
@@ -154,34 +156,135 @@ def test_the_unsigned_artifact_has_no_associated_signature() -> None:
     assert verdict.reason == f"{SUBJECT} has no associated signature"
 
 
-def test_a_timestamp_requiring_policy_fails_since_rfc3161_is_not_verified() -> None:
-    folder = SIGNED / "notation-e2e-with-timestamped-signature"
-    subject = "sha256:53b0191218aed9a3c1f7c661736ac40cfc8eb928642348fd843ba3f0483c0c20"
-    store = TrustStore({"ca:e2e": load_certificates((folder / "testcert7.extracted-from-x5c.crt").read_bytes())})
+TIMESTAMPED = SIGNED / "notation-e2e-with-timestamped-signature"
+TIMESTAMPED_SUBJECT = "sha256:53b0191218aed9a3c1f7c661736ac40cfc8eb928642348fd843ba3f0483c0c20"
+BAD_TIMESTAMP = SIGNED / "notation-e2e-with-invalid-timestamped-signature"
+BAD_TIMESTAMP_SUBJECT = "sha256:f1da8cd70d6d851fa2313c8d6618f79508cf1e86877edf1c0bfe49a1b0a6467a"
+TSA_ROOT = Path(__file__).parent / "fixtures_tsa" / "identity-verification-root-2020.crt"
+TESTCERT7 = "CN=testcert7,O=Notary,L=Seattle,ST=WA,C=US"
+# testcert7 is valid 2025-01-21T08:36:26Z to 2025-01-22T08:36:26Z; the timestamped
+# signature was stamped at 09:17:46.641Z and itself expires at 12:39:46Z.
+WHILE_VALID = datetime(2025, 1, 21, 10, tzinfo=UTC)
+AFTER_EXPIRY = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def _timestamp_policy(
+    tsa: bool = True, verify_timestamp: str = "always", override: dict[str, str] | None = None
+) -> TrustPolicy:
+    verification: dict[str, object] = {"level": "strict", "verifyTimestamp": verify_timestamp}
+    if override:
+        verification["override"] = override
+    statement = {
+        "name": "e2e",
+        "registryScopes": ["*"],
+        "signatureVerification": verification,
+        "trustStores": ["ca:e2e", "tsa:e2e"] if tsa else ["ca:e2e"],
+        "trustedIdentities": ["*"],
+    }
+    return TrustPolicy.parse(json.dumps({"version": "1.0", "trustPolicies": [statement]}))
+
+
+def _timestamp_store(folder: Path = TIMESTAMPED, tsa: Path | None = TSA_ROOT) -> TrustStore:
+    stores = {"ca:e2e": load_certificates((folder / "testcert7.extracted-from-x5c.crt").read_bytes())}
+    if tsa is not None:
+        stores["tsa:e2e"] = load_certificates(tsa.read_bytes())
+    return TrustStore(stores)
+
+
+def _timestamped(
+    policy: TrustPolicy, store: TrustStore, now: datetime | None = WHILE_VALID, folder: Path = TIMESTAMPED
+) -> notation.Verification:
+    subject = TIMESTAMPED_SUBJECT if folder == TIMESTAMPED else BAD_TIMESTAMP_SUBJECT
     signatures = _signatures(folder, subject)
     assert len(signatures) == 1
-    policy = _policy(folder, "timestamp_trustpolicy.json")
-    # While the certificate was valid and before the signature's own expiry (12:39Z).
-    then = datetime(2025, 1, 21, 10, tzinfo=UTC)
-    verdict, _ = notation.verify_artifact(signatures, subject, REPOSITORY, policy, store, now=then)
-    assert verdict.signer == "CN=testcert7,O=Notary,L=Seattle,ST=WA,C=US"
-    assert verdict.reason is not None
-    assert verdict.reason.endswith("RFC 3161 timestamp countersignatures are not verified by this registry yet")
-    later, _ = notation.verify_artifact(signatures, subject, REPOSITORY, policy, store)
+    verdict, _ = notation.verify_artifact(signatures, subject, REPOSITORY, policy, store, now=now)
+    return verdict
+
+
+def test_the_timestamped_signature_verifies_with_its_tsa_store() -> None:
+    policy = _policy(TIMESTAMPED, "timestamp_trustpolicy.json")
+    verdict = _timestamped(policy, _timestamp_store())
+    assert verdict.verified, verdict.reason
+    assert verdict.signer == TESTCERT7
+    # The TSA's certificates name CRL locations, which are not fetched offline.
+    assert any(w.startswith("authenticTimestamp: the revocation status of CN=Microsoft") for w in verdict.warnings)
+    # The signature's own expiry still counts, timestamp or not.
+    later = _timestamped(policy, _timestamp_store(), now=None)
     assert later.reason is not None and "expiry validation failed" in later.reason
 
 
-def test_an_unparseable_timestamp_countersignature_fails() -> None:
-    folder = SIGNED / "notation-e2e-with-invalid-timestamped-signature"
-    subject = "sha256:f1da8cd70d6d851fa2313c8d6618f79508cf1e86877edf1c0bfe49a1b0a6467a"
-    store = TrustStore({"ca:e2e": load_certificates((folder / "testcert7.extracted-from-x5c.crt").read_bytes())})
-    verdict, _ = notation.verify_artifact(
-        _signatures(folder, subject), subject, REPOSITORY, _policy(folder, "timestamp_trustpolicy.json"), store
+def test_an_expired_certificate_passes_after_expiry_on_the_strength_of_its_timestamp() -> None:
+    policy = _timestamp_policy(verify_timestamp="afterCertExpiry", override={"expiry": "log"})
+    verdict = _timestamped(policy, _timestamp_store(), now=AFTER_EXPIRY)
+    assert verdict.verified, verdict.reason
+    assert any(w.startswith("expiry validation failed") for w in verdict.warnings)
+    # Without the tsa store nothing vouches for the signing time.
+    without = _timestamped(_timestamp_policy(tsa=False, override={"expiry": "log"}), _timestamp_store(tsa=None))
+    assert without.verified
+    expired = _timestamped(
+        _timestamp_policy(tsa=False, override={"expiry": "log"}), _timestamp_store(tsa=None), now=AFTER_EXPIRY
     )
+    assert expired.reason is not None
+    assert "authenticTimestamp validation failed: the certificate CN=testcert7" in expired.reason
+    assert expired.reason.endswith("no timestamp vouches for the signing time")
+
+
+def test_after_cert_expiry_does_not_look_at_the_timestamp_while_the_chain_is_valid() -> None:
+    # An untrusted TSA does not matter while the certificate is valid...
+    store = _timestamp_store(tsa=TIMESTAMPED / "testcert7.extracted-from-x5c.crt")
+    assert _timestamped(_timestamp_policy(verify_timestamp="afterCertExpiry"), store).verified
+    # ...and does once verification asks for the timestamp.
+    verdict = _timestamped(_timestamp_policy(), store)
+    assert verdict.reason is not None
+    assert "authenticTimestamp validation failed: the timestamp countersignature is not valid (tsa:e2e): " in (
+        verdict.reason
+    )
+    assert verdict.reason.endswith("does not lead to a trusted time-stamping authority certificate")
+
+
+def test_a_tsa_store_holding_only_an_intermediate_does_not_make_a_root() -> None:
+    document = json.loads(
+        (TIMESTAMPED / "blobs/sha256/603ff134e97a79cd7a15560b76137c2c4a10451daab11327a7c6f86dac250fee").read_bytes()
+    )
+    token = timestamps.parse(base64.b64decode(document["header"]["io.cncf.notary.timestampSignature"]))
+    intermediate = next(c for c in token.certificates if "Timestamping CA 2020" in c.subject.rfc4514_string())
+    store = TrustStore({**_timestamp_store().stores, "tsa:e2e": [intermediate]})
+    verdict = _timestamped(_timestamp_policy(), store)
     assert verdict.reason is not None
     assert verdict.reason.endswith(
-        "authenticTimestamp validation failed: the timestamp countersignature cannot be parsed"
+        "the timestamp's certificate chain ends in CN=Microsoft Public RSA Timestamping CA 2020,"
+        "O=Microsoft Corporation,C=US, which is not a root"
     )
+
+
+def test_the_invalid_timestamp_fails_a_timestamp_requiring_policy() -> None:
+    policy = _policy(BAD_TIMESTAMP, "timestamp_trustpolicy.json")
+    verdict = _timestamped(policy, _timestamp_store(BAD_TIMESTAMP), folder=BAD_TIMESTAMP)
+    assert verdict.signer == TESTCERT7
+    assert verdict.reason is not None
+    assert "authenticTimestamp validation failed: the timestamp countersignature is not valid (tsa:e2e): " in (
+        verdict.reason
+    )
+    assert "the timestamp token cannot be parsed" in verdict.reason
+    # Without a tsa store the policy does not ask for a timestamp, so the bad one is not read.
+    without = _timestamped(_timestamp_policy(tsa=False), _timestamp_store(BAD_TIMESTAMP, None), folder=BAD_TIMESTAMP)
+    assert without.verified, without.reason
+    # Nor under afterCertExpiry while the certificate is valid.
+    after = _timestamped(
+        _timestamp_policy(verify_timestamp="afterCertExpiry"), _timestamp_store(BAD_TIMESTAMP), folder=BAD_TIMESTAMP
+    )
+    assert after.verified, after.reason
+    # Permissive only logs it.
+    logged = _timestamped(_with_level(policy, "permissive"), _timestamp_store(BAD_TIMESTAMP), folder=BAD_TIMESTAMP)
+    assert logged.verified
+    assert any("the timestamp token cannot be parsed" in w for w in logged.warnings)
+
+
+def test_a_policy_without_a_tsa_store_judges_the_timestamped_signature_by_the_chain_now() -> None:
+    policy = _timestamp_policy(tsa=False)
+    assert _timestamped(policy, _timestamp_store(tsa=None)).verified
+    expired = _timestamped(policy, _timestamp_store(tsa=None), now=datetime(2025, 1, 21, 12, 50, tzinfo=UTC))
+    assert expired.reason is not None and "expiry validation failed" in expired.reason
 
 
 def test_a_signature_for_another_image_fails_integrity() -> None:
@@ -303,3 +406,51 @@ def _with_level(policy: TrustPolicy, level: str) -> TrustPolicy:
         ],
     }
     return TrustPolicy.parse(json.dumps(document))
+
+
+def _restamped(token: bytes) -> list[SignatureBlob]:
+    """The timestamped signature with another countersignature: the unprotected header
+    is not signed, so the JWS still verifies."""
+    [signature] = _signatures(TIMESTAMPED, TIMESTAMPED_SUBJECT)
+    document = json.loads(signature.data)
+    document["header"]["io.cncf.notary.timestampSignature"] = base64.b64encode(token).decode()
+    return [SignatureBlob(signature.media_type, json.dumps(document).encode())]
+
+
+@pytest.mark.parametrize(
+    ("stamped_at", "passes"),
+    [
+        (datetime(2025, 1, 21, 9, 30, tzinfo=UTC), True),
+        # testcert7 was not yet valid, then no longer valid; the TSA's second of accuracy counts too.
+        (datetime(2025, 1, 21, 8, 36, 25, tzinfo=UTC), False),
+        (datetime(2025, 1, 21, 8, 36, 26, tzinfo=UTC), False),
+        (datetime(2025, 1, 22, 9, tzinfo=UTC), False),
+    ],
+)
+def test_the_chain_must_be_valid_over_the_timestamps_range(stamped_at: datetime, passes: bool) -> None:
+    authority = tsa.Authority(WHILE_VALID)
+    [signature] = _signatures(TIMESTAMPED, TIMESTAMPED_SUBJECT)
+    raw = json.loads(signature.data)["signature"]
+    signed = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    blobs = _restamped(authority.token(signed, stamped_at).dump())
+    store = TrustStore({**_timestamp_store().stores, "tsa:e2e": [authority.root]})
+    policy = _timestamp_policy(verify_timestamp="afterCertExpiry", override={"expiry": "log"})
+    verdict, _ = notation.verify_artifact(blobs, TIMESTAMPED_SUBJECT, REPOSITORY, policy, store, now=AFTER_EXPIRY)
+    assert verdict.verified is passes, verdict.reason
+    if not passes:
+        assert verdict.reason is not None
+        assert "authenticTimestamp validation failed: the certificate CN=testcert7" in verdict.reason
+        assert "was not valid at the timestamp's time" in verdict.reason
+
+
+def test_a_countersignature_over_other_bytes_fails() -> None:
+    authority = tsa.Authority(WHILE_VALID)
+    blobs = _restamped(authority.token(b"another signature", WHILE_VALID).dump())
+    store = TrustStore({**_timestamp_store().stores, "tsa:e2e": [authority.root]})
+    verdict, _ = notation.verify_artifact(
+        blobs, TIMESTAMPED_SUBJECT, REPOSITORY, _timestamp_policy(), store, now=WHILE_VALID
+    )
+    assert verdict.reason is not None
+    assert verdict.reason.endswith(
+        "the timestamp is not for this signature: its message imprint is the hash of other bytes"
+    )

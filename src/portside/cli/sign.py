@@ -3,7 +3,11 @@
 Keys are cosign's (`cosign.key`, encrypted with the password in `COSIGN_PASSWORD` or
 asked for; `cosign.pub`), and signatures are stored as cosign stores them, under the tag
 `sha256-<hex>.sig` beside the image, so `cosign verify --key cosign.pub` accepts what
-`portside sign` writes and the other way round.
+`portside sign` writes and the other way round. `portside sign --bundle` writes instead what
+`cosign sign --new-bundle-format` does: a sigstore bundle v0.3 as an OCI 1.1 referrer of
+the image (`portside.trust.bundle_signing`; on a registry without the referrers API, listed
+under the fallback tag `sha256-<hex>`, `portside.remote.referrers`). `portside verify`
+checks both kinds and says which verified.
 
 IMAGE is `host[:port]/repository:tag` or `…@sha256:<hex>`; 127.0.0.1 and localhost are
 spoken to over plain http, every other host over https. Registry credentials come from
@@ -26,6 +30,8 @@ import typer
 
 if TYPE_CHECKING:
     from portside.remote.client import RemoteRegistry
+    from portside.trust.keys import PublicKey
+    from portside.trust.results import Verification
 
 __all__ = ["key_app", "sign", "verify", "login", "ImageRef", "parse_image", "docker_config_path"]
 
@@ -166,16 +172,46 @@ async def _sign(ref: ImageRef, authorization: str | None, private_key: Any) -> t
         layers = [layer["digest"] for layer in json.loads(manifest)["layers"]]
         await remote.push_blob(ref.repository, signing.signature_config(layers))
         await remote.put_manifest(ref.repository, tag, manifest, signing.OCI_MANIFEST)
-        return digest, tag
+        return digest, f"the signature is at {ref.repository}:{tag}"
+
+
+async def _sign_bundle(ref: ImageRef, authorization: str | None, private_key: Any) -> tuple[str, str]:
+    from portside.remote import referrers
+    from portside.remote.client import RemoteRegistry
+    from portside.trust import bundle_signing
+
+    async with RemoteRegistry(ref.base_url, authorization) as remote:
+        subject = await remote.describe(ref.repository, ref.reference)
+        bundle = bundle_signing.sign_bundle(private_key, subject.digest)
+        await remote.push_blob(ref.repository, bundle_signing.EMPTY_CONFIG)
+        await remote.push_blob(ref.repository, bundle)
+        attached = await referrers.push(
+            remote, ref.repository, bundle_signing.referrer_manifest(bundle, subject.to_json())
+        )
+        where = f"the bundle is the referrer {ref.repository}@{attached.digest}"
+        if attached.fallback_tag is not None:
+            where += f", listed under {ref.repository}:{attached.fallback_tag} (the registry has no referrers API)"
+        return subject.digest, where
 
 
 def sign(
     image: Annotated[str, typer.Argument(help="host[:port]/repository:tag or …@sha256:…")],
     key: Annotated[Path, typer.Option("--key", help="cosign's encrypted private key")] = Path("cosign.key"),
+    bundle: Annotated[
+        bool,
+        typer.Option(
+            "--bundle",
+            help="write a sigstore bundle v0.3 as an OCI 1.1 referrer (as cosign's --new-bundle-format) "
+            "instead of the sha256-<hex>.sig tag; offline: nothing is sent to Rekor, so the bundle has "
+            "no transparency-log entry (verify with cosign's --insecure-ignore-tlog)",
+        ),
+    ] = False,
     username: UsernameOption = None,
     password_stdin: PasswordStdinOption = False,
 ) -> None:
-    """Sign an image (or index) with a cosign key and push the signature beside it."""
+    """Sign an image (or index) with a cosign key and push the signature beside it: under
+    the sha256-<hex>.sig tag, or with --bundle as a sigstore bundle referrer (offline, no
+    transparency-log entry)."""
     from portside.remote.errors import RemoteError
     from portside.trust import signing
 
@@ -190,24 +226,77 @@ def sign(
     except ValueError as error:
         raise _fail(str(error)) from None
     try:
-        digest, tag = asyncio.run(_sign(ref, authorization, private_key))
+        digest, where = asyncio.run((_sign_bundle if bundle else _sign)(ref, authorization, private_key))
     except RemoteError as error:
         raise _fail(str(error)) from None
-    typer.echo(f"Signed {ref.host}/{ref.repository}@{digest}; the signature is at {ref.repository}:{tag}")
+    typer.echo(f"Signed {ref.host}/{ref.repository}@{digest}; {where}")
 
 
-async def _verify(ref: ImageRef, authorization: str | None, public_key: Any) -> tuple[str, list[Any]]:
+_MAX_BUNDLE = 1 << 20  # as the registry's own policy reads at most
+
+
+async def _bundle_verdicts(
+    remote: RemoteRegistry, repository: str, digest: str, key: PublicKey
+) -> list[tuple[str, Verification]]:
+    """The sigstore bundle referrers of `digest`, each checked with `key`; a listed referrer
+    that is gone or no manifest is passed over, a missing bundle blob is its verdict."""
+    from portside.oci.mediatypes import OCI_EMPTY
+    from portside.remote import referrers
+    from portside.remote.errors import RemoteNotFound
+    from portside.trust import bundle
+
+    verdicts: list[tuple[str, Verification]] = []
+    for descriptor in await referrers.listed(remote, repository, digest, bundle.MEDIA_TYPE):
+        # cosign lists its bundles under the fallback tag with the empty config's type:
+        # those are read too, and the manifest's own artifactType decides.
+        if descriptor.get("artifactType") not in (bundle.MEDIA_TYPE, OCI_EMPTY):
+            continue
+        try:
+            found = await remote.manifest(repository, str(descriptor["digest"]))
+            manifest = json.loads(found.body)
+        except (RemoteNotFound, ValueError):
+            continue
+        if not isinstance(manifest, dict) or manifest.get("artifactType") != bundle.MEDIA_TYPE:
+            continue
+        blobs: dict[str, bytes] = {}
+        for layer in manifest.get("layers") or []:
+            if not isinstance(layer, dict) or layer.get("mediaType") not in bundle.MEDIA_TYPES:
+                continue
+            size = layer.get("size")
+            if isinstance(size, int) and 0 <= size <= _MAX_BUNDLE:
+                try:
+                    blobs[str(layer["digest"])] = await _read_blob(remote, repository, str(layer["digest"]))
+                except RemoteNotFound:
+                    pass
+        label = f"sigstore bundle, referrer {found.digest}"
+        verdicts.append((label, bundle.verify_referrer(manifest, blobs.get, digest, [key])))
+    return verdicts
+
+
+async def _verify(
+    ref: ImageRef, authorization: str | None, public_key: PublicKey
+) -> tuple[str, list[tuple[str, Verification]]]:
     from portside.remote.client import RemoteRegistry
+    from portside.remote.errors import RemoteNotFound
     from portside.trust import cosign
 
     async with RemoteRegistry(ref.base_url, authorization) as remote:
         digest = await _resolve(remote, ref)
-        found = await remote.manifest_by_tag(ref.repository, cosign.signature_tag(digest))
-        manifest = json.loads(found.body)
-        blobs: dict[str, bytes | None] = {}
-        for layer in cosign.signature_layers(manifest):
-            blobs[layer.digest] = await _read_blob(remote, ref.repository, layer.digest)
-        return digest, cosign.verify_manifest(manifest, blobs.get, digest, [public_key])
+        verdicts: list[tuple[str, Verification]] = []
+        tag = cosign.signature_tag(digest)
+        try:
+            found = await remote.manifest_by_tag(ref.repository, tag)
+        except RemoteNotFound:
+            pass
+        else:
+            manifest = json.loads(found.body)
+            blobs: dict[str, bytes | None] = {}
+            for layer in cosign.signature_layers(manifest):
+                blobs[layer.digest] = await _read_blob(remote, ref.repository, layer.digest)
+            for verdict in cosign.verify_manifest(manifest, blobs.get, digest, [public_key]):
+                verdicts.append((f"cosign signature, tag {tag}", verdict))
+        verdicts += await _bundle_verdicts(remote, ref.repository, digest, public_key)
+        return digest, verdicts
 
 
 def verify(
@@ -216,8 +305,11 @@ def verify(
     username: UsernameOption = None,
     password_stdin: PasswordStdinOption = False,
 ) -> None:
-    """Check an image's cosign signatures with a public key: exit 0 only if one verifies."""
-    from portside.remote.errors import RemoteError, RemoteNotFound
+    """Check an image's cosign signatures (the sha256-<hex>.sig tag, and sigstore bundle
+    referrers found by the referrers API or its fallback tag) with a public key: each is
+    listed with its kind; exit 0 only if one verifies. Bundles are checked offline: a
+    Rekor entry they carry is not required."""
+    from portside.remote.errors import RemoteError
     from portside.trust.keys import load_public_key
 
     ref = _image(image)
@@ -230,16 +322,14 @@ def verify(
     authorization = _authorization(ref.host, username, password_stdin)
     try:
         digest, verdicts = asyncio.run(_verify(ref, authorization, public_key))
-    except RemoteNotFound:
-        raise _fail(f"no signatures found for {image}") from None
     except RemoteError as error:
         raise _fail(str(error)) from None
     if not verdicts:
         raise _fail(f"no signatures found for {image}")
-    for number, verdict in enumerate(verdicts, 1):
+    for number, (label, verdict) in enumerate(verdicts, 1):
         state = "verified" if verdict.verified else f"not verified: {verdict.reason}"
-        typer.echo(f"signature {number} of {ref.repository}@{digest}: {state}")
-    if not any(verdict.verified for verdict in verdicts):
+        typer.echo(f"signature {number} of {ref.repository}@{digest} ({label}): {state}")
+    if not any(verdict.verified for _, verdict in verdicts):
         raise _fail(f"no signature of {image} verifies with {key}")
 
 

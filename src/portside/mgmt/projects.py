@@ -20,6 +20,7 @@ from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
 from portside.mgmt.pull_policy import signature_kinds
 from portside.mgmt.quotas import QuotaService
+from portside.mgmt.signing_keys import KINDS as SIGNER_KINDS
 
 __all__ = ["SEVERITIES", "ProjectService", "ListedProject", "ProjectSummary", "check_project_name"]
 
@@ -69,6 +70,8 @@ def _clean_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
             text = text.lower()
             if text not in SEVERITIES:
                 raise BadRequest(f"metadata.severity must be one of {', '.join(SEVERITIES)}")
+        if key == "sign_on_push_signer" and text and text not in SIGNER_KINDS:  # "": the default
+            raise BadRequest(f"metadata.sign_on_push_signer must be one of {', '.join(SIGNER_KINDS)}")
         if key == "require_signature" and text:
             text = text.lower()
             try:

@@ -1,14 +1,16 @@
 """Signing on push, for pipelines that cannot hold a key: in a project whose metadata says
-`sign_on_push`, every image or index pushed by tag is signed by Portside with the project's
-own key (ECDSA P-256, made on first use and kept with the registry's other keys), as cosign
-signs: a simple-signing payload naming the digest, under the `sha256-<hex>.sig` tag, one
-layer per signature (an existing `.sig` keeps its signatures). The project's trust policy
-trusts that key (mgmt/trust_policy.py), so what Portside signed passes its own pull policy,
-and `GET /projects/{p}/trust` shows the public key for verifiers elsewhere (`cosign verify
---key`, `portside verify --key`).
+`sign_on_push`, every image or index pushed by tag is signed as cosign signs: a
+simple-signing payload naming the digest, under the `sha256-<hex>.sig` tag, one layer per
+signature (an existing `.sig` keeps its signatures). The key is the project's own (ECDSA
+P-256, made on first use and kept with the registry's other keys) or one held outside
+Portside, reached through a command or a plug-in (mgmt/signing_keys.py). The project's
+trust policy trusts whichever key signs for it (mgmt/trust_policy.py), so what Portside
+signed passes its own pull policy, and `GET /projects/{p}/trust` shows the public key for
+verifiers elsewhere (`cosign verify --key`, `portside verify --key`).
 
 The push never waits for it: signing is queued as a task after the manifest is stored; a
-failure is logged and the image stays unsigned (a pull policy then says so).
+failure (a key that cannot be reached, a command that fails or answers what does not
+verify) is logged and the image stays unsigned (a pull policy then says so).
 """
 
 from __future__ import annotations
@@ -18,13 +20,10 @@ import base64
 import json
 import logging
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from portside.errors import ManifestUnknown
 from portside.meta.accounts import Project, ProjectStore
 from portside.meta.stores import ManifestRecord
-from portside.meta.trust import KeyStore
+from portside.mgmt.signing_keys import SigningFailed, SigningKeys, checked_signature
 from portside.oci import mediatypes as mt
 from portside.oci.digest import Digest
 from portside.oci.manifest import Manifest
@@ -32,15 +31,11 @@ from portside.registry.manifests import ManifestService
 from portside.registry.uploads import UploadService
 from portside.trust import cosign
 
-__all__ = ["ServerSigner", "key_name"]
+__all__ = ["ServerSigner"]
 
 log = logging.getLogger("portside.trust")
 
 _EMPTY_CONFIG = b"{}"
-
-
-def key_name(project_id: int) -> str:
-    return f"project-signing-{project_id}"
 
 
 async def _once(data: bytes):  # type: ignore[no-untyped-def]
@@ -49,7 +44,7 @@ async def _once(data: bytes):  # type: ignore[no-untyped-def]
 
 class ServerSigner:
     def __init__(
-        self, projects: ProjectStore, keys: KeyStore, manifests: ManifestService, uploads: UploadService, host: str
+        self, projects: ProjectStore, keys: SigningKeys, manifests: ManifestService, uploads: UploadService, host: str
     ):
         """`host`: the registry's host[:port] as clients name it (the payloads' docker-reference)."""
         self._projects = projects
@@ -63,12 +58,12 @@ class ServerSigner:
         """The PEM of the key Portside signs `project`'s pushes with (None: it does not sign)."""
         if project.metadata.get("sign_on_push") != "true":
             return None
-        key = await self._private_key(project)
-        return (
-            key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
+        try:
+            return await self._keys.for_project(project).public_key_pem()
+        except SigningFailed as error:
+            # The project then trusts no key of Portside's: its pushes stay unsigned too.
+            log.warning("project %s: no public key to sign on push with: %s", project.name, error)
+            return None
 
     async def pushed(self, repository: str, manifest: Manifest) -> None:
         """Told of a push by tag: queue its signing when the project signs on push."""
@@ -88,6 +83,8 @@ class ServerSigner:
             project = await self._projects.get_project(repository.split("/", 1)[0])
             if project is not None and project.metadata.get("sign_on_push") == "true":
                 await self.sign(project, repository, digest)
+        except SigningFailed as error:
+            log.warning("%s@%s stays unsigned: %s", repository, digest, error)
         except Exception:
             log.exception("signing %s@%s on push failed", repository, digest)
 
@@ -97,8 +94,9 @@ class ServerSigner:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def sign(self, project: Project, repository: str, digest: Digest) -> str:
-        """Sign `digest` of `repository` with `project`'s key; the `.sig` manifest's digest."""
-        key = await self._private_key(project)
+        """Sign `digest` of `repository` with `project`'s key; the `.sig` manifest's digest.
+        SigningFailed, before anything is written, when the key cannot sign."""
+        key = self._keys.for_project(project)
         payload = json.dumps(
             {
                 "critical": {
@@ -110,7 +108,8 @@ class ServerSigner:
             },
             separators=(",", ":"),
         ).encode()
-        signature = base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+        raw = checked_signature(key, await key.public_key_pem(), payload, await key.sign(payload))
+        signature = base64.b64encode(raw).decode()
         for blob in (payload, _EMPTY_CONFIG):
             await self._uploads.upload_whole(repository, Digest.of(blob), _once(blob), len(blob), project.project_id)
         tag = cosign.signature_tag(str(digest))
@@ -137,14 +136,3 @@ class ServerSigner:
         body = json.dumps(manifest, separators=(",", ":")).encode()
         stored = await self._manifests.put(repository, tag, body, mt.OCI_MANIFEST, project.project_id)
         return str(stored.digest)
-
-    async def _private_key(self, project: Project) -> ec.EllipticCurvePrivateKey:
-        candidate = (
-            ec.generate_private_key(ec.SECP256R1())
-            .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-            .decode()
-        )
-        pem = await self._keys.get_or_create(key_name(project.project_id), candidate)
-        key = serialization.load_pem_private_key(pem.encode(), password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        return key

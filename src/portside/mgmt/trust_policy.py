@@ -9,7 +9,8 @@ robots given `system-trust:update`) hold one document each:
                  "require_tlog": true},
      "trusted_root": {…a sigstore trusted_root.json…},
      "notation": {"certificates": [{"name": "acme", "type": "ca", "certificate": "-----BEGIN…"}],
-                  "trusted_identities": ["x509.subject: C=US, O=Acme"], "verification_level": "strict"},
+                  "trusted_identities": ["x509.subject: C=US, O=Acme"], "verification_level": "strict",
+                  "verification_override": {"expiry": "log"}, "verify_timestamp": "afterCertExpiry"},
      "notary": {"root_keys": [{"repository": "app", "keys": ["<TUF key id>" or "-----BEGIN…"]}]},
      "use_system_defaults": true, "inherit_index_signature": false}
 
@@ -17,7 +18,10 @@ cosign keys verify cosign signatures (the `.sig` tag scheme, cosign's OCI 1.1 re
 sigstore bundles); keyless identities with a trusted root verify Fulcio-certified ones,
 offline; Notation certificates are the trust store of a Notary Project trust policy whose
 one statement covers the project (`trusted_identities` empty: any identity those roots
-certify). Notary's root keys pin Docker Content Trust's root of trust per repository of the
+certify), at `verification_level` with `verification_override` (the statement's
+`override`) and `verify_timestamp` (its `verifyTimestamp`: `always`, the default, or
+`afterCertExpiry`; timestamps are verified only when a `tsa` certificate is listed).
+Notary's root keys pin Docker Content Trust's root of trust per repository of the
 project (`*`: any other): Notary's metadata must be signed by them; a repository no entry
 names is trusted on first use, and that first root is recorded. A project with
 `use_system_defaults` also trusts what the system's document names. Everything is checked
@@ -37,6 +41,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from portside.auth.principal import Principal
@@ -45,12 +50,20 @@ from portside.meta.accounts import Project
 from portside.meta.trust import SYSTEM, StoredTrust, TrustStore
 from portside.mgmt import limits
 from portside.mgmt.guard import Guard
-from portside.trust import keyless, notation
+from portside.trust import chains, keyless, notation
 from portside.trust.keys import InvalidKey, PublicKey, load_public_key
-from portside.trust.roots import InvalidRoot, TrustedRoot
+from portside.trust.roots import CertificateAuthority, InvalidRoot, TransparencyLog, TrustedRoot
 from portside.trust.trustpolicy import InvalidPolicy, TrustPolicy
 
-__all__ = ["MAX_ENTRIES", "TrustMaterial", "TrustPolicyService", "clean_trust"]
+__all__ = [
+    "MAX_ENTRIES",
+    "TrustMaterial",
+    "TrustPolicyService",
+    "clean_trust",
+    "describe_certificate",
+    "describe_keys",
+    "describe_root",
+]
 
 SERVER_KEY_NAME = "portside-sign-on-push"  # the key Portside signs pushes with, as a project lists it
 MAX_ENTRIES = 64  # keys, certificates, identities: each
@@ -59,6 +72,7 @@ _ROOT_BYTES = 1 << 20
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _STORE_TYPES = ("ca", "signingAuthority", "tsa")
 _LEVELS = ("strict", "permissive", "audit", "skip")
+_VERIFY_TIMESTAMP = ("always", "afterCertExpiry")
 _URL_TEXT = 1024
 
 
@@ -280,17 +294,29 @@ def clean_trust(raw: object, *, system: bool) -> dict[str, Any]:
     level = notation_part.get("verification_level", "strict")
     if level not in _LEVELS:
         raise BadRequest(f"notation.verification_level must be one of {', '.join(_LEVELS)}")
+    verify_timestamp = notation_part.get("verify_timestamp", "always")
+    if verify_timestamp not in _VERIFY_TIMESTAMP:
+        raise BadRequest(f"notation.verify_timestamp must be one of {', '.join(_VERIFY_TIMESTAMP)}")
+    override = _object(notation_part, "verification_override", "notation")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in override.items()) or len(override) > 8:
+        raise BadRequest("notation.verification_override must map validations to actions")
     cleaned: dict[str, Any] = {
         "cosign_keys": keys,
         "keyless": {"identities": identities, "require_tlog": require_tlog},
         "trusted_root": root,
-        "notation": {"certificates": certificates, "trusted_identities": list(trusted), "verification_level": level},
+        "notation": {
+            "certificates": certificates,
+            "trusted_identities": list(trusted),
+            "verification_level": level,
+            "verification_override": dict(override),
+            "verify_timestamp": verify_timestamp,
+        },
         "notary": _clean_notary(raw),
         "inherit_index_signature": _flag(raw, "inherit_index_signature", False),
     }
     if not system:
         cleaned["use_system_defaults"] = _flag(raw, "use_system_defaults", True)
-    if certificates or trusted:
+    if certificates or trusted or override:
         _notation_policy(cleaned["notation"], "trust")  # the statement must make sense
     return cleaned
 
@@ -299,16 +325,20 @@ def _notation_policy(part: Mapping[str, Any], scope: str) -> TrustPolicy:
     stores = list(dict.fromkeys(f"{c['type']}:{c['name']}" for c in part.get("certificates", [])))
     identities = list(part.get("trusted_identities") or ["*"])
     level = part.get("verification_level", "strict")
+    verification: dict[str, Any] = {"level": level, "verifyTimestamp": part.get("verify_timestamp", "always")}
+    if part.get("verification_override"):
+        verification["override"] = dict(part["verification_override"])
     statement: dict[str, Any] = {
         "name": scope,
         "registryScopes": ["*"],
-        "signatureVerification": {"level": level},
+        "signatureVerification": verification,
         "trustStores": stores,
         "trustedIdentities": identities,
     }
     if level == "skip":
         statement.pop("trustStores")
         statement.pop("trustedIdentities")
+        verification.pop("override", None)
     try:
         return TrustPolicy.parse(json.dumps({"version": "1.0", "trustPolicies": [statement]}))
     except InvalidPolicy as error:
@@ -339,7 +369,8 @@ def _merge(own: Mapping[str, Any], system: Mapping[str, Any] | None) -> TrustMat
         notation_part = part.get("notation") or {}
         certificates += notation_part.get("certificates", [])
         trusted += notation_part.get("trusted_identities", [])
-    level = ((own.get("notation") or {}).get("verification_level")) or "strict"
+    own_notation = own.get("notation") or {}
+    level = own_notation.get("verification_level") or "strict"
     policy = None
     stores: dict[str, list[x509.Certificate]] = {}
     if certificates:
@@ -351,6 +382,8 @@ def _merge(own: Mapping[str, Any], system: Mapping[str, Any] | None) -> TrustMat
             "certificates": certificates,
             "trusted_identities": list(dict.fromkeys(trusted)),
             "verification_level": level,
+            "verification_override": own_notation.get("verification_override") or {},
+            "verify_timestamp": own_notation.get("verify_timestamp") or "always",
         }
         policy = _notation_policy(part, "project")
     return TrustMaterial(
@@ -374,6 +407,8 @@ class TrustPolicyService:
         # The public key Portside signs a project's pushes with (mgmt/server_signing.py), which
         # the project trusts; None: nothing is signed on push.
         self.server_key: Callable[[Project], Awaitable[str | None]] | None = None
+        # The signers a project may sign on push with here, the registry's default first.
+        self.signers: tuple[str, ...] = ("portside",)
 
     async def server_key_of(self, project: Project) -> str | None:
         return await self.server_key(project) if self.server_key is not None else None
@@ -443,13 +478,48 @@ def describe_keys(entries: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
     return out
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
 def describe_certificate(entry: Mapping[str, str]) -> dict[str, Any]:
+    """A Notation certificate entry with what people recognise it by: its first
+    certificate's subject, issuer, validity and SHA-256 fingerprint, and how many the PEM holds."""
     certificates = notation.load_certificates(entry["certificate"].encode())
     first = certificates[0]
-    not_after: datetime = first.not_valid_after_utc
     return {
         **entry,
-        "subject": first.subject.rfc4514_string(),
-        "not_after": not_after.isoformat().replace("+00:00", "Z"),
+        "subject": chains.describe(chains.subject_of(first)),
+        "issuer": chains.describe(chains.issuer_of(first)),
+        "not_before": _iso(first.not_valid_before_utc),
+        "not_after": _iso(first.not_valid_after_utc),
+        "fingerprint": first.fingerprint(hashes.SHA256()).hex(),
         "count": len(certificates),
+    }
+
+
+def describe_root(document: Mapping[str, Any] | None) -> dict[str, list[dict[str, Any]]] | None:
+    """What a stored trusted root holds (None: there is none): its Fulcio certificate
+    authorities, Rekor transparency logs, CT logs and timestamp authorities, each named by
+    its URL (a CA's by its subject when it has none) with the window it is valid for."""
+    if not document:
+        return None
+    root = TrustedRoot.parse(json.dumps(document))
+
+    def authority(found: CertificateAuthority) -> dict[str, Any]:
+        name = found.uri or chains.describe(chains.subject_of(found.chain[0]))
+        return {"name": name, "start": _iso(found.window.start), "end": _iso(found.window.end)}
+
+    def log(found: TransparencyLog) -> dict[str, Any]:
+        return {
+            "name": found.base_url or found.log_id.hex(),
+            "start": _iso(found.window.start),
+            "end": _iso(found.window.end),
+        }
+
+    return {
+        "certificate_authorities": [authority(a) for a in root.certificate_authorities],
+        "tlogs": [log(t) for t in root.tlogs],
+        "ctlogs": [log(t) for t in root.ctlogs],
+        "timestamp_authorities": [authority(a) for a in root.timestamp_authorities],
     }

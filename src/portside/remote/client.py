@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,7 @@ from portside.remote.errors import (
     RemoteUnreachable,
 )
 
-__all__ = ["Manifest", "RemoteRegistry", "parse_challenge"]
+__all__ = ["Descriptor", "Manifest", "Pushed", "RemoteRegistry", "parse_challenge"]
 
 MANIFEST_ACCEPT = ", ".join((mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST))
 _MAX_MANIFEST = 4 << 20  # the Distribution spec's suggested limit
@@ -45,6 +46,27 @@ class Manifest:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    """What a manifest's HEAD says of it: enough to name it as another manifest's `subject`."""
+
+    media_type: str
+    digest: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mediaType": self.media_type, "size": self.size, "digest": self.digest}
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    """A manifest PUT: its digest, and the `OCI-Subject` the registry answered (None: it
+    did not say it processed the manifest's subject, so it may have no referrers API)."""
+
+    digest: str
+    subject: str | None
+
+
 def parse_challenge(header: str) -> dict[str, str] | None:
     """The parameters of a `Bearer` WWW-Authenticate challenge, or None for another scheme."""
     scheme, _, rest = header.strip().partition(" ")
@@ -56,11 +78,20 @@ def parse_challenge(header: str) -> dict[str, str] | None:
 class RemoteRegistry:
     """One registry at `base_url` (scheme and host, with no `/v2`)."""
 
-    def __init__(self, base_url: str, authorization: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        authorization: str | None = None,
+        *,
+        timeout: float = 30.0,
+        verify: bool | ssl.SSLContext = True,
+    ) -> None:
+        """`verify`: False skips TLS verification (a registry configured `insecure`); an
+        SSLContext trusts the CAs it holds instead of the system's."""
         self.base_url = base_url.rstrip("/")
         self._authorization = authorization
         self._tokens: dict[str, str] = {}
-        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=True, verify=verify)
 
     async def __aenter__(self) -> RemoteRegistry:
         return self
@@ -132,9 +163,24 @@ class RemoteRegistry:
             media_type = _declared_media_type(body) or media_type
         return Manifest(digest=digest, media_type=media_type, body=body)
 
+    async def describe(self, repository: str, reference: str) -> Descriptor:
+        """The descriptor of the manifest a tag (or digest) names, from a HEAD, else a GET."""
+        declared, media_type, length = await self._head(repository, reference)
+        if declared and media_type in mt.MANIFESTS and length.isdigit():
+            return Descriptor(media_type, declared, int(length))
+        found = await self.manifest_by_tag(repository, declared or reference)
+        return Descriptor(found.media_type, found.digest, len(found.body))
+
     async def resolve(self, repository: str, reference: str) -> str:
-        """The digest a tag (or digest) names, from a HEAD's `Docker-Content-Digest` (a HEAD
-        passes where a pull policy refuses a GET, as it does for cosign), else from a GET."""
+        """The digest a tag (or digest) names, from a HEAD's `Docker-Content-Digest`, else
+        from a GET."""
+        declared, _, _ = await self._head(repository, reference)
+        return declared or (await self.manifest_by_tag(repository, reference)).digest
+
+    async def _head(self, repository: str, reference: str) -> tuple[str, str, str]:
+        """A manifest's HEAD: its declared digest (checked against a digest reference), media
+        type and length, each "" when not said. A HEAD passes where a pull policy refuses a
+        GET, as it does for cosign."""
         path = f"/v2/{repository}/manifests/{reference}"
         response = await self.request("HEAD", path, repository, {"Accept": MANIFEST_ACCEPT})
         _raise_for(response, path)
@@ -143,8 +189,20 @@ class RemoteRegistry:
             _parse_digest(declared)
             if ":" in reference and declared.lower() != reference.lower():
                 raise RemoteProtocolError(f"{path}: the registry names the digest {declared}")
-            return declared
-        return (await self.manifest_by_tag(repository, reference)).digest
+        media_type = str(response.headers.get("content-type", "")).split(";")[0].strip()
+        return declared, media_type, str(response.headers.get("content-length", ""))
+
+    async def referrers(self, repository: str, digest: str, artifact_type: str | None = None) -> bytes:
+        """The referrers API's index for `digest` (one page, filtered by `artifact_type`
+        when the registry filters); RemoteNotFound when the registry has no referrers API."""
+        _parse_digest(digest)
+        path = f"/v2/{repository}/referrers/{digest}"
+        if artifact_type:
+            path += "?" + str(httpx.QueryParams({"artifactType": artifact_type}))
+        response = await self._send("GET", path, repository, accept=mt.OCI_INDEX)
+        if len(response.content) > _MAX_MANIFEST:
+            raise RemoteProtocolError(f"{path}: the referrers index is larger than {_MAX_MANIFEST} bytes")
+        return response.content
 
     async def push_blob(self, repository: str, data: bytes) -> str:
         """Upload a blob (POST then PUT) unless the registry has it already; its digest."""
@@ -178,6 +236,10 @@ class RemoteRegistry:
 
     async def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
         """PUT a manifest under a tag or digest; its digest."""
+        return (await self.push_manifest(repository, reference, body, media_type)).digest
+
+    async def push_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> Pushed:
+        """PUT a manifest under a tag or digest; its digest and the registry's `OCI-Subject`."""
         path = f"/v2/{repository}/manifests/{reference}"
         response = await self.request(
             "PUT", path, repository, {"Content-Type": media_type}, actions="pull,push", content=body
@@ -185,7 +247,8 @@ class RemoteRegistry:
         if response.status_code != 201:
             _raise_for(response, path)
             raise RemoteProtocolError(f"{path}: unexpected status {response.status_code}")
-        return response.headers.get("docker-content-digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+        digest = response.headers.get("docker-content-digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+        return Pushed(digest, response.headers.get("oci-subject") or None)
 
     async def check(self) -> None:
         """GET /v2/ with the credentials (answering a challenge); raises when refused."""
@@ -251,7 +314,7 @@ class RemoteRegistry:
         try:
             request = self._http.build_request(method, url, headers=headers, content=content)
             return await self._http.send(request, stream=stream)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise RemoteUnreachable(f"{self.base_url} is unreachable: {error}") from error
 
     async def _token(self, challenge: dict[str, str], scope: str) -> str:
@@ -267,7 +330,7 @@ class RemoteRegistry:
             headers["Authorization"] = self._authorization
         try:
             response = await self._http.get(challenge["realm"], params=params, headers=headers)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise RemoteUnreachable(f"token service {challenge['realm']} is unreachable: {error}") from error
         if response.status_code in (401, 403):
             raise RemoteUnauthorized(f"token service {challenge['realm']} refused the credentials")

@@ -9,13 +9,19 @@ v0.3+json`, `subject` = the image, and one layer of that type whose blob is the 
   message signature whose `messageDigest` is the image digest, the signature over the
   manifest's SHA-256 (checked prehashed, so Ed25519 keys cannot make one);
 - verification material: a key hint (`publicKey.hint`, the base64 SHA-256 of the key's
-  DER), tried first among the project's keys and then the rest; or a Fulcio
+  DER), tried first among the project's keys and then the rest (and, with no Rekor
+  entry, what tells an altered signature from an untrusted one); or a Fulcio
   certificate (`certificate`, or `x509CertificateChain`'s first) for keyless checks,
   as in `portside.trust.signers`;
 - `tlogEntries`: Rekor entries, checked against the trusted root when one is given
-  (`portside.trust.rekor`; required for keyless, and with `require_tlog`).
-
-RFC 3161 timestamps (`timestampVerificationData`) are not verified.
+  (`portside.trust.rekor`; required with `require_tlog`);
+- `timestampVerificationData.rfc3161Timestamps`: TSA timestamps over the signature
+  bytes, verified (`portside.trust.timestamps`) when the trusted root names timestamp
+  authorities: each must come from one of them (its chain, leaf first and root last,
+  and its validity window holding the time), and a bundle carrying one that does not
+  verify fails. A keyless certificate must have been valid at Rekor's integration
+  time and at each timestamp's time, and needs at least one of them. Without a
+  trusted root, or one naming no timestamp authority, timestamps are not read.
 Accepted media types: v0.3 and the older `application/vnd.dev.sigstore.bundle+json;
 version=0.1|0.2|0.3`.
 """
@@ -32,7 +38,7 @@ from typing import Any
 
 from cryptography import x509
 
-from portside.trust import dsse, keyless, rekor, signers
+from portside.trust import dsse, keyless, rekor, signers, timestamps
 from portside.trust.keys import PublicKey
 from portside.trust.results import Verification
 from portside.trust.roots import TrustedRoot
@@ -120,11 +126,15 @@ def verify(
     certificate = _certificate(material)
     if isinstance(certificate, str):
         return _failed(certificate)
+    stamps = _timestamps(material, signature, root)
+    if isinstance(stamps, str):
+        return _failed(stamps)
     if certificate is not None:
-        signer = signers.by_certificate(certificate, check, keys, entry, identities, root)
+        moments = [stamp.time for stamp in stamps]
+        signer = signers.by_certificate(certificate, check, keys, entry, identities, root, moments)
     else:
         hinted = sorted(keys, key=lambda k: k.hint != hint)
-        signer = signers.by_key(check, hinted, entry)
+        signer = signers.by_key(check, hinted, entry, hint=hint if isinstance(hint, str) else None)
     if isinstance(signer, str):
         return _failed(signer)
 
@@ -139,7 +149,43 @@ def verify(
     elif require_tlog:
         reason = "the bundle has no Rekor entry" if entry is None else "no trusted root to check Rekor"
         return _failed(f"{reason}, and the policy requires one", signer.name)
+    if signed_at is None and stamps:
+        signed_at = stamps[0].time
     return Verification.passed("cosign-bundle", signer.name, signed_at)
+
+
+def _timestamps(
+    material: Mapping[str, Any], signature: bytes, root: TrustedRoot | None
+) -> list[timestamps.Timestamp] | str:
+    """The bundle's RFC 3161 timestamps, each verified against the trusted root's
+    timestamp authorities; or why one does not count."""
+    listed = _dig(material, "timestampVerificationData", "rfc3161Timestamps") or []
+    if root is None or not root.timestamp_authorities or not listed:
+        return []
+    if not isinstance(listed, list):
+        return "the bundle's rfc3161Timestamps is not a list"
+    verified: list[timestamps.Timestamp] = []
+    for index, item in enumerate(listed):
+        try:
+            data = base64.b64decode(str(_dig(item, "signedTimestamp")), validate=True)
+        except (ValueError, binascii.Error):
+            return f"the bundle's RFC 3161 timestamp {index} is not base64"
+        reasons: list[str] = []
+        for authority in root.timestamp_authorities:
+            stamp = timestamps.verify(data, signature, authority.chain[-1:], intermediates=authority.chain[:-1])
+            if isinstance(stamp, str):
+                reasons.append(stamp)
+            elif not authority.window.holds(stamp.time):
+                reasons.append(
+                    f"{stamp.authority} was not a trusted timestamp authority at {stamp.time:%Y-%m-%dT%H:%M:%SZ}"
+                )
+            else:
+                verified.append(stamp)
+                break
+        else:
+            why = "; ".join(dict.fromkeys(reasons))
+            return f"the bundle's RFC 3161 timestamp {index} does not verify with the trusted root's authorities: {why}"
+    return verified
 
 
 def _content(document: Mapping[str, Any], image_digest: str) -> tuple[signers.Check, str, bytes, str] | str:

@@ -5,7 +5,8 @@ A keyless signature carries a short-lived certificate. It counts when:
 - it chains to a certificate authority of the imported trusted root (`roots`), the
   CA's validity window and every certificate in the path holding at the signing time;
 - it was valid at the signing time, which is the time Rekor logged the signature (the
-  caller gets it from a verified signed entry timestamp, never from the signature);
+  caller gets it from a verified signed entry timestamp, never from the signature) and
+  the time of each verified RFC 3161 timestamp of it (`portside.trust.timestamps`);
 - it is for code signing (the EKU Fulcio sets);
 - its identity matches one the project trusts (`Identity`): the OIDC issuer exactly
   (Fulcio's extension 1.3.6.1.4.1.57264.1.8, a DER UTF8String, or the older .1.1 with
@@ -124,13 +125,16 @@ def _utf8_string(der: bytes) -> str | None:
     return _text(der[offset:])
 
 
-def verify_certificate(certificate: x509.Certificate, root: TrustedRoot, moment: datetime) -> str | None:
-    """None when a trusted Fulcio issued the certificate and it was valid at `moment`; else why not."""
+def verify_certificate(
+    certificate: x509.Certificate, root: TrustedRoot, moment: datetime, *, event: str = "logged"
+) -> str | None:
+    """None when a trusted Fulcio issued the certificate and it was valid at `moment`, the
+    time the signature was `event` (logged by Rekor, or timestamped by a TSA); else why not."""
     if not valid_at(certificate, moment):
         return (
-            f"the signing certificate was not valid when the signature was logged "
+            f"the signing certificate was not valid when the signature was {event} "
             f"(valid {certificate.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} to "
-            f"{certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}, logged {moment:%Y-%m-%dT%H:%M:%SZ})"
+            f"{certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}, {event} {moment:%Y-%m-%dT%H:%M:%SZ})"
         )
     purposes = extended_key_usages(certificate)
     if purposes is None or CODE_SIGNING not in purposes:

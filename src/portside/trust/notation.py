@@ -1,20 +1,28 @@
-"""Notary Project (Notation) signatures: JWS envelopes checked under a trust policy.
+"""Notary Project (Notation) signatures: JWS and COSE envelopes checked under a trust policy.
 
 A signature is a referrer of the image (`artifactType` `application/vnd.cncf.notary.
 signature`, or the older config media type of that name) whose first layer is the
-envelope; `application/jose+json` (JWS, flattened JSON) is read, `application/cose` is
-not yet (it fails integrity, saying so).
+envelope: `application/jose+json` (JWS, flattened JSON) or `application/cose`
+(COSE_Sign1, `portside.trust.cose`). Each is read into one `Envelope` (what the signature
+covers, the algorithm, the critical list, the signed attributes with their times, the
+certificate chain, the target); from there on both go through the same validations.
+COSE envelopes are proven against the Notary Project's specification (signature-envelope-
+cose.md), with envelopes built as it describes, not against a real tool's output; the JWS
+ones also against the Notary Project's own signatures.
 
 The validations, in the spec's order, each enforced, logged or skipped as the
 statement's level says (`portside.trust.trustpolicy`):
 
-- integrity: the envelope parses; the protected header has `cty`
+- integrity: the envelope parses (at most MAX_ENVELOPE bytes; COSE strictly, see
+  `portside.trust.cose`; its times epoch date/times, tag 1, JWS's RFC 3339 text); the
+  protected header has `cty` (COSE's content type)
   `application/vnd.cncf.notary.payload.v1+json`, an `alg` the signing key implies
   (RSA 2048/3072/4096 → PS256/384/512, P-256/384/521 → ES256/384/512), `crit` naming
   `io.cncf.notary.signingScheme` and every critical header present, each one this
-  verifier understands; the signature over `protected.payload` verifies with the first
-  `x5c` certificate; the payload's `targetArtifact` is this image.
-- authenticity: the `x5c` chain is ordered, ends in a self-signed root, meets the
+  verifier understands; the signature (ECDSA as R ‖ S in both) over `protected.payload`
+  (JWS) or the Sig_structure (COSE) verifies with the first certificate of `x5c`
+  (`x5chain`); the payload's `targetArtifact` is this image.
+- authenticity: the chain is ordered, ends in a self-signed root, meets the
   spec's certificate requirements (CA basic constraints and keyCertSign up the chain;
   digitalSignature and no CA on the leaf; no forbidden EKU; no SHA-1; RSA ≥ 2048, EC ≥
   256) and was valid at the signing time; a certificate of it is in one of the
@@ -23,9 +31,13 @@ statement's level says (`portside.trust.trustpolicy`):
 - expiry: `io.cncf.notary.expiry`, if set, is still ahead.
 - authenticTimestamp: for `notary.x509`, the chain is valid now, unless the statement
   asks for timestamp verification (a `tsa:` store, and `verifyTimestamp` `always` or
-  `afterCertExpiry` with an expired chain): RFC 3161 countersignatures are not verified
-  here, so that fails (saying so); for `notary.x509.signingAuthority`, the chain was
-  valid at the authentic signing time.
+  `afterCertExpiry` with an expired chain). Then the RFC 3161 countersignature
+  (`io.cncf.notary.timestampSignature`) must be there and verify over the signature's
+  bytes (`portside.trust.timestamps`), from a TSA whose path ends in a root and reaches
+  a certificate of the statement's `tsa:` stores, and the chain must have been valid
+  over the whole of the timestamp's range (genTime ± accuracy). The TSA certificates'
+  revocation is not checked offline: one naming OCSP or CRL locations adds a warning.
+  For `notary.x509.signingAuthority`, the chain was valid at the authentic signing time.
 - revocation: not checked offline. A certificate without OCSP or CRL locations counts
   as not revoked, as the spec says; one that names them has an undeterminable status,
   which is a failure the level enforces or logs.
@@ -48,8 +60,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from portside.trust import cose, timestamps
 from portside.trust.chains import describe, extended_key_usages, extension, issued_by, subject_of, valid_at
 from portside.trust.results import Verification
 from portside.trust.times import parse_time
@@ -59,6 +72,7 @@ __all__ = [
     "ARTIFACT_TYPE",
     "JWS",
     "COSE",
+    "MAX_ENVELOPE",
     "PAYLOAD_TYPE",
     "TrustStore",
     "Envelope",
@@ -73,6 +87,9 @@ ARTIFACT_TYPE = "application/vnd.cncf.notary.signature"
 JWS = "application/jose+json"
 COSE = "application/cose"
 PAYLOAD_TYPE = "application/vnd.cncf.notary.payload.v1+json"
+# Envelopes are a few kilobytes (a chain of certificates, perhaps a timestamp token); what
+# is far larger is refused before it is decoded.
+MAX_ENVELOPE = 256 * 1024
 X509 = "notary.x509"
 SIGNING_AUTHORITY = "notary.x509.signingAuthority"
 
@@ -80,6 +97,7 @@ _SCHEME = "io.cncf.notary.signingScheme"
 _SIGNING_TIME = "io.cncf.notary.signingTime"
 _AUTHENTIC_TIME = "io.cncf.notary.authenticSigningTime"
 _EXPIRY = "io.cncf.notary.expiry"
+_TIMESTAMP = "io.cncf.notary.timestampSignature"
 _CRITICAL = {
     _SCHEME,
     _AUTHENTIC_TIME,
@@ -94,6 +112,7 @@ _HASHES: Mapping[str, type[hashes.HashAlgorithm]] = {
     "512": hashes.SHA512,
 }
 _RSA_ALG = {2048: "PS256", 3072: "PS384", 4096: "PS512"}
+_COSE_ALGS = ", ".join(f"{label} {name}" for label, name in cose.ALGORITHMS.items())
 _EC_ALG = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 _FORBIDDEN_EKU = {
     x509.ObjectIdentifier("2.5.29.37.0"),  # anyExtendedKeyUsage
@@ -161,17 +180,38 @@ def _b64url(text: object) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    protected: str
-    payload: str
+    """A signature envelope, JWS or COSE, read into the one shape every validation shares.
+
+    `signed` is what the signature covers: JWS's `protected.payload`, COSE's Sig_structure.
+    `alg` is the algorithm's JWS name (COSE's label read as one; any other label is refused);
+    `critical` and `content_type` are the header's `crit` and `cty` (COSE labels 2 and 3) as
+    they are; `header` holds the other protected attributes by name, its three times read
+    as datetimes; `timestamp` is the RFC 3161 countersignature's bytes (b"" when present
+    but unreadable)."""
+
+    alg: object
+    critical: object
+    content_type: object
+    header: Mapping[object, Any]
+    signed: bytes
     signature: bytes
-    header: Mapping[str, Any]
     chain: tuple[x509.Certificate, ...]
     target: Mapping[str, Any]
     timestamp: bytes | None
 
     @classmethod
-    def parse(cls, data: bytes) -> Envelope:
-        """A flattened JWS, or ValueError saying what is wrong with it."""
+    def parse(cls, data: bytes, media_type: str = JWS) -> Envelope:
+        """An envelope of the media type, or ValueError saying what is wrong with it."""
+        if len(data) > MAX_ENVELOPE:
+            raise ValueError(f"the envelope is {len(data)} bytes, more than the {MAX_ENVELOPE} one may be")
+        if media_type == JWS:
+            return cls._jws(data)
+        if media_type == COSE:
+            return cls._cose(data)
+        raise ValueError(f"unsupported signature envelope type {media_type!r}")
+
+    @classmethod
+    def _jws(cls, data: bytes) -> Envelope:
         try:
             document = json.loads(data)
         except (UnicodeDecodeError, ValueError) as error:
@@ -180,7 +220,7 @@ class Envelope:
             raise ValueError("the envelope is not a flattened JWS")
         try:
             header = json.loads(_b64url(document["protected"]))
-            payload = json.loads(_b64url(document["payload"]))
+            payload = _b64url(document["payload"])
             signature = _b64url(document["signature"])
         except (ValueError, binascii.Error) as error:
             raise ValueError("the envelope's protected header, payload or signature is malformed") from error
@@ -193,15 +233,60 @@ class Envelope:
             raise ValueError("the envelope's x5c certificates are unreadable") from error
         if not chain:
             raise ValueError("the envelope carries no certificate chain (x5c)")
-        target = payload.get("targetArtifact") if isinstance(payload, Mapping) else None
-        if not isinstance(target, Mapping):
-            raise ValueError("the payload has no targetArtifact")
-        stamp = unprotected.get("io.cncf.notary.timestampSignature")
+        stamp = unprotected.get(_TIMESTAMP)
         try:
             timestamp = base64.b64decode(stamp) if isinstance(stamp, str) else None
         except (ValueError, binascii.Error):
             timestamp = b""
-        return cls(str(document["protected"]), str(document["payload"]), signature, header, chain, target, timestamp)
+        return cls(
+            alg=header.get("alg"),
+            critical=header.get("crit"),
+            content_type=header.get("cty"),
+            header=_with_times(
+                {k: v for k, v in header.items() if k not in ("alg", "crit", "cty")}, _rfc3339, "an RFC 3339 time"
+            ),
+            signed=f"{document['protected']}.{document['payload']}".encode(),
+            signature=signature,
+            chain=chain,
+            target=_target(payload),
+            timestamp=timestamp,
+        )
+
+    @classmethod
+    def _cose(cls, data: bytes) -> Envelope:
+        message = cose.decode(data)
+        protected, unprotected = message.protected, message.unprotected
+        certificates = protected.get(cose.X5CHAIN, unprotected.get(cose.X5CHAIN))
+        # One certificate may stand alone rather than in an array (RFC 9360, section 2).
+        if isinstance(certificates, bytes):
+            certificates = [certificates]
+        if not isinstance(certificates, list | tuple) or not certificates:
+            raise ValueError("the envelope carries no certificate chain (x5chain)")
+        try:
+            chain = tuple(x509.load_der_x509_certificate(c) for c in certificates)
+        except (ValueError, TypeError) as error:
+            raise ValueError("the envelope's x5chain certificates are unreadable") from error
+        # Only an integer label names one of the algorithms: a text `alg` "PS256" is not PS256.
+        alg = protected.get(cose.ALG)
+        name = cose.ALGORITHMS.get(alg) if isinstance(alg, int) and not isinstance(alg, bool) else None
+        if name is None:
+            raise ValueError(f"alg {alg!r} is not one of the COSE algorithms Notation signs with ({_COSE_ALGS})")
+        stamp = unprotected.get(_TIMESTAMP)
+        return cls(
+            alg=name,
+            critical=protected.get(cose.CRIT),
+            content_type=protected.get(cose.CONTENT_TYPE),
+            header=_with_times(
+                {k: v for k, v in protected.items() if k not in (cose.ALG, cose.CRIT, cose.CONTENT_TYPE)},
+                cose.epoch_time,
+                "a CBOR epoch date/time (tag 1)",
+            ),
+            signed=message.to_be_signed,
+            signature=message.signature,
+            chain=chain,
+            target=_target(message.payload),
+            timestamp=stamp if isinstance(stamp, bytes) or stamp is None else b"",
+        )
 
     @property
     def scheme(self) -> str:
@@ -209,11 +294,42 @@ class Envelope:
 
     def time(self, name: str) -> datetime | None:
         value = self.header.get(name)
-        return parse_time(value) if isinstance(value, str) else None
+        return value if isinstance(value, datetime) else None
 
     @property
     def signing_time(self) -> datetime | None:
         return self.time(_AUTHENTIC_TIME) if self.scheme == SIGNING_AUTHORITY else self.time(_SIGNING_TIME)
+
+
+def _rfc3339(value: object) -> datetime | None:
+    try:
+        return parse_time(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _with_times(
+    header: dict[object, Any], read: Callable[[object], datetime | None], form: str
+) -> Mapping[object, Any]:
+    """The header with its times read, each in its envelope's form; ValueError if one is not."""
+    for name in (_SIGNING_TIME, _AUTHENTIC_TIME, _EXPIRY):
+        if name in header:
+            at = read(header[name])
+            if at is None:
+                raise ValueError(f"{name} is not {form}")
+            header[name] = at
+    return header
+
+
+def _target(payload: bytes) -> Mapping[str, Any]:
+    try:
+        document = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError("the envelope's payload is not JSON") from error
+    target = document.get("targetArtifact") if isinstance(document, Mapping) else None
+    if not isinstance(target, Mapping):
+        raise ValueError("the payload has no targetArtifact")
+    return target
 
 
 class _Outcome:
@@ -265,7 +381,7 @@ def verify(
     checks: list[tuple[str, Callable[[], str | None]]] = [
         ("authenticity", lambda: _authenticity(envelope, statement, store)),
         ("expiry", lambda: _expiry(envelope, moment)),
-        ("authenticTimestamp", lambda: _authentic_timestamp(envelope, statement, moment)),
+        ("authenticTimestamp", lambda: _authentic_timestamp(envelope, statement, store, moment, outcome.warnings)),
         ("revocation", lambda: _revocation(envelope.chain)),
     ]
     for validation, check in checks:
@@ -313,29 +429,22 @@ def _skipped(statement: PolicyStatement) -> str:
 
 
 def _integrity(signature: SignatureBlob, image_digest: str) -> Envelope | str:
-    if signature.media_type == COSE:
-        return "COSE signature envelopes are not supported yet"
-    if signature.media_type != JWS:
-        return f"unsupported signature envelope type {signature.media_type!r}"
     try:
-        envelope = Envelope.parse(signature.data)
+        envelope = Envelope.parse(signature.data, signature.media_type)
     except ValueError as error:
         return str(error)
-    header = envelope.header
-    if header.get("cty") != PAYLOAD_TYPE:
-        return f"unsupported payload content type {header.get('cty')!r}"
-    problem = _critical(header)
+    if envelope.content_type != PAYLOAD_TYPE:
+        return f"unsupported payload content type {envelope.content_type!r}"
+    problem = _critical(envelope)
     if problem is not None:
         return problem
     key = envelope.chain[0].public_key()
-    alg = header.get("alg")
     expected = _alg_for(key)
     if expected is None:
         return "the signing certificate's key is not one Notation signs with"
-    if alg != expected:
-        return f"alg {alg!r} does not match the signing key, which implies {expected}"
-    message = f"{envelope.protected}.{envelope.payload}".encode()
-    if not _verifies(key, expected, envelope.signature, message):
+    if envelope.alg != expected:
+        return f"alg {envelope.alg!r} does not match the signing key, which implies {expected}"
+    if not _verifies(key, expected, envelope.signature, envelope.signed):
         return "the signature does not verify: the envelope was altered or is corrupt"
     named = envelope.target.get("digest")
     if named != image_digest:
@@ -343,9 +452,10 @@ def _integrity(signature: SignatureBlob, image_digest: str) -> Envelope | str:
     return envelope
 
 
-def _critical(header: Mapping[str, Any]) -> str | None:
-    crit = header.get("crit")
-    if not isinstance(crit, list) or not all(isinstance(c, str) for c in crit):
+def _critical(envelope: Envelope) -> str | None:
+    crit, header = envelope.critical, envelope.header
+    # JWS names headers by text; COSE by text or integer label.
+    if not isinstance(crit, list | tuple) or not all(isinstance(c, str | int) for c in crit):
         return "the protected header has no crit list"
     if _SCHEME not in crit:
         return f"crit does not name {_SCHEME}"
@@ -362,18 +472,8 @@ def _critical(header: Mapping[str, Any]) -> str | None:
     if scheme not in (X509, SIGNING_AUTHORITY):
         return f"signing scheme {scheme!r} is not {X509} or {SIGNING_AUTHORITY}"
     required = _SIGNING_TIME if scheme == X509 else _AUTHENTIC_TIME
-    try:
-        for name in (_SIGNING_TIME, _AUTHENTIC_TIME, _EXPIRY):
-            value = header.get(name)
-            if value is None:
-                if name == required:
-                    return f"the {scheme} scheme requires {name}"
-                continue
-            if not isinstance(value, str):
-                return f"{name} is not a time"
-            parse_time(value)
-    except ValueError:
-        return f"{name} is not an RFC 3339 time"
+    if required not in header:
+        return f"the {scheme} scheme requires {required}"
     return None
 
 
@@ -504,7 +604,9 @@ def _expiry(envelope: Envelope, moment: datetime) -> str | None:
     return None
 
 
-def _authentic_timestamp(envelope: Envelope, statement: PolicyStatement, moment: datetime) -> str | None:
+def _authentic_timestamp(
+    envelope: Envelope, statement: PolicyStatement, store: TrustStore, moment: datetime, warnings: list[str]
+) -> str | None:
     chain = envelope.chain
     if envelope.scheme == SIGNING_AUTHORITY:
         at = envelope.time(_AUTHENTIC_TIME)
@@ -514,13 +616,7 @@ def _authentic_timestamp(envelope: Envelope, statement: PolicyStatement, moment:
     expired = any(not valid_at(c, moment) for c in chain)
     wants_timestamp = bool(statement.stores("tsa")) and (statement.verify_timestamp == "always" or expired)
     if wants_timestamp:
-        if envelope.timestamp is None:
-            return "the trust policy requires a timestamp countersignature and the signature has none"
-        try:
-            pkcs7.load_der_pkcs7_certificates(envelope.timestamp)
-        except ValueError:
-            return "the timestamp countersignature cannot be parsed"
-        return "RFC 3161 timestamp countersignatures are not verified by this registry yet"
+        return _timestamped(envelope, statement, store, warnings)
     for certificate in chain:
         if not valid_at(certificate, moment):
             return (
@@ -528,6 +624,34 @@ def _authentic_timestamp(envelope: Envelope, statement: PolicyStatement, moment:
                 f"(valid {certificate.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} to "
                 f"{certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}) and no timestamp vouches for the signing time"
             )
+    return None
+
+
+def _timestamped(envelope: Envelope, statement: PolicyStatement, store: TrustStore, warnings: list[str]) -> str | None:
+    """The countersignature proves the signature existed by its time; the chain must
+    have been valid over all of the time it may stand for."""
+    if envelope.timestamp is None:
+        return "the trust policy requires a timestamp countersignature and the signature has none"
+    names = statement.stores("tsa")
+    stamp = timestamps.verify(envelope.timestamp, envelope.signature, store.certificates("tsa", names), ess_v2=True)
+    if isinstance(stamp, str):
+        stores = ", ".join(f"tsa:{name}" for name in names)
+        return f"the timestamp countersignature is not valid ({stores}): {stamp}"
+    root = stamp.chain[-1]
+    if not issued_by(root, root):
+        # The Notary Project's certificate requirements hold for the TSA's chain too.
+        return f"the timestamp's certificate chain ends in {describe(subject_of(root))}, which is not a root"
+    for certificate in envelope.chain:
+        if not (certificate.not_valid_before_utc <= stamp.earliest and stamp.latest <= certificate.not_valid_after_utc):
+            return (
+                f"the certificate {describe(subject_of(certificate))} was not valid at the timestamp's time "
+                f"({stamp.time:%Y-%m-%dT%H:%M:%SZ} by {stamp.authority}; the certificate is valid "
+                f"{certificate.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} to "
+                f"{certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ})"
+            )
+    problem = _revocation(stamp.chain)
+    if problem is not None:
+        warnings.append(f"authenticTimestamp: {problem} (a time-stamping certificate)")
     return None
 
 

@@ -3,9 +3,9 @@
 An administrator imports one (the public-good instance's from sigstore's TUF
 repository, or a private instance's) and Portside reads it as it is, offline: the
 transparency logs (Rekor) by log id with their keys and validity windows, the Fulcio
-certificate authorities with their chains and windows. CT logs and timestamp
-authorities are read and kept but not used by the checks yet (SCTs and RFC 3161 tokens
-are not verified).
+certificate authorities with their chains and windows, the RFC 3161 timestamp
+authorities likewise (leaf first, root last; `portside.trust.bundle` verifies a bundle's
+timestamps with them). CT logs are read and kept but not used yet (SCTs are not verified).
 """
 
 from __future__ import annotations

@@ -4,13 +4,16 @@ identity it trusts. Shared by the formats that carry sigstore material (`cosign`
 
 When no trusted key verifies, the key the Rekor entry logged (if one came along) tells
 "signed by a key this project does not trust" from "the payload was altered": a
-signature its own logged key verifies is merely untrusted.
+signature its own logged key verifies is merely untrusted. Without an entry, a bundle's
+key hint does the same the other way round: a signature that names a trusted key which
+does not verify it was altered (the hint is not signed, so it decides only the reason).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from cryptography import x509
 
@@ -31,15 +34,20 @@ class Signer:
     entry: rekor.LogEntry | None = None
 
 
-def by_key(check: Check, keys: Sequence[PublicKey], entry: rekor.LogEntry | None) -> Signer | str:
+def by_key(
+    check: Check, keys: Sequence[PublicKey], entry: rekor.LogEntry | None, *, hint: str | None = None
+) -> Signer | str:
     for key in keys:
         if check(key):
             return Signer(key, key.key_id)
+    altered = "signature does not verify: the payload was altered or the signature is corrupt"
     logged = entry.logged_key() if entry is not None else None
     if logged is not None:
         if check(logged):
             return f"signed by a key this project does not trust (key {logged.key_id})"
-        return "signature does not verify: the payload was altered or the signature is corrupt"
+        return altered
+    if hint and any(key.hint == hint for key in keys):
+        return altered
     if not keys:
         return "signed by a key this project does not trust (the project trusts no keys)"
     return "signed by a key this project does not trust (none of its keys verifies the signature)"
@@ -52,7 +60,11 @@ def by_certificate(
     entry: rekor.LogEntry | None,
     identities: Sequence[keyless.Identity],
     root: TrustedRoot | None,
+    timestamped: Sequence[datetime] = (),
 ) -> Signer | str:
+    """`timestamped`: the times of the signature's verified RFC 3161 timestamps, which
+    vouch for when it was made as Rekor's integration time does; the certificate must
+    have been valid at each trusted time there is, and there must be one."""
     try:
         key = PublicKey.from_certificate(certificate)
     except ValueError as error:
@@ -66,14 +78,21 @@ def by_certificate(
     who = keyless.CertificateIdentity.of(certificate)
     if root is None or not identities:
         return f"signed keylessly by {who}, and the project trusts no keyless identities"
-    if entry is None:
-        return f"signed keylessly by {who} without a Rekor entry: there is no trusted signing time"
-    problem = rekor.verify_entry(entry, root)
-    if problem is not None:
-        return problem
-    problem = keyless.verify_certificate(certificate, root, entry.integrated_at)
-    if problem is not None:
-        return problem
+    if entry is None and not timestamped:
+        return (
+            f"signed keylessly by {who} without a Rekor entry or a verified timestamp: there is no trusted signing time"
+        )
+    if entry is not None:
+        problem = rekor.verify_entry(entry, root)
+        if problem is not None:
+            return problem
+        problem = keyless.verify_certificate(certificate, root, entry.integrated_at)
+        if problem is not None:
+            return problem
+    for moment in timestamped:
+        problem = keyless.verify_certificate(certificate, root, moment, event="timestamped")
+        if problem is not None:
+            return problem
     problem = keyless.check_identity(who, identities)
     if problem is not None:
         return problem

@@ -26,8 +26,10 @@ from portside.ui.render import page
 from portside.ui.views import (
     account,
     admin,
+    admin_registries,
     admin_scanners,
     admin_security,
+    admin_trust,
     artifacts,
     cve_exports,
     home,
@@ -146,7 +148,9 @@ def build_pages(management: ManagementServices, registry: Services) -> ASGIApp:
         search,
         admin,
         admin_scanners,
+        admin_registries,
         admin_security,
+        admin_trust,
         cve_exports,
     ):
         routes.extend(area.routes)

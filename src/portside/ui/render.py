@@ -8,9 +8,11 @@ else gets the whole page, so every URL works in a browser without JavaScript.
 
 from __future__ import annotations
 
+import email.policy
 import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
@@ -40,10 +42,13 @@ def human_size(size: int | None) -> str:
     return f"{size} B"
 
 
-def when(moment: datetime | None) -> str:
-    """A time as people read it, in UTC (the server's clock, the same for every visitor)."""
+def when(moment: datetime | str | None) -> str:
+    """A time as people read it, in UTC (the server's clock, the same for every visitor);
+    an ISO 8601 text as the management layer describes times in is read first."""
     if moment is None:
         return "never"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     if moment.tzinfo is None:  # SQLite hands back naive UTC
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -124,11 +129,37 @@ def redirect(url: str, notice: str | None = None) -> Response:
 
 
 async def read_form(request: Request) -> ImmutableMultiDict[str, str]:
-    """An url-encoded form (its size and arrival time are bounded by http/bodies.py);
-    every field as sent, repeated ones (checkboxes) kept."""
+    """A form, url-encoded or (one that uploads a file) multipart (its size and arrival
+    time are bounded by http/bodies.py); every field as sent, repeated ones (checkboxes)
+    kept, a file's field holding the file's text."""
     body = await request.body()
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
+        return ImmutableMultiDict(_multipart_fields(content_type, body))
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
         pairs = []
     return ImmutableMultiDict(pairs)
+
+
+def _multipart_fields(content_type: str, body: bytes) -> list[tuple[str, str]]:
+    """The fields of a multipart/form-data body, read by the standard library's MIME parser
+    (a form's parts are MIME parts under the boundary its Content-Type names). Text that is
+    not UTF-8 is kept with replacement characters, for whoever reads it to refuse."""
+    try:
+        header = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1")
+    except UnicodeEncodeError:
+        return []
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(header + body)
+    if not message.is_multipart():
+        return []
+    fields = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        fields.append((name, data.decode("utf-8", errors="replace")))
+    return fields

@@ -43,10 +43,13 @@ def trust_resp(stored: StoredTrust, *, system: bool) -> dict[str, Any]:
     algorithms, certificates' subjects and expiry."""
     document = dict(stored.document)
     keyless = document.get("keyless") or {"identities": [], "require_tlog": True}
-    notation_part = document.get("notation") or {
+    notation_part = {
         "certificates": [],
         "trusted_identities": [],
         "verification_level": "strict",
+        "verification_override": {},
+        "verify_timestamp": "always",
+        **(document.get("notation") or {}),
     }
     out: dict[str, Any] = {
         "project_id": stored.project_id,

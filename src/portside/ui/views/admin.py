@@ -1,13 +1,15 @@
 """Pages: administration. Users, system robots, quotas, garbage collection, the scrub,
 vulnerability scanning (the database's status and scan-all), the scanners
-(views/admin_scanners.py), the security hub's findings (views/admin_security.py) and the
-audit log, under `/admin`, with a left navigation across them.
+(views/admin_scanners.py), the security hub's findings (views/admin_security.py), the
+registries (views/admin_registries.py), the system's trust policy (views/admin_trust.py)
+and the audit log, under `/admin`, with a left navigation across them.
 
 Each section is what one system permission lists (`user`, `robot`, `quota`,
-`garbage-collection`, `scrub`, `scan-all`, `scanner`, `security-hub`, `audit-log`): a
-visitor without it is refused with the words the services use (403; one not signed in is
-sent to sign in), and the navigation shows only the sections the visitor holds. The
-services still decide every change, as for /api/v2.0.
+`garbage-collection`, `scrub`, `scan-all`, `scanner`, `security-hub`, `registry`,
+`audit-log`; the trust policy, one document, opens with `system-trust` `read`): a visitor
+without it is refused with the words the services use (403; one not signed in is sent to
+sign in), and the navigation shows only the sections the visitor holds. The services still
+decide every change, as for /api/v2.0.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ USERS = "/admin/users"
 ROBOTS = "/admin/robots"
 QUOTAS = "/admin/quotas"
 AUDIT = "/admin/audit-logs"
-# (section, title, URL, the system resource whose `list` opens it)
+# (section, title, URL, the system resource whose `list` opens it, or _OPENED_BY's action)
 _SECTIONS = (
     ("users", "Users", USERS, "user"),
     ("robots", "Robot accounts", ROBOTS, "robot"),
@@ -66,14 +68,27 @@ _SECTIONS = (
     ("scanning", "Vulnerability scanning", "/admin/scanning", "scan-all"),
     ("scanners", "Scanners", "/admin/scanners", "scanner"),
     ("security", "Security", "/admin/security", "security-hub"),
+    ("registries", "Registries", "/admin/registries", "registry"),
+    ("trust", "Trust policy", "/admin/trust", "system-trust"),
     ("audit", "Audit log", AUDIT, "audit-log"),
 )
 _RESOURCES = {section: resource for section, _, _, resource in _SECTIONS}
+# A section opens to those who may `list` its resource; the system's trust policy is one
+# document, which they `read` (and, to be offered its editor, `update`).
+_OPENED_BY = {"trust": "read"}
 QUOTA_SORTS = (("-used.storage", "Most used"), ("used.storage", "Least used"), ("-hard.storage", "Largest limit"))
 AUDIT_OPERATIONS = ("create", "update", "delete", "pull", "login")
 SCHEDULE_TYPES = ("None", "Hourly", "Daily", "Weekly", "Custom")
 # Where each section's service is in ManagementServices, when the server may not offer it.
-_OPTIONAL = {"gc": "gc", "scrub": "scrub", "scanning": "scan_all", "scanners": "scans", "security": "scans"}
+_OPTIONAL = {
+    "gc": "gc",
+    "scrub": "scrub",
+    "scanning": "scan_all",
+    "scanners": "scans",
+    "security": "scans",
+    "registries": "registries",
+    "trust": "trust",
+}
 # Permissions the policy's system table does not list, which system administrators hold
 # as they hold every permission (the services ask the guard, which says so).
 _ADMINISTRATORS_ALSO = (
@@ -89,12 +104,16 @@ async def administration(request: Request, section: str) -> tuple[Visitor, dict[
     held = await common.permissions(request, who, "/system")
     if who.sysadmin:
         held |= _ADMINISTRATORS_ALSO
-    resource = _RESOURCES[section]
-    if (resource, "list") not in held:
-        raise Forbidden(f"{who.principal.name} may not list {resource}")
+    resource, action = _RESOURCES[section], _OPENED_BY.get(section, "list")
+    if (resource, action) not in held:
+        raise Forbidden(f"{who.principal.name} may not {action} {resource}")
     services = management(request)
     absent = {key for key, service in _OPTIONAL.items() if getattr(services, service) is None}
-    sections = [(key, title, url) for key, title, url, r in _SECTIONS if (r, "list") in held and key not in absent]
+    sections = [
+        (key, title, url)
+        for key, title, url, r in _SECTIONS
+        if (r, _OPENED_BY.get(key, "list")) in held and key not in absent
+    ]
     return who, {"admin_sections": sections, "section": section}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -19,9 +20,9 @@ from starlette.routing import BaseRoute, Route
 from portside.auth.rbac import DEVELOPER, GUEST, LIMITED_GUEST, MAINTAINER, PROJECT_ADMIN, ROLE_NAMES
 from portside.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, RegistryError
 from portside.meta.accounts import Project
-from portside.mgmt.trust_policy import describe_keys
 from portside.ui.render import page, read_form, redirect
 from portside.ui.views import common
+from portside.ui.views import trust as trust_editor
 from portside.ui.visitor import Visitor, check_csrf, management, signed_in_user, visitor
 
 __all__ = ["routes", "summary_context"]
@@ -38,6 +39,12 @@ ROLE_ORDER = (PROJECT_ADMIN, MAINTAINER, DEVELOPER, GUEST, LIMITED_GUEST)
 # The orders the repository list offers, as Harbor's `sort` takes them.
 REPOSITORY_SORTS = (("name", "Name"), ("-update_time", "Last push"), ("-pull_count", "Pulls"))
 LOG_OPERATIONS = ("create", "delete", "pull", "update")
+# The words of the `require_signature` metadata the settings offer (the service reads them).
+SIGNATURE_KINDS = (
+    ("cosign", "cosign (a signature or a sigstore bundle)"),
+    ("notation", "Notation"),
+    ("notary", "Docker Content Trust"),
+)
 
 
 async def _may_choose_limit(request: Request, who: Visitor) -> bool:
@@ -209,40 +216,50 @@ async def project_repositories(request: Request) -> Response:
 # --- settings ----------------------------------------------------------------------------
 
 
-async def _settings_context(request: Request, who: Visitor, name: str) -> dict[str, Any]:
+async def _settings_context(
+    request: Request, who: Visitor, name: str, typed: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The settings tab's; `typed`: what was typed into a trust form the service refused."""
     services = management(request)
     listed = await services.projects.get(who.principal, name)
     project = listed.project
     held = await common.permissions(request, who, f"/project/{project.project_id}")
     quota = await services.quotas.of_project(who.principal, project)
     context = _base(request, project, "settings")
+    may_update = ("project", "update") in held
     context.update(
         {
-            "may_update": ("project", "update") in held,
+            "may_update": may_update,
             "may_delete": ("project", "delete") in held,
             "may_set_limit": await _may_choose_limit(request, who),
             "quota": quota,
             "limit_gib": _gib(quota.storage_limit) if quota else "",
             "errors": {},
-            "trust": await _trust_of(request, who, project.name),
+            "trust": await _trust_of(request, who, project, may_update, typed),
+            "trust_action": common.project_url(project.name, "settings"),
             **await _scanner_choice(request, who, project.name),
         }
     )
     return context
 
 
-async def _trust_of(request: Request, who: Visitor, name: str) -> dict[str, Any]:
-    """The project's trust policy as the API shows it (keys with their ids and algorithms)."""
+async def _trust_of(
+    request: Request, who: Visitor, project: Project, may_update: bool, typed: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The Signatures card's editor over the project's trust policy (views/trust.py)."""
     trust = management(request).trust
-    if trust is None:
-        return {"cosign_keys": [], "use_system_defaults": True, "inherit_index_signature": False}
-    _, stored = await trust.of_project(who.principal, name)
-    document = stored.document
-    return {
-        "cosign_keys": describe_keys(document.get("cosign_keys", [])),
-        "use_system_defaults": bool(document.get("use_system_defaults", True)),
-        "inherit_index_signature": bool(document.get("inherit_index_signature", False)),
-    }
+    document: Mapping[str, Any] = {}
+    if trust is not None:
+        _, stored = await trust.of_project(who.principal, project.name)
+        document = stored.document
+    editor = trust_editor.editor(document, system=False, may_update=may_update and trust is not None, typed=typed)
+    named = {word.strip() for word in project.metadata.get("require_signature", "").lower().split(",")}
+    everything = "any" in named
+    editor["signature_kinds"] = [(word, title, everything or word in named) for word, title in SIGNATURE_KINDS]
+    # The signers this registry configures, its default first; a project's pick, if any.
+    editor["signers"] = list(trust.signers if trust is not None else ("portside",))
+    editor["signer"] = project.metadata.get("sign_on_push_signer", "")
+    return editor
 
 
 async def _scanner_choice(request: Request, who: Visitor, name: str) -> dict[str, Any]:
@@ -279,7 +296,7 @@ async def update_settings(request: Request) -> Response:
                 raise BadRequest("this server does not scan")
             await scans.set_project_scanner(who.principal, project.name, form.get("scanner", ""))
             notice = "Scanner saved."
-        elif form.get("part") in ("trust", "trust-key-add", "trust-key-remove"):
+        elif form.get("part", "") in trust_editor.FIELDS:
             notice = await _update_trust(request, who, project, form)
         elif form.get("part") == "quota":
             limit = _parse_limit(form.get("storage_limit", ""))
@@ -289,45 +306,37 @@ async def update_settings(request: Request) -> Response:
             await services.projects.update(who.principal, project.name, form.get("public") == "on", {})
             notice = "Settings saved."
     except (BadRequest, NotFound) as error:
-        context = await _settings_context(request, who, name)
-        field = {
-            "quota": "storage_limit",
-            "scanner": "scanner",
-            "trust": "trust",
-            "trust-key-add": "public_key",
-            "trust-key-remove": "trust",
-        }.get(form.get("part", ""), "public")
+        part = form.get("part", "")
+        typed = trust_editor.typed_in(form) if part in trust_editor.FIELDS else None
+        context = await _settings_context(request, who, name, typed)
+        field = {"quota": "storage_limit", "scanner": "scanner", **trust_editor.FIELDS}.get(part, "public")
         context["errors"] = {field: error.text}
         return await page(request, "projects/settings.html", context, status=error.status)
     return redirect(common.project_url(project.name, "settings"), notice=notice)
 
 
-async def _update_trust(request: Request, who: Visitor, project: Project, form: Mapping[str, str]) -> str:
+async def _update_trust(request: Request, who: Visitor, project: Project, form: ImmutableMultiDict[str, str]) -> str:
+    """One form of the Signatures card: its change to the trust policy, which the service
+    checks; the switches' form also sets the project's signature rules, first (the one part
+    a person types wrong, refused before anything is written)."""
     services = management(request)
     trust = services.trust
     if trust is None:
         raise BadRequest("this server keeps no trust policies")
-    part = form.get("part")
-    if part == "trust-key-add":
-        await trust.add_key(who.principal, project.name, form.get("key_name", "").strip(), form.get("public_key", ""))
-        return "Key trusted."
-    if part == "trust-key-remove":
-        await trust.remove_key(who.principal, project.name, form.get("key_id", ""))
-        return "Key removed."
     _, stored = await trust.of_project(who.principal, project.name)
-    document = {
-        **stored.document,
-        "use_system_defaults": form.get("use_system_defaults") == "on",
-        "inherit_index_signature": form.get("inherit_index_signature") == "on",
-    }
-    await trust.set_project(who.principal, project.name, document)
-    metadata = {
-        "enable_content_trust_cosign": "true" if form.get("enable_content_trust_cosign") == "on" else "false",
-        "enable_content_trust": "true" if form.get("enable_content_trust") == "on" else "false",
-        "sign_on_push": "true" if form.get("sign_on_push") == "on" else "false",
-    }
-    await services.projects.update(who.principal, project.name, None, metadata)
-    return "Signature policy saved."
+    change = trust_editor.edited(stored.document, form, system=False)
+    if form.get("part") == "trust":
+        metadata = {
+            "enable_content_trust_cosign": "true" if form.get("enable_content_trust_cosign") == "on" else "false",
+            "enable_content_trust": "true" if form.get("enable_content_trust") == "on" else "false",
+            "sign_on_push": "true" if form.get("sign_on_push") == "on" else "false",
+            "require_signature": ",".join(form.getlist("require_signature")),
+        }
+        if "sign_on_push_signer" in form:
+            metadata["sign_on_push_signer"] = form.get("sign_on_push_signer", "")
+        await services.projects.update(who.principal, project.name, None, metadata)
+    await trust.set_project(who.principal, project.name, change.document)
+    return change.notice
 
 
 async def delete_project(request: Request) -> Response:
