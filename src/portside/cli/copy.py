@@ -62,6 +62,10 @@ JournalOption = Annotated[
         "(default $XDG_STATE_HOME/portside/uploads.json, else ~/.local/state/portside/uploads.json)",
     ),
 ]
+TlsVerifyOption = Annotated[
+    bool,
+    typer.Option("--tls-verify/--no-tls-verify", help="check the registries' TLS certificates (https hosts)"),
+]
 ChunkOption = Annotated[int, typer.Option("--chunk-size", help="bytes per upload chunk", min=1, hidden=True)]
 
 T = TypeVar("T")
@@ -188,7 +192,7 @@ def _options(
     )
 
 
-async def _endpoint(side: _Side, authorization: str | None, stack: AsyncExitStack) -> Target:
+async def _endpoint(side: _Side, authorization: str | None, stack: AsyncExitStack, tls_verify: bool) -> Target:
     """The registry (closed with `stack`) or the OCI layout a side names."""
     from portside.remote.client import RemoteRegistry
     from portside.remote.endpoints import RegistryEndpoint
@@ -196,7 +200,9 @@ async def _endpoint(side: _Side, authorization: str | None, stack: AsyncExitStac
 
     if side.layout is not None:
         return LayoutEndpoint(side.layout)
-    registry = await stack.enter_async_context(RemoteRegistry(side.base_url, authorization, timeout=120.0))
+    registry = await stack.enter_async_context(
+        RemoteRegistry(side.base_url, authorization, timeout=120.0, verify=tls_verify)
+    )
     return RegistryEndpoint(registry)
 
 
@@ -219,6 +225,7 @@ def copy(
     username: UsernameOption = None,
     password_stdin: PasswordStdinOption = False,
     resume_file: JournalOption = None,
+    tls_verify: TlsVerifyOption = True,
     chunk_size: ChunkOption = 8 << 20,
 ) -> None:
     """Copy an image or index between registries and OCI layout directories (without --all
@@ -239,8 +246,8 @@ def copy(
         from portside.remote.copy import Copier, platform_child
 
         async with AsyncExitStack() as stack:
-            source_end = await _endpoint(src, src_auth, stack)
-            target_end = await _endpoint(dst, dst_auth, stack)
+            source_end = await _endpoint(src, src_auth, stack, tls_verify)
+            target_end = await _endpoint(dst, dst_auth, stack, tls_verify)
             options = _options(all_tags, platforms, referrers, speed, jobs, chunk_size)
             copier = Copier(source_end, target_end, options, listener, _journal(resume_file))
             reference = src.reference or "latest"
@@ -286,6 +293,7 @@ def sync(
     username: UsernameOption = None,
     password_stdin: PasswordStdinOption = False,
     resume_file: JournalOption = None,
+    tls_verify: TlsVerifyOption = True,
     chunk_size: ChunkOption = 8 << 20,
 ) -> None:
     """Copy the tags of a repository (or of every repository under a namespace, SRC ending
@@ -306,8 +314,8 @@ def sync(
         from portside.remote.transfer import catalog
 
         async with AsyncExitStack() as stack:
-            source_end = await _endpoint(src, src_auth, stack)
-            target_end = await _endpoint(dst, dst_auth, stack)
+            source_end = await _endpoint(src, src_auth, stack, tls_verify)
+            target_end = await _endpoint(dst, dst_auth, stack, tls_verify)
             options = _options(False, platforms, referrers, speed, jobs, chunk_size)
             copier = Copier(source_end, target_end, options, listener, _journal(resume_file))
             pairs = [(src.repository, dst.repository)]
