@@ -143,6 +143,9 @@ class Settings(BaseSettings):
         7200, ge=0, description="blobs and untagged manifests younger than this survive GC (pushes in flight)"
     )
     upload_max_idle_seconds: int = Field(86400, ge=60, description="upload sessions idle longer than this are purged")
+    registry_health_seconds: float = Field(
+        300.0, ge=10, le=3600, description="how often each registry (/registries) is checked in the background"
+    )
     job_poll_seconds: float = Field(
         30.0, gt=0, description="how often each server looks for scheduled GC and scrub runs that are due"
     )

@@ -57,6 +57,7 @@ from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
 from portside.meta.sql.keys import SqlKeys
 from portside.meta.sql.quotas import SqlQuotas, UsageCache
+from portside.meta.sql.registries import SqlEndpoints
 from portside.meta.sql.scans import SqlScans
 from portside.meta.sql.search import SqlSearch
 from portside.meta.sql.sessions import SqlSessions
@@ -77,6 +78,7 @@ from portside.mgmt.permissions import PermissionService
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.pull_policy import PullPolicy
 from portside.mgmt.quotas import QuotaService
+from portside.mgmt.registries import RegistryService
 from portside.mgmt.robots import RobotService
 from portside.mgmt.scanners import ScannerRegistry, builtin_view
 from portside.mgmt.scanning import BUILTIN_SCANNER, ScanApiService
@@ -100,6 +102,7 @@ from portside.registry.manifests import ManifestService
 from portside.registry.trail import AuditTrail
 from portside.registry.uploadids import UploadIds
 from portside.registry.uploads import UploadService
+from portside.remote.adapters import default_adapters
 from portside.remote.notary import NotaryClient
 from portside.scan.adapter.server import AdapterServer
 from portside.scan.adapter.wire import ScannerInfo as AdapterScanner
@@ -325,10 +328,21 @@ def build(settings: Settings) -> ASGIApp:
             (3600.0, purge_old_events),
             (3600.0, expire_cve_exports),
             *upkeep.periodic,
+            *_registry_periodic(settings, management),
             *_scan_periodic(settings, scanning, upkeep.runner),
             *adapter_periodic,
         ],
     )
+
+
+def _registry_periodic(
+    settings: Settings, management: ManagementServices
+) -> list[tuple[float, Callable[[], Awaitable[object]]]]:
+    """The registries' background health check: each registry once per interval, and one
+    added or changed within a round of at most 15 s."""
+    if management.registries is None:
+        return []
+    return [(min(15.0, settings.registry_health_seconds), management.registries.check_due)]
 
 
 def _scanner_adapter(settings: Settings, engine: AsyncEngine, scanning: Scanning) -> AdapterServer | None:
@@ -581,6 +595,13 @@ def _management(
         upkeep.runner.add_handler(EXPORT_FAMILY, cve_exports.job)
         # /health only (not /readyz: a stale database is no reason to stop serving pulls).
         checks["vulnerability-database"] = scanning.check
+    registries = RegistryService(
+        guard,
+        SqlEndpoints(database.engine),
+        accounts,
+        default_adapters(),
+        health_interval=settings.registry_health_seconds,
+    )
     facts = SystemFacts(
         portside.__version__, settings.base_url, "filesystem" if isinstance(store, FsBlobStore) else "s3"
     )
@@ -611,6 +632,7 @@ def _management(
         allowlists=allowlists,
         trust=trust,
         signatures=signatures,
+        registries=registries,
     )
 
 

@@ -109,6 +109,7 @@ SYSTEM_PERMISSIONS: frozenset[Permission] = frozenset(
     | _all("volumes", "read")
     | _all("system-cve-allowlist", "read", "update")
     | _all("system-trust", "read", "update")
+    | _all("registry", "read", "list", "create", "update", "delete")
 )
 
 # What anyone, signed in or not, may do in a public project.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -56,11 +57,20 @@ def parse_challenge(header: str) -> dict[str, str] | None:
 class RemoteRegistry:
     """One registry at `base_url` (scheme and host, with no `/v2`)."""
 
-    def __init__(self, base_url: str, authorization: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        authorization: str | None = None,
+        *,
+        timeout: float = 30.0,
+        verify: bool | ssl.SSLContext = True,
+    ) -> None:
+        """`verify`: False skips TLS verification (a registry configured `insecure`); an
+        SSLContext trusts the CAs it holds instead of the system's."""
         self.base_url = base_url.rstrip("/")
         self._authorization = authorization
         self._tokens: dict[str, str] = {}
-        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=True, verify=verify)
 
     async def __aenter__(self) -> RemoteRegistry:
         return self

@@ -24,6 +24,7 @@ from portside.http.api import (
     members,
     projects,
     quotas,
+    registries,
     repositories,
     robots,
     scans,
@@ -71,6 +72,7 @@ def build_management_api(management: ManagementServices) -> FastAPI:
         repositories,
         audit,
         quotas,
+        registries,
         system,
         systeminfo,
     )

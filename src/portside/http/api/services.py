@@ -14,6 +14,7 @@ from portside.mgmt.members import MemberService
 from portside.mgmt.permissions import PermissionService
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.quotas import QuotaService
+from portside.mgmt.registries import RegistryService
 from portside.mgmt.robots import RobotService
 from portside.mgmt.scanning import ScanApiService
 from portside.mgmt.search import SearchService
@@ -60,3 +61,4 @@ class ManagementServices:
     allowlists: CveAllowlistService | None = None  # /system/CVEAllowlist, projects' cve_allowlist
     trust: TrustPolicyService | None = None  # /projects/{p}/trust, /system/trust
     signatures: SignatureService | None = None  # artifacts' signatures and accessories
+    registries: RegistryService | None = None  # /registries, /replication/adapters

@@ -550,3 +550,28 @@ trust_policies = Table(
     Column("update_time", DateTime(timezone=True), nullable=False),
     sqlite_autoincrement=True,
 )
+
+# --- registries (0019) ------------------------------------------------------------------
+# The other registries Portside talks to (meta/registries.py). `access_secret` is
+# encrypted (sql/registries.py), never the secret itself; `status`, `last_error` and
+# `checked_at` are what the background health check last found ("unknown" and NULL before it).
+registries = Table(
+    "registries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("url", String(1024), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("insecure", Boolean, nullable=False),
+    Column("ca_certificate", Text, nullable=True),
+    Column("credential_type", String(16), nullable=False),
+    Column("access_key", String(1024), nullable=False),
+    Column("access_secret", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=True),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,
+)
