@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     registry_health_seconds: float = Field(
         300.0, ge=10, le=3600, description="how often each registry (/registries) is checked in the background"
     )
+    proxy_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="how long a proxy project waits on its upstream before serving its cache"
+    )
     job_poll_seconds: float = Field(
         30.0, gt=0, description="how often each server looks for scheduled GC and scrub runs that are due"
     )
