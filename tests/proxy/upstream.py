@@ -18,7 +18,10 @@ class FaultyUpstream:
     def __init__(self, target: str):
         parts = urlsplit(target)
         self.target_host, self.target_port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.mode = "pass"  # pass, 429, 500, hang, 401
+        self.mode = "pass"  # pass, 429, 500, hang, 401, bearer
+        # In "bearer" mode, what a request without a Bearer token is challenged with (the
+        # upstream's own challenge, so its token service is the one that answers).
+        self.challenge = ""
         self.corrupt: set[str] = set()  # blob digests whose bytes are changed in passing
         self.slow_seconds = 0.0  # pause between chunks of a blob, so pulls overlap
         self.requests: list[tuple[str, str]] = []
@@ -37,6 +40,13 @@ class FaultyUpstream:
                 mode = upstream.mode
                 if mode == "hang":
                     time.sleep(30)
+                bearer = (self.headers.get("authorization") or "").lower().startswith("bearer ")
+                if mode == "bearer" and not bearer:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", upstream.challenge)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if mode in ("429", "500", "401"):
                     self.send_response(int(mode))
                     if mode == "429":
