@@ -139,6 +139,7 @@ class PullThroughCache:
             raise self._failure(p, error, f"manifest {digest}") from None
         record = ManifestRecord(fetched.digest, fetched.media_type, fetched.payload)
         self._keep(p, record, None)
+        await self._signatures(p, record)
         return record
 
     async def _by_tag(self, p: Proxied, tag: str) -> ManifestRecord:
@@ -188,6 +189,8 @@ class PullThroughCache:
                 return known
         record = ManifestRecord(fetched.digest, fetched.media_type, fetched.payload)
         self._keep(p, record, tag)
+        if not _is_signature_tag(tag):
+            await self._signatures(p, record)
         return record
 
     def _failure(self, p: Proxied, error: RemoteError, what: str) -> RegistryError:
@@ -216,6 +219,37 @@ class PullThroughCache:
         self._counts[p.config.project_id, what] += 1
 
     # --- keeping ------------------------------------------------------------------------
+
+    async def _signatures(self, p: Proxied, record: ManifestRecord) -> None:
+        """Keep an image's signatures (cosign's tag, and its referrers) before the image is
+        answered: the project's signature policy judges it by what is here. Only an image
+        fetched now costs this (two upstream requests); an upstream without them costs
+        nothing more, and one that fails leaves the policy to refuse what it cannot verify."""
+        if record.media_type not in mt.IMAGE_MANIFESTS or _has_subject(record.payload):
+            return
+        tag = f"{record.digest.algorithm}-{record.digest.hex}.sig"
+        wanted: list[tuple[ManifestRecord, str | None]] = []
+        try:
+            if await self._here(p, tag) is None:
+                fetched = await p.upstream.manifest(p.remote, tag)
+                wanted.append((ManifestRecord(fetched.digest, fetched.media_type, fetched.payload), tag))
+        except RemoteNotFound:
+            pass  # not signed with cosign's tag scheme
+        except RemoteError as error:
+            log.info("signatures of %s@%s not fetched: %s", p.local, record.digest, error)
+            return
+        try:
+            index = await p.upstream.referrers(p.remote, record.digest)
+            children = parse_manifest(index, mt.OCI_INDEX, Digest.of(index)).children if index else ()
+            for child in children:
+                if await self._here(p, child.digest) is None:
+                    fetched = await p.upstream.manifest(p.remote, child.digest)
+                    wanted.append((ManifestRecord(fetched.digest, fetched.media_type, fetched.payload), None))
+        except (RemoteError, RegistryError) as error:
+            log.info("referrers of %s@%s not fetched: %s", p.local, record.digest, error)
+        for signature, signature_tag in wanted:
+            self._fetched.put((p.local, signature.digest), signature)
+            await self._store(p, signature, signature_tag)
 
     def _keep(self, p: Proxied, record: ManifestRecord, tag: str | None) -> None:
         self._fetched.put((p.local, record.digest), record)
@@ -341,3 +375,12 @@ class PullThroughCache:
 
 def _no_blob(p: Proxied, digest: Digest) -> BlobUnknown:
     return BlobUnknown(f"blob {digest} is not in {p.remote} upstream", detail={"digest": str(digest)})
+
+
+def _is_signature_tag(tag: str) -> bool:
+    return tag.endswith((".sig", ".att", ".sbom")) and tag.startswith("sha256-")
+
+
+def _has_subject(payload: bytes) -> bool:
+    """Whether a manifest refers to another (a signature, an SBOM): its own are not sought."""
+    return b'"subject"' in payload
