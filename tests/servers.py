@@ -194,17 +194,20 @@ class Portside(RegistryServer):
 
 @dataclass
 class Distribution(RegistryServer):
-    """The CNCF Distribution registry from Debian's `docker-registry` package."""
+    """The CNCF Distribution registry from Debian's `docker-registry` package; with
+    `htpasswd` (a bcrypt htpasswd file), it asks for HTTP Basic credentials."""
 
     name: ClassVar[str] = "distribution"
+    htpasswd: Path | None = None
 
     def command(self) -> list[str]:
         binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
         config = self.data_dir.parent / f"distribution-{self.port}.yml"
+        auth = f"auth:\n  htpasswd:\n    realm: distribution\n    path: {self.htpasswd}\n" if self.htpasswd else ""
         config.write_text(
             "version: 0.1\n"
             "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
             f"storage:\n  filesystem:\n    rootdirectory: {self.data_dir}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: {self.host}\n"
+            f"http:\n  addr: {self.host}\n" + auth
         )
         return [binary, "serve", str(config)]

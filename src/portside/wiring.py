@@ -291,6 +291,7 @@ def build(settings: Settings) -> ASGIApp:
         project_changes,
         scan_changes,
         content_trust(settings, tokens, SqlKeys(database.engine)),
+        locks,
     )
     proxy = _pull_through(settings, management, accounts, database, registry, project_changes)
     if proxy is not None:
@@ -553,6 +554,7 @@ def _management(
     project_changes: ChangeCounter | None = None,
     scan_changes: Generation | None = None,
     notary: ContentTrust | None = None,
+    locks: Locks | None = None,
 ) -> ManagementServices:
     """The management services (of /api/v2.0, /c/login and the web UI) over the same stores
     as /v2; `changes`, the registry's generation the lookup caches watch (None: no caches)."""
@@ -644,6 +646,7 @@ def _management(
         accounts,
         default_adapters(),
         health_interval=settings.registry_health_seconds,
+        locks=locks,
     )
     facts = SystemFacts(
         portside.__version__, settings.base_url, "filesystem" if isinstance(store, FsBlobStore) else "s3"

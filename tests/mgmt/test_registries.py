@@ -90,7 +90,11 @@ async def test_errors_name_the_field(harbor: Harbor) -> None:
     other = await _create(harbor, _registry("other"))
     r = await harbor.call("PUT", f"/registries/{other}", json={"name": "taken"})
     assert r.status_code == 409
-    assert await harbor.status("GET", "/registries/0") == 422 or await harbor.status("GET", "/registries/0") == 400
+    assert await harbor.status("GET", "/registries/0") == 400  # no id is 0
+    r = await harbor.call("POST", "/registries", json={**_registry("long"), "name": "n" * 256})
+    assert r.status_code == 400 and "name" in r.json()["errors"][0]["message"]
+    r = await harbor.call("POST", "/registries", json=_registry("nul\u0000"))
+    assert r.status_code == 400 and r.json()["errors"][0]["message"].startswith("name: NUL")
     assert await harbor.status("GET", "/registries/999999") == 404
     # A ping needs a type and a URL, or a stored registry's id.
     r = await harbor.call("POST", "/registries/ping", json={"url": "http://127.0.0.1:1"})
@@ -220,3 +224,18 @@ async def test_adapters_info_and_audit(harbor: Harbor) -> None:
         ("create", "peer"),
         ("create", "hub"),
     ]
+
+
+async def test_the_background_round_checks_only_what_is_due(harbor: Harbor) -> None:
+    registries = _management(harbor.client._transport.app).registries  # type: ignore[attr-defined]
+    assert registries is not None
+    first = await _create(harbor, _registry("first"))
+    await _create(harbor, _registry("second"))
+    assert await registries.check_due() == 2
+    assert await registries.check_due() == 0  # both checked within the interval
+    shown = (await harbor.call("GET", f"/registries/{first}")).json()
+    assert shown["status"] == "unhealthy" and "unreachable" in shown["last_error"]
+    # A change drops what was found: the next round checks it again, and it alone.
+    await harbor.call("PUT", f"/registries/{first}", json={"description": "changed"})
+    assert (await harbor.call("GET", f"/registries/{first}")).json()["status"] == "unknown"
+    assert await registries.check_due() == 1

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from portside.auth.principal import Principal
+from portside.coord.locks import Locks, ProcessLocks
 from portside.errors import BadRequest, NotFound, PreconditionFailed
 from portside.meta.accounts import AuditStore, Page
 from portside.meta.criteria import Match
@@ -92,6 +93,7 @@ class RegistryService:
         *,
         health_interval: float = 300.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        locks: Locks | None = None,
     ) -> None:
         self._guard = guard
         self._store = store
@@ -99,6 +101,9 @@ class RegistryService:
         self._adapters = dict(adapters)
         self._interval = timedelta(seconds=health_interval)
         self._clock = clock
+        # Every server process runs the round; the lock (shared by the instances) lets one
+        # at a time look, so the others find the registries checked and skip them.
+        self._locks = locks or ProcessLocks()
         self.in_use: builtins.list[InUse] = []
 
     # --- reading ---------------------------------------------------------------------
@@ -218,6 +223,10 @@ class RegistryService:
     async def check_due(self) -> int:
         """The background round: check every registry not checked within the interval (a
         few at a time, each bounded by its timeout); how many were checked."""
+        async with self._locks.hold("registries:health"):
+            return await self._check_due()
+
+    async def _check_due(self) -> int:
         due_before = self._clock() - self._interval
         due: builtins.list[Endpoint] = []
         offset = 0
@@ -260,6 +269,19 @@ class RegistryService:
         return adapter
 
     def _checked(self, new: NewEndpoint) -> NewEndpoint:
+        # No stored text holds NUL (PostgreSQL refuses it): refused here, naming the field.
+        for field, value in (
+            ("name", new.name),
+            ("type", new.type),
+            ("url", new.url),
+            ("description", new.description),
+            ("credential.type", new.credential_type),
+            ("credential.access_key", new.access_key),
+            ("credential.access_secret", new.access_secret),
+            ("ca_certificate", new.ca_certificate or ""),
+        ):
+            if "\0" in value:
+                raise BadRequest(f"{field}: NUL characters are not allowed")
         name = new.name.strip()
         if not name:
             raise BadRequest("name: a registry needs a name")

@@ -257,7 +257,7 @@ class RemoteRegistry:
         try:
             request = self._http.build_request(method, url, headers=headers, content=content)
             return await self._http.send(request, stream=stream)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise RemoteUnreachable(f"{self.base_url} is unreachable: {error}") from error
 
     async def _token(self, challenge: dict[str, str], scope: str) -> str:
@@ -273,7 +273,7 @@ class RemoteRegistry:
             headers["Authorization"] = self._authorization
         try:
             response = await self._http.get(challenge["realm"], params=params, headers=headers)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise RemoteUnreachable(f"token service {challenge['realm']} is unreachable: {error}") from error
         if response.status_code in (401, 403):
             raise RemoteUnauthorized(f"token service {challenge['realm']} refused the credentials")

@@ -26,6 +26,7 @@ from portside.ui.render import page
 from portside.ui.views import (
     account,
     admin,
+    admin_registries,
     admin_scanners,
     admin_security,
     artifacts,
@@ -146,6 +147,7 @@ def build_pages(management: ManagementServices, registry: Services) -> ASGIApp:
         search,
         admin,
         admin_scanners,
+        admin_registries,
         admin_security,
         cve_exports,
     ):

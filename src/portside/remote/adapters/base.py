@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
+import httpx
+
 from portside.remote.client import RemoteRegistry
 from portside.remote.errors import RemoteNotFound, RemoteProtocolError, RemoteUnauthorized
 
@@ -79,7 +81,13 @@ def standard_url(url: str) -> str:
         raise ValueError(f"must be an http:// or https:// URL of a host, not {url[:200]!r}")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ValueError("must hold no query, fragment or user (the credential is given apart)")
-    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    normalised = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    try:
+        parts.port  # noqa: B018 (raises for a port out of range)
+        httpx.URL(normalised)  # what the client will be asked to reach
+    except (ValueError, httpx.InvalidURL) as error:
+        raise ValueError(f"is no URL the client can reach ({error})") from None
+    return normalised
 
 
 def basic_authorization(access_key: str, access_secret: str) -> str | None:
@@ -100,7 +108,7 @@ def tls_verify(insecure: bool, ca_certificate: str | None) -> bool | ssl.SSLCont
         return True
     try:
         return ssl.create_default_context(cadata=ca_certificate)
-    except (ssl.SSLError, ValueError) as error:
+    except (ssl.SSLError, ValueError, TypeError) as error:  # TypeError: not ASCII
         raise ValueError(f"ca_certificate holds no PEM certificate ({error})") from None
 
 

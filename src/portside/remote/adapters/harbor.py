@@ -55,7 +55,7 @@ class HarborAdapter:
         try:
             async with httpx.AsyncClient(timeout=target.timeout, verify=target.verify) as http:
                 answer = await http.get(url)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise RemoteUnreachable(f"{target.url} is unreachable: {error}") from error
         if answer.status_code != 200:
             raise RemoteProtocolError(f"{target.url} has no Harbor API ({url} answered {answer.status_code})")

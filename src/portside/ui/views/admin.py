@@ -1,13 +1,14 @@
 """Pages: administration. Users, system robots, quotas, garbage collection, the scrub,
 vulnerability scanning (the database's status and scan-all), the scanners
-(views/admin_scanners.py), the security hub's findings (views/admin_security.py) and the
-audit log, under `/admin`, with a left navigation across them.
+(views/admin_scanners.py), the security hub's findings (views/admin_security.py), the
+registries (views/admin_registries.py) and the audit log, under `/admin`, with a left
+navigation across them.
 
 Each section is what one system permission lists (`user`, `robot`, `quota`,
-`garbage-collection`, `scrub`, `scan-all`, `scanner`, `security-hub`, `audit-log`): a
-visitor without it is refused with the words the services use (403; one not signed in is
-sent to sign in), and the navigation shows only the sections the visitor holds. The
-services still decide every change, as for /api/v2.0.
+`garbage-collection`, `scrub`, `scan-all`, `scanner`, `security-hub`, `registry`,
+`audit-log`): a visitor without it is refused with the words the services use (403; one
+not signed in is sent to sign in), and the navigation shows only the sections the visitor
+holds. The services still decide every change, as for /api/v2.0.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ _SECTIONS = (
     ("scanning", "Vulnerability scanning", "/admin/scanning", "scan-all"),
     ("scanners", "Scanners", "/admin/scanners", "scanner"),
     ("security", "Security", "/admin/security", "security-hub"),
+    ("registries", "Registries", "/admin/registries", "registry"),
     ("audit", "Audit log", AUDIT, "audit-log"),
 )
 _RESOURCES = {section: resource for section, _, _, resource in _SECTIONS}
@@ -73,7 +75,14 @@ QUOTA_SORTS = (("-used.storage", "Most used"), ("used.storage", "Least used"), (
 AUDIT_OPERATIONS = ("create", "update", "delete", "pull", "login")
 SCHEDULE_TYPES = ("None", "Hourly", "Daily", "Weekly", "Custom")
 # Where each section's service is in ManagementServices, when the server may not offer it.
-_OPTIONAL = {"gc": "gc", "scrub": "scrub", "scanning": "scan_all", "scanners": "scans", "security": "scans"}
+_OPTIONAL = {
+    "gc": "gc",
+    "scrub": "scrub",
+    "scanning": "scan_all",
+    "scanners": "scans",
+    "security": "scans",
+    "registries": "registries",
+}
 # Permissions the policy's system table does not list, which system administrators hold
 # as they hold every permission (the services ask the guard, which says so).
 _ADMINISTRATORS_ALSO = (

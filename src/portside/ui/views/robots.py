@@ -104,7 +104,7 @@ PROJECT_MATRIX = _matrix(
 SYSTEM_MATRIX = _matrix(
     "system_access",
     "System permissions",
-    ("user", "robot", "audit-log", "quota", "garbage-collection", "scrub", "volumes"),
+    ("user", "robot", "audit-log", "quota", "garbage-collection", "scrub", "volumes", "registry"),
     ("read", "list", "create", "update", "delete", "stop"),
     SYSTEM_PERMISSIONS,
 )
