@@ -41,4 +41,4 @@ async def test_a_proxy_project_made_and_shown_in_the_pages(
     await pull_all(client, "cache/lib/app", "v1", image)
     page = (await client.get("/projects/cache")).text
     assert "A proxy cache of <strong>central</strong>" in page and "pushes are refused" in page
-    assert "fetched: 1" in page
+    assert "fetched: 3" in page  # the manifest and its two blobs, each once

@@ -296,6 +296,8 @@ class PullThroughCache:
         async def keep(chunks: AsyncIterable[bytes], size: int | None) -> None:
             await self._uploads.upload_whole(local, digest, chunks, size, project)
 
+        if self.downloads.running(digest) is None:
+            self._count(p, "miss")  # a new download; a pull that joins one costs the upstream nothing
         return self.downloads.join(digest, fetch, keep)
 
     # --- blobs --------------------------------------------------------------------------
@@ -316,7 +318,6 @@ class PullThroughCache:
             if isinstance(error, RemoteNotFound):
                 raise _no_blob(p, digest) from None
             raise self._failure(p, error, f"blob {digest}") from None
-        self._count(p, "miss")
         return download
 
     async def blob_size(self, p: Proxied, digest: Digest) -> BlobHandle | int:
