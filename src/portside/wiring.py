@@ -54,6 +54,7 @@ from portside.meta.sql.artifacts import SqlArtifacts
 from portside.meta.sql.cve_exports import SqlExportFiles
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.events import SqlEvents
+from portside.meta.sql.failover import SqlFailover
 from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
 from portside.meta.sql.keys import SqlKeys
@@ -80,6 +81,7 @@ from portside.mgmt.projects import ProjectService
 from portside.mgmt.pull_policy import PullPolicy
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.registries import RegistryService
+from portside.mgmt.registry_failover import FailoverService
 from portside.mgmt.robots import RobotService
 from portside.mgmt.scanners import ScannerRegistry, builtin_view
 from portside.mgmt.scanning import BUILTIN_SCANNER, ScanApiService
@@ -362,7 +364,19 @@ def _pull_through(
     if registries is None:
         return None
     endpoints = SqlEndpoints(database.engine)
-    projects = ProxyProjects(accounts, endpoints, registries, project_changes, timeout=settings.proxy_timeout_seconds)
+    failover = SqlFailover(database.engine)
+
+    async def failover_urls(endpoint: Endpoint) -> list[str]:
+        return await failover.failover_urls(endpoint.id)
+
+    projects = ProxyProjects(
+        accounts,
+        endpoints,
+        registries,
+        project_changes,
+        timeout=settings.proxy_timeout_seconds,
+        mirrors=failover_urls,
+    )
 
     async def registry_name(registry_id: int) -> str | None:
         found = await endpoints.get(registry_id)
@@ -679,6 +693,7 @@ def _management(
         trust=trust,
         signatures=signatures,
         registries=registries,
+        failover=FailoverService(guard, SqlFailover(database.engine), registries, accounts),
     )
 
 

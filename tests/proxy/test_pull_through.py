@@ -325,3 +325,22 @@ async def test_requests_beyond_the_upstream_limit_get_429(
     limited = [r for r in answers if r.status_code == 429]
     assert limited and all(int(r.headers["retry-after"]) >= 1 for r in limited)
     assert "TOOMANYREQUESTS" in limited[0].text
+
+
+async def test_failover_urls_are_tried_in_order(
+    harbor: Harbor, client: httpx.AsyncClient, upstream_registry: Distribution, faulty: FaultyUpstream
+) -> None:
+    from tests.servers import free_port
+
+    image = push(upstream_registry, "lib/app", "v1")
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    registry_id = await proxy_project(harbor, dead)
+    r = await harbor.call("PUT", f"/registries/{registry_id}/failover_urls", json={"urls": [faulty.url]})
+    assert r.status_code == 200 and r.json() == {"urls": [faulty.url]}, r.text
+    assert (await harbor.call("GET", f"/registries/{registry_id}/failover_urls")).json()["urls"] == [faulty.url]
+    someone, _ = await harbor.user("someone")
+    assert await harbor.status("PUT", f"/registries/{registry_id}/failover_urls", who=someone, json={"urls": []}) == 403
+    r = await harbor.call("PUT", f"/registries/{registry_id}/failover_urls", json={"urls": ["ftp://x"]})
+    assert r.status_code == 400
+    await pull_all(client, "cache/lib/app", "v1", image)
+    assert faulty.count("GET", "/manifests/v1") == 1

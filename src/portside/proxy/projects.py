@@ -6,7 +6,7 @@ which other keys tune it.
 
 What a project is, is kept while the accounts' generation stands (project metadata writes
 move it), as the pull policy keeps its rules: a pull from any project costs a generation
-read and a dictionary lookup. The registry a proxy names is read again at most every
+read and a dictionary lookup. The registry a proxy names (and its failover URLs) is read again at most every
 `ENDPOINT_SECONDS`, so a changed URL or credential reaches the cache without a restart;
 its `Upstream` (clients, tokens, limits) is kept while the registry and limits are the same.
 """
@@ -89,6 +89,7 @@ class _Known:
 class _Reach:
     endpoint: Endpoint
     limits: Limits
+    failover: tuple[str, ...]
     upstream: Upstream
     read_at: float
 
@@ -151,15 +152,18 @@ class ProxyProjects:
         endpoint = await self._endpoints.get(config.registry_id)
         if endpoint is None:
             return None
-        if reach is not None and reach.endpoint.update_time == endpoint.update_time and reach.limits == config.limits:
+        failover = tuple(await self._mirrors(endpoint)) if self._mirrors is not None else ()
+        if (
+            reach is not None
+            and reach.endpoint.update_time == endpoint.update_time
+            and reach.limits == config.limits
+            and reach.failover == failover
+        ):
             reach.read_at = now
             return reach
         first = await self._registries.target(endpoint, self._timeout)
-        targets = [first]
-        if self._mirrors is not None:
-            for url in await self._mirrors(endpoint):
-                targets.append(Target(url, first.authorization, first.verify, first.timeout))
-        fresh = _Reach(endpoint, config.limits, Upstream(targets, config.limits), now)
+        targets = [first, *(Target(url, first.authorization, first.verify, first.timeout) for url in failover)]
+        fresh = _Reach(endpoint, config.limits, failover, Upstream(targets, config.limits), now)
         self._reach[config.registry_id] = fresh
         if reach is not None:
             self._retired.append(reach.upstream)
