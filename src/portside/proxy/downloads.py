@@ -2,10 +2,10 @@
 
 A download streams the upstream's bytes into the blob store (a monolithic upload, which
 verifies the digest before it links anything) and, in the same pass, into a spool file
-that every waiting pull reads as it grows. The upstream's stream withholds its last chunk
-until the digest matched (proxy/upstream.py), so no pull is ever sent the whole of a wrong
-blob, and the store never keeps one: a mismatch breaks off every pull's transfer and
-leaves nothing behind.
+that every waiting pull reads as it grows. The last chunk reaches the spool only once the
+store found the digest right, so no pull is ever sent the whole of a wrong blob, and the
+store never keeps one: a mismatch breaks off every pull's transfer and leaves nothing
+behind. The bytes are hashed once, by the store.
 
 The download runs as a task of its own, not in the request that started it: a client that
 goes away leaves the others (and the cache) their bytes. Downloads are kept by digest in
@@ -32,7 +32,7 @@ __all__ = ["Download", "Downloads", "Fetch", "Keep"]
 log = logging.getLogger("portside.proxy")
 
 _READ = 1 << 20
-# Opens the upstream's stream: (size if known, verified chunks).
+# Opens the upstream's stream: (size if known, its chunks).
 Fetch = Callable[[], AbstractAsyncContextManager[tuple[int | None, AsyncIterator[bytes]]]]
 # Stores a blob from its chunks (and its size, if known), verifying its digest.
 Keep = Callable[[AsyncIterable[bytes], int | None], Awaitable[object]]
@@ -99,15 +99,24 @@ class Download:
                 self.size, self.started = size, True
                 self._notify()
 
+                held: list[bytes] = []  # the last chunk so far: spooled once the digest is right
+
+                def spooled(chunk: bytes) -> None:
+                    spool.write(chunk)
+                    spool.flush()
+                    self.written += len(chunk)
+                    self._notify()
+
                 async def tee() -> AsyncIterator[bytes]:
                     async for chunk in chunks:
-                        spool.write(chunk)
-                        spool.flush()
-                        self.written += len(chunk)
-                        self._notify()
+                        if held:
+                            spooled(held.pop())
+                        held.append(chunk)
                         yield chunk
 
                 await keep(tee(), size)
+                if held:
+                    spooled(held.pop())
             self.done = True
         except BaseException as error:  # every reader must learn of it, cancellation too
             self.error = error
