@@ -337,6 +337,7 @@ def build(settings: Settings) -> ASGIApp:
         ),
         extra_routes=[*management_routes(management), *adapter_routes_],
         pages=build_pages(management, registry),
+        mirrors=(settings.mirror_namespaces, settings.mirror_hosts),
         periodic=[
             (3600.0, purge_old_audit_records),
             (3600.0, purge_expired_sessions),

@@ -344,3 +344,18 @@ async def test_failover_urls_are_tried_in_order(
     assert r.status_code == 400
     await pull_all(client, "cache/lib/app", "v1", image)
     assert faulty.count("GET", "/manifests/v1") == 1
+
+
+async def test_docker_hub_official_images_are_library(harbor: Harbor, client: httpx.AsyncClient) -> None:
+    """No network here: the name the upstream is asked for is in what the failure says."""
+    r = await harbor.call("POST", "/registries", json={"name": "hub", "type": "docker-hub", "url": "docker.io"})
+    assert r.status_code == 201, r.text
+    registry_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    r = await harbor.call("POST", "/projects", json={"project_name": "hub", "registry_id": registry_id})
+    assert r.status_code == 201, r.text
+    for name in ("hub/busybox", "hub/library/busybox"):
+        r = await pull(client, name, "latest")
+        assert r.status_code in (503, 429), r.text
+        assert "of library/busybox is not cached" in r.json()["errors"][0]["message"]
+    r = await pull(client, "hub/someone/tool", "latest")
+    assert "of someone/tool is not cached" in r.json()["errors"][0]["message"]

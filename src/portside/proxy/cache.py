@@ -195,8 +195,9 @@ class PullThroughCache:
 
     def _failure(self, p: Proxied, error: RemoteError, what: str) -> RegistryError:
         """What a pull that nothing cached answers gets, saying why."""
+        what = f"{what} of {p.remote}"
         if isinstance(error, RemoteNotFound):
-            return ManifestUnknown(f"{what} is not in {p.remote} upstream, nor cached", detail={"repository": p.local})
+            return ManifestUnknown(f"{what} is not upstream, nor cached", detail={"repository": p.local})
         self._count(p, "failure")
         if isinstance(error, UpstreamBusy):
             self._count(p, "limited")
