@@ -6,9 +6,12 @@ which other keys tune it.
 
 What a project is, is kept while the accounts' generation stands (project metadata writes
 move it), as the pull policy keeps its rules: a pull from any project costs a generation
-read and a dictionary lookup. The registry a proxy names (and its failover URLs) is read again at most every
-`ENDPOINT_SECONDS`, so a changed URL or credential reaches the cache without a restart;
-its `Upstream` (clients, tokens, limits) is kept while the registry and limits are the same.
+read and a dictionary lookup (with no generation to watch, a project is read again after
+`UNWATCHED_SECONDS`, never on every pull).
+
+The registry a proxy names (and its failover URLs) is read again at most every
+`ENDPOINT_SECONDS`, so a changed URL or credential reaches the cache without a restart; its
+`Upstream` (clients, tokens, limits) is kept while the registry and limits are the same.
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ from portside.mgmt.registries import RegistryService
 from portside.proxy.upstream import Limits, Upstream
 from portside.remote.adapters import Target
 
-__all__ = ["ENDPOINT_SECONDS", "ProxyConfig", "Proxied", "ProxyProjects"]
+__all__ = ["ENDPOINT_SECONDS", "UNWATCHED_SECONDS", "ProxyConfig", "Proxied", "ProxyProjects"]
 
 log = logging.getLogger("portside.proxy")
 
 ENDPOINT_SECONDS = 10.0
+# Without a generation to watch (PostgreSQL without Redis), what a project is is read again
+# this often: a project's registry_id never changes, only its tuning, which may lag this much.
+UNWATCHED_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,7 @@ class Proxied:
 class _Known:
     config: ProxyConfig | None
     generation: int | None
+    read_at: float
 
 
 @dataclass(slots=True)
@@ -123,12 +130,15 @@ class ProxyProjects:
         name = project_of(repository)
         generation = await self._changes.current() if self._changes is not None else None
         known = self._known.get(name)
-        if known is not None and generation is not None and known.generation == generation:
-            return known.config
+        now = self._clock()
+        if known is not None:
+            if generation is not None and known.generation == generation:
+                return known.config
+            if generation is None and now - known.read_at < UNWATCHED_SECONDS:
+                return known.config
         project = await self._projects.get_project(name)
         config = ProxyConfig.of(project) if project is not None else None
-        if generation is not None:
-            self._known.put(name, _Known(config, generation))
+        self._known.put(name, _Known(config, generation, now))
         return config
 
     async def proxied(self, repository: str) -> Proxied | None:
