@@ -359,3 +359,21 @@ async def test_docker_hub_official_images_are_library(harbor: Harbor, client: ht
         assert "of library/busybox is not cached" in r.json()["errors"][0]["message"]
     r = await pull(client, "hub/someone/tool", "latest")
     assert "of someone/tool is not cached" in r.json()["errors"][0]["message"]
+
+
+async def test_connections_beyond_max_upstream_conn_get_429(
+    harbor: Harbor, client: httpx.AsyncClient, upstream_registry: Distribution, faulty: FaultyUpstream
+) -> None:
+    big = oci.layer(2 << 20)
+    push(upstream_registry, "lib/big", "v1", layers=[big])
+    other = push(upstream_registry, "lib/other", "v1")
+    await proxy_project(harbor, faulty.url, max_upstream_conn="1")
+    faulty.slow_seconds = 0.05  # the one connection stays busy with the big blob for ~1.6 s
+    transfer = asyncio.create_task(blob(client, "cache/lib/big", big.digest))
+    await asyncio.sleep(0.3)
+    r = await pull(client, "cache/lib/other", "v1")
+    assert r.status_code == 429 and r.headers["retry-after"] == "1", r.text
+    assert (await transfer).content == big.data
+    faulty.slow_seconds = 0
+    r = await pull(client, "cache/lib/other", "v1")
+    assert r.status_code == 200 and r.content == other.body

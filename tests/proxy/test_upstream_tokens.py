@@ -14,7 +14,7 @@ import pytest
 
 from tests.api import oci
 from tests.mgmt.conftest import Harbor
-from tests.proxy.test_pull_through import pull_all
+from tests.proxy.test_pull_through import AUTH, pull_all
 from tests.proxy.upstream import FaultyUpstream
 from tests.servers import ADMIN_PASSWORD, Portside
 
@@ -72,3 +72,37 @@ async def test_one_token_per_scope_until_it_expires(
     time.sleep(3.5)  # the kept token has expired: the next request is refused once, then a new one
     await pull_all(client, "edge/lib/app", "v0", images[0])
     assert token_requests(central) - before == 2
+
+
+async def test_referrers_are_proxied_and_cached(harbor: Harbor, client: httpx.AsyncClient, central: Portside) -> None:
+    """Another Portside answers the referrers API (Distribution 2.8 has none)."""
+    with httpx.Client(base_url=central.url, auth=("admin", ADMIN_PASSWORD)) as c:
+        r = c.post("/api/v2.0/projects", json={"project_name": "lib", "metadata": {"public": "true"}})
+        assert r.status_code == 201, r.text
+        image = oci.push_image(c, "lib/app", "v1")
+        sbom = oci.artifact_manifest("application/vnd.example.sbom", subject=image)
+        oci.push_manifest(c, "lib/app", sbom)
+    r = await harbor.call(
+        "POST",
+        "/registries",
+        json={
+            "name": "central",
+            "type": "harbor",
+            "url": central.url,
+            "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD},
+        },
+    )
+    assert r.status_code == 201, r.text
+    registry_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    r = await harbor.call("POST", "/projects", json={"project_name": "edge", "registry_id": registry_id})
+    assert r.status_code == 201, r.text
+    await pull_all(client, "edge/lib/app", "v1", image)
+    listed = await client.get(f"/v2/edge/lib/app/referrers/{image.digest}", headers=AUTH)
+    assert listed.status_code == 200, listed.text
+    assert [d["digest"] for d in listed.json()["manifests"]] == [sbom.digest]
+    central.stop()
+    time.sleep(0.5)
+    listed = await client.get(f"/v2/edge/lib/app/referrers/{image.digest}", headers=AUTH)
+    assert [d["digest"] for d in listed.json()["manifests"]] == [sbom.digest]
+    r = await client.get(f"/v2/edge/lib/app/manifests/{sbom.digest}", headers={**AUTH, "Accept": "*/*"})
+    assert r.status_code == 200 and r.content == sbom.body
