@@ -73,7 +73,7 @@ class Download:
     def reader(self, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """The bytes [start, end) as they arrive. The spool is opened here, before the
         download can finish and remove it."""
-        return self._read(open(self.spool, "rb"), start, end)  # noqa: SIM115 (closed by _read)
+        return self._read(open(self.spool, "rb"), start, end)  # closed by _read
 
     async def _read(self, spool: BinaryIO, start: int, end: int | None) -> AsyncIterator[bytes]:
         with spool:
