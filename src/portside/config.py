@@ -155,7 +155,13 @@ class Settings(BaseSettings):
         description="host clients use as a mirror → proxy project, for docker's registry-mirrors",
     )
     proxy_timeout_seconds: float = Field(
-        30.0, gt=0, le=600, description="how long a proxy project waits on its upstream before serving its cache"
+        30.0, gt=0, le=600, description="how long a proxy project waits on each request to its upstream"
+    )
+    proxy_check_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="how long asking the upstream whether a cached tag moved may take",
     )
     job_poll_seconds: float = Field(
         30.0, gt=0, description="how often each server looks for scheduled GC and scrub runs that are due"

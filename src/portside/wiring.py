@@ -390,7 +390,12 @@ def _pull_through(
     management.projects.registry_name = registry_name
     registries.in_use.append(proxied_by)
     return PullThroughCache(
-        projects, registry.manifests, registry.blobs, registry.uploads, settings.data_dir / "proxy-spool"
+        projects,
+        registry.manifests,
+        registry.blobs,
+        registry.uploads,
+        settings.data_dir / "proxy-spool",
+        check_timeout=settings.proxy_check_timeout_seconds,
     )
 
 

@@ -32,9 +32,13 @@ def faulty(upstream_registry: Distribution) -> Iterator[FaultyUpstream]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    # A short upstream timeout: the hanging-upstream case waits this long, then serves the cache.
+    # Short upstream timeouts: the hanging-upstream case waits this long, then serves the cache.
     return load_settings(
-        data_dir=tmp_path / "portside", log_requests=False, admin_password=ADMIN[1], proxy_timeout_seconds=2.0
+        data_dir=tmp_path / "portside",
+        log_requests=False,
+        admin_password=ADMIN[1],
+        proxy_timeout_seconds=2.0,
+        proxy_check_timeout_seconds=1.0,
     )
 
 

@@ -79,8 +79,13 @@ class PullThroughCache:
         uploads: UploadService,
         spool_dir: Path,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        check_timeout: float = 5.0,
     ):
+        """`check_timeout`: how long the question whether a cached tag moved may take before
+        the cached copy is served (a slow upstream delays a cached pull at most this long)."""
         self.projects = projects
+        self._check_timeout = check_timeout
         self._manifests = manifests
         self._blobs = blobs
         self._uploads = uploads
@@ -159,7 +164,14 @@ class PullThroughCache:
                 fetched = await p.upstream.manifest(p.remote, tag)
                 digest = fetched.digest
             else:
-                digest = (await p.upstream.head_manifest(p.remote, tag)).digest
+                asked = p.upstream.head_manifest(p.remote, tag)
+                digest = (await asyncio.wait_for(asked, self._check_timeout)).digest
+        except TimeoutError:
+            assert known is not None  # only the HEAD is bounded so
+            log.warning("upstream of %s is slow; serving the cached %s:%s", p.local, p.local, tag)
+            self._count(p, "failure")
+            self._count(p, "hit")
+            return known
         except RemoteNotFound as error:
             if known is not None and p.config.local_on_not_found:
                 log.info("%s:%s is gone upstream; serving the cached %s", p.local, tag, known.digest)
