@@ -10,7 +10,7 @@ import logging
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,12 +47,14 @@ from portside.http.api.services import ManagementServices
 from portside.http.app import build_app
 from portside.http.filerange import SliceSlots
 from portside.http.services import Services
+from portside.meta.registries import Endpoint
 from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.allowlists import SqlAllowlists
 from portside.meta.sql.artifacts import SqlArtifacts
 from portside.meta.sql.cve_exports import SqlExportFiles
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.events import SqlEvents
+from portside.meta.sql.failover import SqlFailover
 from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
 from portside.meta.sql.keys import SqlKeys
@@ -79,6 +81,7 @@ from portside.mgmt.projects import ProjectService
 from portside.mgmt.pull_policy import PullPolicy
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.registries import RegistryService
+from portside.mgmt.registry_failover import FailoverService
 from portside.mgmt.robots import RobotService
 from portside.mgmt.scanners import ScannerRegistry, builtin_view
 from portside.mgmt.scanning import BUILTIN_SCANNER, ScanApiService
@@ -94,6 +97,8 @@ from portside.mgmt.totp import TotpService
 from portside.mgmt.trust_policy import TrustPolicyService
 from portside.mgmt.users import UserService
 from portside.oci.manifest import Manifest
+from portside.proxy.cache import PullThroughCache
+from portside.proxy.projects import ProxyProjects
 from portside.registry.blobs import BlobService
 from portside.registry.cache import BlobSizeCache, ManifestCache
 from portside.registry.catalog import CatalogService
@@ -292,6 +297,9 @@ def build(settings: Settings) -> ASGIApp:
         content_trust(settings, tokens, SqlKeys(database.engine)),
         locks,
     )
+    proxy = _pull_through(settings, management, accounts, database, registry, project_changes)
+    if proxy is not None:
+        registry = replace(registry, proxy=proxy)
 
     async def purge_old_audit_records() -> None:
         await purge_expired(SqlAccounts(scans), settings.audit_retention_days)
@@ -321,10 +329,17 @@ def build(settings: Settings) -> ASGIApp:
     return build_app(
         registry,
         on_shutdown=_closing(
-            *adapter_close, scanning.worker.close, upkeep.runner.close, store.close, *disposals, coordinator.close
+            *([proxy.close] if proxy is not None else []),
+            *adapter_close,
+            scanning.worker.close,
+            upkeep.runner.close,
+            store.close,
+            *disposals,
+            coordinator.close,
         ),
         extra_routes=[*management_routes(management), *adapter_routes_],
         pages=build_pages(management, registry),
+        mirrors=(settings.mirror_namespaces, settings.mirror_hosts),
         periodic=[
             (3600.0, purge_old_audit_records),
             (3600.0, purge_expired_sessions),
@@ -335,6 +350,54 @@ def build(settings: Settings) -> ASGIApp:
             *_scan_periodic(settings, scanning, upkeep.runner),
             *adapter_periodic,
         ],
+    )
+
+
+def _pull_through(
+    settings: Settings,
+    management: ManagementServices,
+    accounts: SqlAccounts,
+    database: SqlDatabase,
+    registry: Services,
+    project_changes: ChangeCounter | None,
+) -> PullThroughCache | None:
+    """The pull-through cache over the registry's own services, and the hooks that let
+    system administrators make proxy projects of the registries."""
+    registries = management.registries
+    if registries is None:
+        return None
+    endpoints = SqlEndpoints(database.engine)
+    failover = SqlFailover(database.engine)
+
+    async def failover_urls(endpoint: Endpoint) -> list[str]:
+        return await failover.failover_urls(endpoint.id)
+
+    projects = ProxyProjects(
+        accounts,
+        endpoints,
+        registries,
+        project_changes,
+        timeout=settings.proxy_timeout_seconds,
+        mirrors=failover_urls,
+    )
+
+    async def registry_name(registry_id: int) -> str | None:
+        found = await endpoints.get(registry_id)
+        return found.name if found is not None else None
+
+    async def proxied_by(endpoint: Endpoint) -> str | None:
+        users = await management.projects.proxying(endpoint.id)
+        return f"the proxy cache project {users[0].name}" if users else None
+
+    management.projects.registry_name = registry_name
+    registries.in_use.append(proxied_by)
+    return PullThroughCache(
+        projects,
+        registry.manifests,
+        registry.blobs,
+        registry.uploads,
+        settings.data_dir / "proxy-spool",
+        check_timeout=settings.proxy_check_timeout_seconds,
     )
 
 
@@ -640,6 +703,7 @@ def _management(
         trust=trust,
         signatures=signatures,
         registries=registries,
+        failover=FailoverService(guard, SqlFailover(database.engine), registries, accounts),
     )
 
 

@@ -575,3 +575,14 @@ registries = Table(
     Column("update_time", DateTime(timezone=True), nullable=False),
     sqlite_autoincrement=True,
 )
+
+# --- registry failover URLs (0020) ----------------------------------------------------------
+# Where else a registry answers, in the order they are tried after its own URL
+# (meta/failover.py). Removed with their registry.
+registry_failover_urls = Table(
+    "registry_failover_urls",
+    metadata,
+    Column("registry_id", Integer, ForeignKey("registries.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("url", String(1024), nullable=False),
+)
