@@ -22,6 +22,7 @@ from portside.http.api import (
     cve_export,
     login,
     members,
+    preheat,
     projects,
     quotas,
     registries,
@@ -73,6 +74,7 @@ def build_management_api(management: ManagementServices) -> FastAPI:
         audit,
         quotas,
         registries,
+        preheat,
         system,
         systeminfo,
     )

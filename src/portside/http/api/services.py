@@ -12,6 +12,7 @@ from portside.mgmt.cve_allowlist import CveAllowlistService
 from portside.mgmt.cve_export import CveExportService
 from portside.mgmt.members import MemberService
 from portside.mgmt.permissions import PermissionService
+from portside.mgmt.preheat import PreheatService
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.registries import RegistryService
@@ -62,3 +63,4 @@ class ManagementServices:
     trust: TrustPolicyService | None = None  # /projects/{p}/trust, /system/trust
     signatures: SignatureService | None = None  # artifacts' signatures and accessories
     registries: RegistryService | None = None  # /registries, /replication/adapters
+    preheat: PreheatService | None = None  # /p2p/preheat, /projects/{p}/preheat

@@ -1,0 +1,748 @@
+"""Harbor's P2P preheat policies: which of a project's images a P2P instance is asked to
+fetch ahead of the pulls, and when; their executions, one task per image sent.
+
+A policy's `filters`, `trigger` and `extra_attrs` are the JSON texts Harbor uses, checked
+when stored and kept as given:
+
+- filters `[{"type":"repository","value":"re*"},{"type":"tag","value":"v1.*"}, ...]`:
+  repository and tag are Harbor's glob patterns (`*` within a path component, `**` across,
+  `?`, `{a,b}`); the repository is matched without the project's name, as Harbor does.
+  `label` is kept, but Portside's artifacts carry no labels, so such a policy selects
+  nothing (its executions say so). `vulnerability` and `signature` are kept too; what
+  decides is the project's own pull policy, which Portside always applies, as Harbor's
+  enforcer force-adds it: only what a pull would be let through is preheated, and an image
+  it refuses is skipped with the reason in its task's log (mgmt/pull_policy.py's dry run).
+- trigger `{"type":"manual|scheduled|event_based","trigger_setting":{"cron":"0 0 3 * * *"}}`:
+  scheduled runs are the upkeep scheduler's (a schedule per policy, `preheat:<id>`), and
+  event-based ones start when a matching image is pushed, off the push's path.
+- extra_attrs `{"scope":"single_seed_peer|all_seed_peers|all_peers","cluster_ids":[1]}`.
+
+The P2P system fetches each image from Portside with a short-lived pull token for that
+one repository, issued in the name of whoever runs the policy: the caller of a manual run,
+the policy's owner (who last saved it) for scheduled and event-based runs. So a preheat
+can fetch nothing its owner could not pull."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from portside.auth.access import Access
+from portside.auth.authn import Authenticator
+from portside.auth.controller import AccessController
+from portside.auth.principal import Principal
+from portside.errors import BadRequest, Conflict, NotFound
+from portside.meta.accounts import AuditStore, Page, Project
+from portside.meta.artifacts import ArtifactInfo, ArtifactStore
+from portside.meta.criteria import Criteria
+from portside.meta.preheat import Execution, Instance, NewPolicy, Policy, PreheatStore, Task
+from portside.mgmt.guard import Guard
+from portside.mgmt.p2p_instances import InstanceService
+from portside.mgmt.paging import Listing, Paging
+from portside.oci import mediatypes as mt
+from portside.oci.manifest import Manifest
+from portside.remote.p2p import FAILURE, SUCCESS, Connection, Driver, Image, JobStatus, P2PError
+from portside.upkeep.jobs import JobRunner, Journal
+from portside.upkeep.schedule import Scheduler, valid_cron
+
+__all__ = [
+    "FAMILY",
+    "Candidate",
+    "DryRun",
+    "Filters",
+    "PolicyChange",
+    "PreheatService",
+    "PullTokens",
+    "Trigger",
+    "glob",
+    "parse_extra_attrs",
+    "parse_filters",
+    "parse_trigger",
+]
+
+log = logging.getLogger("portside.preheat")
+
+FAMILY = "preheat"  # the job runner's kinds `preheat:<policy id>`: one schedule per policy
+TRIGGERS = ("manual", "scheduled", "event_based")
+SCOPES = ("single_seed_peer", "all_seed_peers", "all_peers")
+FILTER_TYPES = ("repository", "tag", "label", "vulnerability", "signature")
+# Harbor's names for what started an execution.
+_EXECUTION_TRIGGER = {"manual": "MANUAL", "scheduled": "SCHEDULE", "event_based": "EVENT"}
+_NAME, _TEXT = 255, 65_535
+_LISTING = Listing.of(
+    ("id", "name", "description", "provider_id", "enabled", "creation_time", "update_time"),
+    ("id", "name", "provider_id", "creation_time", "update_time"),
+)
+_PAGE = 100
+MAX_CANDIDATES = 1000  # one execution sends at most this many images
+TASK_CONCURRENCY = 4
+
+
+# --- what a policy says ---------------------------------------------------------------
+
+
+def glob(pattern: str) -> re.Pattern[str]:
+    """Harbor's glob (doublestar): `*` any run within a path component, `**` any run at
+    all, `?` one character but `/`, `{a,b}` either."""
+    out, depth, i = [], 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "{":
+            out.append("(?:")
+            depth += 1
+        elif c == "}" and depth:
+            out.append(")")
+            depth -= 1
+        elif c == "," and depth:
+            out.append("|")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    if depth:
+        raise BadRequest(f"filters: unbalanced braces in pattern {pattern[:100]!r}")
+    return re.compile("".join(out) + r"\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    repository: str | None = None
+    tag: str | None = None
+    labels: tuple[str, ...] = ()
+    vulnerability: int | None = None
+    signature: bool = False
+
+    def repository_matches(self, repository: str) -> bool:
+        name = repository.split("/", 1)[1] if "/" in repository else repository
+        return self.repository is None or glob(self.repository).match(name) is not None
+
+    def tag_matches(self, tag: str) -> bool:
+        return self.tag is None or glob(self.tag).match(tag) is not None
+
+
+def parse_filters(text: str) -> Filters:
+    """Harbor's filters text; BadRequest naming what is wrong."""
+    if not text.strip():
+        return Filters()
+    try:
+        given = json.loads(text)
+    except ValueError:
+        raise BadRequest("filters: not JSON (a list of {type, value} objects)") from None
+    if not isinstance(given, list):
+        raise BadRequest("filters: a JSON list of {type, value} objects")
+    found: dict[str, Any] = {}
+    for item in given:
+        if not isinstance(item, dict) or item.get("type") not in FILTER_TYPES:
+            raise BadRequest(f"filters: each is {{type, value}} with type one of {', '.join(FILTER_TYPES)}")
+        kind, value = item["type"], item.get("value")
+        if kind in ("repository", "tag"):
+            if not isinstance(value, str) or not value or len(value) > _NAME:
+                raise BadRequest(f"filters: {kind}'s value is a pattern of 1 to {_NAME} characters")
+            glob(value)
+            found[kind] = value
+        elif kind == "label":
+            values = value if isinstance(value, list) else str(value or "").split(",")
+            found["labels"] = tuple(str(v).strip() for v in values if str(v).strip())
+        elif kind == "vulnerability":
+            try:
+                found["vulnerability"] = int(str(value))  # Harbor's severity number
+            except (TypeError, ValueError):
+                raise BadRequest("filters: vulnerability's value is a severity number") from None
+        else:
+            found["signature"] = value is True or str(value).lower() == "true"
+    return Filters(**found)
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    type: str
+    cron: str = ""
+
+
+def parse_trigger(text: str) -> Trigger:
+    if not text.strip():
+        return Trigger("manual")
+    try:
+        given = json.loads(text)
+    except ValueError:
+        raise BadRequest("trigger: not JSON ({type, trigger_setting})") from None
+    if not isinstance(given, dict) or given.get("type") not in TRIGGERS:
+        raise BadRequest(f"trigger: type is one of {', '.join(TRIGGERS)}")
+    setting = given.get("trigger_setting") or {}
+    cron = setting.get("cron", "") if isinstance(setting, dict) else ""
+    if given["type"] == "scheduled":
+        if not isinstance(cron, str) or not cron.strip():
+            raise BadRequest("trigger: a scheduled trigger needs trigger_setting.cron")
+        return Trigger("scheduled", valid_cron(cron))
+    return Trigger(given["type"])
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraAttrs:
+    scope: str = "single_seed_peer"
+    cluster_ids: tuple[int, ...] = ()
+
+
+def parse_extra_attrs(text: str) -> ExtraAttrs:
+    if not text.strip():
+        return ExtraAttrs()
+    try:
+        given = json.loads(text)
+    except ValueError:
+        raise BadRequest("extra_attrs: not JSON ({scope, cluster_ids})") from None
+    if not isinstance(given, dict):
+        raise BadRequest("extra_attrs: a JSON object ({scope, cluster_ids})")
+    scope = given.get("scope") or "single_seed_peer"
+    if scope not in SCOPES:
+        raise BadRequest(f"extra_attrs: scope is one of {', '.join(SCOPES)}")
+    ids = given.get("cluster_ids") or []
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+        raise BadRequest("extra_attrs: cluster_ids is a list of positive integers")
+    return ExtraAttrs(scope, tuple(ids))
+
+
+# --- what a run needs from elsewhere --------------------------------------------------
+
+
+class DryRun(Protocol):
+    """The project's pull policy, asked what it would say of a pull (mgmt/pull_policy.py)."""
+
+    async def dry_run(self, repository: str, digest: str) -> Sequence[Any]:
+        """Verdicts with `rule`, `enabled` and `reason` ("": it would let the pull through)."""
+
+
+class PullTokens:
+    """Short-lived pull tokens for one repository, in an account's name, as the token
+    service issues them to a client (what the account may pull, and nothing more)."""
+
+    def __init__(self, controller: AccessController, authenticator: Authenticator):
+        self._controller = controller
+        self._authn = authenticator
+
+    async def owner(self, kind: str, account_id: int) -> Principal | None:
+        return await self._authn.principal(kind, account_id)
+
+    async def issue(self, who: Principal, repository: str) -> str | None:
+        """None when `who` may not pull `repository`."""
+        grant = await self._controller.grant(who, [Access.pull(repository)], creating=False)
+        if not grant.granted:
+            return None
+        return self._controller.tokens.issue(who, grant.granted, grant.project_ids or {}).token
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One image a run sends: by tag when it has one the policy matches."""
+
+    repository: str
+    digest: str
+    tag: str
+    media_type: str
+
+    @property
+    def reference(self) -> str:
+        return self.tag or self.digest
+
+    @property
+    def name(self) -> str:
+        return f"{self.repository}:{self.tag}" if self.tag else f"{self.repository}@{self.digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChange:
+    """Harbor's PreheatPolicy as a create or update gives it."""
+
+    name: str
+    provider_id: int
+    filters: str = ""
+    trigger: str = ""
+    extra_attrs: str = ""
+    description: str = ""
+    enabled: bool = True
+
+
+# --- the service ----------------------------------------------------------------------
+
+
+class PreheatService:
+    def __init__(
+        self,
+        guard: Guard,
+        store: PreheatStore,
+        instances: InstanceService,
+        artifacts: ArtifactStore,
+        tokens: PullTokens,
+        audit: AuditStore,
+        base_url: str,
+        *,
+        scheduler: Scheduler | None = None,
+        runner: JobRunner | None = None,
+        poll_seconds: float = 2.0,
+        job_timeout: float = 1800.0,
+    ) -> None:
+        self._guard = guard
+        self._store = store
+        self.instances = instances
+        self._artifacts = artifacts
+        self._tokens = tokens
+        self._audit = audit
+        self._base_url = base_url.rstrip("/")
+        self._scheduler = scheduler
+        self._poll = poll_seconds
+        self._job_timeout = job_timeout
+        # The project's pull policy (set by wiring when scanning, which judges, is on).
+        self.pull_policy: DryRun | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        if runner is not None:
+            runner.add_handler(f"{FAMILY}:*", self.scheduled_job)
+
+    # --- policies --------------------------------------------------------------------
+
+    async def providers(self, who: Principal, project_name: str) -> builtins.list[Instance]:
+        """Harbor's /projects/{p}/preheat/providers: the instances a policy may name."""
+        await self._guard.project_for(who, project_name, "preheat-policy", "read")
+        return await self.instances.all()
+
+    async def list_policies(
+        self, who: Principal, project_name: str, q: str | None, sort: str | None, paging: Paging
+    ) -> Page[Policy]:
+        project = await self._guard.project_for(who, project_name, "preheat-policy", "list")
+        return await self._store.list_policies(
+            project.project_id, _LISTING.criteria(q, sort), paging.offset, paging.limit
+        )
+
+    async def get_policy(self, who: Principal, project_name: str, name: str) -> Policy:
+        project = await self._guard.project_for(who, project_name, "preheat-policy", "read")
+        return await self._policy(project, name)
+
+    async def create_policy(self, who: Principal, project_name: str, change: PolicyChange) -> Policy:
+        project = await self._guard.project_for(who, project_name, "preheat-policy", "create")
+        made = await self._store.create_policy(await self._checked(who, project, change))
+        await self._schedule(made)
+        await self._record(who, project, made, "create")
+        return made
+
+    async def update_policy(self, who: Principal, project_name: str, name: str, change: PolicyChange) -> Policy:
+        project = await self._guard.project_for(who, project_name, "preheat-policy", "update")
+        current = await self._policy(project, name)
+        updated = await self._store.update_policy(current.id, await self._checked(who, project, change))
+        if updated is None:
+            raise _no_policy(name)
+        await self._schedule(updated)
+        await self._record(who, project, updated, "update")
+        return updated
+
+    async def delete_policy(self, who: Principal, project_name: str, name: str) -> Policy:
+        project = await self._guard.project_for(who, project_name, "preheat-policy", "delete")
+        current = await self._policy(project, name)
+        removed = await self._store.delete_policy(current.id)
+        if removed is None:
+            raise _no_policy(name)
+        if self._scheduler is not None:
+            await self._scheduler.set(f"{FAMILY}:{removed.id}", "None", None, {})
+        await self._record(who, project, removed, "delete")
+        return removed
+
+    # --- executions ------------------------------------------------------------------
+
+    async def run(self, who: Principal, project_name: str, name: str) -> Execution:
+        """Harbor's manual preheat: an execution of the policy now, in the background, its
+        images fetched with pull tokens in the caller's name."""
+        project = await self._guard.project_for(who, project_name, "preheat-policy", "update")
+        policy = await self._policy(project, name)
+        if not policy.enabled:
+            raise BadRequest(f"preheat policy {name} is disabled; enable it to run it")
+        candidates = await self._candidates(project, policy)
+        return await self._start(policy, "manual", who, candidates)
+
+    async def list_executions(self, who: Principal, project_name: str, name: str, paging: Paging) -> Page[Execution]:
+        project = await self._guard.project_for(who, project_name, "preheat-policy", "read")
+        policy = await self._policy(project, name)
+        return await self._store.list_executions(policy.id, paging.offset, paging.limit)
+
+    async def get_execution(self, who: Principal, project_name: str, name: str, execution_id: int) -> Execution:
+        project = await self._guard.project_for(who, project_name, "preheat-policy", "read")
+        return await self._execution(await self._policy(project, name), execution_id)
+
+    async def stop_execution(self, who: Principal, project_name: str, name: str, execution_id: int) -> None:
+        project = await self._guard.project_for(who, project_name, "preheat-policy", "update")
+        execution = await self._execution(await self._policy(project, name), execution_id)
+        if not await self._store.request_stop(execution.id):
+            raise Conflict(f"execution {execution_id} is not running")
+
+    async def list_tasks(
+        self, who: Principal, project_name: str, name: str, execution_id: int, paging: Paging
+    ) -> Page[Task]:
+        project = await self._guard.project_for(who, project_name, "preheat-policy", "read")
+        execution = await self._execution(await self._policy(project, name), execution_id)
+        return await self._store.list_tasks(execution.id, paging.offset, paging.limit)
+
+    async def task_log(self, who: Principal, project_name: str, name: str, execution_id: int, task_id: int) -> str:
+        project = await self._guard.project_for(who, project_name, "preheat-policy", "read")
+        execution = await self._execution(await self._policy(project, name), execution_id)
+        task = await self._store.get_task(task_id)
+        if task is None or task.execution_id != execution.id:
+            raise NotFound(f"task {task_id} of execution {execution_id} not found")
+        return await self._store.task_log(task.id)
+
+    # --- triggers --------------------------------------------------------------------
+
+    async def pushed(self, repository: str, manifest: Manifest) -> None:
+        """Event-based preheat: the push never waits; what policies want is found, and
+        their executions run, in the background."""
+        if manifest.subject is not None or manifest.media_type not in mt.MANIFESTS:
+            return  # a referrer (signature, SBOM) is nothing a node pulls
+        self._background(self._on_push(repository, str(manifest.digest), manifest.media_type))
+
+    async def _on_push(self, repository: str, digest: str, media_type: str) -> None:
+        project = await self._guard.project(repository.split("/", 1)[0])
+        found = await self._store.list_policies(project.project_id, Criteria(), 0, _PAGE)
+        wanted = [p for p in found.items if p.enabled and parse_trigger(p.trigger).type == "event_based"]
+        if not wanted:
+            return
+        artifact = await self._artifacts.get_artifact(repository, digest)
+        if artifact is None:
+            return
+        for policy in wanted:
+            candidate = _candidate(parse_filters(policy.filters), artifact)
+            if candidate is None:
+                continue
+            owner = await self._tokens.owner(policy.owner_kind, policy.owner_id)
+            await self._start(policy, "event_based", owner, [candidate])
+
+    async def scheduled_job(self, parameters: Mapping[str, Any], journal: Journal) -> Mapping[str, Any]:
+        """The upkeep scheduler's `preheat:<id>` job: one execution of that policy."""
+        policy = await self._store.get_policy_by_id(int(parameters.get("policy_id", 0)))
+        if policy is None or not policy.enabled:
+            journal.info("the preheat policy is gone or disabled: nothing to do")
+            return {"execution_id": None}
+        project = await self._guard.project(policy.project_id)
+        owner = await self._tokens.owner(policy.owner_kind, policy.owner_id)
+        execution = await self._start(policy, "scheduled", owner, await self._candidates(project, policy), wait=True)
+        journal.info(f"preheat policy {policy.name} of {project.name}: execution {execution.id}")
+        return {"execution_id": execution.id}
+
+    async def wait(self) -> None:
+        """Until the executions started in the background have ended (tests, shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    # --- running ---------------------------------------------------------------------
+
+    def _background(self, work: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("preheat failed")
+
+        task = asyncio.create_task(guarded())
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _start(
+        self,
+        policy: Policy,
+        trigger: str,
+        who: Principal | None,
+        candidates: Sequence[Candidate] | str,
+        *,
+        wait: bool = False,
+    ) -> Execution:
+        """An execution of `policy` for `candidates` (or a text saying why there are none),
+        run in the background (or here, `wait`)."""
+        extra = {"trigger": trigger, "owner": who.name if who is not None else None}
+        execution = await self._store.create_execution(policy.id, _EXECUTION_TRIGGER[trigger], json.dumps(extra))
+        work = self._execute(execution, policy, who, candidates)
+        if wait:
+            await work
+        else:
+            self._background(work)
+        return execution
+
+    async def _execute(
+        self, execution: Execution, policy: Policy, who: Principal | None, candidates: Sequence[Candidate] | str
+    ) -> None:
+        try:
+            status, message = await self._run_tasks(execution, policy, who, candidates)
+        except asyncio.CancelledError:
+            await self._store.end_execution(execution.id, "Stopped", "stopped: the server is shutting down")
+            raise
+        except Exception as error:
+            log.exception("preheat execution %s failed", execution.id)
+            status, message = "Error", f"failed: {error!r}"[:1000]
+        await self._store.end_execution(execution.id, status, message)
+
+    async def _run_tasks(
+        self, execution: Execution, policy: Policy, who: Principal | None, candidates: Sequence[Candidate] | str
+    ) -> tuple[str, str]:
+        if isinstance(candidates, str):
+            return "Success", candidates
+        if who is None:
+            return "Error", "the policy's owner no longer exists: save the policy again to own it"
+        instance = await self.instances.by_id(policy.provider_id)
+        if instance is None:
+            return "Error", f"preheat instance {policy.provider_id} no longer exists"
+        if not instance.enabled:
+            return "Error", f"preheat instance {instance.name} is disabled"
+        if not candidates:
+            return "Success", "no image matches the policy's filters"
+        connection = await self.instances.connection(instance)
+        driver = self.instances.driver(instance)
+        extra = parse_extra_attrs(policy.extra_attrs)
+        slots = asyncio.Semaphore(TASK_CONCURRENCY)
+
+        async def one(candidate: Candidate) -> str:
+            async with slots:
+                return await self._task(execution, instance, connection, driver, who, extra, candidate)
+
+        outcomes = await asyncio.gather(*(one(c) for c in candidates))
+        errors, skipped = outcomes.count("Error"), outcomes.count("Skipped")
+        stopped = outcomes.count("Stopped")
+        sent = len(outcomes) - errors - skipped - stopped
+        summary = f"{sent} preheated, {skipped} skipped by the project's pull policy, {errors} failed"
+        if stopped:
+            return "Stopped", f"stopped on request; {summary}"
+        return ("Error" if errors else "Success"), summary
+
+    async def _task(
+        self,
+        execution: Execution,
+        instance: Instance,
+        connection: Connection,
+        driver: Driver,
+        who: Principal,
+        extra: ExtraAttrs,
+        candidate: Candidate,
+    ) -> str:
+        """Send one image and follow its job to the end; the outcome (Success, Error,
+        Skipped, Stopped)."""
+        attrs: dict[str, Any] = {
+            "artifact": candidate.name,
+            "digest": candidate.digest,
+            "kind": "image",
+            "provider": instance.name,
+            "vendor": instance.vendor,
+        }
+        task = await self._store.create_task(execution.id, json.dumps(attrs))
+        lines: list[str] = []
+
+        def note(level: str, message: str) -> None:
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            lines.append(f"{stamp} [{level}] {message}\n")
+
+        async def end(status: str, message: str, outcome: str | None = None) -> str:
+            await self._store.update_task(
+                task.id, status=status, message=message, extra_attrs=json.dumps(attrs), log="".join(lines)
+            )
+            return outcome or status
+
+        if await self._stop_requested(execution.id):
+            note("WARNING", "stopped on request before it was sent")
+            return await end("Stopped", "stopped on request")
+        refusals = await self._refusals(candidate)
+        if refusals:
+            for rule, reason in refusals:
+                note(
+                    "WARNING", f"skipped: the project's {rule} policy would refuse a pull of {candidate.name}: {reason}"
+                )
+            return await end("Stopped", "skipped: " + "; ".join(f"{r}: {why}" for r, why in refusals), "Skipped")
+        token = await self._tokens.issue(who, candidate.repository)
+        if token is None:
+            note("ERROR", f"{who.name} may not pull {candidate.repository}, so no pull token could be issued")
+            return await end("Error", f"{who.name} may not pull {candidate.repository}")
+        url = f"{self._base_url}/v2/{candidate.repository}/manifests/{candidate.reference}"
+        image = Image(
+            repository=candidate.repository,
+            tag=candidate.tag,
+            digest=candidate.digest,
+            media_type=candidate.media_type,
+            url=url,
+            headers={"Authorization": f"Bearer {token}"},
+            scope=extra.scope,
+            cluster_ids=extra.cluster_ids,
+        )
+        await self._store.update_task(task.id, status="Running", started=True)
+        note("INFO", f"asking {instance.vendor} instance {instance.name} to preheat {url} (scope {extra.scope})")
+        try:
+            job = await driver.preheat(connection, image)
+            attrs["job_id"] = job.job_id
+            note("INFO", f"{instance.vendor} job {job.job_id} created")
+            job = await self._follow(driver, connection, job, execution.id)
+        except P2PError as error:
+            note("ERROR", str(error))
+            return await end("Error", str(error)[:1000])
+        if job.state == SUCCESS:
+            note("INFO", f"{instance.vendor} job {job.job_id} succeeded: {candidate.name} is preheated")
+            return await end("Success", "preheated")
+        if job.state == FAILURE:
+            note("ERROR", job.message or "the job failed")
+            return await end("Error", job.message or "the job failed")
+        note("WARNING", f"{instance.vendor} job {job.job_id}: {job.message}")
+        return await end("Stopped" if job.message.startswith("stopped") else "Error", job.message)
+
+    async def _follow(self, driver: Driver, connection: Connection, job: JobStatus, execution_id: int) -> JobStatus:
+        deadline = time.monotonic() + self._job_timeout
+        while not job.done:
+            if time.monotonic() >= deadline:
+                return JobStatus(
+                    job.job_id, job.state, f"still {job.message or 'running'} after {self._job_timeout:.0f}s"
+                )
+            if await self._stop_requested(execution_id):
+                return JobStatus(job.job_id, job.state, "stopped on request (the provider's job goes on)")
+            await asyncio.sleep(self._poll)
+            job = await driver.status(connection, job.job_id)
+        return job
+
+    async def _stop_requested(self, execution_id: int) -> bool:
+        found = await self._store.get_execution(execution_id)
+        return found is None or found.stop_requested
+
+    async def _refusals(self, candidate: Candidate) -> list[tuple[str, str]]:
+        """What the project's pull policy says against a pull of the image (rule, reason)."""
+        if self.pull_policy is None:
+            return []
+        verdicts = await self.pull_policy.dry_run(candidate.repository, candidate.digest)
+        return [(str(v.rule), str(v.reason)) for v in verdicts if v.enabled and v.reason]
+
+    async def _candidates(self, project: Project, policy: Policy) -> builtins.list[Candidate] | str:
+        """The project's images the policy's filters select (at most MAX_CANDIDATES), or
+        why none can be."""
+        filters = parse_filters(policy.filters)
+        if filters.labels:
+            return "the policy filters by label, and Portside's artifacts carry no labels: nothing is selected"
+        found: builtins.list[Candidate] = []
+        offset = 0
+        while len(found) < MAX_CANDIDATES:
+            repositories = await self._artifacts.list_repositories(
+                projects=[project.name], criteria=Criteria(), offset=offset, limit=_PAGE
+            )
+            for repository in repositories.items:
+                if filters.repository_matches(repository.name):
+                    found.extend(await self._repository_candidates(repository.name, filters))
+            offset += _PAGE
+            if offset >= repositories.total or not repositories.items:
+                break
+        return found[:MAX_CANDIDATES]
+
+    async def _repository_candidates(self, repository: str, filters: Filters) -> builtins.list[Candidate]:
+        found: builtins.list[Candidate] = []
+        offset = 0
+        while len(found) < MAX_CANDIDATES:
+            page = await self._artifacts.list_artifacts(repository, Criteria(), offset, _PAGE)
+            for artifact in page.items:
+                candidate = _candidate(filters, artifact)
+                if candidate is not None:
+                    found.append(candidate)
+            offset += _PAGE
+            if offset >= page.total or not page.items:
+                break
+        return found
+
+    # --- shared ----------------------------------------------------------------------
+
+    async def _policy(self, project: Project, name: str) -> Policy:
+        found = await self._store.get_policy(project.project_id, name)
+        if found is None:
+            raise _no_policy(name)
+        return found
+
+    async def _execution(self, policy: Policy, execution_id: int) -> Execution:
+        found = await self._store.get_execution(execution_id)
+        if found is None or found.policy_id != policy.id:
+            raise NotFound(f"execution {execution_id} of preheat policy {policy.name} not found")
+        return found
+
+    async def _checked(self, who: Principal, project: Project, change: PolicyChange) -> NewPolicy:
+        name = change.name.strip()
+        if not name or len(name) > _NAME or "/" in name:
+            raise BadRequest(f"name: a policy needs a name of at most {_NAME} characters, without '/'")
+        for field, value in (
+            ("name", name),
+            ("description", change.description),
+            ("filters", change.filters),
+            ("trigger", change.trigger),
+            ("extra_attrs", change.extra_attrs),
+        ):
+            if "\0" in value:
+                raise BadRequest(f"{field}: NUL characters are not allowed")
+            if len(value) > _TEXT:
+                raise BadRequest(f"{field}: at most {_TEXT} characters")
+        parse_filters(change.filters)
+        parse_trigger(change.trigger)
+        parse_extra_attrs(change.extra_attrs)
+        if change.provider_id < 1 or await self.instances.by_id(change.provider_id) is None:
+            raise BadRequest(f"provider_id: no preheat instance {change.provider_id}")
+        if who.account_id is None:
+            raise BadRequest("a preheat policy is owned by an account: sign in")
+        return NewPolicy(
+            name=name,
+            project_id=project.project_id,
+            provider_id=change.provider_id,
+            filters=change.filters,
+            trigger=change.trigger,
+            extra_attrs=change.extra_attrs,
+            description=change.description,
+            enabled=change.enabled,
+            owner_kind="robot" if who.robot is not None else "user",
+            owner_id=who.account_id,
+        )
+
+    async def _schedule(self, policy: Policy) -> None:
+        """Keep the policy's schedule as its trigger says (none unless scheduled and enabled)."""
+        if self._scheduler is None:
+            return
+        trigger = parse_trigger(policy.trigger)
+        kind = f"{FAMILY}:{policy.id}"
+        if trigger.type == "scheduled" and policy.enabled:
+            await self._scheduler.set(kind, "Custom", trigger.cron, {"policy_id": policy.id})
+        else:
+            await self._scheduler.set(kind, "None", None, {})
+
+    async def _record(self, who: Principal, project: Project, policy: Policy, operation: str) -> None:
+        await self._audit.record(
+            project_id=project.project_id,
+            username=who.name,
+            operation=operation,
+            resource_type="preheat_policy",
+            resource=f"{project.name}/{policy.name}",
+        )
+
+
+def _candidate(filters: Filters, artifact: ArtifactInfo) -> Candidate | None:
+    """The artifact as a run sends it, or None when the filters leave it out: by its most
+    recently pushed tag the tag filter matches; untagged, only when there is no tag filter."""
+    if filters.labels or not filters.repository_matches(artifact.repository_name):
+        return None
+    media_type = artifact.manifest_media_type
+    tags = sorted(artifact.tags, key=lambda t: t.push_time, reverse=True)
+    matching = [t.name for t in tags if filters.tag_matches(t.name)]
+    if matching:
+        return Candidate(artifact.repository_name, artifact.digest, matching[0], media_type)
+    if not tags and filters.tag is None:
+        return Candidate(artifact.repository_name, artifact.digest, "", media_type)
+    return None
+
+
+def _no_policy(name: str) -> NotFound:
+    return NotFound(f"preheat policy {name} not found")
