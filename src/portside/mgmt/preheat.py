@@ -303,7 +303,7 @@ class PreheatService:
         self._audit = audit
         self._base_url = base_url.rstrip("/")
         self._scheduler = scheduler
-        self._poll = poll_seconds
+        self.poll_seconds = poll_seconds  # how often a job is asked about (tests: less)
         self._job_timeout = job_timeout
         # The project's pull policy (set by wiring when scanning, which judges, is on).
         self.pull_policy: DryRun | None = None
@@ -610,7 +610,7 @@ class PreheatService:
                 )
             if await self._stop_requested(execution_id):
                 return JobStatus(job.job_id, job.state, "stopped on request (the provider's job goes on)")
-            await asyncio.sleep(self._poll)
+            await asyncio.sleep(self.poll_seconds)
             job = await driver.status(connection, job.job_id)
         return job
 
