@@ -188,7 +188,10 @@ def parse_trigger(text: str) -> Trigger:
     if given["type"] == "scheduled":
         if not isinstance(cron, str) or not cron.strip():
             raise BadRequest("trigger: a scheduled trigger needs trigger_setting.cron")
-        return Trigger("scheduled", valid_cron(cron))
+        try:
+            return Trigger("scheduled", valid_cron(cron))
+        except BadRequest as error:
+            raise BadRequest(f"trigger: {error.text}") from None
     return Trigger(given["type"])
 
 
