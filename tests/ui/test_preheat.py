@@ -181,6 +181,8 @@ def test_project_preheat_tab(server: Portside, admin: Browser, dragonfly: Dragon
         json={"role_id": 2, "member_user": {"username": user_credentials[0]}},
     )
     developer = Browser(server, user_credentials)
+    seen = developer.get(f"/projects/{project}/preheat")
+    assert seen.status_code == 200 and "Only the project's maintainers and administrators" in seen.text
     assert developer.post(f"/projects/{project}/preheat", {**form, "name": "mine"}).status_code == 403
     assert developer.post(f"/projects/{project}/preheat/warm/run", {}).status_code == 403
     assert developer.post(f"/projects/{project}/preheat/warm/delete", {}).status_code == 403

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from portside.errors import BadRequest, Conflict, NotFound, RegistryError
+from portside.errors import BadRequest, Conflict, Forbidden, NotFound, RegistryError, Unauthorized
 from portside.meta.accounts import Project
 from portside.mgmt.paging import Paging
 from portside.mgmt.preheat import SCOPES, TRIGGERS, PolicyChange, PreheatService, parse_filters, parse_trigger
@@ -124,7 +124,12 @@ async def _list_context(request: Request, who: Visitor, project: Project) -> dic
 async def policies(request: Request) -> Response:
     who = await visitor(request)
     project = await _project(request, who)
-    return await page(request, "projects/preheat.html", await _list_context(request, who, project))
+    try:
+        context = await _list_context(request, who, project)
+    except (Forbidden, Unauthorized):
+        # The tab is on every project's page; who may not read its policies is told so there.
+        context = {**_base(project), "refused": True}
+    return await page(request, "projects/preheat.html", context)
 
 
 async def add(request: Request) -> Response:
