@@ -353,10 +353,14 @@ def build(settings: Settings) -> ASGIApp:
 def _preheat_periodic(
     settings: Settings, management: ManagementServices
 ) -> list[tuple[float, Callable[[], Awaitable[object]]]]:
-    """The P2P instances' background health check, as often as the registries'."""
+    """The P2P instances' background health check, as often as the registries'; and the
+    scan-completed preheats, as often as the job schedules are looked at."""
     if management.preheat is None:
         return []
-    return [(settings.registry_health_seconds, management.preheat.instances.check_due)]
+    return [
+        (settings.registry_health_seconds, management.preheat.instances.check_due),
+        (settings.job_poll_seconds, management.preheat.scans_completed),
+    ]
 
 
 def _registry_periodic(
@@ -644,6 +648,7 @@ def _management(
             settings.base_url,
             scheduler=upkeep.scheduler,
             runner=upkeep.runner,
+            events=SqlEvents(database.engine),
         )
         # Only what a pull would be let through is preheated (None: no pull policy here).
         preheat.pull_policy = scan_api.pull_policy if scan_api is not None else None

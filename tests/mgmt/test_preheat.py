@@ -371,3 +371,58 @@ async def test_who_may_do_what(harbor: Harbor, dragonfly: DragonflyManager) -> N
     stranger, _ = await harbor.user("stranger")
     assert await harbor.status("GET", path, who=stranger) == 404  # a private project is not seen
     await _service(harbor).wait()
+
+
+async def test_scan_completion_fires_event_based_policies_where_it_matters(
+    harbor: Harbor, dragonfly: DragonflyManager, settings: Settings
+) -> None:
+    service = _service(harbor)
+    provider = await _add_instance(harbor, _instance("df", dragonfly.url))
+    for name, metadata in (("plain", {}), ("guarded", {"prevent_vul": "true", "severity": "critical"})):
+        body = {"project_name": name, "metadata": {"public": "false", **metadata}}
+        assert (await harbor.call("POST", "/projects", json=body)).status_code == 201
+        policy = _policy("on-event", provider, trigger="event_based")
+        assert (await harbor.call("POST", f"/projects/{name}/preheat/policies", json=policy)).status_code == 201
+    assert await service.scans_completed() == 0  # the first look starts at the end of the outbox
+    digests = {name: await harbor.push(f"{name}/app", "v1.0") for name in ("plain", "guarded")}
+    await service.wait()
+    assert len(dragonfly.jobs) == 1  # plain's push; guarded's was skipped, not scanned yet
+
+    with sqlite3.connect(settings.data_dir / "portside.db") as db:
+        for name, digest in digests.items():
+            db.execute(
+                "INSERT INTO event_outbox (event_type, occurred_at, repository, digest, payload)"
+                " VALUES ('SCANNING_COMPLETED', ?, ?, ?, '{}')",
+                (datetime.now(UTC).isoformat(), f"{name}/app", digest),
+            )
+    assert await service.scans_completed() == 2
+    assert await service.scans_completed() == 0  # read once
+    await service.wait()
+    # Only where the vulnerability policy is on does a completed scan preheat again.
+    plain = (await harbor.call("GET", "/projects/plain/preheat/policies/on-event/executions")).json()
+    guarded = (await harbor.call("GET", "/projects/guarded/preheat/policies/on-event/executions")).json()
+    assert len(plain) == 1 and len(guarded) == 2
+    assert guarded[0]["extra_attrs"]["event"] == "scan_completed" and guarded[0]["trigger"] == "EVENT"
+
+
+async def test_a_running_execution_is_stopped(harbor: Harbor, dragonfly: DragonflyManager) -> None:
+    service = _service(harbor)
+    dragonfly.pending_polls = 1_000_000  # the job never ends by itself
+    provider = await _add_instance(harbor, _instance("df", dragonfly.url))
+    await harbor.project("team")
+    await harbor.push("team/app", "v1")
+    assert (
+        await harbor.call("POST", "/projects/team/preheat/policies", json=_policy("p", provider))
+    ).status_code == 201
+    path = "/projects/team/preheat/policies/p"
+    execution_id = (await harbor.call("POST", path, json={})).headers["Location"].rsplit("/", 1)[1]
+    deadline = time.monotonic() + 10
+    while not dragonfly.jobs and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    r = await harbor.call("PATCH", f"{path}/executions/{execution_id}", json={"status": "Running"})
+    assert r.status_code == 400
+    r = await harbor.call("PATCH", f"{path}/executions/{execution_id}", json={"status": "Stopped"})
+    assert r.status_code == 200, r.text
+    await service.wait()
+    execution = (await harbor.call("GET", f"{path}/executions/{execution_id}")).json()
+    assert execution["status"] == "Stopped" and execution["metrics"]["stopped_task_count"] == 1

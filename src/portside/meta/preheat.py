@@ -224,3 +224,11 @@ class PreheatStore(Protocol):
     async def list_tasks(self, execution_id: int, offset: int, limit: int) -> Page[Task]: ...
 
     async def task_log(self, task_id: int) -> str: ...
+
+    # --- reading the event outbox -----------------------------------------------------
+    async def cursor(self, name: str) -> int | None:
+        """How far the reader `name` has read (an event id); None before it first read."""
+
+    async def move_cursor(self, name: str, old: int | None, new: int) -> bool:
+        """Move the reader from `old` to `new`; False when another instance moved it first
+        (the events between are that instance's)."""

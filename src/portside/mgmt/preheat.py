@@ -14,7 +14,10 @@ when stored and kept as given:
   it refuses is skipped with the reason in its task's log (mgmt/pull_policy.py's dry run).
 - trigger `{"type":"manual|scheduled|event_based","trigger_setting":{"cron":"0 0 3 * * *"}}`:
   scheduled runs are the upkeep scheduler's (a schedule per policy, `preheat:<id>`), and
-  event-based ones start when a matching image is pushed, off the push's path.
+  event-based ones start when a matching image is pushed, off the push's path, and when
+  its scan completes in a project whose vulnerability policy is on (so an image skipped
+  at push for want of a scan is preheated once it passes). Portside's artifacts have no
+  labels, so there is no label event.
 - extra_attrs `{"scope":"single_seed_peer|all_seed_peers|all_peers","cluster_ids":[1]}`.
 
 The P2P system fetches each image from Portside with a short-lived pull token for that
@@ -43,6 +46,7 @@ from portside.errors import BadRequest, Conflict, NotFound
 from portside.meta.accounts import AuditStore, Page, Project
 from portside.meta.artifacts import ArtifactInfo, ArtifactStore
 from portside.meta.criteria import Criteria
+from portside.meta.events import SCANNING_COMPLETED, EventOutbox
 from portside.meta.preheat import Execution, Instance, NewPolicy, Policy, PreheatStore, Task
 from portside.mgmt.guard import Guard
 from portside.mgmt.p2p_instances import InstanceService
@@ -84,6 +88,7 @@ _LISTING = Listing.of(
 _PAGE = 100
 MAX_CANDIDATES = 1000  # one execution sends at most this many images
 TASK_CONCURRENCY = 4
+_SCAN_CURSOR = "scan-completed"
 
 
 # --- what a policy says ---------------------------------------------------------------
@@ -295,6 +300,7 @@ class PreheatService:
         *,
         scheduler: Scheduler | None = None,
         runner: JobRunner | None = None,
+        events: EventOutbox | None = None,
         poll_seconds: float = 2.0,
         job_timeout: float = 1800.0,
     ) -> None:
@@ -306,6 +312,7 @@ class PreheatService:
         self._audit = audit
         self._base_url = base_url.rstrip("/")
         self._scheduler = scheduler
+        self._events = events
         self.poll_seconds = poll_seconds  # how often a job is asked about (tests: less)
         self._job_timeout = job_timeout
         # The project's pull policy (set by wiring when scanning, which judges, is on).
@@ -410,9 +417,41 @@ class PreheatService:
         their executions run, in the background."""
         if manifest.subject is not None or manifest.media_type not in mt.MANIFESTS:
             return  # a referrer (signature, SBOM) is nothing a node pulls
-        self._background(self._on_push(repository, str(manifest.digest), manifest.media_type))
+        self._background(self._on_event(repository, str(manifest.digest), "push"))
 
-    async def _on_push(self, repository: str, digest: str, media_type: str) -> None:
+    async def scans_completed(self) -> int:
+        """Event-based preheat on scan completion (the server's periodic task): the
+        outbox's SCANNING_COMPLETED events since the last look, for the images of projects
+        whose vulnerability policy is on, the one case where a scan changes what may be
+        preheated (a push there was skipped until the image was scanned). The cursor moves
+        by a conditional update, so of several instances one handles each batch; the
+        first look starts at the end, not at events from before. How many were handled."""
+        if self._events is None:
+            return 0
+        position = await self._store.cursor(_SCAN_CURSOR)
+        if position is None:
+            last = 0
+            while batch := await self._events.events_after(last, _PAGE):
+                last = batch[-1].id
+            await self._store.move_cursor(_SCAN_CURSOR, None, last)
+            return 0
+        events = await self._events.events_after(position, _PAGE)
+        if not events or not await self._store.move_cursor(_SCAN_CURSOR, position, events[-1].id):
+            return 0
+        handled = 0
+        for event in events:
+            if event.event_type == SCANNING_COMPLETED and event.repository and event.digest:
+                self._background(self._on_event(event.repository, event.digest, "scan_completed"))
+                handled += 1
+        return handled
+
+    async def _on_event(self, repository: str, digest: str, event: str) -> None:
+        """Run the project's event-based policies that select the image; after a scan, only
+        where the project's vulnerability policy is on."""
+        if event == "scan_completed":
+            verdicts = await self.pull_policy.dry_run(repository, digest) if self.pull_policy is not None else []
+            if not any(v.rule == "vulnerability" and v.enabled for v in verdicts):
+                return
         project = await self._guard.project(repository.split("/", 1)[0])
         found = await self._store.list_policies(project.project_id, Criteria(), 0, _PAGE)
         wanted = [p for p in found.items if p.enabled and parse_trigger(p.trigger).type == "event_based"]
@@ -426,7 +465,7 @@ class PreheatService:
             if candidate is None:
                 continue
             owner = await self._tokens.owner(policy.owner_kind, policy.owner_id)
-            await self._start(policy, "event_based", owner, [candidate])
+            await self._start(policy, "event_based", owner, [candidate], event=event)
 
     async def scheduled_job(self, parameters: Mapping[str, Any], journal: Journal) -> Mapping[str, Any]:
         """The upkeep scheduler's `preheat:<id>` job: one execution of that policy."""
@@ -471,10 +510,13 @@ class PreheatService:
         candidates: Sequence[Candidate] | str,
         *,
         wait: bool = False,
+        event: str | None = None,
     ) -> Execution:
         """An execution of `policy` for `candidates` (or a text saying why there are none),
-        run in the background (or here, `wait`)."""
-        extra = {"trigger": trigger, "owner": who.name if who is not None else None}
+        run in the background (or here, `wait`); `event`, what an event-based one follows."""
+        extra: dict[str, Any] = {"trigger": trigger, "owner": who.name if who is not None else None}
+        if event is not None:
+            extra["event"] = event
         execution = await self._store.create_execution(policy.id, _EXECUTION_TRIGGER[trigger], json.dumps(extra))
         work = self._execute(execution, policy, who, candidates)
         if wait:

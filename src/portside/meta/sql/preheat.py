@@ -18,6 +18,7 @@ from portside.meta.preheat import Execution, Instance, NewInstance, NewPolicy, P
 from portside.meta.sql.criteria import Fields, conditions, ordering
 from portside.meta.sql.engine import SqlBase, is_unique_violation, now, utc
 from portside.meta.sql.schema import p2p_instances as ti
+from portside.meta.sql.schema import preheat_cursors as tc
 from portside.meta.sql.schema import preheat_executions as te
 from portside.meta.sql.schema import preheat_policies as tp
 from portside.meta.sql.schema import preheat_tasks as tt
@@ -336,6 +337,23 @@ class SqlPreheat(SqlBase):
         async with self._read() as conn:
             found = (await conn.execute(select(tt.c.log).where(tt.c.id == task_id))).scalar()
         return str(found or "")
+
+    # --- reading the event outbox -----------------------------------------------------
+
+    async def cursor(self, name: str) -> int | None:
+        async with self._read() as conn:
+            found = (await conn.execute(select(tc.c.position).where(tc.c.name == name))).scalar()
+        return None if found is None else int(found)
+
+    async def move_cursor(self, name: str, old: int | None, new: int) -> bool:
+        async with self._write(notify=False) as conn:
+            if old is None:
+                done = await conn.execute(self._insert(tc).values(name=name, position=new).on_conflict_do_nothing())
+            else:
+                done = await conn.execute(
+                    update(tc).where(tc.c.name == name, tc.c.position == old).values(position=new)
+                )
+        return bool(done.rowcount)
 
 
 async def _counts(conn: Any, execution_ids: list[int]) -> dict[int, TaskCounts]:

@@ -654,3 +654,12 @@ preheat_tasks = Table(
     Index("ix_preheat_tasks_execution", "execution_id", "id"),
     sqlite_autoincrement=True,
 )
+
+# How far each reader of the event outbox has read (the scan-completed preheats): moved by
+# a conditional update, so of several instances exactly one handles each batch.
+preheat_cursors = Table(
+    "preheat_cursors",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)

@@ -1,5 +1,6 @@
 """P2P preheat: the P2P systems (instances) Portside asks to fetch images ahead of pulls,
-projects' preheat policies, and their executions and tasks. An instance's secret is
+projects' preheat policies, their executions and tasks, and how far the scan-completed
+preheats have read the event outbox. An instance's secret is
 encrypted (sql/preheat.py).
 
 Revision ID: 0020_preheat
@@ -92,9 +93,15 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index("ix_preheat_tasks_execution", "preheat_tasks", ["execution_id", "id"])
+    op.create_table(
+        "preheat_cursors",
+        sa.Column("name", sa.String(32), primary_key=True),
+        sa.Column("position", sa.BigInteger, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("preheat_cursors")
     op.drop_index("ix_preheat_tasks_execution", table_name="preheat_tasks")
     op.drop_table("preheat_tasks")
     op.drop_index("ix_preheat_executions_policy", table_name="preheat_executions")
