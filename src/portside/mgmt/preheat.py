@@ -452,7 +452,10 @@ class PreheatService:
             verdicts = await self.pull_policy.dry_run(repository, digest) if self.pull_policy is not None else []
             if not any(v.rule == "vulnerability" and v.enabled for v in verdicts):
                 return
-        project = await self._guard.project(repository.split("/", 1)[0])
+        try:
+            project = await self._guard.project(repository.split("/", 1)[0])
+        except NotFound:
+            return  # an open registry's repository outside any project: no policies
         found = await self._store.list_policies(project.project_id, Criteria(), 0, _PAGE)
         wanted = [p for p in found.items if p.enabled and parse_trigger(p.trigger).type == "event_based"]
         if not wanted:
@@ -469,9 +472,12 @@ class PreheatService:
 
     async def scheduled_job(self, parameters: Mapping[str, Any], journal: Journal) -> Mapping[str, Any]:
         """The upkeep scheduler's `preheat:<id>` job: one execution of that policy."""
-        policy = await self._store.get_policy_by_id(int(parameters.get("policy_id", 0)))
+        policy_id = int(parameters.get("policy_id", 0))
+        policy = await self._store.get_policy_by_id(policy_id)
         if policy is None or not policy.enabled:
             journal.info("the preheat policy is gone or disabled: nothing to do")
+            if policy is None and self._scheduler is not None:  # gone with its project
+                await self._scheduler.set(f"{FAMILY}:{policy_id}", "None", None, {})
             return {"execution_id": None}
         project = await self._guard.project(policy.project_id)
         owner = await self._tokens.owner(policy.owner_kind, policy.owner_id)
