@@ -2,23 +2,19 @@
 fetch ahead of the pulls, and when; their executions, one task per image sent.
 
 A policy's `filters`, `trigger` and `extra_attrs` are the JSON texts Harbor uses, checked
-when stored and kept as given:
+when stored and kept as given (mgmt/preheat_rules.py reads them):
 
-- filters `[{"type":"repository","value":"re*"},{"type":"tag","value":"v1.*"}, ...]`:
-  repository and tag are Harbor's glob patterns (`*` within a path component, `**` across,
-  `?`, `{a,b}`); the repository is matched without the project's name, as Harbor does.
-  `label` is kept, but Portside's artifacts carry no labels, so such a policy selects
+- filters: `label` is kept, but Portside's artifacts carry no labels, so such a policy selects
   nothing (its executions say so). `vulnerability` and `signature` are kept too; what
   decides is the project's own pull policy, which Portside always applies, as Harbor's
   enforcer force-adds it: only what a pull would be let through is preheated, and an image
   it refuses is skipped with the reason in its task's log (mgmt/pull_policy.py's dry run).
-- trigger `{"type":"manual|scheduled|event_based","trigger_setting":{"cron":"0 0 3 * * *"}}`:
-  scheduled runs are the upkeep scheduler's (a schedule per policy, `preheat:<id>`), and
+- trigger: scheduled runs are the upkeep scheduler's (a schedule per policy, `preheat:<id>`), and
   event-based ones start when a matching image is pushed, off the push's path, and when
   its scan completes in a project whose vulnerability policy is on (so an image skipped
   at push for want of a scan is preheated once it passes). Portside's artifacts have no
   labels, so there is no label event.
-- extra_attrs `{"scope":"single_seed_peer|all_seed_peers|all_peers","cluster_ids":[1]}`.
+- extra_attrs: the scope and the clusters, handed to the P2P system with each image.
 
 The P2P system fetches each image from Portside with a short-lived pull token for that
 one repository, issued in the name of whoever runs the policy: the caller of a manual run,
@@ -31,7 +27,6 @@ import asyncio
 import builtins
 import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,33 +46,18 @@ from portside.meta.preheat import Execution, Instance, NewPolicy, Policy, Prehea
 from portside.mgmt.guard import Guard
 from portside.mgmt.p2p_instances import InstanceService
 from portside.mgmt.paging import Listing, Paging
+from portside.mgmt.preheat_rules import ExtraAttrs, Filters, parse_extra_attrs, parse_filters, parse_trigger
 from portside.oci import mediatypes as mt
 from portside.oci.manifest import Manifest
 from portside.remote.p2p import FAILURE, SUCCESS, Connection, Driver, Image, JobStatus, P2PError
 from portside.upkeep.jobs import JobRunner, Journal
-from portside.upkeep.schedule import Scheduler, valid_cron
+from portside.upkeep.schedule import Scheduler
 
-__all__ = [
-    "FAMILY",
-    "Candidate",
-    "DryRun",
-    "Filters",
-    "PolicyChange",
-    "PreheatService",
-    "PullTokens",
-    "Trigger",
-    "glob",
-    "parse_extra_attrs",
-    "parse_filters",
-    "parse_trigger",
-]
+__all__ = ["FAMILY", "Candidate", "DryRun", "PolicyChange", "PreheatService", "PullTokens"]
 
 log = logging.getLogger("portside.preheat")
 
 FAMILY = "preheat"  # the job runner's kinds `preheat:<policy id>`: one schedule per policy
-TRIGGERS = ("manual", "scheduled", "event_based")
-SCOPES = ("single_seed_peer", "all_seed_peers", "all_peers")
-FILTER_TYPES = ("repository", "tag", "label", "vulnerability", "signature")
 # Harbor's names for what started an execution.
 _EXECUTION_TRIGGER = {"manual": "MANUAL", "scheduled": "SCHEDULE", "event_based": "EVENT"}
 _NAME, _TEXT = 255, 65_535
@@ -89,139 +69,6 @@ _PAGE = 100
 MAX_CANDIDATES = 1000  # one execution sends at most this many images
 TASK_CONCURRENCY = 4
 _SCAN_CURSOR = "scan-completed"
-
-
-# --- what a policy says ---------------------------------------------------------------
-
-
-def glob(pattern: str) -> re.Pattern[str]:
-    """Harbor's glob (doublestar): `*` any run within a path component, `**` any run at
-    all, `?` one character but `/`, `{a,b}` either."""
-    out, depth, i = [], 0, 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "{":
-            out.append("(?:")
-            depth += 1
-        elif c == "}" and depth:
-            out.append(")")
-            depth -= 1
-        elif c == "," and depth:
-            out.append("|")
-        else:
-            out.append(re.escape(c))
-        i += 1
-    if depth:
-        raise BadRequest(f"filters: unbalanced braces in pattern {pattern[:100]!r}")
-    return re.compile("".join(out) + r"\Z")
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    repository: str | None = None
-    tag: str | None = None
-    labels: tuple[str, ...] = ()
-    vulnerability: int | None = None
-    signature: bool = False
-
-    def repository_matches(self, repository: str) -> bool:
-        name = repository.split("/", 1)[1] if "/" in repository else repository
-        return self.repository is None or glob(self.repository).match(name) is not None
-
-    def tag_matches(self, tag: str) -> bool:
-        return self.tag is None or glob(self.tag).match(tag) is not None
-
-
-def parse_filters(text: str) -> Filters:
-    """Harbor's filters text; BadRequest naming what is wrong."""
-    if not text.strip():
-        return Filters()
-    try:
-        given = json.loads(text)
-    except ValueError:
-        raise BadRequest("filters: not JSON (a list of {type, value} objects)") from None
-    if not isinstance(given, list):
-        raise BadRequest("filters: a JSON list of {type, value} objects")
-    found: dict[str, Any] = {}
-    for item in given:
-        if not isinstance(item, dict) or item.get("type") not in FILTER_TYPES:
-            raise BadRequest(f"filters: each is {{type, value}} with type one of {', '.join(FILTER_TYPES)}")
-        kind, value = item["type"], item.get("value")
-        if kind in ("repository", "tag"):
-            if not isinstance(value, str) or not value or len(value) > _NAME:
-                raise BadRequest(f"filters: {kind}'s value is a pattern of 1 to {_NAME} characters")
-            glob(value)
-            found[kind] = value
-        elif kind == "label":
-            values = value if isinstance(value, list) else str(value or "").split(",")
-            found["labels"] = tuple(str(v).strip() for v in values if str(v).strip())
-        elif kind == "vulnerability":
-            try:
-                found["vulnerability"] = int(str(value))  # Harbor's severity number
-            except (TypeError, ValueError):
-                raise BadRequest("filters: vulnerability's value is a severity number") from None
-        else:
-            found["signature"] = value is True or str(value).lower() == "true"
-    return Filters(**found)
-
-
-@dataclass(frozen=True, slots=True)
-class Trigger:
-    type: str
-    cron: str = ""
-
-
-def parse_trigger(text: str) -> Trigger:
-    if not text.strip():
-        return Trigger("manual")
-    try:
-        given = json.loads(text)
-    except ValueError:
-        raise BadRequest("trigger: not JSON ({type, trigger_setting})") from None
-    if not isinstance(given, dict) or given.get("type") not in TRIGGERS:
-        raise BadRequest(f"trigger: type is one of {', '.join(TRIGGERS)}")
-    setting = given.get("trigger_setting") or {}
-    cron = setting.get("cron", "") if isinstance(setting, dict) else ""
-    if given["type"] == "scheduled":
-        if not isinstance(cron, str) or not cron.strip():
-            raise BadRequest("trigger: a scheduled trigger needs trigger_setting.cron")
-        try:
-            return Trigger("scheduled", valid_cron(cron))
-        except BadRequest as error:
-            raise BadRequest(f"trigger: {error.text}") from None
-    return Trigger(given["type"])
-
-
-@dataclass(frozen=True, slots=True)
-class ExtraAttrs:
-    scope: str = "single_seed_peer"
-    cluster_ids: tuple[int, ...] = ()
-
-
-def parse_extra_attrs(text: str) -> ExtraAttrs:
-    if not text.strip():
-        return ExtraAttrs()
-    try:
-        given = json.loads(text)
-    except ValueError:
-        raise BadRequest("extra_attrs: not JSON ({scope, cluster_ids})") from None
-    if not isinstance(given, dict):
-        raise BadRequest("extra_attrs: a JSON object ({scope, cluster_ids})")
-    scope = given.get("scope") or "single_seed_peer"
-    if scope not in SCOPES:
-        raise BadRequest(f"extra_attrs: scope is one of {', '.join(SCOPES)}")
-    ids = given.get("cluster_ids") or []
-    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
-        raise BadRequest("extra_attrs: cluster_ids is a list of positive integers")
-    return ExtraAttrs(scope, tuple(ids))
 
 
 # --- what a run needs from elsewhere --------------------------------------------------

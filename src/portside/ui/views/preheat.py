@@ -19,7 +19,8 @@ from starlette.routing import BaseRoute, Route
 from portside.errors import BadRequest, Conflict, Forbidden, NotFound, RegistryError, Unauthorized
 from portside.meta.accounts import Project
 from portside.mgmt.paging import Paging
-from portside.mgmt.preheat import SCOPES, TRIGGERS, PolicyChange, PreheatService, parse_filters, parse_trigger
+from portside.mgmt.preheat import PolicyChange, PreheatService
+from portside.mgmt.preheat_rules import SCOPES, TRIGGERS, parse_filters, parse_trigger
 from portside.ui.render import page, read_form, redirect
 from portside.ui.views import common
 from portside.ui.visitor import Visitor, check_csrf, management, signed_in_user, visitor
