@@ -23,6 +23,7 @@ import pytest
 from portside.config import Settings
 from portside.mgmt.preheat import PreheatService
 from tests.mgmt.conftest import Harbor
+from tests.mgmt.harbor_schema import check
 from tests.mgmt.test_registries import _management
 from tests.remote.dragonfly_server import DragonflyManager
 from tests.servers import free_port
@@ -90,10 +91,12 @@ async def test_instances_crud_ping_and_the_secret(
     harbor: Harbor, dragonfly: DragonflyManager, settings: Settings
 ) -> None:
     r = await harbor.call("GET", "/p2p/preheat/providers")
+    check(r.json(), "Metadata", array=True)
     assert [p["id"] for p in r.json()] == ["dragonfly", "kraken"]
 
     first = await _add_instance(harbor, _instance("df", dragonfly.url, default=True))
     body = (await harbor.call("GET", "/p2p/preheat/instances/df")).json()
+    check(body, "Instance")
     assert body["vendor"] == "dragonfly" and body["auth_mode"] == "OAUTH" and body["default"] is True
     assert body["auth_info"] == {"token": "*****"} and body["status"] == "unknown"
     assert isinstance(body["setup_timestamp"], int) and body["id"] == first
@@ -118,6 +121,7 @@ async def test_instances_crud_ping_and_the_secret(
     # A second default takes over; PUT without auth_info keeps the token.
     await _add_instance(harbor, _instance("df2", dragonfly.url, default=True, auth_info={"token": "wrong"}))
     listed = (await harbor.call("GET", "/p2p/preheat/instances", params={"sort": "name"})).json()
+    check(listed, "Instance", array=True)
     assert [(i["name"], i["default"]) for i in listed] == [("df", False), ("df2", True)]
     r = await harbor.call("PUT", "/p2p/preheat/instances/df", json={"description": "the fleet's", "insecure": True})
     assert r.status_code == 200, r.text
@@ -160,10 +164,13 @@ async def test_manual_run_posts_a_job_whose_token_pulls_the_image(harbor: Harbor
     r = await harbor.call("POST", "/projects/team/preheat/policies", json=_policy("nightly", provider))
     assert r.status_code == 201, r.text
     policy = (await harbor.call("GET", "/projects/team/preheat/policies/nightly")).json()
+    check(policy, "PreheatPolicy")
+    check((await harbor.call("GET", "/projects/team/preheat/policies")).json(), "PreheatPolicy", array=True)
     assert policy["provider_name"] == "df" and policy["project_id"] > 0
     assert json.loads(policy["filters"])[0] == {"type": "repository", "value": "app*"}
     assert json.loads(policy["extra_attrs"]) == {"scope": "all_seed_peers", "cluster_ids": [1]}
     providers = (await harbor.call("GET", "/projects/team/preheat/providers")).json()
+    check(providers, "ProviderUnderProject", array=True)
     assert providers == [{"id": provider, "provider": "df", "enabled": True, "default": False}]
 
     path = "/projects/team/preheat/policies/nightly"
@@ -172,6 +179,7 @@ async def test_manual_run_posts_a_job_whose_token_pulls_the_image(harbor: Harbor
     assert "/executions/" in r.headers["Location"]
     await service.wait()
     execution = await _finished(harbor, path)
+    check(execution, "Execution")
     assert execution["status"] == "Success", execution
     assert execution["trigger"] == "MANUAL" and execution["vendor_type"] == "P2P_PREHEAT"
     assert execution["metrics"]["task_count"] == 1 and execution["metrics"]["success_task_count"] == 1
@@ -193,6 +201,7 @@ async def test_manual_run_posts_a_job_whose_token_pulls_the_image(harbor: Harbor
     assert r.status_code in (401, 403)
 
     tasks = (await harbor.call("GET", f"{path}/executions/{execution['id']}/tasks")).json()
+    check(tasks, "Task", array=True)
     (task,) = tasks
     assert task["status"] == "Success" and task["extra_attrs"]["artifact"] == "team/app:v1.2"
     assert task["extra_attrs"]["job_id"] == "1" and task["run_count"] == 1
