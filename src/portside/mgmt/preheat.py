@@ -47,6 +47,7 @@ from portside.mgmt.guard import Guard
 from portside.mgmt.p2p_instances import InstanceService
 from portside.mgmt.paging import Listing, Paging
 from portside.mgmt.preheat_rules import ExtraAttrs, Filters, parse_extra_attrs, parse_filters, parse_trigger
+from portside.mgmt.pull_policy import RuleVerdict
 from portside.oci import mediatypes as mt
 from portside.oci.manifest import Manifest
 from portside.remote.p2p import FAILURE, SUCCESS, Connection, Driver, Image, JobStatus, P2PError
@@ -77,8 +78,7 @@ _SCAN_CURSOR = "scan-completed"
 class DryRun(Protocol):
     """The project's pull policy, asked what it would say of a pull (mgmt/pull_policy.py)."""
 
-    async def dry_run(self, repository: str, digest: str) -> Sequence[Any]:
-        """Verdicts with `rule`, `enabled` and `reason` ("": it would let the pull through)."""
+    async def dry_run(self, repository: str, digest: str) -> Sequence[RuleVerdict]: ...
 
 
 class PullTokens:
@@ -521,7 +521,7 @@ class PreheatService:
         if self.pull_policy is None:
             return []
         verdicts = await self.pull_policy.dry_run(candidate.repository, candidate.digest)
-        return [(str(v.rule), str(v.reason)) for v in verdicts if v.enabled and v.reason]
+        return [(v.rule, v.reason) for v in verdicts if v.enabled and v.reason]
 
     async def _candidates(self, project: Project, policy: Policy) -> builtins.list[Candidate] | str:
         """The project's images the policy's filters select (at most MAX_CANDIDATES), or
