@@ -58,6 +58,7 @@ from portside.meta.sql.failover import SqlFailover
 from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
 from portside.meta.sql.keys import SqlKeys
+from portside.meta.sql.preheat import SqlPreheat
 from portside.meta.sql.quotas import SqlQuotas, UsageCache
 from portside.meta.sql.registries import SqlEndpoints
 from portside.meta.sql.scans import SqlScans
@@ -76,7 +77,9 @@ from portside.mgmt.cve_export import EXPORT_FAMILY, CveExportService
 from portside.mgmt.external_scans import ExternalScans
 from portside.mgmt.guard import Guard
 from portside.mgmt.members import MemberService
+from portside.mgmt.p2p_instances import InstanceService
 from portside.mgmt.permissions import PermissionService
+from portside.mgmt.preheat import PreheatService, PullTokens
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.pull_policy import PullPolicy
 from portside.mgmt.quotas import QuotaService
@@ -110,6 +113,7 @@ from portside.registry.uploadids import UploadIds
 from portside.registry.uploads import UploadService
 from portside.remote.adapters import default_adapters
 from portside.remote.notary import NotaryClient
+from portside.remote.p2p import default_drivers
 from portside.scan.adapter.server import AdapterServer
 from portside.scan.adapter.wire import ScannerInfo as AdapterScanner
 from portside.scan.codec import decode_inventory, encode_inventory
@@ -296,6 +300,7 @@ def build(settings: Settings) -> ASGIApp:
         scan_changes,
         content_trust(settings, tokens, SqlKeys(database.engine)),
         locks,
+        PullTokens(controller, authenticator),
     )
     proxy = _pull_through(settings, management, accounts, database, registry, project_changes)
     if proxy is not None:
@@ -331,6 +336,7 @@ def build(settings: Settings) -> ASGIApp:
         on_shutdown=_closing(
             *([proxy.close] if proxy is not None else []),
             *adapter_close,
+            *([management.preheat.close] if management.preheat is not None else []),
             scanning.worker.close,
             upkeep.runner.close,
             store.close,
@@ -347,6 +353,7 @@ def build(settings: Settings) -> ASGIApp:
             (3600.0, expire_cve_exports),
             *upkeep.periodic,
             *_registry_periodic(settings, management),
+            *_preheat_periodic(settings, management),
             *_scan_periodic(settings, scanning, upkeep.runner),
             *adapter_periodic,
         ],
@@ -399,6 +406,19 @@ def _pull_through(
         settings.data_dir / "proxy-spool",
         check_timeout=settings.proxy_check_timeout_seconds,
     )
+
+
+def _preheat_periodic(
+    settings: Settings, management: ManagementServices
+) -> list[tuple[float, Callable[[], Awaitable[object]]]]:
+    """The P2P instances' background health check, as often as the registries'; and the
+    scan-completed preheats, as often as the job schedules are looked at."""
+    if management.preheat is None:
+        return []
+    return [
+        (settings.registry_health_seconds, management.preheat.instances.check_due),
+        (settings.job_poll_seconds, management.preheat.scans_completed),
+    ]
 
 
 def _registry_periodic(
@@ -577,6 +597,7 @@ def _management(
     scan_changes: Generation | None = None,
     notary: ContentTrust | None = None,
     locks: Locks | None = None,
+    pull_tokens: PullTokens | None = None,
 ) -> ManagementServices:
     """The management services (of /api/v2.0, /c/login and the web UI) over the same stores
     as /v2; `changes`, the registry's generation the lookup caches watch (None: no caches)."""
@@ -672,6 +693,25 @@ def _management(
         health_interval=settings.registry_health_seconds,
         locks=locks,
     )
+    preheat = None
+    if pull_tokens is not None:
+        preheat_store = SqlPreheat(database.engine)
+        preheat = PreheatService(
+            guard,
+            preheat_store,
+            InstanceService(guard, preheat_store, accounts, default_drivers()),
+            artifacts,
+            pull_tokens,
+            accounts,
+            settings.base_url,
+            scheduler=upkeep.scheduler,
+            runner=upkeep.runner,
+            events=SqlEvents(database.engine),
+        )
+        # Only what a pull would be let through is preheated (None: no pull policy here).
+        preheat.pull_policy = scan_api.pull_policy if scan_api is not None else None
+        pushed = registry.manifests.after_push
+        registry.manifests.after_push = _each(pushed, preheat.pushed) if pushed is not None else preheat.pushed
     facts = SystemFacts(
         portside.__version__, settings.base_url, "filesystem" if isinstance(store, FsBlobStore) else "s3"
     )
@@ -704,6 +744,7 @@ def _management(
         signatures=signatures,
         registries=registries,
         failover=FailoverService(guard, SqlFailover(database.engine), registries, accounts),
+        preheat=preheat,
     )
 
 
@@ -730,6 +771,7 @@ class Upkeep:
     scrub: SystemJobService
     periodic: list[tuple[float, Callable[[], Awaitable[object]]]]
     scan_all: SystemJobService | None = None
+    scheduler: Scheduler | None = None  # for services that schedule jobs of their own
 
 
 def _upkeep(
@@ -769,6 +811,7 @@ def _upkeep(
             (settings.job_poll_seconds, run_due_schedules),
             (min(3600.0, settings.upload_max_idle_seconds / 4), purge_idle_uploads),
         ],
+        scheduler=scheduler,
     )
 
 

@@ -22,6 +22,7 @@ from portside.http.api import (
     cve_export,
     login,
     members,
+    preheat,
     projects,
     quotas,
     registries,
@@ -75,6 +76,7 @@ def build_management_api(management: ManagementServices) -> FastAPI:
         quotas,
         registries,
         registry_failover,
+        preheat,
         system,
         systeminfo,
     )

@@ -12,6 +12,7 @@ from portside.mgmt.cve_allowlist import CveAllowlistService
 from portside.mgmt.cve_export import CveExportService
 from portside.mgmt.members import MemberService
 from portside.mgmt.permissions import PermissionService
+from portside.mgmt.preheat import PreheatService
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.registries import RegistryService
@@ -64,3 +65,4 @@ class ManagementServices:
     signatures: SignatureService | None = None  # artifacts' signatures and accessories
     registries: RegistryService | None = None  # /registries, /replication/adapters
     failover: FailoverService | None = None  # /registries/{id}/failover_urls
+    preheat: PreheatService | None = None  # /p2p/preheat, /projects/{p}/preheat

@@ -69,6 +69,7 @@ _SECTIONS = (
     ("scanners", "Scanners", "/admin/scanners", "scanner"),
     ("security", "Security", "/admin/security", "security-hub"),
     ("registries", "Registries", "/admin/registries", "registry"),
+    ("preheat", "P2P preheat", "/admin/preheat", "preheat-instance"),
     ("trust", "Trust policy", "/admin/trust", "system-trust"),
     ("audit", "Audit log", AUDIT, "audit-log"),
 )
@@ -87,6 +88,7 @@ _OPTIONAL = {
     "scanners": "scans",
     "security": "scans",
     "registries": "registries",
+    "preheat": "preheat",
     "trust": "trust",
 }
 # Permissions the policy's system table does not list, which system administrators hold
