@@ -75,7 +75,9 @@ def refuses_connections(host: str, port: int) -> bool:
     return False
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
+def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 60.0) -> None:
+    # Generous: several workers importing the whole server on two busy cores take a while.
+    # A server that died says so at once (proc), so a long wait costs only a hung start.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
