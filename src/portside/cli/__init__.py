@@ -208,6 +208,7 @@ def main() -> None:
 
 # The operator's commands. Their modules load the application only when one of them runs.
 from portside.cli.accounts import project_app, robot_app, user_app  # noqa: E402
+from portside.cli.copy import copy, sync  # noqa: E402
 from portside.cli.cve_export import cve_export  # noqa: E402
 from portside.cli.registries import registry_app  # noqa: E402
 from portside.cli.scan import sbom, scan  # noqa: E402
@@ -229,3 +230,5 @@ app.add_typer(key_app, name="key")
 app.command("sign")(sign)
 app.command("verify")(verify)
 app.command("login")(login)
+app.command("copy")(copy)
+app.command("sync")(sync)

@@ -275,10 +275,14 @@ class RemoteRegistry:
         stream: bool = False,
         actions: str = "pull",
         content: bytes | None = None,
+        scope: str | None = None,
     ) -> httpx.Response:
         """One request with the credentials, answering a Bearer challenge once; `path` may be
-        a whole URL (an upload's Location elsewhere). `actions` empty: no repository scope."""
-        scope = f"repository:{repository}:{actions}" if actions else ""
+        a whole URL (an upload's Location elsewhere). `actions` empty: no repository scope.
+        `scope` replaces the one derived from `repository` and `actions`, for a request that
+        needs two repositories (a cross-repository mount pulls from one, pushes to another)."""
+        if scope is None:
+            scope = f"repository:{repository}:{actions}" if actions else ""
         response = await self._once(
             method, path, {**headers, **self._auth_header(scope)}, stream=stream, content=content
         )
