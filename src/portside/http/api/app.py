@@ -25,6 +25,7 @@ from portside.http.api import (
     projects,
     quotas,
     registries,
+    replication,
     repositories,
     robots,
     scans,
@@ -73,6 +74,7 @@ def build_management_api(management: ManagementServices) -> FastAPI:
         audit,
         quotas,
         registries,
+        replication,
         system,
         systeminfo,
     )
