@@ -361,11 +361,14 @@ def test_stop_an_execution(world: World, tmp_path: Path) -> None:
         try:
             execution_id = _run(api, policy)
             _until(lambda: api.get(f"/replication/executions/{execution_id}").json()["total"] == 3, "the listing", 20)
+            assert api.put(f"/replication/executions/{execution_id}").status_code == 200
+            ended = _ended(api, execution_id, 20)
         finally:
             world.dist.start()
-        assert api.put(f"/replication/executions/{execution_id}").status_code == 200
-        ended = _ended(api, execution_id)
-        assert ended["status"] in ("Stopped", "Succeed"), ended
+        assert ended["status"] == "Stopped" and ended["stopped"] == 3 and ended["in_progress"] == 0, ended
+        time.sleep(2)  # nothing runs again once the target is back
+        assert api.get(f"/replication/executions/{execution_id}").json()["stopped"] == 3
+    assert _tags(world.dist_peer, "library/stopme-0") == []
 
 
 def test_policy_rules_and_admins_only(world: World) -> None:

@@ -188,7 +188,8 @@ class ReplicationWorker:
         stopped = False
         try:
             while not work.done():
-                done, _ = await asyncio.wait({work}, timeout=self._retries.lease_seconds / 3)
+                # Renewing every few seconds is also how a stop request reaches the copy.
+                done, _ = await asyncio.wait({work}, timeout=min(2.0, self._retries.lease_seconds / 3))
                 if done:
                     break
                 until = self._clock() + timedelta(seconds=self._retries.lease_seconds)

@@ -230,15 +230,20 @@ class SqlReplication(SqlBase):
             row = (await conn.execute(select(tt).where(tt.c.id == task_id))).first()
             if row is None or row.worker != worker or row.status != "Running":
                 return  # taken by another worker after this one's lease ran out
-            log = (str(row.log) + outcome.log)[-_LOG_LIMIT:]
-            values: dict[str, Any] = {"status": outcome.status, "log": log, "lease_until": None}
+            status = outcome.status
+            stopping = (await conn.execute(select(ex.c.stop_requested).where(ex.c.id == row.execution_id))).scalar()
+            text = outcome.log
+            if status == "Pending" and stopping:
+                status, text = "Stopped", text + "the execution was stopped: not tried again\n"
+            log = (str(row.log) + text)[-_LOG_LIMIT:]
+            values: dict[str, Any] = {"status": status, "log": log, "lease_until": None}
             if outcome.src_resource:
                 values["src_resource"] = outcome.src_resource
             if outcome.dst_resource:
                 values["dst_resource"] = outcome.dst_resource
             if outcome.tags:
                 values["tags"] = json.dumps(list(outcome.tags))
-            if outcome.status == "Pending":
+            if status == "Pending":
                 assert outcome.retry_at is not None
                 values["next_attempt"] = outcome.retry_at
             else:
