@@ -6,6 +6,8 @@ engine's; these tests are about policies, triggers, filters, naming, retries and
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -404,3 +406,38 @@ def test_policy_rules_and_admins_only(world: World) -> None:
         assert dev.post("/replication/executions", json={"policy_id": 1}).status_code == 403
     with httpx.Client(base_url=f"{world.central.server.url}/api/v2.0") as anonymous:
         assert anonymous.get("/replication/policies").status_code == 401
+
+
+def test_cli(world: World, tmp_path: Path) -> None:
+    central = world.central.peer
+    _push(central, "library/cli-app", tmp_path / "a", ["one", "two"], "by the command line")
+    creds = ("--url", world.central.server.url, "-u", "admin", "--password", ADMIN_PASSWORD)
+    policy = _portside(
+        "replication",
+        "create",
+        "cli",
+        "--to",
+        "dist",
+        "--name-filter",
+        "library/cli-*",
+        "--dest-namespace",
+        "cli",
+        *creds,
+    ).stdout.strip()
+    assert policy.isdigit()
+    assert f"{policy}\tcli\tpush to dist\tmanual" in _portside("replication", "ls", *creds).stdout
+    ran = _portside("replication", "run", "cli", "--wait", *creds).stdout.splitlines()
+    execution = ran[0]
+    assert "\tSucceed\tmanual\t" in ran[1] and "total 1, succeed 1, failed 0" in ran[1]
+    assert ran[1] in _portside("replication", "executions", "cli", *creds).stdout
+    tasks = _portside("replication", "executions", "--tasks", execution, *creds).stdout
+    assert "Succeed\tcopy\tlibrary/cli-app:[one,two] -> cli/cli-app:[one,two]" in tasks
+    assert "copied library/cli-app@" in _portside("replication", "log", execution, *creds).stdout
+    assert _tags(world.dist_peer, "cli/cli-app") == ["one", "two"]
+
+
+def _portside(*args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "portside", *args], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise AssertionError(f"portside {' '.join(args)} → {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
