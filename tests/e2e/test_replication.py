@@ -22,6 +22,7 @@ from portside.remote.transfer import list_tags, manifest_digest
 from tests.e2e.clients import Podman
 from tests.e2e.images import busybox_layout
 from tests.e2e.test_copy import DIST_PASSWORD, DIST_USER, HtpasswdDistribution, Peer, push_layout
+from tests.mgmt.harbor_schema import check
 from tests.servers import ADMIN_PASSWORD, Portside
 
 pytestmark = pytest.mark.e2e
@@ -168,7 +169,15 @@ def test_push_to_distribution_carries_every_tag(world: World, tmp_path: Path) ->
         log = api.get(f"/replication/executions/{execution['id']}/tasks/{tasks[0]['id']}/log")
         assert log.headers["content-type"].startswith("text/plain") and "copied library/team/app@" in log.text
         shown = api.get(f"/replication/policies/{policy}").json()
-        assert shown["src_registry"] is None and shown["dest_registry"]["id"] == world.dist_id
+        check(shown, "ReplicationPolicy")
+        check(api.get("/replication/policies").json(), "ReplicationPolicy", array=True)
+        check(api.get("/replication/executions").json(), "ReplicationExecution", array=True)
+        check(tasks, "ReplicationTask", array=True)
+        assert shown["src_registry"]["id"] == 0 and shown["src_registry"]["name"] == "Local"
+        assert (
+            shown["dest_registry"]["id"] == world.dist_id
+            and shown["dest_registry"]["credential"]["access_secret"] == "*****"
+        )
         assert api.delete(f"/registries/{world.dist_id}").status_code == 412  # in use
     assert _tags(dist, "mirror/team/app") == ["latest", "v1", "v1.0"]
     assert _digest(dist, "mirror/team/app", "v1.0") == digest

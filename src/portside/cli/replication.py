@@ -109,8 +109,9 @@ def list_policies(
     with client(url, username, password) as api:
         rows = _all(api, _POLICIES)
     for row in rows:
-        src, dest = row.get("src_registry"), row.get("dest_registry")
-        way = f"push to {dest['name']}" if dest else f"pull from {src['name'] if src else '?'}"
+        src, dest = row.get("src_registry") or {}, row.get("dest_registry") or {}
+        # This registry is Harbor's registry 0 ("Local") on its side of the policy.
+        way = f"pull from {src.get('name')}" if src.get("id") else f"push to {dest.get('name')}"
         state = "" if row["enabled"] else "\tdisabled"
         typer.echo(f"{row['id']}\t{row['name']}\t{way}\t{row['trigger']['type']}{state}")
 

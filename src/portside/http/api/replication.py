@@ -3,8 +3,8 @@ delete), `/replication/executions` (start, list, read, stop), their tasks and ea
 log (plain text); mgmt/replication.py decides. Portside adds
 `/replication/policies/{id}/dry-run`: what a run would copy now.
 
-A policy's `src_registry` or `dest_registry` is null (or `{"id": 0}`) for this Portside,
-and is shown as null, as Harbor shows it."""
+A policy's `src_registry` or `dest_registry` is null or `{"id": 0}` for this Portside, and
+is shown as Harbor shows its own: registry 0, named "Local"."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from portside.meta.replication import Execution, Filter, NewPolicy, Policy, Task
 from portside.mgmt.limits import MAX_ID
 from portside.mgmt.replication import ReplicationService
 
-__all__ = ["execution_resp", "policy_resp", "router", "task_resp"]
+__all__ = ["execution_resp", "local_registry", "policy_resp", "router", "task_resp"]
 
 router = APIRouter(tags=["replication"])
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -107,13 +107,28 @@ def _replication(request: Request) -> ReplicationService:
     return found
 
 
-def policy_resp(policy: Policy, src: Endpoint | None, dest: Endpoint | None) -> dict[str, Any]:
+def local_registry(url: str) -> dict[str, Any]:
+    """This Portside as Harbor shows itself in a policy: registry 0, "Local"."""
+    return {
+        "id": 0,
+        "name": "Local",
+        "type": "harbor",
+        "url": url,
+        "description": "",
+        "insecure": False,
+        "credential": {"type": "", "access_key": "", "access_secret": ""},
+        "status": "healthy",
+    }
+
+
+def policy_resp(policy: Policy, src: Endpoint | None, dest: Endpoint | None, local_url: str) -> dict[str, Any]:
+    local = local_registry(local_url)
     return {
         "id": policy.id,
         "name": policy.name,
         "description": policy.description,
-        "src_registry": registry_resp(src) if src is not None else None,
-        "dest_registry": registry_resp(dest) if dest is not None else None,
+        "src_registry": registry_resp(src) if src is not None else local,
+        "dest_registry": registry_resp(dest) if dest is not None else local,
         "dest_namespace": policy.dest_namespace,
         "dest_namespace_replace_count": policy.dest_namespace_replace_count,
         "trigger": {"type": policy.trigger, "trigger_settings": {"cron": policy.cron}},
@@ -170,9 +185,9 @@ def task_resp(task: Task) -> dict[str, Any]:
     }
 
 
-async def _policy_resp(service: ReplicationService, policy: Policy) -> dict[str, Any]:
+async def _policy_resp(request: Request, service: ReplicationService, policy: Policy) -> dict[str, Any]:
     src, dest = await service.registry_names(policy)
-    return policy_resp(policy, src, dest)
+    return policy_resp(policy, src, dest, str(request.base_url).rstrip("/"))
 
 
 @router.get("/replication/policies", summary="Replication policies (system administrators)")
@@ -186,7 +201,7 @@ async def list_policies(
     service = _replication(request)
     found = await service.list_policies(who, name, paging)
     paged(request, response, found, paging)
-    return [await _policy_resp(service, p) for p in found.items]
+    return [await _policy_resp(request, service, p) for p in found.items]
 
 
 @router.post("/replication/policies", summary="Create a replication policy", status_code=201, response_class=Response)
@@ -198,7 +213,7 @@ async def create_policy(request: Request, response: Response, who: Caller, body:
 @router.get("/replication/policies/{id}", summary="A replication policy")
 async def get_policy(request: Request, who: Caller, id: Id) -> dict[str, Any]:  # noqa: A002 (Harbor's name)
     service = _replication(request)
-    return await _policy_resp(service, await service.get_policy(who, id))
+    return await _policy_resp(request, service, await service.get_policy(who, id))
 
 
 @router.put("/replication/policies/{id}", summary="Change a replication policy", response_class=Response)
