@@ -163,11 +163,18 @@ class ReplicationStore(Protocol):
 
     # --- executions and tasks --------------------------------------------------------
 
-    async def create_execution(self, policy_id: int, trigger: str, tasks: Sequence[NewTask], *, listed: bool) -> int:
-        """An execution with its tasks, in one transaction; `listed` False while the tasks
-        are still being enumerated (the execution cannot end before `listed`)."""
+    async def create_execution(
+        self, policy_id: int, trigger: str, tasks: Sequence[NewTask], *, listing_until: datetime | None = None
+    ) -> int:
+        """An execution with its tasks, in one transaction. With `listing_until`, its tasks
+        are still being listed (it cannot end before), under a lease the lister renews."""
 
-    async def add_tasks(self, execution_id: int, tasks: Sequence[NewTask], *, listed: bool) -> None: ...
+    async def add_tasks(self, execution_id: int, tasks: Sequence[NewTask], listing_until: datetime) -> None:
+        """More tasks of a listing, its lease renewed."""
+
+    async def expire_listings(self, now: datetime) -> int:
+        """End the listings whose lease ran out (their server stopped): the execution goes
+        on with the tasks it has, and says its listing was cut short. How many."""
 
     async def end_execution(self, execution_id: int, status: str, status_text: str) -> None:
         """End an execution that could not list its work (Failed), or note a listing's

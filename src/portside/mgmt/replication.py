@@ -27,7 +27,7 @@ import builtins
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from portside.auth.principal import Principal
 from portside.errors import BadRequest, Conflict, NotFound, PreconditionFailed
@@ -61,6 +61,7 @@ TRIGGERS = ("manual", "scheduled", "event_based")
 _NAME, _TEXT = 255, 65_535
 _BATCH = 100  # tasks written per transaction while listing
 _DRY_RUN_LIMIT = 10_000
+LISTING_LEASE_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,12 +202,13 @@ class ReplicationService:
                 log.warning("replication policy %s cannot name %s: %s", policy.name, repository, error)
                 continue
             task = NewTask(repository, digest, target, operation=operation)
-            await self._store.create_execution(policy.id, "event_based", [task], listed=True)
+            await self._store.create_execution(policy.id, "event_based", [task])
 
     async def tick(self) -> int:
         """Start what is due: the scheduled policies' executions, then the tasks waiting
         (new, or due to be tried again); returns how many tasks started."""
         now = self._clock()
+        await self._store.expire_listings(now)
         for policy in await self._store.due_policies(now):
             assert policy.next_run is not None
             if not await self._store.claim_schedule(policy.id, policy.next_run, next_run(policy.cron, now)):
@@ -232,24 +234,38 @@ class ReplicationService:
     # --- internals -------------------------------------------------------------------
 
     async def _begin(self, policy: Policy, trigger: str) -> int:
-        execution_id = await self._store.create_execution(policy.id, trigger, [], listed=False)
+        execution_id = await self._store.create_execution(policy.id, trigger, [], listing_until=self._lease())
         job = asyncio.create_task(self._list(policy, execution_id), name=f"replication-listing-{execution_id}")
         self._listings.add(job)
         job.add_done_callback(self._listings.discard)
         return execution_id
 
+    def _lease(self) -> datetime:
+        return self._clock() + timedelta(seconds=LISTING_LEASE_SECONDS)
+
     async def _list(self, policy: Policy, execution_id: int) -> None:
+        """List what the policy selects into tasks, renewing the listing's lease as it goes:
+        a server that stops mid-way lets it run out, and any server's `tick` then ends the
+        listing, so no execution waits for it for ever."""
         count = 0
+        renewing = asyncio.create_task(self._renew_listing(execution_id))
         try:
             async for batch in self._candidates(policy):
                 tasks = [NewTask(c.src_repository, c.digest, c.dst_repository, tags=c.tags) for c in batch]
-                await self._store.add_tasks(execution_id, tasks, listed=False)
+                await self._store.add_tasks(execution_id, tasks, self._lease())
                 count += len(tasks)
         except Exception as error:  # noqa: BLE001 (the execution says why it failed)
             log.warning("replication execution %s could not list its source: %s", execution_id, error)
             await self._store.end_execution(execution_id, "Failed", f"listing the source failed: {error}")
             return
-        await self._store.end_execution(execution_id, "Listed", f"{count} artifacts selected")
+        finally:
+            renewing.cancel()
+        await self._store.end_execution(execution_id, "Listed", f"{count} artifact{'' if count == 1 else 's'} selected")
+
+    async def _renew_listing(self, execution_id: int) -> None:
+        while True:
+            await asyncio.sleep(LISTING_LEASE_SECONDS / 4)
+            await self._store.add_tasks(execution_id, [], self._lease())
 
     async def _candidates(self, policy: Policy) -> AsyncIterator[builtins.list[Candidate]]:
         """What the policy selects at its source, in batches: each repository its name

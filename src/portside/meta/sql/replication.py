@@ -109,7 +109,9 @@ class SqlReplication(SqlBase):
 
     # --- executions ------------------------------------------------------------------
 
-    async def create_execution(self, policy_id: int, trigger: str, tasks: Sequence[NewTask], *, listed: bool) -> int:
+    async def create_execution(
+        self, policy_id: int, trigger: str, tasks: Sequence[NewTask], *, listing_until: datetime | None = None
+    ) -> int:
         async with self._write(notify=False) as conn:
             made = await conn.execute(
                 ex.insert().values(
@@ -117,7 +119,9 @@ class SqlReplication(SqlBase):
                     status="InProgress",
                     status_text="",
                     trigger=trigger,
-                    listed=listed,
+                    listed=listing_until is None,
+                    listing_until=listing_until,
+                    listing_failed=False,
                     stop_requested=False,
                     start_time=now(),
                     end_time=None,
@@ -128,22 +132,42 @@ class SqlReplication(SqlBase):
             await _settle(conn, execution_id)
         return execution_id
 
-    async def add_tasks(self, execution_id: int, tasks: Sequence[NewTask], *, listed: bool) -> None:
+    async def add_tasks(self, execution_id: int, tasks: Sequence[NewTask], listing_until: datetime) -> None:
         async with self._write(notify=False) as conn:
             policy_id = (await conn.execute(select(ex.c.policy_id).where(ex.c.id == execution_id))).scalar()
             if policy_id is None:
                 return
             await _insert_tasks(conn, execution_id, int(policy_id), tasks)
-            if listed:
-                await conn.execute(update(ex).where(ex.c.id == execution_id).values(listed=True))
-            await _settle(conn, execution_id)
+            await conn.execute(update(ex).where(ex.c.id == execution_id).values(listing_until=listing_until))
+
+    async def expire_listings(self, now: datetime) -> int:
+        cut = select(ex.c.id).where(ex.c.listed.is_(False), ex.c.listing_until < now)
+        async with self._write(notify=False) as conn:
+            ids = [int(i) for i in (await conn.execute(cut)).scalars()]
+            for execution_id in ids:
+                await conn.execute(
+                    update(ex)
+                    .where(ex.c.id == execution_id, ex.c.listed.is_(False))
+                    .values(
+                        listed=True,
+                        listing_until=None,
+                        listing_failed=True,
+                        status_text="the listing stopped with its server",
+                    )
+                )
+                await _settle(conn, execution_id)
+        return len(ids)
 
     async def end_execution(self, execution_id: int, status: str, status_text: str) -> None:
         async with self._write(notify=False) as conn:
             await conn.execute(
-                update(ex).where(ex.c.id == execution_id).values(listed=True, status_text=status_text[:4096])
+                update(ex)
+                .where(ex.c.id == execution_id)
+                .values(
+                    listed=True, listing_until=None, listing_failed=status == "Failed", status_text=status_text[:4096]
+                )
             )
-            await _settle(conn, execution_id, failed=status == "Failed")
+            await _settle(conn, execution_id)
 
     async def get_execution(self, execution_id: int) -> Execution | None:
         async with self._read() as conn:
@@ -316,24 +340,22 @@ async def _counts(conn: AsyncConnection, execution_ids: Sequence[int]) -> dict[i
     return found
 
 
-async def _settle(conn: AsyncConnection, execution_id: int, *, failed: bool = False) -> None:
+async def _settle(conn: AsyncConnection, execution_id: int) -> None:
     """Set the execution's status from its tasks: InProgress while any is open (or the
-    listing goes on), then Stopped when asked to stop, Failed when any failed (or the
+    listing goes on), then Stopped when asked to stop, Failed when any task failed (or the
     listing did), else Succeed."""
     row = (await conn.execute(select(ex).where(ex.c.id == execution_id))).first()
     if row is None:
         return
     counts = (await _counts(conn, [execution_id])).get(execution_id, {})
-    if not failed and (not row.listed or any(counts.get(s, 0) for s in _OPEN)):
+    if not row.listed or any(counts.get(s, 0) for s in _OPEN):
         status, end = "InProgress", None
-    elif row.stop_requested and not failed:
+    elif row.stop_requested:
         status, end = "Stopped", now()
-    elif failed or counts.get("Failed", 0):
+    elif row.listing_failed or counts.get("Failed", 0):
         status, end = "Failed", now()
     else:
         status, end = "Succeed", now()
-    if failed and any(counts.get(s, 0) for s in _OPEN):
-        status, end = "InProgress", None  # the tasks made before the listing failed go on
     if status != row.status or (end is None) != (row.end_time is None):
         await conn.execute(update(ex).where(ex.c.id == execution_id).values(status=status, end_time=end))
 

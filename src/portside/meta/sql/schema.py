@@ -614,6 +614,8 @@ replication_executions = Table(
     Column("trigger", String(16), nullable=False),
     Column("listed", Boolean, nullable=False),
     Column("stop_requested", Boolean, nullable=False),
+    Column("listing_until", DateTime(timezone=True), nullable=True),  # the listing's lease
+    Column("listing_failed", Boolean, nullable=False),
     Column("start_time", DateTime(timezone=True), nullable=False),
     Column("end_time", DateTime(timezone=True), nullable=True),
     Index("ix_replication_executions_policy", "policy_id", "id"),

@@ -49,6 +49,8 @@ def upgrade() -> None:
         sa.Column("trigger", sa.String(16), nullable=False),
         sa.Column("listed", sa.Boolean, nullable=False),
         sa.Column("stop_requested", sa.Boolean, nullable=False),
+        sa.Column("listing_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("listing_failed", sa.Boolean, nullable=False),
         sa.Column("start_time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("end_time", sa.DateTime(timezone=True), nullable=True),
         sqlite_autoincrement=True,
