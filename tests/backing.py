@@ -116,8 +116,21 @@ class Postgres:
 
     def psql(self, sql: str, database: str = "postgres", check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database, "-v",
-             "ON_ERROR_STOP=1", "-qAtc", sql],
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAtc",
+                sql,
+            ],
             check=check,
             capture_output=True,
             text=True,
@@ -146,8 +159,21 @@ class Redis:
     def start(self) -> Redis:
         self.root.mkdir(parents=True, exist_ok=True)
         self.proc = _spawn(
-            [shutil.which("redis-server") or "/usr/bin/redis-server", "--bind", "127.0.0.1", "--port",
-             str(self.port), "--save", "", "--appendonly", "no", "--dir", str(self.root), "--protected-mode", "no"],
+            [
+                shutil.which("redis-server") or "/usr/bin/redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+                "--protected-mode",
+                "no",
+            ],
             self.root / "redis.log",
         )
         _wait_port(self.port, self.proc)
@@ -268,8 +294,15 @@ http {{
 """
         )
         self.proc = _spawn(
-            [shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(self.root), "-c", str(self.root / "nginx.conf"),
-             "-g", "daemon off;"],
+            [
+                shutil.which("nginx") or "/usr/sbin/nginx",
+                "-p",
+                str(self.root),
+                "-c",
+                str(self.root / "nginx.conf"),
+                "-g",
+                "daemon off;",
+            ],
             self.root / "nginx.out",
         )
         _wait_port(self.port, self.proc)

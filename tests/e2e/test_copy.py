@@ -23,9 +23,10 @@ import pytest
 
 from portside.remote.client import RemoteRegistry
 from portside.remote.copy import Copier, CopyOptions, CopyReport
+from portside.remote.endpoints import RegistryEndpoint
 from portside.remote.errors import RemoteProtocolError, RemoteUnreachable
 from portside.remote.journal import FileJournal
-from portside.remote.transfer import blob_exists, list_referrers, list_tags, manifest_digest
+from portside.remote.transfer import blob_exists, list_tags, manifest_digest
 from tests.e2e.clients import Podman, require, run, skopeo
 from tests.e2e.images import (
     OCI_CONFIG,
@@ -184,6 +185,11 @@ def _raw_image(root: Path, layer: bytes, tag: str) -> tuple[OciLayout, str, str]
     return layout, manifest.digest, layer_desc.digest
 
 
+async def list_referrers(registry: RemoteRegistry, repo: str, digest: str) -> list[dict[str, Any]] | None:
+    """The referrers API's list, or None where there is no such API."""
+    return await RegistryEndpoint(registry).referrers(repo, digest)
+
+
 # -- the engine ---------------------------------------------------------------------------
 
 
@@ -211,7 +217,7 @@ def test_image_with_all_its_tags(peers: dict[str, Peer], direction: tuple[str, s
     assert again.manifests == [] and again.blobs_copied == 0 and again.bytes_copied == 0
 
 
-@pytest.mark.parametrize("direction", DIRECTIONS[:2], ids=lambda d: "-to-".join(d))
+@pytest.mark.parametrize("direction", DIRECTIONS, ids=lambda d: "-to-".join(d))
 def test_index_with_and_without_platform_filter(
     peers: dict[str, Peer], direction: tuple[str, str], tmp_path: Path
 ) -> None:
@@ -282,6 +288,12 @@ def test_referrers_from_portside_to_distribution_and_back(peers: dict[str, Peer]
     assert [r["digest"] for r in ask(edge, lambda r: list_referrers(r, edge.repo("signed"), HELLO_DIGEST))] == [
         sbom_digest
     ]
+    # Portside to Portside: the referrers API on both sides.
+    direct = copy(central, edge, src_repo, "hello", edge.repo("signed-direct"), options=CopyOptions(referrers=True))
+    assert sbom_digest in direct.referrers
+    listed = ask(edge, lambda r: list_referrers(r, edge.repo("signed-direct"), HELLO_DIGEST))
+    assert [r["digest"] for r in listed] == [sbom_digest]
+    assert f"sha256-{hexpart}" not in ask(edge, lambda r: list_tags(r, edge.repo("signed-direct")))
     # cosign's signature came along byte for byte and still verifies there.
     verified = _portside(
         "verify", "--key", str(HELLO / "cosign.pub"), "-u", "admin", "--password-stdin",
@@ -382,8 +394,10 @@ def test_speed_limit_is_honoured(peers: dict[str, Peer], tmp_path: Path) -> None
 # -- the commands -------------------------------------------------------------------------
 
 
-def _portside(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOCKER_CONFIG": "/nonexistent-portside-copy-tests"}
+def _portside(
+    *args: str, input: str | None = None, check: bool = True, docker_config: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DOCKER_CONFIG": str(docker_config or "/nonexistent-portside-copy-tests")}
     proc = subprocess.run(
         [sys.executable, "-m", "portside", *args], input=input, capture_output=True, text=True, env=env, timeout=300
     )
@@ -417,7 +431,12 @@ def test_copy_and_sync_commands(peers: dict[str, Peer], tmp_path: Path) -> None:
 
     # sync a namespace from the centre to the edge: everything once, then nothing
     sync_args = ("sync", "--json", "--src-creds", central.creds, "--dest-creds", edge.creds)
-    first = json.loads(_portside(*sync_args, f"{central.host}/library/cli/", f"{edge.host}/library/mirror").stdout)
+    first = json.loads(
+        _portside(
+            "sync", "--json", "--src-creds", central.creds, "-u", "admin", "--password-stdin",
+            f"{central.host}/library/cli/", f"{edge.host}/library/mirror", input=edge.password + "\n",
+        ).stdout
+    )  # fmt: skip
     copied = {repo["destination_repository"]: sorted(t for c in repo["copied"] for t in c["tags"])
               for repo in first["repositories"]}  # fmt: skip
     assert copied == {"library/mirror/multi": ["multi"], "library/mirror/plain": ["stable", "v1"]}
@@ -539,3 +558,27 @@ def test_progress_bars_on_a_terminal(peers: dict[str, Peer], tmp_path: Path) -> 
     assert "━" in text  # rich's bar
     assert "copied (3145728 bytes)" in text
     assert f"copied {dist.host}/mirror/bars@{digest}" in text
+
+
+def test_credentials_stored_by_portside_login(peers: dict[str, Peer], tmp_path: Path) -> None:
+    """`portside login` writes docker's config.json, and `copy` reads each side's entry."""
+    central, dist = peers["portside"], peers["distribution"]
+    layout, image = busybox_layout(tmp_path / "img", tag="v1", marker="login")
+    asyncio.run(push_layout(central, central.repo("login"), layout.root))
+    config = tmp_path / "docker"
+    for peer in (central, dist):
+        _portside("login", peer.host, "-u", peer.user, "--password-stdin", input=peer.password, docker_config=config)
+    done = _portside(
+        "copy",
+        "--json",
+        f"{central.host}/{central.repo('login')}:v1",
+        f"{dist.host}/mirror/login",
+        docker_config=config,
+    )
+    assert json.loads(done.stdout)["destination_digest"] == image.manifest.digest
+    # Without them: `library` is public, so the source answers anyone; Distribution refuses.
+    refused = _portside(
+        "copy", "--json", f"{central.host}/{central.repo('login')}:v1", f"{dist.host}/mirror/login", check=False
+    )
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "refused the credentials" in json.loads(refused.stdout)["error"]

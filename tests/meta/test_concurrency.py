@@ -187,9 +187,7 @@ async def test_project_metadata_updated_at_once(instances: Instances):
     project = await nodes[0].accounts.create_project("meta", owner.user_id, {})
     keys = [f"k{i}" for i in range(6)]
     for round_ in range(ROUNDS):
-        updates = [
-            {k: f"{round_}-{n}" for k in (keys if n % 2 else list(reversed(keys)))} for n in range(len(nodes))
-        ]
+        updates = [{k: f"{round_}-{n}" for k in (keys if n % 2 else list(reversed(keys)))} for n in range(len(nodes))]
         results = await gather_all(
             *(n.accounts.update_metadata(project.project_id, u) for n, u in zip(nodes, updates, strict=True))
         )

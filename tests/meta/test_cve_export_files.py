@@ -26,4 +26,3 @@ async def test_a_file_is_its_owners_until_it_expires(stores: Stores) -> None:
     assert await files.expire_files(datetime.now(UTC) + timedelta(seconds=1)) == 1
     assert await files.present([job.id]) == set()
     assert await files.get_file(job.id, "u7") is None
-

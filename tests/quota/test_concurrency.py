@@ -83,8 +83,7 @@ async def test_concurrent_blob_links_stop_at_the_limit(instances: Instances) -> 
     for n, session in sessions.items():
         await dbs[n % 2].save_upload(session)
     pushes = [
-        asyncio.ensure_future(dbs[n % 2].complete_upload(session, fake_digest(n), 1))
-        for n, session in sessions.items()
+        asyncio.ensure_future(dbs[n % 2].complete_upload(session, fake_digest(n), 1)) for n, session in sessions.items()
     ]
     assert await _outcomes(pushes) == (0, 4)
 

@@ -4,9 +4,12 @@ in milliseconds. The registry-to-registry cases are in tests/e2e/test_copy.py.""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +18,7 @@ from portside.remote.copy import Copier, CopyOptions, ProgressListener, _Throttl
 from portside.remote.errors import RemoteProtocolError
 from portside.remote.journal import FileJournal
 from portside.remote.layout import LayoutEndpoint
-from tests.e2e.images import busybox_layout, two_platform_layout
+from tests.e2e.images import OciLayout, busybox_layout, files_tar_bytes, two_platform_layout
 
 
 class Recorder(ProgressListener):
@@ -126,3 +129,52 @@ def test_oci_layout_names() -> None:
     assert _layout_side("oci:/tmp/dir:v1").reference == "v1"
     assert _layout_side("oci:dir@sha256:" + "a" * 64).reference == "sha256:" + "a" * 64
     assert _layout_side("oci:/tmp/dir").reference is None
+
+
+class _NoChunks(LayoutEndpoint):
+    """A target that takes blobs whole only: its uploads refuse every PATCH."""
+
+    async def upload(self, repository: str) -> Any:
+        upload = await super().upload(repository)
+
+        async def refuse(data: bytes) -> int:
+            raise RemoteProtocolError("PATCH upload: unexpected status 405")
+
+        upload.patch = refuse  # type: ignore[method-assign]
+        return upload
+
+
+async def test_a_target_that_takes_no_chunks_gets_blobs_whole(tmp_path: Path) -> None:
+    layout, image = busybox_layout(tmp_path / "src", tag="v1")
+    target = _NoChunks(tmp_path / "dst")
+    report = await Copier(LayoutEndpoint(layout.root), target, CopyOptions(chunk_size=64 * 1024)).copy("r", "v1", "r")
+    assert report.blobs_copied == 2
+    assert target.blob_path(image.layers[0].digest).read_bytes() == layout.blob(image.layers[0].digest)
+
+
+class _InFlight(ProgressListener):
+    def __init__(self) -> None:
+        self.now = self.most = 0
+
+    def blob_started(self, digest: str, size: int) -> None:
+        self.now += 1
+        self.most = max(self.most, self.now)
+
+    def blob_done(self, digest: str, size: int, outcome: str) -> None:  # type: ignore[override]
+        self.now -= 1
+
+
+async def test_no_more_blobs_in_flight_than_jobs(tmp_path: Path) -> None:
+    layout = OciLayout(tmp_path / "src")
+    image = layout.add_image([files_tar_bytes({f"f{n}": os.urandom(50_000)}) for n in range(6)])
+    layout.tag(image.manifest, "six")
+    watcher = _InFlight()
+
+    class Slow(LayoutEndpoint):
+        async def has_blob(self, repository: str, digest: str) -> bool:
+            await asyncio.sleep(0.02)  # long enough for the others to pile up, if they could
+            return await super().has_blob(repository, digest)
+
+    copier = Copier(LayoutEndpoint(layout.root), Slow(tmp_path / "dst"), CopyOptions(jobs=2), progress=watcher)
+    report = await copier.copy("r", "six", "r")
+    assert report.blobs_copied == 7 and watcher.most == 2

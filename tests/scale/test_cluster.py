@@ -143,17 +143,25 @@ def _push_with_retries(base_url: str, push: _Push, deadline: float) -> None:
                     url = oci.location(r)
                     # two chunks, so a crash can land in the middle of a session
                     half = len(blob.data) // 2
-                    r = c.patch(url.path, params=url.params, content=blob.data[:half],
-                                headers={"content-range": f"0-{half - 1}"})
+                    r = c.patch(
+                        url.path,
+                        params=url.params,
+                        content=blob.data[:half],
+                        headers={"content-range": f"0-{half - 1}"},
+                    )
                     if r.status_code != 202:
                         raise RuntimeError(f"PATCH {r.status_code} {r.text[:200]}")
                     url = oci.location(r)
-                    r = c.put(url.path, params=oci.with_params(url, digest=blob.digest).params,
-                              content=blob.data[half:])
+                    r = c.put(
+                        url.path, params=oci.with_params(url, digest=blob.digest).params, content=blob.data[half:]
+                    )
                     if r.status_code != 201:
                         raise RuntimeError(f"PUT blob {r.status_code} {r.text[:200]}")
-                r = c.put(f"/v2/{push.repo}/manifests/v1", content=push.image.body,
-                          headers={"content-type": push.image.media_type})
+                r = c.put(
+                    f"/v2/{push.repo}/manifests/v1",
+                    content=push.image.body,
+                    headers={"content-type": push.image.media_type},
+                )
                 if r.status_code != 201:
                     raise RuntimeError(f"PUT manifest {r.status_code} {r.text[:200]}")
                 push.acknowledged = True

@@ -22,7 +22,7 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +61,10 @@ JournalOption = Annotated[
         help="where open uploads are noted, for a copy run again to resume them "
         "(default $XDG_STATE_HOME/portside/uploads.json, else ~/.local/state/portside/uploads.json)",
     ),
+]
+TlsVerifyOption = Annotated[
+    bool,
+    typer.Option("--tls-verify/--no-tls-verify", help="check the registries' TLS certificates (https hosts)"),
 ]
 ChunkOption = Annotated[int, typer.Option("--chunk-size", help="bytes per upload chunk", min=1, hidden=True)]
 
@@ -110,7 +114,9 @@ def _side(text: str, *, image: bool, as_json: bool) -> _Side:
             return _layout_side(text)
         if image:
             ref = parse_image(text)
-            return _Side(ref.host, ref.repository, ref.digest or ref.tag, ref.base_url)
+            # Only what was written: a name without a tag has none (the source's is taken).
+            written = ref.digest or (ref.tag if ":" in text.rsplit("/", 1)[-1] else None)
+            return _Side(ref.host, ref.repository, written, ref.base_url)
         ref = parse_image(text.rstrip("/") + ":latest")  # the host and scheme rules of images
         return _Side(ref.host, ref.repository, None, ref.base_url)
     except ValueError as error:
@@ -163,11 +169,11 @@ def _listener(as_json: bool) -> tuple[ProgressListener, Callable[[], None]]:
     return LineProgress(), lambda: None
 
 
-def _run(work: Callable[[], Awaitable[T]], as_json: bool) -> T:
+def _run(work: Callable[[], Coroutine[Any, Any, T]], as_json: bool) -> T:
     from portside.remote.errors import RemoteError, RemoteNotFound, RemoteUnauthorized
 
     try:
-        return asyncio.run(work())  # type: ignore[arg-type]
+        return asyncio.run(work())
     except RemoteUnauthorized as error:
         raise _fail(str(error), EXIT_UNAUTHORIZED, as_json) from None
     except RemoteNotFound as error:
@@ -186,7 +192,7 @@ def _options(
     )
 
 
-async def _endpoint(side: _Side, authorization: str | None, stack: AsyncExitStack) -> Target:
+async def _endpoint(side: _Side, authorization: str | None, stack: AsyncExitStack, tls_verify: bool) -> Target:
     """The registry (closed with `stack`) or the OCI layout a side names."""
     from portside.remote.client import RemoteRegistry
     from portside.remote.endpoints import RegistryEndpoint
@@ -194,7 +200,9 @@ async def _endpoint(side: _Side, authorization: str | None, stack: AsyncExitStac
 
     if side.layout is not None:
         return LayoutEndpoint(side.layout)
-    registry = await stack.enter_async_context(RemoteRegistry(side.base_url, authorization, timeout=120.0))
+    registry = await stack.enter_async_context(
+        RemoteRegistry(side.base_url, authorization, timeout=120.0, verify=tls_verify)
+    )
     return RegistryEndpoint(registry)
 
 
@@ -217,6 +225,7 @@ def copy(
     username: UsernameOption = None,
     password_stdin: PasswordStdinOption = False,
     resume_file: JournalOption = None,
+    tls_verify: TlsVerifyOption = True,
     chunk_size: ChunkOption = 8 << 20,
 ) -> None:
     """Copy an image or index between registries and OCI layout directories (without --all
@@ -230,18 +239,15 @@ def copy(
     dst_auth = _creds(dest_creds) or dst.authorization(username, password_stdin)
     # A destination named without a tag takes the source's tag (none for a digest; an OCI
     # layout, which finds images only by tag, then takes `latest`).
-    named = destination.removeprefix("docker://")
-    explicit_tag = dst.reference if dst.reference and ":" not in dst.reference and named != dst.where() else None
-    if dst.layout is not None:
-        explicit_tag = dst.reference if dst.reference and ":" not in dst.reference else None
+    explicit_tag = dst.reference if dst.reference and ":" not in dst.reference else None
     listener, stop = _listener(as_json)
 
     async def work() -> dict[str, Any]:
         from portside.remote.copy import Copier, platform_child
 
         async with AsyncExitStack() as stack:
-            source_end = await _endpoint(src, src_auth, stack)
-            target_end = await _endpoint(dst, dst_auth, stack)
+            source_end = await _endpoint(src, src_auth, stack, tls_verify)
+            target_end = await _endpoint(dst, dst_auth, stack, tls_verify)
             options = _options(all_tags, platforms, referrers, speed, jobs, chunk_size)
             copier = Copier(source_end, target_end, options, listener, _journal(resume_file))
             reference = src.reference or "latest"
@@ -287,6 +293,7 @@ def sync(
     username: UsernameOption = None,
     password_stdin: PasswordStdinOption = False,
     resume_file: JournalOption = None,
+    tls_verify: TlsVerifyOption = True,
     chunk_size: ChunkOption = 8 << 20,
 ) -> None:
     """Copy the tags of a repository (or of every repository under a namespace, SRC ending
@@ -307,8 +314,8 @@ def sync(
         from portside.remote.transfer import catalog
 
         async with AsyncExitStack() as stack:
-            source_end = await _endpoint(src, src_auth, stack)
-            target_end = await _endpoint(dst, dst_auth, stack)
+            source_end = await _endpoint(src, src_auth, stack, tls_verify)
+            target_end = await _endpoint(dst, dst_auth, stack, tls_verify)
             options = _options(False, platforms, referrers, speed, jobs, chunk_size)
             copier = Copier(source_end, target_end, options, listener, _journal(resume_file))
             pairs = [(src.repository, dst.repository)]

@@ -33,6 +33,7 @@ SBOM_TYPES = {"spdx": "application/spdx+json", "cyclonedx": "application/vnd.cyc
 _CHUNK = 1 << 20
 _SEVERITY_ORDER = ("Critical", "High", "Medium", "Low", "Negligible", "Unknown", "None")
 
+
 @dataclass(frozen=True)
 class ImageName:
     project: str

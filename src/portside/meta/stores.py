@@ -41,9 +41,7 @@ class RepoStore(Protocol):
     async def blob_size(self, repo: str, digest: Digest) -> int | None:
         """Size of `digest` when it is linked to `repo` (the only blobs `repo` may read)."""
 
-    async def manifests_holding(
-        self, repo: str, blob: Digest, limit: int, kind: str = "blob"
-    ) -> list[ManifestRecord]:
+    async def manifests_holding(self, repo: str, blob: Digest, limit: int, kind: str = "blob") -> list[ManifestRecord]:
         """Up to `limit` manifests of `repo` that hold `blob` as their config or a layer
         (`kind` "manifest": the indexes of `repo` that list the manifest `blob`)."""
 

@@ -40,9 +40,7 @@ class LookupCache(Generic[V]):
             self._generation = generation
         return generation
 
-    async def lookup(
-        self, repo: str, reference: str | Digest, load: Callable[[], Awaitable[V | None]]
-    ) -> V | None:
+    async def lookup(self, repo: str, reference: str | Digest, load: Callable[[], Awaitable[V | None]]) -> V | None:
         before = await self._current()
         key = (repo, str(reference))
         found = self._entries.get(key)

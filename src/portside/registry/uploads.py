@@ -160,9 +160,7 @@ class UploadService:
         # too, so it never deletes content that this commit found already in place.
         async with self._locks.hold(f"blob:{digest}"):
             await writer.commit(digest)
-            await self._uploads.complete_upload(
-                session, digest, writer.size, tombstone=shown, project_id=project_id
-            )
+            await self._uploads.complete_upload(session, digest, writer.size, tombstone=shown, project_id=project_id)
         await self._store.discard_upload(session.upload_id)
         return writer.size
 

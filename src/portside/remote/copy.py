@@ -42,6 +42,7 @@ from portside.remote.client import RemoteRegistry
 from portside.remote.endpoints import RegistryEndpoint, Source, Target, Upload
 from portside.remote.errors import RemoteError, RemoteNotFound, RemoteProtocolError, RemoteUnreachable
 from portside.remote.journal import UploadJournal
+from portside.remote.referrers import fallback_tag
 from portside.remote.transfer import RangeRefused
 
 __all__ = [
@@ -315,8 +316,7 @@ class Copier:
         )
 
     async def _copy_referrers(self, src_repo: str, dst_repo: str, digest: str, report: CopyReport, depth: int) -> str:
-        algorithm, _, hexpart = digest.partition(":")
-        fallback = f"{algorithm}-{hexpart}"
+        fallback = fallback_tag(digest)
         descriptors = await self.source.referrers(src_repo, digest)
         if descriptors is None:
             descriptors = await self._fallback_index(self.source, src_repo, fallback)

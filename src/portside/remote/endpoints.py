@@ -11,16 +11,17 @@ or tag.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from portside.remote.client import Manifest, RemoteRegistry
 from portside.remote.errors import RemoteNotFound, RemoteProtocolError
+from portside.remote.referrers import MAX_REFERRERS
 from portside.remote.transfer import (
     Mounted,
     UploadSession,
     blob_exists,
-    list_referrers,
     list_tags,
     manifest_digest,
     start_upload,
@@ -124,7 +125,17 @@ class RegistryEndpoint:
         return await manifest_digest(self.registry, repository, reference)
 
     async def referrers(self, repository: str, digest: str) -> list[dict[str, Any]] | None:
-        return await list_referrers(self.registry, repository, digest)
+        try:
+            body = await self.registry.referrers(repository, digest)
+        except RemoteNotFound:
+            return None  # no such route: a registry before OCI 1.1
+        try:
+            index: Any = json.loads(body)
+        except ValueError as error:
+            raise RemoteProtocolError(f"the referrers of {repository}@{digest} are not JSON") from error
+        entries = index.get("manifests") if isinstance(index, dict) else None
+        found = [e for e in entries or [] if isinstance(e, dict) and isinstance(e.get("digest"), str)]
+        return found[:MAX_REFERRERS]
 
     async def has_blob(self, repository: str, digest: str) -> bool:
         return await blob_exists(self.registry, repository, digest)

@@ -195,13 +195,16 @@ class _FileUpload:
         return self.offset
 
     async def patch(self, data: bytes) -> int:
+        self._append(data)
+        return self.offset
+
+    def _append(self, data: bytes) -> None:
         with self._path.open("ab") as out:
             out.write(data)
         self.offset += len(data)
-        return self.offset
 
     async def finish(self, digest: str, data: bytes = b"") -> None:
-        await self.patch(data)
+        self._append(data)
         expected = _parse(digest)
         hasher = new_hasher(expected.algorithm)
         with self._path.open("rb") as written:

@@ -5,8 +5,8 @@ needs of a registry besides reading manifests and blobs.
   a blob in chunks (PATCH with Content-Range) or whole, and that say how much the registry
   holds (GET on the session's URL answers `Range`), so an interrupted chunk resumes at the
   registry's offset instead of from the start;
-* listings: a repository's tags and the catalog, following `Link` pages, and the referrers
-  of a manifest (the OCI 1.1 API, or None when the registry has none).
+* listings: a repository's tags and the catalog, following `Link` pages (a manifest's
+  referrers are `RemoteRegistry.referrers` and `portside.remote.referrers`).
 
 Everything goes through `RemoteRegistry.request`, so the registry's auth (Bearer token,
 Basic, anonymous) applies as it does to pulls.
@@ -14,15 +14,13 @@ Basic, anonymous) applies as it does to pulls.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from portside.oci import mediatypes as mt
-from portside.remote.client import MANIFEST_ACCEPT, RemoteRegistry
+from portside.remote.client import RemoteRegistry
 from portside.remote.errors import (
     RemoteNotFound,
     RemoteProtocolError,
@@ -35,7 +33,6 @@ __all__ = [
     "UploadSession",
     "blob_exists",
     "catalog",
-    "list_referrers",
     "list_tags",
     "manifest_digest",
     "start_upload",
@@ -86,15 +83,10 @@ async def blob_exists(registry: RemoteRegistry, repository: str, digest: str) ->
 
 async def manifest_digest(registry: RemoteRegistry, repository: str, reference: str) -> str | None:
     """The digest a tag (or digest) names there, or None when it names nothing."""
-    path = f"/v2/{repository}/manifests/{reference}"
-    response = await registry.request("HEAD", path, repository, {"Accept": MANIFEST_ACCEPT})
-    if response.status_code == 404:
+    try:
+        return await registry.resolve(repository, reference)
+    except RemoteNotFound:
         return None
-    _raise_for(response, f"HEAD {path}")
-    declared = response.headers.get("docker-content-digest")
-    if declared:
-        return str(declared)
-    return (await registry.manifest_by_tag(repository, reference)).digest
 
 
 @dataclass
@@ -215,20 +207,3 @@ async def list_tags(registry: RemoteRegistry, repository: str) -> list[str]:
 
 async def catalog(registry: RemoteRegistry) -> list[str]:
     return await _pages(registry, f"/v2/_catalog?n={_PAGE}", "", "repositories", "")
-
-
-async def list_referrers(registry: RemoteRegistry, repository: str, digest: str) -> list[dict[str, Any]] | None:
-    """The descriptors of the manifests whose subject is `digest`, by the referrers API; None
-    when the registry does not have that API (then the `sha256-<hex>` tag stands in)."""
-    path = f"/v2/{repository}/referrers/{digest}"
-    response = await registry.request("GET", path, repository, {"Accept": mt.OCI_INDEX})
-    media_type = response.headers.get("content-type", "").split(";")[0].strip()
-    if response.status_code == 404 or (response.status_code == 200 and media_type != mt.OCI_INDEX):
-        return None  # no such route: a registry before OCI 1.1
-    _raise_for(response, f"GET {path}")
-    try:
-        body: Any = json.loads(response.content)
-    except ValueError as error:
-        raise RemoteProtocolError(f"GET {path}: no JSON") from error
-    manifests = body.get("manifests") if isinstance(body, dict) else None
-    return [entry for entry in manifests or [] if isinstance(entry, dict) and isinstance(entry.get("digest"), str)]

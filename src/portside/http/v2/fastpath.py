@@ -91,9 +91,7 @@ class FastReads:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _manifest(
-        self, scope: Scope, name: str, reference_text: str, head: bool
-    ) -> _Answer:
+    async def _manifest(self, scope: Scope, name: str, reference_text: str, head: bool) -> _Answer:
         # In the order of the routed endpoint: name, access, then the reference itself.
         check_name(name)
         credentials = _credentials(scope)
@@ -128,9 +126,7 @@ class FastReads:
             )
         return 200, headers, b"" if head else record.payload
 
-    async def _blob_head(
-        self, scope: Scope, name: str, digest_text: str
-    ) -> _Answer:
+    async def _blob_head(self, scope: Scope, name: str, digest_text: str) -> _Answer:
         check_name(name)
         await self.services.authorizer.authorize(_credentials(scope), [Access.pull(name)])
         digest = Digest.parse(digest_text)

@@ -428,9 +428,7 @@ class SqlDatabase(SqlBase):
             query = query.limit(limit)
         return list((await conn.execute(query)).scalars())
 
-    async def manifests_holding(
-        self, repo: str, blob: Digest, limit: int, kind: str = "blob"
-    ) -> list[ManifestRecord]:
+    async def manifests_holding(self, repo: str, blob: Digest, limit: int, kind: str = "blob") -> list[ManifestRecord]:
         query = (
             select(manifests.c.digest, manifests.c.media_type, manifests.c.payload)
             .select_from(

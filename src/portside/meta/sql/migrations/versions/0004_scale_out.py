@@ -65,9 +65,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "quotas",
-        sa.Column(
-            "project_id", sa.Integer, sa.ForeignKey("projects.project_id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.project_id", ondelete="CASCADE"), primary_key=True),
         sa.Column("storage_limit", sa.BigInteger, nullable=False),  # bytes; -1 unlimited
         sa.Column("creation_time", WHEN, nullable=False),
         sa.Column("update_time", WHEN, nullable=False),

@@ -48,9 +48,7 @@ _TABLES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
 
 def _rebuild(autoincrement: bool) -> None:
     for table in _TABLES:
-        with op.batch_alter_table(
-            table, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement}
-        ):
+        with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement}):
             pass  # the copy is the change: the new table is made with the option
 
 

@@ -19,9 +19,7 @@ def upgrade() -> None:
         "cve_allowlists",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("scope", sa.String(32), nullable=False, unique=True),  # "system" or "p<project id>"
-        sa.Column(
-            "project_id", sa.Integer, sa.ForeignKey("projects.project_id", ondelete="CASCADE"), nullable=True
-        ),
+        sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.project_id", ondelete="CASCADE"), nullable=True),
         sa.Column("expires_at", sa.BigInteger, nullable=True),
         sa.Column("cve_ids", sa.Text, nullable=False),  # a JSON array
         sa.Column("creation_time", sa.DateTime(timezone=True), nullable=False),

@@ -19,9 +19,7 @@ def upgrade() -> None:
         "trust_policies",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("scope", sa.String(32), nullable=False, unique=True),  # "system" or "p<project id>"
-        sa.Column(
-            "project_id", sa.Integer, sa.ForeignKey("projects.project_id", ondelete="CASCADE"), nullable=True
-        ),
+        sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.project_id", ondelete="CASCADE"), nullable=True),
         sa.Column("document", sa.Text, nullable=False),  # a JSON object (mgmt/trust_policy.py)
         sa.Column("creation_time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
