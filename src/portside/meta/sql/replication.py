@@ -142,8 +142,11 @@ class SqlReplication(SqlBase):
 
     async def expire_listings(self, now: datetime) -> int:
         cut = select(ex.c.id).where(ex.c.listed.is_(False), ex.c.listing_until < now)
-        async with self._write(notify=False) as conn:
+        async with self._read() as conn:  # every server asks each round: a write only when needed
             ids = [int(i) for i in (await conn.execute(cut)).scalars()]
+        if not ids:
+            return 0
+        async with self._write(notify=False) as conn:
             for execution_id in ids:
                 await conn.execute(
                     update(ex)
@@ -221,8 +224,11 @@ class SqlReplication(SqlBase):
             and_(tt.c.status == "Running", tt.c.lease_until < now),  # its worker died
         )
         claimed: list[Task] = []
-        async with self._write(notify=False) as conn:
+        async with self._read() as conn:  # every server asks each round: a write only when needed
             rows = (await conn.execute(select(tt).where(due).order_by(tt.c.next_attempt, tt.c.id).limit(limit))).all()
+        if not rows:
+            return claimed
+        async with self._write(notify=False) as conn:
             for row in rows:
                 taken = await conn.execute(
                     update(tt)
