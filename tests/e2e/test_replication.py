@@ -450,3 +450,39 @@ def _portside(*args: str) -> subprocess.CompletedProcess[str]:
     if proc.returncode != 0:
         raise AssertionError(f"portside {' '.join(args)} → {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def test_an_outage_longer_than_the_retries_still_loses_nothing(tmp_path: Path) -> None:
+    """Two attempts only: the task fails for good while the target is down, and runs anew
+    once the registries' background check finds the target healthy again."""
+    env = {**_FAST, "PORTSIDE_REPLICATION_ATTEMPTS": "2", "PORTSIDE_REGISTRY_HEALTH_SECONDS": "10"}
+    server = Portside(data_dir=tmp_path / "central" / "data", open_registry=False, env=env).start()
+    dist = HtpasswdDistribution(data_dir=tmp_path / "dist" / "data").start()
+    assert isinstance(server, Portside) and isinstance(dist, HtpasswdDistribution)
+    try:
+        site = Site(server, Peer("portside", server.host, server.port, "admin", ADMIN_PASSWORD, "library"))
+        peer = Peer("distribution", dist.host, dist.port, DIST_USER, DIST_PASSWORD, "mirror")
+        with site.api() as api:
+            registry_id = _registry(api, "dist", "docker-registry", dist.url, DIST_USER, DIST_PASSWORD)
+            _policy(api, name="long-outage", dest_registry={"id": registry_id}, trigger={"type": "event_based"})
+            dist.stop()
+            try:
+                digest = _push(site.peer, "library/long", tmp_path / "img", ["v1", "v1.1"], "long outage")
+
+                def failed() -> dict[str, Any] | None:
+                    found: list[dict[str, Any]] = api.get("/replication/executions").json()
+                    return found[0] if found and found[0]["status"] == "Failed" else None
+
+                execution = _until(failed, "the task to run out of attempts", 30)
+            finally:
+                dist.start()
+            _until(lambda: _tags(peer, "library/long") == ["v1", "v1.1"], "the catch-up after the outage", 90)
+            assert _digest(peer, "library/long", "v1.1") == digest
+            ended = _ended(api, execution["id"])
+            assert ended["status"] == "Succeed" and ended["succeed"] == 1, ended
+            task = api.get(f"/replication/executions/{execution['id']}/tasks").json()[0]
+            log = api.get(f"/replication/executions/{execution['id']}/tasks/{task['id']}/log").text
+            assert "no attempts left" in log and "answers again: tried anew" in log
+    finally:
+        server.stop()
+        dist.stop()

@@ -110,3 +110,23 @@ async def test_a_listing_whose_server_stopped_is_ended(stores: Stores) -> None:
     ended = await store.get_execution(execution_id)
     assert ended is not None and ended.status == "Failed" and "listing stopped" in ended.status_text
     assert await store.active_execution(policy.id) is None
+
+
+async def test_tasks_that_ran_out_of_attempts_while_a_side_was_down_are_revived(stores: Stores) -> None:
+    store = SqlReplication(stores.engine)
+    policy = await store.create_policy(NewPolicy(name="revive", dest_registry_id=1, trigger="event_based"), None)
+    down = await store.create_execution(policy.id, "event_based", [NewTask("a", "sha256:" + "3" * 64, "b")])
+    bad = await store.create_execution(policy.id, "event_based", [NewTask("c", "sha256:" + "4" * 64, "d")])
+    lease = _now() + timedelta(seconds=60)
+    for task in await store.claim_tasks(_now(), lease, 10, "w"):
+        unreachable = task.execution_id == down
+        await store.finish_task(task.id, "w", TaskOutcome("Failed", "gave up\n", unreachable=unreachable))
+    assert (await store.get_execution(down)).status == "Failed"  # type: ignore[union-attr]
+    assert await store.revive(policy.id, _now() - timedelta(hours=1), "") == 0  # healthy before it failed
+    assert await store.revive(policy.id, _now() + timedelta(seconds=1), "answers again\n") == 1
+    revived = await store.get_execution(down)
+    assert revived is not None and revived.status == "InProgress" and revived.in_progress == 1
+    assert (await store.get_execution(bad)).status == "Failed"  # type: ignore[union-attr]  # another cause
+    [again] = await store.claim_tasks(_now() + timedelta(seconds=1), lease, 10, "w")
+    assert again.execution_id == down and again.attempts == 1
+    assert (await store.task_log(down, again.id)) == "gave up\nanswers again\n"

@@ -126,6 +126,7 @@ class TaskOutcome:
     status: str
     log: str
     retry_at: datetime | None = None
+    unreachable: bool = False  # Failed because a registry could not be reached
     src_resource: str = ""
     dst_resource: str = ""
     tags: tuple[str, ...] = field(default=())
@@ -204,6 +205,11 @@ class ReplicationStore(Protocol):
     async def finish_task(self, task_id: int, worker: str, outcome: TaskOutcome) -> None:
         """Record a run's outcome (only while the task is still this worker's) and update
         its execution's status and end time."""
+
+    async def revive(self, policy_id: int, failed_before: datetime, note: str) -> int:
+        """Put back Pending, with their attempts anew, the tasks of the policy's event-based
+        executions that failed for good before `failed_before` because a registry could
+        not be reached (the catch-up once it answers again); how many."""
 
     async def list_tasks(self, execution_id: int, offset: int, limit: int) -> Page[Task]: ...
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -62,6 +63,7 @@ _NAME, _TEXT = 255, 65_535
 _BATCH = 100  # tasks written per transaction while listing
 _DRY_RUN_LIMIT = 10_000
 LISTING_LEASE_SECONDS = 120.0
+CATCH_UP_SECONDS = 5.0  # how often a round looks for targets that answer again
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ class ReplicationService:
         self.worker = worker
         self._clock = clock
         self._listings: set[asyncio.Task[None]] = set()
+        self._caught_up_at = float("-inf")
         registries.in_use.append(self._using)
 
     # --- policies --------------------------------------------------------------------
@@ -209,6 +212,9 @@ class ReplicationService:
         (new, or due to be tried again); returns how many tasks started."""
         now = self._clock()
         await self._store.expire_listings(now)
+        if time.monotonic() - self._caught_up_at >= CATCH_UP_SECONDS:
+            self._caught_up_at = time.monotonic()
+            await self._catch_up()
         for policy in await self._store.due_policies(now):
             assert policy.next_run is not None
             if not await self._store.claim_schedule(policy.id, policy.next_run, next_run(policy.cron, now)):
@@ -218,6 +224,22 @@ class ReplicationService:
                 continue
             await self._begin(policy, "scheduled")
         return await self.worker.tick()
+
+    async def _catch_up(self) -> None:
+        """Event-based tasks that ran out of attempts while their target was unreachable
+        run again once the registries' background check has found it healthy since: an
+        outage longer than the retries lasts still loses nothing pushed during it."""
+        for policy in await self._store.event_policies():
+            if policy.dest_registry_id is None:
+                continue
+            endpoint = await self._sides.endpoint(policy.dest_registry_id)
+            health = endpoint.health if endpoint is not None else None
+            if endpoint is None or health is None or health.status != "healthy":
+                continue
+            note = f"{health.checked_at:%Y-%m-%dT%H:%M:%SZ} {endpoint.name} answers again: tried anew\n"
+            revived = await self._store.revive(policy.id, health.checked_at, note)
+            if revived:
+                log.info("replication policy %s: %d tasks tried anew, its target answers again", policy.name, revived)
 
     async def wait(self) -> None:
         """Until the listings and tasks started in this process end (tests, the CLI)."""

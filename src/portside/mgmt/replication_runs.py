@@ -35,7 +35,7 @@ from portside.mgmt.replication_rules import config_media_type, has_tag_filter, k
 from portside.mgmt.robots import RobotService, RobotSpec
 from portside.remote.client import RemoteRegistry
 from portside.remote.copy import BlobOutcome, Copier, CopyOptions, ManifestOutcome, ProgressListener
-from portside.remote.errors import RemoteError, RemoteNotFound
+from portside.remote.errors import RemoteError, RemoteNotFound, RemoteUnreachable
 
 __all__ = ["Retries", "Sides", "ReplicationWorker", "LOCAL_ROBOT_CREATOR"]
 
@@ -214,7 +214,7 @@ class ReplicationWorker:
         reason = f"{type(error).__name__}: {error}"
         if task.attempts >= self._retries.attempts:
             journal.add(f"failed: {reason}; no attempts left ({task.attempts})")
-            return TaskOutcome("Failed", journal.text())
+            return TaskOutcome("Failed", journal.text(), unreachable=isinstance(error, RemoteUnreachable))
         delay = self._retries.delay(task.attempts)
         journal.add(f"failed: {reason}; trying again in {delay:g}s")
         log.info("replication task %s failed (%s); again in %gs", task.id, reason, delay)

@@ -266,7 +266,12 @@ class SqlReplication(SqlBase):
             if status == "Pending" and stopping:
                 status, text = "Stopped", text + "the execution was stopped: not tried again\n"
             log = (str(row.log) + text)[-_LOG_LIMIT:]
-            values: dict[str, Any] = {"status": status, "log": log, "lease_until": None}
+            values: dict[str, Any] = {
+                "status": status,
+                "log": log,
+                "lease_until": None,
+                "unreachable": status == "Failed" and outcome.unreachable,
+            }
             if outcome.src_resource:
                 values["src_resource"] = outcome.src_resource
             if outcome.dst_resource:
@@ -280,6 +285,39 @@ class SqlReplication(SqlBase):
                 values["end_time"] = now()
             await conn.execute(update(tt).where(tt.c.id == task_id).values(**values))
             await _settle(conn, int(row.execution_id))
+
+    async def revive(self, policy_id: int, failed_before: datetime, note: str) -> int:
+        events = select(ex.c.id).where(
+            ex.c.policy_id == policy_id, ex.c.trigger == "event_based", ex.c.stop_requested.is_(False)
+        )
+        stranded = select(tt.c.id, tt.c.execution_id).where(
+            tt.c.policy_id == policy_id,
+            tt.c.status == "Failed",
+            tt.c.unreachable.is_(True),
+            tt.c.end_time < failed_before,
+            tt.c.execution_id.in_(events),
+        )
+        async with self._read() as conn:  # asked each round: a write only when needed
+            rows = (await conn.execute(stranded)).all()
+        if not rows:
+            return 0
+        async with self._write(notify=False) as conn:
+            for row in rows:
+                await conn.execute(
+                    update(tt)
+                    .where(tt.c.id == row.id, tt.c.status == "Failed")
+                    .values(
+                        status="Pending",
+                        attempts=0,
+                        unreachable=False,
+                        next_attempt=now(),
+                        end_time=None,
+                        log=tt.c.log + note,
+                    )
+                )
+            for execution_id in {int(row.execution_id) for row in rows}:
+                await _settle(conn, execution_id)
+        return len(rows)
 
     async def list_tasks(self, execution_id: int, offset: int, limit: int) -> Page[Task]:
         where = tt.c.execution_id == execution_id
@@ -315,6 +353,7 @@ async def _insert_tasks(conn: AsyncConnection, execution_id: int, policy_id: int
                 "src_resource": _resource(task.src_repository, task.reference, task.tags),
                 "dst_resource": _resource(task.dst_repository, task.reference, task.tags),
                 "attempts": 0,
+                "unreachable": False,
                 "next_attempt": when,
                 "worker": "",
                 "lease_until": None,

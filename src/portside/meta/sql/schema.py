@@ -638,6 +638,7 @@ replication_tasks = Table(
     Column("src_resource", Text, nullable=False),
     Column("dst_resource", Text, nullable=False),
     Column("attempts", Integer, nullable=False),
+    Column("unreachable", Boolean, nullable=False),  # it failed for good because a side was down
     Column("next_attempt", DateTime(timezone=True), nullable=False),
     Column("worker", String(64), nullable=False),
     Column("lease_until", DateTime(timezone=True), nullable=True),

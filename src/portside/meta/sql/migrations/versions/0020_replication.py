@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("src_resource", sa.Text, nullable=False),
         sa.Column("dst_resource", sa.Text, nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("unreachable", sa.Boolean, nullable=False),
         sa.Column("next_attempt", sa.DateTime(timezone=True), nullable=False),
         sa.Column("worker", sa.String(64), nullable=False),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
