@@ -632,6 +632,7 @@ def _management(
         *([registry.manifests.after_push] if registry.manifests.after_push else []), replication.pushed
     )
     registry.manifests.after_delete = replication.deleted
+    registry.manifests.after_referrer = replication.referred
     facts = SystemFacts(
         portside.__version__, settings.base_url, "filesystem" if isinstance(store, FsBlobStore) else "s3"
     )

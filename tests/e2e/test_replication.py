@@ -6,6 +6,8 @@ engine's; these tests are about policies, triggers, filters, naming, retries and
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from portside.remote import referrers
 from portside.remote.transfer import list_tags, manifest_digest
 from tests.e2e.clients import Podman
 from tests.e2e.images import busybox_layout
@@ -223,6 +226,41 @@ def test_event_based_push_replicates_within_seconds(world: World, tmp_path: Path
     with world.central.api() as api:
         executions = api.get("/replication/executions", params={"trigger": "event_based"}).json()
         assert executions and executions[0]["trigger"] == "event_based"
+
+    # An SBOM added later, pushed by digest as an OCI 1.1 referrer, follows its image there
+    # (Distribution has no referrers API: the fallback tag lists it).
+    subject = _digest(central, "library/ev-app", "t1")
+    assert subject is not None
+    referrer = asyncio.run(_push_referrer(central, "library/ev-app", subject))
+    fallback = "sha256-" + subject.split(":", 1)[1]
+    _until(lambda: fallback in _tags(dist, "events/ev-app"), "the referrer at the destination", 20)
+
+    async def listed() -> list[str]:
+        async with dist.client() as registry:
+            return [d["digest"] for d in await referrers.listed(registry, "events/ev-app", subject)]
+
+    assert referrer in asyncio.run(listed())
+
+
+async def _push_referrer(peer: Peer, repo: str, subject: str) -> str:
+    """An SBOM-like artifact naming `subject`, pushed by digest."""
+    async with peer.client() as registry:
+        size = len((await registry.manifest(repo, subject)).body)
+        empty = await registry.push_blob(repo, b"{}")
+        layer = await registry.push_blob(repo, b'{"sbom": "of ev-app"}')
+        body = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "artifactType": "application/vnd.example.sbom+json",
+                "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+                "layers": [{"mediaType": "application/vnd.example.sbom+json", "digest": layer, "size": 21}],
+                "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject, "size": size},
+            }
+        ).encode()
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        await registry.put_manifest(repo, digest, body, "application/vnd.oci.image.manifest.v1+json")
+        return digest
 
 
 def test_target_down_then_back_catches_up(world: World, tmp_path: Path) -> None:

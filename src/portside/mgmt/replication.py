@@ -188,6 +188,12 @@ class ReplicationService:
         the push is answered."""
         await self._event(repository, str(manifest.digest), "copy")
 
+    async def referred(self, repository: str, manifest: Manifest) -> None:
+        """A referrer (a signature, an SBOM) was pushed here by digest: its subject is
+        copied again, which brings its referrers, the new one among them."""
+        if manifest.subject is not None:
+            await self._event(repository, str(manifest.subject.digest), "copy")
+
     async def deleted(self, repository: str, digest: Digest) -> None:
         """A manifest was deleted here by digest: its deletion at the destinations of the
         event-based push policies that replicate deletions."""

@@ -247,6 +247,7 @@ class ReplicationWorker:
             reference, src_repo, dst_repo = task.reference, task.src_repository, task.dst_repository
             try:
                 digest = reference if ":" in reference else await copier.source.resolve(src_repo, reference)
+                manifest = await copier.source.manifest(src_repo, digest)
             except RemoteNotFound:
                 journal.add(f"{src_repo}@{reference} is gone from the source: nothing to copy")
                 return TaskOutcome("Succeed", journal.text())
@@ -255,7 +256,6 @@ class ReplicationWorker:
             if has_tag_filter(policy.filters) and not tags:
                 journal.add(f"no tag of {digest} passes the tag filters: nothing to copy")
                 return TaskOutcome("Succeed", journal.text())
-            manifest = await copier.source.manifest(src_repo, digest)
             if not keeps_kind(policy.filters, manifest.media_type, config_media_type(manifest.body)):
                 journal.add(f"{digest} is no image ({manifest.media_type}): the resource filter leaves it")
                 return TaskOutcome("Succeed", journal.text())
