@@ -367,6 +367,18 @@ def test_portside_to_portside(world: World, tmp_path: Path) -> None:
         assert _ended(api, _run(api, policy))["status"] == "Succeed"
     assert _tags(edge, "library/p2p") == ["a", "b", "c"]
     assert _digest(edge, "library/p2p", "b") == digest
+    with world.central.api() as api:  # a project the edge lacks is made there, as Harbor does
+        policy = _policy(
+            api,
+            name="to-edge-fresh",
+            dest_registry={"id": world.edge_id},
+            dest_namespace="fresh",
+            filters=[{"type": "name", "value": "library/p2p"}],
+        )
+        assert _ended(api, _run(api, policy))["status"] == "Succeed"
+    with world.edge.api() as edge_api:
+        assert edge_api.get("/projects/fresh").json()["metadata"]["public"] == "false"
+    assert _tags(edge, "fresh/p2p") == ["a", "b", "c"]
 
 
 def test_scheduled_trigger_fires(world: World, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -83,6 +84,11 @@ class Sides:
     async def endpoint(self, registry_id: int) -> Endpoint | None:
         return await self._endpoints.get(registry_id)
 
+    async def kind(self, registry_id: int) -> str | None:
+        """The adapter type of a stored registry (None: gone)."""
+        found = await self._endpoints.get(registry_id)
+        return found.type if found is not None else None
+
     @contextlib.asynccontextmanager
     async def open(self, registry_id: int | None, timeout: float = 60.0) -> AsyncIterator[RemoteRegistry]:
         if registry_id is not None:
@@ -112,6 +118,26 @@ class Sides:
                 await self._robots.remove(made.robot, by=LOCAL_ROBOT_CREATOR)
             except Exception:  # it expires in a day regardless
                 log.exception("could not delete %s after its task", made.robot.name)
+
+
+async def ensure_harbor_project(client: RemoteRegistry, name: str, journal: _Log) -> None:
+    """Make the project at a Harbor (or another Portside) destination unless it exists, as
+    Harbor's replication does: private, with the registry's credential. A refusal is only
+    noted, since the push may still be allowed there (the project's members may push)."""
+    body = json.dumps({"project_name": name, "metadata": {"public": "false"}}).encode()
+    headers = {"Content-Type": "application/json"}
+    try:
+        response = await client.request(
+            "POST", f"{client.base_url}/api/v2.0/projects", "", headers, actions="", content=body
+        )
+    except RemoteError as error:
+        journal.add(f"could not make project {name} at the destination: {error}")
+        return
+    await response.aclose()
+    if response.status_code == 201:
+        journal.add(f"made project {name} at the destination")
+    elif response.status_code != 409:  # 409: it exists
+        journal.add(f"the destination did not make project {name} ({response.status_code}); pushing anyway")
 
 
 def _basic(user: str, secret: str) -> str:
@@ -243,6 +269,8 @@ class ReplicationWorker:
             self._sides.open(policy.src_registry_id) as source,
             self._sides.open(policy.dest_registry_id) as target,
         ):
+            if policy.dest_registry_id is not None and await self._sides.kind(policy.dest_registry_id) == "harbor":
+                await ensure_harbor_project(target, task.dst_repository.split("/", 1)[0], journal)
             copier = Copier(source, target, options, progress=journal)
             reference, src_repo, dst_repo = task.reference, task.src_repository, task.dst_repository
             try:
