@@ -146,6 +146,23 @@ class Settings(BaseSettings):
     registry_health_seconds: float = Field(
         300.0, ge=10, le=3600, description="how often each registry (/registries) is checked in the background"
     )
+    mirror_namespaces: dict[str, str] = Field(
+        default_factory=dict,
+        description="upstream host → proxy project, for containerd's ?ns= requests (http/mirrors.py)",
+    )
+    mirror_hosts: dict[str, str] = Field(
+        default_factory=dict,
+        description="host clients use as a mirror → proxy project, for docker's registry-mirrors",
+    )
+    proxy_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="how long a proxy project waits on each request to its upstream"
+    )
+    proxy_check_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="how long asking the upstream whether a cached tag moved may take",
+    )
     job_poll_seconds: float = Field(
         30.0, gt=0, description="how often each server looks for scheduled GC and scrub runs that are due"
     )

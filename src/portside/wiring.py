@@ -11,7 +11,7 @@ import logging
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,15 +48,18 @@ from portside.http.api.services import ManagementServices
 from portside.http.app import build_app
 from portside.http.filerange import SliceSlots
 from portside.http.services import Services
+from portside.meta.registries import Endpoint
 from portside.meta.sql.accounts import SqlAccounts
 from portside.meta.sql.allowlists import SqlAllowlists
 from portside.meta.sql.artifacts import SqlArtifacts
 from portside.meta.sql.cve_exports import SqlExportFiles
 from portside.meta.sql.engine import create_engine
 from portside.meta.sql.events import SqlEvents
+from portside.meta.sql.failover import SqlFailover
 from portside.meta.sql.gc import SqlUpkeep
 from portside.meta.sql.jobs import SqlJobs
 from portside.meta.sql.keys import SqlKeys
+from portside.meta.sql.preheat import SqlPreheat
 from portside.meta.sql.quotas import SqlQuotas, UsageCache
 from portside.meta.sql.registries import SqlEndpoints
 from portside.meta.sql.replication import SqlReplication
@@ -76,11 +79,14 @@ from portside.mgmt.cve_export import EXPORT_FAMILY, CveExportService
 from portside.mgmt.external_scans import ExternalScans
 from portside.mgmt.guard import Guard
 from portside.mgmt.members import MemberService
+from portside.mgmt.p2p_instances import InstanceService
 from portside.mgmt.permissions import PermissionService
+from portside.mgmt.preheat import PreheatService, PullTokens
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.pull_policy import PullPolicy
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.registries import RegistryService
+from portside.mgmt.registry_failover import FailoverService
 from portside.mgmt.replication import ReplicationService
 from portside.mgmt.replication_runs import ReplicationWorker, Retries, Sides
 from portside.mgmt.robots import RobotService
@@ -98,6 +104,8 @@ from portside.mgmt.totp import TotpService
 from portside.mgmt.trust_policy import TrustPolicyService
 from portside.mgmt.users import UserService
 from portside.oci.manifest import Manifest
+from portside.proxy.cache import PullThroughCache
+from portside.proxy.projects import ProxyProjects
 from portside.registry.blobs import BlobService
 from portside.registry.cache import BlobSizeCache, ManifestCache
 from portside.registry.catalog import CatalogService
@@ -109,6 +117,7 @@ from portside.registry.uploadids import UploadIds
 from portside.registry.uploads import UploadService
 from portside.remote.adapters import default_adapters
 from portside.remote.notary import NotaryClient
+from portside.remote.p2p import default_drivers
 from portside.scan.adapter.server import AdapterServer
 from portside.scan.adapter.wire import ScannerInfo as AdapterScanner
 from portside.scan.codec import decode_inventory, encode_inventory
@@ -296,7 +305,11 @@ def build(settings: Settings) -> ASGIApp:
         scan_changes,
         content_trust(settings, tokens, SqlKeys(database.engine)),
         locks,
+        PullTokens(controller, authenticator),
     )
+    proxy = _pull_through(settings, management, accounts, database, registry, project_changes)
+    if proxy is not None:
+        registry = replace(registry, proxy=proxy)
 
     async def purge_old_audit_records() -> None:
         await purge_expired(SqlAccounts(scans), settings.audit_retention_days)
@@ -326,7 +339,9 @@ def build(settings: Settings) -> ASGIApp:
     return build_app(
         registry,
         on_shutdown=_closing(
+            *([proxy.close] if proxy is not None else []),
             *adapter_close,
+            *([management.preheat.close] if management.preheat is not None else []),
             *([management.replication.close] if management.replication else []),
             scanning.worker.close,
             upkeep.runner.close,
@@ -336,6 +351,7 @@ def build(settings: Settings) -> ASGIApp:
         ),
         extra_routes=[*management_routes(management), *adapter_routes_],
         pages=build_pages(management, registry),
+        mirrors=(settings.mirror_namespaces, settings.mirror_hosts),
         periodic=[
             (3600.0, purge_old_audit_records),
             (3600.0, purge_expired_sessions),
@@ -344,10 +360,72 @@ def build(settings: Settings) -> ASGIApp:
             *upkeep.periodic,
             *_registry_periodic(settings, management),
             *_replication_periodic(settings, management),
+            *_preheat_periodic(settings, management),
             *_scan_periodic(settings, scanning, upkeep.runner),
             *adapter_periodic,
         ],
     )
+
+
+def _pull_through(
+    settings: Settings,
+    management: ManagementServices,
+    accounts: SqlAccounts,
+    database: SqlDatabase,
+    registry: Services,
+    project_changes: ChangeCounter | None,
+) -> PullThroughCache | None:
+    """The pull-through cache over the registry's own services, and the hooks that let
+    system administrators make proxy projects of the registries."""
+    registries = management.registries
+    if registries is None:
+        return None
+    endpoints = SqlEndpoints(database.engine)
+    failover = SqlFailover(database.engine)
+
+    async def failover_urls(endpoint: Endpoint) -> list[str]:
+        return await failover.failover_urls(endpoint.id)
+
+    projects = ProxyProjects(
+        accounts,
+        endpoints,
+        registries,
+        project_changes,
+        timeout=settings.proxy_timeout_seconds,
+        mirrors=failover_urls,
+    )
+
+    async def registry_name(registry_id: int) -> str | None:
+        found = await endpoints.get(registry_id)
+        return found.name if found is not None else None
+
+    async def proxied_by(endpoint: Endpoint) -> str | None:
+        users = await management.projects.proxying(endpoint.id)
+        return f"the proxy cache project {users[0].name}" if users else None
+
+    management.projects.registry_name = registry_name
+    registries.in_use.append(proxied_by)
+    return PullThroughCache(
+        projects,
+        registry.manifests,
+        registry.blobs,
+        registry.uploads,
+        settings.data_dir / "proxy-spool",
+        check_timeout=settings.proxy_check_timeout_seconds,
+    )
+
+
+def _preheat_periodic(
+    settings: Settings, management: ManagementServices
+) -> list[tuple[float, Callable[[], Awaitable[object]]]]:
+    """The P2P instances' background health check, as often as the registries'; and the
+    scan-completed preheats, as often as the job schedules are looked at."""
+    if management.preheat is None:
+        return []
+    return [
+        (settings.registry_health_seconds, management.preheat.instances.check_due),
+        (settings.job_poll_seconds, management.preheat.scans_completed),
+    ]
 
 
 def _registry_periodic(
@@ -536,6 +614,7 @@ def _management(
     scan_changes: Generation | None = None,
     notary: ContentTrust | None = None,
     locks: Locks | None = None,
+    pull_tokens: PullTokens | None = None,
 ) -> ManagementServices:
     """The management services (of /api/v2.0, /c/login and the web UI) over the same stores
     as /v2; `changes`, the registry's generation the lookup caches watch (None: no caches)."""
@@ -633,6 +712,25 @@ def _management(
     )
     registry.manifests.after_delete = replication.deleted
     registry.manifests.after_referrer = replication.referred
+    preheat = None
+    if pull_tokens is not None:
+        preheat_store = SqlPreheat(database.engine)
+        preheat = PreheatService(
+            guard,
+            preheat_store,
+            InstanceService(guard, preheat_store, accounts, default_drivers()),
+            artifacts,
+            pull_tokens,
+            accounts,
+            settings.base_url,
+            scheduler=upkeep.scheduler,
+            runner=upkeep.runner,
+            events=SqlEvents(database.engine),
+        )
+        # Only what a pull would be let through is preheated (None: no pull policy here).
+        preheat.pull_policy = scan_api.pull_policy if scan_api is not None else None
+        pushed = registry.manifests.after_push
+        registry.manifests.after_push = _each(pushed, preheat.pushed) if pushed is not None else preheat.pushed
     facts = SystemFacts(
         portside.__version__, settings.base_url, "filesystem" if isinstance(store, FsBlobStore) else "s3"
     )
@@ -665,6 +763,8 @@ def _management(
         signatures=signatures,
         registries=registries,
         replication=replication,
+        failover=FailoverService(guard, SqlFailover(database.engine), registries, accounts),
+        preheat=preheat,
     )
 
 
@@ -725,6 +825,7 @@ class Upkeep:
     scrub: SystemJobService
     periodic: list[tuple[float, Callable[[], Awaitable[object]]]]
     scan_all: SystemJobService | None = None
+    scheduler: Scheduler | None = None  # for services that schedule jobs of their own
 
 
 def _upkeep(
@@ -764,6 +865,7 @@ def _upkeep(
             (settings.job_poll_seconds, run_due_schedules),
             (min(3600.0, settings.upload_max_idle_seconds / 4), purge_idle_uploads),
         ],
+        scheduler=scheduler,
     )
 
 

@@ -118,7 +118,7 @@ def test_the_projects_and_a_project_s_tabs(axe_context: BrowserContext, seeded: 
     sign_in(page, *ADMIN)
     project = seeded["project"]
     problems = []
-    for tab in ("", "/repositories", "/members", "/logs", "/settings"):
+    for tab in ("", "/repositories", "/members", "/logs", "/preheat", "/settings"):
         problems += check(page, f"/projects/{project}{tab}")
     problems += check(page, "/projects")
     page.locator("summary", has_text="New project").click()
@@ -199,10 +199,15 @@ def test_the_administration(axe_context: BrowserContext, server: Portside, seede
         "/admin/robots",
         "/admin/quotas",
         "/admin/gc",
+        "/admin/preheat",
         "/admin/audit-logs",
     ):
         problems += check(page, path)
-    for path, summary in (("/admin/users", "New user"), ("/admin/robots", "New robot account")):
+    for path, summary in (
+        ("/admin/users", "New user"),
+        ("/admin/robots", "New robot account"),
+        ("/admin/preheat", "Add an instance"),
+    ):
         page.goto(path)
         page.locator("summary", has_text=summary).click()
         problems += check_here(page, "form open")

@@ -26,7 +26,7 @@ from tests.browser.conftest import (
 )
 from tests.servers import Portside
 
-PROJECT_TABS = ("Summary", "Repositories", "Members", "Robots", "Logs", "Settings")
+PROJECT_TABS = ("Summary", "Repositories", "Members", "Robots", "Logs", "P2P preheat", "Settings")
 
 
 def account_menu(page: Page, username: str) -> None:

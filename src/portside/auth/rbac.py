@@ -74,6 +74,7 @@ _MAINTAINER = (
     | _all("tag-retention", "read", "list", "create", "update", "delete", "operate")
     | _all("immutable-tag", "list", "create", "update", "delete")
     | _all("label", "update", "delete")
+    | _all("preheat-policy", "read", "list")
 )
 _PROJECT_ADMIN = (
     _MAINTAINER
@@ -83,6 +84,7 @@ _PROJECT_ADMIN = (
     | _all("metadata", "update", "create", "delete")
     | _all("log", "list")
     | _all("quota", "read")
+    | _all("preheat-policy", "create", "read", "update", "delete", "list")
 )
 
 ROLE_PERMISSIONS: Mapping[int, frozenset[Permission]] = {
@@ -113,6 +115,7 @@ SYSTEM_PERMISSIONS: frozenset[Permission] = frozenset(
     # Harbor's: replication policies, and their executions (create: run; update: stop).
     | _all("replication-policy", "read", "list", "create", "update", "delete")
     | _all("replication", "read", "list", "create", "update")
+    | _all("preheat-instance", "read", "list", "create", "update", "delete")
 )
 
 # What anyone, signed in or not, may do in a public project.

@@ -210,6 +210,7 @@ def main() -> None:
 from portside.cli.accounts import project_app, robot_app, user_app  # noqa: E402
 from portside.cli.copy import copy, sync  # noqa: E402
 from portside.cli.cve_export import cve_export  # noqa: E402
+from portside.cli.preheat import preheat_app  # noqa: E402
 from portside.cli.registries import registry_app  # noqa: E402
 from portside.cli.replication import replication_app  # noqa: E402
 from portside.cli.scan import sbom, scan  # noqa: E402
@@ -223,6 +224,7 @@ app.add_typer(robot_app, name="robot")
 app.add_typer(vulndb_app, name="vulndb")
 app.add_typer(registry_app, name="registry")
 app.add_typer(replication_app, name="replication")
+app.add_typer(preheat_app, name="preheat")
 app.command("gc")(gc)
 app.command("scrub")(scrub)
 app.command("scan")(scan)

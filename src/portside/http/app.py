@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -19,6 +19,7 @@ from portside.errors import NameUnknown, RegistryError, Unsupported
 from portside.http.assets import asset_routes
 from portside.http.bodies import BodyLimits
 from portside.http.health import healthz, readyz
+from portside.http.mirrors import MirrorRoutes
 from portside.http.requestlog import RequestLog
 from portside.http.services import Services
 from portside.http.token import token_endpoint
@@ -96,10 +97,12 @@ def build_app(
     extra_routes: Sequence[BaseRoute] = (),
     periodic: Sequence[tuple[float, Callable[[], Awaitable[object]]]] = (),
     pages: ASGIApp | None = None,
+    mirrors: tuple[Mapping[str, str], Mapping[str, str]] = ({}, {}),
 ) -> ASGIApp:
     """The whole application; `extra_routes` are other APIs served beside `/v2` (management),
     `periodic` are (interval in seconds, task) pairs run while the server runs, `pages` the
-    web UI, which answers the paths no route takes outside the APIs."""
+    web UI, which answers the paths no route takes outside the APIs; `mirrors` the
+    (namespaces, hosts) whose requests name proxy projects (http/mirrors.py)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -142,6 +145,8 @@ def build_app(
     )
     # The fast reads go first: they are GETs and HEADs, whose bodies nobody reads.
     wrapped: ASGIApp = _ApiVersionHeader(FastReads(bounded, services))
+    if any(mirrors):
+        wrapped = MirrorRoutes(wrapped, *mirrors)
     if services.log_requests:
         wrapped = RequestLog(wrapped)
     return wrapped

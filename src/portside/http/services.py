@@ -9,6 +9,7 @@ from portside.auth.access import Authorizer
 from portside.auth.controller import AccessController
 from portside.http.accel import NginxBlobLocation
 from portside.http.filerange import SliceSlots
+from portside.proxy.cache import PullThroughCache
 from portside.registry.blobs import BlobService
 from portside.registry.catalog import CatalogService
 from portside.registry.manifests import ManifestService
@@ -39,3 +40,5 @@ class Services:
     nginx_blobs: NginxBlobLocation | None = None
     # How many whole blobs this process sends in slices of its own reading at once.
     blob_slices: SliceSlots | None = None
+    # Serves the projects that proxy another registry; None: no project may.
+    proxy: PullThroughCache | None = None

@@ -48,9 +48,19 @@ class RepoStore(Protocol):
     async def unlink_blob(self, repo: str, digest: Digest, project_id: int | None = None) -> bool:
         """Remove the link; raises `Denied` while a manifest of `repo` still needs the blob."""
 
-    async def put_manifest(self, repo: str, manifest: Manifest, tag: str | None, project_id: int | None = None) -> None:
+    async def put_manifest(
+        self,
+        repo: str,
+        manifest: Manifest,
+        tag: str | None,
+        project_id: int | None = None,
+        *,
+        children_may_follow: bool = False,
+    ) -> None:
         """Store and link `manifest`, after checking in the same transaction that every
-        blob and child manifest it needs is in `repo`; raises `ManifestBlobUnknown`."""
+        blob and child manifest it needs is in `repo`; raises `ManifestBlobUnknown`.
+        `children_may_follow`: an index the pull-through cache keeps before all its
+        children are here (they follow as they are pulled); its blobs are still checked."""
 
     async def get_manifest(self, repo: str, reference: str | Digest) -> ManifestRecord | None: ...
 

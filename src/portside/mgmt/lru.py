@@ -29,5 +29,8 @@ class Lru(Generic[K, V]):
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
 
+    def pop(self, key: K) -> V | None:
+        return self._entries.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._entries)

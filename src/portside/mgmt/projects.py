@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from portside.auth.principal import Principal
@@ -18,6 +18,7 @@ from portside.mgmt import limits
 from portside.mgmt.cve_allowlist import CveAllowlistService, clean_allowlist
 from portside.mgmt.guard import Guard
 from portside.mgmt.paging import Listing, Paging
+from portside.mgmt.proxy_metadata import REGISTRY_ID, check_cache_metadata
 from portside.mgmt.pull_policy import signature_kinds
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.signing_keys import KINDS as SIGNER_KINDS
@@ -64,6 +65,10 @@ def _clean_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
         limits.check_text("metadata key", key, limits.METADATA_KEY)
         text = str(value).lower() if isinstance(value, bool) else str(value)
         limits.check_text(f"metadata.{key}", text, limits.METADATA_VALUE)
+        if key == REGISTRY_ID:
+            raise BadRequest("registry_id is given beside the metadata, when a project is created")
+        if (wrong := check_cache_metadata(key, text)) is not None:
+            raise BadRequest(wrong)
         if key in _BOOLEAN_METADATA and text not in ("true", "false"):
             raise BadRequest(f'metadata.{key} must be "true" or "false"')
         if key == "severity":
@@ -109,6 +114,9 @@ class ProjectService:
         self._guard = guard
         self._quotas = quotas
         self.allowlists = allowlists
+        # The name of a registry (/registries) by id, None when there is none; set when
+        # registries exist here, so that proxy projects can be made.
+        self.registry_name: Callable[[int], Awaitable[str | None]] | None = None
 
     def _allowlist(self, allowlist: Allowlist | None) -> Allowlist | None:
         """`allowlist` checked (before anything is written), or None when none was given."""
@@ -135,7 +143,10 @@ class ProjectService:
         metadata: Mapping[str, str],
         storage_limit: int | None = None,
         allowlist: Allowlist | None = None,
+        registry_id: int | None = None,
     ) -> Project:
+        """`registry_id`: the project is a proxy (pull-through cache) of that registry, which
+        only a system administrator may make (Harbor's rule)."""
         if who.user is None:
             if not who.authenticated:
                 raise Unauthorized("sign in to create projects")
@@ -143,7 +154,17 @@ class ProjectService:
         if self._quotas is not None:
             self._quotas.may_choose(who, storage_limit)
         checked = self._allowlist(allowlist)
-        project = await self.add(name, who.user.user_id, public, metadata, by=who.name, storage_limit=storage_limit)
+        if registry_id is not None:
+            metadata = await self._proxy_metadata(who, metadata, registry_id)
+        project = await self.add(
+            name,
+            who.user.user_id,
+            public,
+            metadata,
+            by=who.name,
+            storage_limit=storage_limit,
+            proxied=registry_id is not None,
+        )
         if checked is not None and checked[0] and self.allowlists is not None:
             await self.allowlists.set_project(project, *checked)
         return project
@@ -157,8 +178,10 @@ class ProjectService:
         *,
         by: str,
         storage_limit: int | None = None,
+        proxied: bool = False,
     ) -> Project:
-        """Create without a permission check (the CLI); `storage_limit` None: the default."""
+        """Create without a permission check (the CLI); `storage_limit` None: the default.
+        `proxied`: `metadata` may hold the `registry_id` `create` checked."""
         check_project_name(name)
         if self._quotas is None:
             if storage_limit is not None:
@@ -166,7 +189,10 @@ class ProjectService:
             limit = None
         else:
             limit = self._quotas.initial_limit(storage_limit)
-        clean = _clean_metadata(metadata)
+        registry = metadata.get(REGISTRY_ID) if proxied else None
+        clean = _clean_metadata({k: v for k, v in metadata.items() if k != REGISTRY_ID})
+        if registry is not None:
+            clean[REGISTRY_ID] = registry
         if public is not None and "public" not in clean:
             clean["public"] = "true" if public else "false"
         clean.setdefault("public", "false")
@@ -179,6 +205,27 @@ class ProjectService:
             project_id=project.project_id, username=by, operation="create", resource_type="project", resource=name
         )
         return project
+
+    async def _proxy_metadata(self, who: Principal, metadata: Mapping[str, str], registry_id: int) -> dict[str, str]:
+        if not who.sysadmin:
+            raise Forbidden("only system administrators may create proxy cache projects")
+        if self.registry_name is None or await self.registry_name(registry_id) is None:
+            raise BadRequest(f"registry_id: registry {registry_id} not found")
+        # Content trust is the upstream's business in a proxy project, as in Harbor: the
+        # signature policies (require_signature) still apply to what is cached.
+        kept = {k: v for k, v in metadata.items() if k not in ("enable_content_trust", "enable_content_trust_cosign")}
+        return {**kept, REGISTRY_ID: str(registry_id)}
+
+    async def proxying(self, registry_id: int) -> list[Project]:
+        """The proxy projects of a registry (which keep it from being deleted)."""
+        found: list[Project] = []
+        number = 1
+        while True:
+            page = await self.page(Paging(number, 100))
+            found += [p for p in page.items if p.metadata.get(REGISTRY_ID) == str(registry_id)]
+            if number * 100 >= page.total or not page.items:
+                return found
+            number += 1
 
     async def exists(self, who: Principal, name: str) -> bool:
         """Whether a project of that name exists, as far as `who` may know."""

@@ -14,7 +14,15 @@ from portside.oci.reference import check_tag
 from portside.registry.cache import ManifestCache
 from portside.registry.pull_gate import PullGate
 
-__all__ = ["ManifestService", "Reference", "parse_reference", "read_reference", "no_such_reference"]
+__all__ = [
+    "ManifestService",
+    "Reference",
+    "acceptable",
+    "default_platform_child",
+    "parse_reference",
+    "read_reference",
+    "no_such_reference",
+]
 
 Reference = str | Digest
 
@@ -69,9 +77,17 @@ class ManifestService:
         return await self._cache.lookup(repo, reference, lambda: self._repos.get_manifest(repo, reference))
 
     async def put(
-        self, repo: str, reference: Reference, payload: bytes, content_type: str | None, project_id: int | None = None
+        self,
+        repo: str,
+        reference: Reference,
+        payload: bytes,
+        content_type: str | None,
+        project_id: int | None = None,
+        *,
+        children_may_follow: bool = False,
     ) -> Manifest:
-        """Store the manifest; `project_id` binds the write to that project (meta/stores.py)."""
+        """Store the manifest; `project_id` binds the write to that project (meta/stores.py);
+        `children_may_follow`: an index kept before its children (the pull-through cache)."""
         if len(payload) > self.max_manifest_bytes:
             raise ManifestTooLarge(
                 f"manifest is {len(payload)} bytes; the limit is {self.max_manifest_bytes}",
@@ -84,7 +100,8 @@ class ManifestService:
         else:
             digest = Digest.of(payload)
         manifest = parse_manifest(payload, content_type, digest)
-        await self._repos.put_manifest(repo, manifest, None if isinstance(reference, Digest) else reference, project_id)
+        tag = None if isinstance(reference, Digest) else reference
+        await self._repos.put_manifest(repo, manifest, tag, project_id, children_may_follow=children_may_follow)
         if self.after_push is not None and not isinstance(reference, Digest):
             await self.after_push(repo, manifest)
         elif self.after_referrer is not None and manifest.subject is not None:
@@ -101,7 +118,7 @@ class ManifestService:
             return record
         if record.media_type in mt.INDEXES and not isinstance(reference, Digest) and _accepts_images(accept):
             # A client that cannot read indexes gets the linux/amd64 image, as Distribution does.
-            child = _default_platform_child(record.payload)
+            child = default_platform_child(record.payload)
             if child is not None:
                 fallback = await self._lookup(repo, child)
                 if fallback is not None and _accepts(accept, fallback.media_type):
@@ -129,6 +146,11 @@ class ManifestService:
         return await self._repos.referrers(repo, subject, artifact_type)
 
 
+def acceptable(accept: Collection[str], media_type: str) -> bool:
+    """Whether a client whose Accept header lists `accept` (none: anything) reads `media_type`."""
+    return not accept or _accepts(accept, media_type)
+
+
 def _accepts(accept: Collection[str], media_type: str) -> bool:
     return any(a in ("*/*", media_type, "application/*") for a in accept)
 
@@ -137,7 +159,8 @@ def _accepts_images(accept: Collection[str]) -> bool:
     return any(a in mt.IMAGE_MANIFESTS for a in accept)
 
 
-def _default_platform_child(payload: bytes) -> Digest | None:
+def default_platform_child(payload: bytes) -> Digest | None:
+    """The linux/amd64 image an index lists, for clients that cannot read indexes."""
     try:
         for child in json.loads(payload).get("manifests", []):
             platform = child.get("platform") or {}

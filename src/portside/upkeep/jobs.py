@@ -163,6 +163,10 @@ class JobRunner:
     def kinds(self) -> list[str]:
         return list(self._handlers)
 
+    def handles(self, kind: str) -> bool:
+        """Whether jobs of `kind` have a handler (its own, or its family's `family:*`)."""
+        return self._handler(kind) is not None
+
     def check(self, kind: str, parameters: Mapping[str, Any]) -> None:
         """Raise BadRequest when a `kind` job would refuse `parameters`."""
         if kind in self._checks:

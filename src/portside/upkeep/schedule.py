@@ -92,7 +92,7 @@ class Scheduler:
         await self._runner.expire()
         fired = []
         for schedule in await self._schedules.due_schedules(at):
-            if schedule.next_run is None or schedule.kind not in self._runner.kinds:
+            if schedule.next_run is None or not self._runner.handles(schedule.kind):
                 continue
             # Occurrences missed while no instance ran are not made up: the next is after now.
             try:

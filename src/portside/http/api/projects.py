@@ -14,6 +14,7 @@ from portside.http.api.cve_allowlist import AllowlistReq, allowlist_resp
 from portside.http.api.quotas import resources
 from portside.mgmt import limits
 from portside.mgmt.projects import ListedProject, ProjectSummary
+from portside.mgmt.proxy_metadata import REGISTRY_ID
 
 __all__ = ["router"]
 
@@ -36,6 +37,8 @@ class ProjectReq(BaseModel):
 
 def project_resp(listed: ListedProject) -> dict[str, Any]:
     p = listed.project
+    metadata = {k: v for k, v in p.metadata.items() if k != REGISTRY_ID}
+    registry = p.metadata.get(REGISTRY_ID)
     return without_none(
         {
             "project_id": p.project_id,
@@ -49,7 +52,9 @@ def project_resp(listed: ListedProject) -> dict[str, Any]:
             "current_user_role_id": listed.role_id or 0,
             "current_user_role_ids": [listed.role_id] if listed.role_id else [],
             "repo_count": p.repo_count,
-            "metadata": {"public": "false", **dict(p.metadata)},
+            "metadata": {"public": "false", **metadata},
+            # Harbor's field: the registry a proxy cache project proxies.
+            "registry_id": int(registry) if registry and registry.isdigit() else None,
         }
     )
 
@@ -93,6 +98,7 @@ async def create_project(
         body.metadata or {},
         body.storage_limit,
         body.cve_allowlist.parts() if body.cve_allowlist is not None else None,
+        body.registry_id,
     )
     key = project.name if name_in_location else project.project_id
     response.headers["Location"] = f"{request.url.path}/{key}"

@@ -12,9 +12,11 @@ from portside.mgmt.cve_allowlist import CveAllowlistService
 from portside.mgmt.cve_export import CveExportService
 from portside.mgmt.members import MemberService
 from portside.mgmt.permissions import PermissionService
+from portside.mgmt.preheat import PreheatService
 from portside.mgmt.projects import ProjectService
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.registries import RegistryService
+from portside.mgmt.registry_failover import FailoverService
 from portside.mgmt.replication import ReplicationService
 from portside.mgmt.robots import RobotService
 from portside.mgmt.scanning import ScanApiService
@@ -64,3 +66,5 @@ class ManagementServices:
     signatures: SignatureService | None = None  # artifacts' signatures and accessories
     registries: RegistryService | None = None  # /registries, /replication/adapters
     replication: ReplicationService | None = None  # /replication/policies, /replication/executions
+    failover: FailoverService | None = None  # /registries/{id}/failover_urls
+    preheat: PreheatService | None = None  # /p2p/preheat, /projects/{p}/preheat

@@ -21,16 +21,57 @@ from portside.errors import BlobUnknown
 from portside.http.filerange import FileRange
 from portside.http.v2.common import granted_project, render_error, repo_name, services
 from portside.oci.digest import Digest
+from portside.proxy.downloads import Download
+from portside.proxy.projects import Proxied
+from portside.registry.blobs import BlobHandle
 
 _OCTET_STREAM = "application/octet-stream"
 
 
 async def get_blob(request: Request) -> Response:
     digest = Digest.parse(request.path_params["digest"])
-    blob = await services(request).blobs.open(repo_name(request), digest)
-    gate = services(request).manifests.pull_gate
+    svc, name = services(request), repo_name(request)
+    proxied = await svc.proxy.proxied(name) if svc.proxy is not None else None
+    if proxied is not None:
+        return await _proxied_blob(request, proxied, digest)
+    blob = await svc.blobs.open(name, digest)
+    gate = svc.manifests.pull_gate
     if request.method == "GET" and gate is not None:
-        await gate.check_blob(request.state.grant, repo_name(request), digest)
+        await gate.check_blob(request.state.grant, name, digest)
+    return await _send_blob(request, blob, digest)
+
+
+async def _proxied_blob(request: Request, proxied: Proxied, digest: Digest) -> Response:
+    """A blob of a proxy project: the cached one as any other, else the download's bytes
+    as they arrive (proxy/downloads.py)."""
+    proxy = services(request).proxy
+    assert proxy is not None
+    gate = services(request).manifests.pull_gate
+    if request.method == "HEAD":
+        found: BlobHandle | Download | int = await proxy.blob_size(proxied, digest)
+    else:
+        found = await proxy.blob(proxied, digest)
+        if gate is not None:
+            await gate.check_blob(request.state.grant, proxied.local, digest)
+    if isinstance(found, BlobHandle):
+        return await _send_blob(request, found, digest)
+    headers = blob_headers(digest)
+    headers["content-type"] = _OCTET_STREAM
+    size = found if isinstance(found, int) else found.size
+    if size is None:  # the upstream gave no length: the whole, as it comes
+        assert isinstance(found, Download)
+        return StreamingResponse(found.reader(), headers=headers)
+    try:
+        status, start, end = _span(request, size, headers)
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={"content-range": f"bytes */{size}"})
+    headers["content-length"] = str(end - start)
+    if isinstance(found, int):
+        return Response(status_code=status, headers=headers)
+    return StreamingResponse(found.reader(start, end), status_code=status, headers=headers)
+
+
+async def _send_blob(request: Request, blob: BlobHandle, digest: Digest) -> Response:
     headers = blob_headers(digest)
     if blob.local_path is not None:
         stat = stat_local(blob.local_path, digest)

@@ -100,10 +100,15 @@ class FastReads:
             reference = parse_reference(reference_text)
         except RegistryError:
             raise no_such_reference(reference_text) from None
-        manifests = self.services.manifests
-        record = await manifests.get(name, reference, _accept(scope))
+        manifests, proxy = self.services.manifests, self.services.proxy
+        proxied = await proxy.proxied(name) if proxy is not None else None
+        if proxied is not None:
+            assert proxy is not None
+            record = await proxy.manifest(proxied, reference, _accept(scope))
+        else:
+            record = await manifests.get(name, reference, _accept(scope))
         if not head and manifests.pull_gate is not None:
-            await manifests.pull_gate.check(grant, name, record)
+            await manifests.pull_gate.check(grant, name if proxied is None else proxied.local, record)
         digest = str(record.digest).encode()
         headers = [
             (b"content-type", record.media_type.encode()),
@@ -130,8 +135,16 @@ class FastReads:
         check_name(name)
         await self.services.authorizer.authorize(_credentials(scope), [Access.pull(name)])
         digest = Digest.parse(digest_text)
-        blob = await self.services.blobs.open(name, digest)
-        size = blob.size if blob.local_path is None else stat_local(blob.local_path, digest).st_size
+        proxy = self.services.proxy
+        proxied = await proxy.proxied(name) if proxy is not None else None
+        found = await (
+            proxy.blob_size(proxied, digest) if proxy and proxied else self.services.blobs.open(name, digest)
+        )
+        if isinstance(found, int):  # not cached: the size the upstream gives
+            size = found
+        else:
+            blob = found
+            size = blob.size if blob.local_path is None else stat_local(blob.local_path, digest).st_size
         headers = [(b"content-type", _OCTET_STREAM), (b"content-length", str(size).encode())]
         headers += [(key.encode(), value.encode()) for key, value in blob_headers(digest).items()]
         return 200, headers, b""

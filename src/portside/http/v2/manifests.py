@@ -16,10 +16,17 @@ def _accept(request: Request) -> list[str]:
 
 async def get_manifest(request: Request) -> Response:
     reference = read_reference(request.path_params["reference"])
-    manifests = services(request).manifests
-    record = await manifests.get(repo_name(request), reference, _accept(request))
+    svc = services(request)
+    manifests, name = svc.manifests, repo_name(request)
+    proxied = await svc.proxy.proxied(name) if svc.proxy is not None else None
+    if proxied is not None:
+        assert svc.proxy is not None
+        record = await svc.proxy.manifest(proxied, reference, _accept(request))
+        name = proxied.local  # where the cached copy lives, which the policies judge
+    else:
+        record = await manifests.get(name, reference, _accept(request))
     if request.method != "HEAD" and manifests.pull_gate is not None:
-        await manifests.pull_gate.check(request.state.grant, repo_name(request), record)
+        await manifests.pull_gate.check(request.state.grant, name, record)
     headers = {
         "docker-content-digest": str(record.digest),
         "etag": f'"{record.digest}"',

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portside.auth.access import Credentials, Grant
-from portside.errors import BlobUploadInvalid, RegistryError
+from portside.errors import BlobUploadInvalid, Denied, RegistryError
 from portside.http.access import methods, required_access
 from portside.http.v2 import base, blobs, listings, manifests, referrers, uploads
 from portside.http.v2.common import credentials, render_error, services
@@ -68,7 +68,27 @@ def _audit(route: str, request: Request, response: Response, grant: Grant) -> No
     )
 
 
+# What changes a repository: refused in a proxy project, whose content is the upstream's.
+_WRITES = {
+    ("manifest", "PUT"),
+    ("manifest", "DELETE"),
+    ("upload_start", "POST"),
+    ("upload", "PATCH"),
+    ("upload", "PUT"),
+    ("blob", "DELETE"),
+}
+
+
+async def _refuse_proxy_writes(request: Request) -> None:
+    proxy = services(request).proxy
+    if proxy is not None and await proxy.projects.config(request.path_params["name"]) is not None:
+        # Harbor's words, which clients and scripts already know.
+        raise Denied("can not push artifact to a proxy project")
+
+
 def _guarded(route: str, handler: Handler) -> Handler:
+    writes = any(r == route for r, _ in _WRITES)
+
     async def endpoint(request: Request) -> Response:
         head = request.method == "HEAD"
         try:
@@ -77,6 +97,8 @@ def _guarded(route: str, handler: Handler) -> Handler:
             wanted = required_access(route, request)
             grant = await services(request).authorizer.authorize(_credentials(request), wanted)
             request.state.grant = grant
+            if writes and (route, request.method) in _WRITES:
+                await _refuse_proxy_writes(request)
             response = await handler(request)
             _audit(route, request, response, grant)
             return response

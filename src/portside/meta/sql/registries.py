@@ -1,13 +1,11 @@
-"""Registries in SQL. The credential's secret is encrypted with Fernet under a key kept as
-the token signing key is (sql/keys.py, shared by every instance, and a key of its own so
-no other store's key opens it): the database holds no secret in plain text."""
+"""Registries in SQL. The credential's secret is encrypted at rest under a key of its own
+(sql/secrets.py): the database holds no secret in plain text."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cryptography.fernet import Fernet
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -17,8 +15,8 @@ from portside.meta.criteria import Criteria
 from portside.meta.registries import Endpoint, Health, NewEndpoint
 from portside.meta.sql.criteria import Fields, conditions, ordering
 from portside.meta.sql.engine import SqlBase, is_unique_violation, now, utc
-from portside.meta.sql.keys import SqlKeys
 from portside.meta.sql.schema import registries as t
+from portside.meta.sql.secrets import SecretBox
 
 __all__ = ["SqlEndpoints"]
 
@@ -39,13 +37,7 @@ _FIELDS: Fields = {
 class SqlEndpoints(SqlBase):
     def __init__(self, engine: Any, *, after_commit: Callable[[], Awaitable[None]] | None = None):
         super().__init__(engine, after_commit=after_commit)
-        self._fernet: Fernet | None = None
-
-    async def _cipher(self) -> Fernet:
-        if self._fernet is None:
-            key = await SqlKeys(self.engine).get_or_create(KEY_NAME, Fernet.generate_key().decode())
-            self._fernet = Fernet(key.encode())
-        return self._fernet
+        self._secrets = SecretBox(engine, KEY_NAME)
 
     async def _values(self, new: NewEndpoint, with_secret: bool) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -60,8 +52,7 @@ class SqlEndpoints(SqlBase):
             "update_time": now(),
         }
         if with_secret:
-            cipher = await self._cipher()
-            values["access_secret"] = cipher.encrypt(new.access_secret.encode()).decode() if new.access_secret else ""
+            values["access_secret"] = await self._secrets.seal(new.access_secret)
         return values
 
     async def create(self, new: NewEndpoint) -> Endpoint:
@@ -116,9 +107,7 @@ class SqlEndpoints(SqlBase):
     async def secret(self, endpoint_id: int) -> str:
         async with self._read() as conn:
             stored = (await conn.execute(select(t.c.access_secret).where(t.c.id == endpoint_id))).scalar()
-        if not stored:
-            return ""
-        return (await self._cipher()).decrypt(str(stored).encode()).decode()
+        return await self._secrets.open(str(stored or ""))
 
     async def record_health(self, endpoint_id: int, health: Health) -> None:
         async with self._write() as conn:

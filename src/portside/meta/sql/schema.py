@@ -576,6 +576,105 @@ registries = Table(
     sqlite_autoincrement=True,
 )
 
+# --- registry failover URLs (0020) ----------------------------------------------------------
+# Where else a registry answers, in the order they are tried after its own URL
+# (meta/failover.py). Removed with their registry.
+registry_failover_urls = Table(
+    "registry_failover_urls",
+    metadata,
+    Column("registry_id", Integer, ForeignKey("registries.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("url", String(1024), nullable=False),
+)
+
+# --- P2P preheat (0021) ---------------------------------------------------------
+# The P2P systems asked to fetch images ahead of pulls (meta/preheat.py). `auth_secret` is
+# encrypted (sql/preheat.py); `status` and `last_error` are what the last check found.
+p2p_instances = Table(
+    "p2p_instances",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("vendor", String(32), nullable=False),
+    Column("endpoint", String(1024), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("auth_mode", String(16), nullable=False),
+    Column("auth_key", String(1024), nullable=False),
+    Column("auth_secret", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("is_default", Boolean, nullable=False),
+    Column("insecure", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# A project's preheat policies; filters, trigger and extra_attrs are Harbor's JSON texts.
+preheat_policies = Table(
+    "preheat_policies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.project_id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("provider_id", Integer, ForeignKey("p2p_instances.id"), nullable=False),
+    Column("filters", Text, nullable=False),
+    Column("trigger", Text, nullable=False),
+    Column("extra_attrs", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("owner_kind", String(16), nullable=False),
+    Column("owner_id", Integer, nullable=False),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_preheat_policy_name"),
+    sqlite_autoincrement=True,
+)
+
+preheat_executions = Table(
+    "preheat_executions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("policy_id", Integer, ForeignKey("preheat_policies.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_message", Text, nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("extra_attrs", Text, nullable=False),
+    Column("stop_requested", Boolean, nullable=False),
+    Column("start_time", DateTime(timezone=True), nullable=False),
+    Column("end_time", DateTime(timezone=True), nullable=True),
+    Index("ix_preheat_executions_policy", "policy_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+preheat_tasks = Table(
+    "preheat_tasks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("execution_id", Integer, ForeignKey("preheat_executions.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_message", Text, nullable=False),
+    Column("run_count", Integer, nullable=False),
+    Column("extra_attrs", Text, nullable=False),
+    Column("log", Text, nullable=False),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+    Column("start_time", DateTime(timezone=True), nullable=True),
+    Column("end_time", DateTime(timezone=True), nullable=True),
+    Index("ix_preheat_tasks_execution", "execution_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# How far each reader of the event outbox has read (the scan-completed preheats): moved by
+# a conditional update, so of several instances exactly one handles each batch.
+preheat_cursors = Table(
+    "preheat_cursors",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
 # --- replication (0020_replication) -----------------------------------------------------
 # Replication policies, their executions and tasks (meta/replication.py). A registry id of
 # NULL is this Portside. `filters` is the policy's filters as JSON; a task's `tags` is JSON.

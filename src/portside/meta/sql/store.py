@@ -294,13 +294,26 @@ class SqlDatabase(SqlBase):
     # --- manifests and tags -------------------------------------------------------------
 
     @retry_transient
-    async def put_manifest(self, repo: str, manifest: Manifest, tag: str | None, project_id: int | None = None) -> None:
-        await self._write_tx(self._put_manifest, repo, manifest, tag, project_id)
+    async def put_manifest(
+        self,
+        repo: str,
+        manifest: Manifest,
+        tag: str | None,
+        project_id: int | None = None,
+        *,
+        children_may_follow: bool = False,
+    ) -> None:
+        await self._write_tx(self._put_manifest, repo, manifest, tag, project_id, children_may_follow)
 
-    def _put_manifest(self, tx: Tx, repo: str, manifest: Manifest, tag: str | None, project_id: int | None) -> None:
+    def _put_manifest(
+        self, tx: Tx, repo: str, manifest: Manifest, tag: str | None, project_id: int | None, follow: bool = False
+    ) -> None:
         digest = str(manifest.digest)
         needed_blobs = {str(d.digest): d for d in manifest.blobs if not mt.is_nondistributable(d.media_type)}
         needed_children = {str(d.digest) for d in manifest.children}
+        # The references of an index whose children follow are recorded all the same (GC
+        # keeps each child that arrives); only the check that they are here is left out.
+        checked_children = set() if follow else needed_children
         when = now()
         # The checks below hold until commit only under the repository's lock, which
         # unlink_blob and delete_manifest take too: without it PostgreSQL would let
@@ -327,8 +340,8 @@ class SqlDatabase(SqlBase):
                         f" {present[blob_digest]}",
                         detail={"digest": blob_digest},
                     )
-        if needed_children:
-            rows = tx.rows(self._sql.linked_manifests, {"repo_id_": repo_id, "digests_": sorted(needed_children)})
+        if checked_children:
+            rows = tx.rows(self._sql.linked_manifests, {"repo_id_": repo_id, "digests_": sorted(checked_children)})
             present = {child_digest: size for child_digest, size in rows}
             for child in manifest.children:
                 if str(child.digest) not in present:

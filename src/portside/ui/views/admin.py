@@ -70,6 +70,7 @@ _SECTIONS = (
     ("security", "Security", "/admin/security", "security-hub"),
     ("registries", "Registries", "/admin/registries", "registry"),
     ("replication", "Replication", "/admin/replication", "replication-policy"),
+    ("preheat", "P2P preheat", "/admin/preheat", "preheat-instance"),
     ("trust", "Trust policy", "/admin/trust", "system-trust"),
     ("audit", "Audit log", AUDIT, "audit-log"),
 )
@@ -89,6 +90,7 @@ _OPTIONAL = {
     "security": "scans",
     "registries": "registries",
     "replication": "replication",
+    "preheat": "preheat",
     "trust": "trust",
 }
 # Permissions the policy's system table does not list, which system administrators hold

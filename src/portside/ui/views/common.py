@@ -50,6 +50,7 @@ def project_tabs(name: str) -> list[tuple[str, str, str]]:
         ("members", "Members", project_url(name, "members")),
         ("robots", "Robots", project_url(name, "robots")),
         ("logs", "Logs", project_url(name, "logs")),
+        ("preheat", "P2P preheat", project_url(name, "preheat")),
         ("settings", "Settings", project_url(name, "settings")),
     ]
 

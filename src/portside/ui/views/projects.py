@@ -21,7 +21,7 @@ from portside.auth.rbac import DEVELOPER, GUEST, LIMITED_GUEST, MAINTAINER, PROJ
 from portside.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, RegistryError
 from portside.meta.accounts import Project
 from portside.ui.render import page, read_form, redirect
-from portside.ui.views import common
+from portside.ui.views import common, proxy_cache
 from portside.ui.views import trust as trust_editor
 from portside.ui.visitor import Visitor, check_csrf, management, signed_in_user, visitor
 
@@ -98,7 +98,10 @@ async def _list_context(request: Request, who: Visitor) -> dict[str, Any]:
 
 
 async def _new_project_form(request: Request, who: Visitor) -> dict[str, Any]:
-    return {"may_choose_limit": await _may_choose_limit(request, who) if who.signed_in else False}
+    return {
+        "may_choose_limit": await _may_choose_limit(request, who) if who.signed_in else False,
+        "registries": await proxy_cache.registry_choices(request, who) if who.signed_in else [],
+    }
 
 
 async def list_projects(request: Request) -> Response:
@@ -123,14 +126,22 @@ async def create_project(request: Request) -> Response:
         limit = _parse_limit(form.get("storage_limit", ""))
         if not name:
             raise BadRequest("project_name is required")
-        project = await management(request).projects.create(who.principal, name, public, {}, limit)
+        registry_id = proxy_cache.chosen_registry(form)
+        project = await management(request).projects.create(
+            who.principal, name, public, {}, limit, registry_id=registry_id
+        )
     except (BadRequest, Conflict, Forbidden) as error:
         context = await _list_context(request, who)
         context.update(await _new_project_form(request, who))
         context.update(
             {
                 "errors": {_field_of(error): error.text},
-                "form": {"name": name, "public": public, "storage_limit": form.get("storage_limit", "")},
+                "form": {
+                    "name": name,
+                    "public": public,
+                    "storage_limit": form.get("storage_limit", ""),
+                    "registry_id": form.get("registry_id", ""),
+                },
                 "open_form": True,
             }
         )
@@ -179,6 +190,7 @@ async def summary_context(request: Request, who: Visitor, name: str) -> dict[str
             "quota": summary.quota,
             "commands": _push_commands(host, summary.project.name),
             "may_export": may_export,
+            "proxy_of": await proxy_cache.proxy_facts(request, who, summary.project),
             "export_form": {},
             "errors": {},
         }

@@ -2,14 +2,14 @@
 artifact each, with their attempts, leases and logs.
 
 Revision ID: 0020_replication
-Revises: 0019
+Revises: 0021
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_replication"
-down_revision = "0019"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
