@@ -166,6 +166,16 @@ class Settings(BaseSettings):
     job_poll_seconds: float = Field(
         30.0, gt=0, description="how often each server looks for scheduled GC and scrub runs that are due"
     )
+    # --- replication ------------------------------------------------------------------
+    replication_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="how often each server looks for replication tasks and schedules that are due"
+    )
+    replication_attempts: int = Field(10, ge=1, le=100, description="runs of a replication task before it is Failed")
+    replication_retry_seconds: float = Field(
+        5.0, gt=0, description="the wait before a failed replication task runs again, doubled after each failure"
+    )
+    replication_retry_max_seconds: float = Field(300.0, gt=0, description="the longest wait between two runs of a task")
+    replication_workers: int = Field(4, ge=1, le=64, description="replication tasks one server runs at once")
     default_project_storage_limit: int = Field(
         -1, ge=-1, description="bytes a new project may store; -1: unlimited (Harbor's storage_per_project)"
     )

@@ -6,6 +6,7 @@ The only module that names concrete implementations (`storage.fs`, `meta.sql`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -61,6 +62,7 @@ from portside.meta.sql.keys import SqlKeys
 from portside.meta.sql.preheat import SqlPreheat
 from portside.meta.sql.quotas import SqlQuotas, UsageCache
 from portside.meta.sql.registries import SqlEndpoints
+from portside.meta.sql.replication import SqlReplication
 from portside.meta.sql.scans import SqlScans
 from portside.meta.sql.search import SqlSearch
 from portside.meta.sql.sessions import SqlSessions
@@ -85,6 +87,8 @@ from portside.mgmt.pull_policy import PullPolicy
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.registries import RegistryService
 from portside.mgmt.registry_failover import FailoverService
+from portside.mgmt.replication import ReplicationService
+from portside.mgmt.replication_runs import ReplicationWorker, Retries, Sides
 from portside.mgmt.robots import RobotService
 from portside.mgmt.scanners import ScannerRegistry, builtin_view
 from portside.mgmt.scanning import BUILTIN_SCANNER, ScanApiService
@@ -124,6 +128,7 @@ from portside.scan.model import Finding, Inventory
 from portside.scan.service import SPDX_JSON, ScanService, ScanTools
 from portside.scan.vulndb.status import DatabaseStatus, database_status
 from portside.startup import (
+    ADMIN_USERNAME,
     bootstrap,
     configure_logging,
     has_schema,
@@ -337,6 +342,7 @@ def build(settings: Settings) -> ASGIApp:
             *([proxy.close] if proxy is not None else []),
             *adapter_close,
             *([management.preheat.close] if management.preheat is not None else []),
+            *([management.replication.close] if management.replication else []),
             scanning.worker.close,
             upkeep.runner.close,
             store.close,
@@ -353,6 +359,7 @@ def build(settings: Settings) -> ASGIApp:
             (3600.0, expire_cve_exports),
             *upkeep.periodic,
             *_registry_periodic(settings, management),
+            *_replication_periodic(settings, management),
             *_preheat_periodic(settings, management),
             *_scan_periodic(settings, scanning, upkeep.runner),
             *adapter_periodic,
@@ -429,6 +436,16 @@ def _registry_periodic(
     if management.registries is None:
         return []
     return [(min(15.0, settings.registry_health_seconds), management.registries.check_due)]
+
+
+def _replication_periodic(
+    settings: Settings, management: ManagementServices
+) -> list[tuple[float, Callable[[], Awaitable[object]]]]:
+    """Replication's round: scheduled policies that are due, then the tasks waiting (new
+    ones, and failed ones whose backoff has passed); a round only starts them."""
+    if management.replication is None:
+        return []
+    return [(settings.replication_poll_seconds, management.replication.tick)]
 
 
 def _scanner_adapter(settings: Settings, engine: AsyncEngine, scanning: Scanning) -> AdapterServer | None:
@@ -685,14 +702,16 @@ def _management(
         upkeep.runner.add_handler(EXPORT_FAMILY, cve_exports.job)
         # /health only (not /readyz: a stale database is no reason to stop serving pulls).
         checks["vulnerability-database"] = scanning.check
+    endpoints = SqlEndpoints(database.engine)
     registries = RegistryService(
-        guard,
-        SqlEndpoints(database.engine),
-        accounts,
-        default_adapters(),
-        health_interval=settings.registry_health_seconds,
-        locks=locks,
+        guard, endpoints, accounts, default_adapters(), health_interval=settings.registry_health_seconds, locks=locks
     )
+    replication = _replication(settings, guard, database, accounts, registries, endpoints, robots, projects)
+    registry.manifests.after_push = _each(
+        *([registry.manifests.after_push] if registry.manifests.after_push else []), replication.pushed
+    )
+    registry.manifests.after_delete = replication.deleted
+    registry.manifests.after_referrer = replication.referred
     preheat = None
     if pull_tokens is not None:
         preheat_store = SqlPreheat(database.engine)
@@ -743,9 +762,44 @@ def _management(
         trust=trust,
         signatures=signatures,
         registries=registries,
+        replication=replication,
         failover=FailoverService(guard, SqlFailover(database.engine), registries, accounts),
         preheat=preheat,
     )
+
+
+def _replication(
+    settings: Settings,
+    guard: Guard,
+    database: SqlDatabase,
+    accounts: SqlAccounts,
+    registries: RegistryService,
+    endpoints: SqlEndpoints,
+    robots: RobotService,
+    projects: ProjectService,
+) -> ReplicationService:
+    """Replication's policies and executions, and the worker that runs its tasks here; this
+    Portside's own side is its /v2 at a loopback address (mgmt/replication_runs.py)."""
+    host = settings.host if settings.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    local_url = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"
+
+    async def ensure_project(name: str) -> None:
+        # A pull policy's namespace, made as Harbor makes it: private, owned by the admin.
+        if await accounts.get_project(name) is not None:
+            return
+        admin = await accounts.get_user(ADMIN_USERNAME)
+        with contextlib.suppress(Conflict):
+            await projects.add(name, admin.user_id if admin else 1, False, {}, by="replication")
+
+    store = SqlReplication(database.engine)
+    sides = Sides(registries, endpoints, robots, local_url, ensure_project)
+    retries = Retries(
+        attempts=settings.replication_attempts,
+        base_seconds=settings.replication_retry_seconds,
+        max_seconds=settings.replication_retry_max_seconds,
+    )
+    worker = ReplicationWorker(store, sides, retries, slots=settings.replication_workers)
+    return ReplicationService(guard, store, registries, sides, worker)
 
 
 def _disk_of(store: BlobStore) -> Callable[[], Awaitable[Volume]] | None:

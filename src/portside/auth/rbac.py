@@ -112,6 +112,9 @@ SYSTEM_PERMISSIONS: frozenset[Permission] = frozenset(
     | _all("system-cve-allowlist", "read", "update")
     | _all("system-trust", "read", "update")
     | _all("registry", "read", "list", "create", "update", "delete")
+    # Harbor's: replication policies, and their executions (create: run; update: stop).
+    | _all("replication-policy", "read", "list", "create", "update", "delete")
+    | _all("replication", "read", "list", "create", "update")
     | _all("preheat-instance", "read", "list", "create", "update", "delete")
 )
 

@@ -212,6 +212,7 @@ from portside.cli.copy import copy, sync  # noqa: E402
 from portside.cli.cve_export import cve_export  # noqa: E402
 from portside.cli.preheat import preheat_app  # noqa: E402
 from portside.cli.registries import registry_app  # noqa: E402
+from portside.cli.replication import replication_app  # noqa: E402
 from portside.cli.scan import sbom, scan  # noqa: E402
 from portside.cli.sign import key_app, login, sign, verify  # noqa: E402
 from portside.cli.upkeep import gc, scrub  # noqa: E402
@@ -222,6 +223,7 @@ app.add_typer(project_app, name="project")
 app.add_typer(robot_app, name="robot")
 app.add_typer(vulndb_app, name="vulndb")
 app.add_typer(registry_app, name="registry")
+app.add_typer(replication_app, name="replication")
 app.add_typer(preheat_app, name="preheat")
 app.command("gc")(gc)
 app.command("scrub")(scrub)

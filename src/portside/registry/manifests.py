@@ -54,6 +54,12 @@ class ManifestService:
         # Told of each manifest pushed by tag, after it is stored (scan on push); it must
         # only queue work, as the push waits for it.
         self.after_push: Callable[[str, Manifest], Awaitable[None]] | None = None
+        # Told of each manifest deleted by digest, after it is gone (replicated deletions);
+        # like `after_push`, it must only record work, as the delete waits for it.
+        self.after_delete: Callable[[str, Digest], Awaitable[None]] | None = None
+        # Told of each manifest with a subject pushed by digest (an OCI 1.1 referrer: a
+        # signature or SBOM added after its image), after it is stored; it only records work.
+        self.after_referrer: Callable[[str, Manifest], Awaitable[None]] | None = None
         # Asked before a manifest GET answers (projects' pull policies); None: nothing to ask.
         self.pull_gate: PullGate | None = None
 
@@ -98,6 +104,8 @@ class ManifestService:
         await self._repos.put_manifest(repo, manifest, tag, project_id, children_may_follow=children_may_follow)
         if self.after_push is not None and not isinstance(reference, Digest):
             await self.after_push(repo, manifest)
+        elif self.after_referrer is not None and manifest.subject is not None:
+            await self.after_referrer(repo, manifest)
         return manifest
 
     async def get(self, repo: str, reference: Reference, accept: Collection[str] = ()) -> ManifestRecord:
@@ -123,6 +131,8 @@ class ManifestService:
     async def delete(self, repo: str, reference: Reference, project_id: int | None = None) -> None:
         if isinstance(reference, Digest):
             found = await self._repos.delete_manifest(repo, reference, project_id)
+            if found and self.after_delete is not None:
+                await self.after_delete(repo, reference)
         else:
             found = await self._repos.delete_tag(repo, reference, project_id)
         if not found:

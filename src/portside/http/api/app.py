@@ -27,6 +27,7 @@ from portside.http.api import (
     quotas,
     registries,
     registry_failover,
+    replication,
     repositories,
     robots,
     scans,
@@ -77,6 +78,7 @@ def build_management_api(management: ManagementServices) -> FastAPI:
         registries,
         registry_failover,
         preheat,
+        replication,
         system,
         systeminfo,
     )

@@ -17,6 +17,7 @@ from portside.mgmt.projects import ProjectService
 from portside.mgmt.quotas import QuotaService
 from portside.mgmt.registries import RegistryService
 from portside.mgmt.registry_failover import FailoverService
+from portside.mgmt.replication import ReplicationService
 from portside.mgmt.robots import RobotService
 from portside.mgmt.scanning import ScanApiService
 from portside.mgmt.search import SearchService
@@ -64,5 +65,6 @@ class ManagementServices:
     trust: TrustPolicyService | None = None  # /projects/{p}/trust, /system/trust
     signatures: SignatureService | None = None  # artifacts' signatures and accessories
     registries: RegistryService | None = None  # /registries, /replication/adapters
+    replication: ReplicationService | None = None  # /replication/policies, /replication/executions
     failover: FailoverService | None = None  # /registries/{id}/failover_urls
     preheat: PreheatService | None = None  # /p2p/preheat, /projects/{p}/preheat

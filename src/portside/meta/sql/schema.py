@@ -674,3 +674,77 @@ preheat_cursors = Table(
     Column("name", String(32), primary_key=True),
     Column("position", BigInteger, nullable=False),
 )
+
+# --- replication (0020_replication) -----------------------------------------------------
+# Replication policies, their executions and tasks (meta/replication.py). A registry id of
+# NULL is this Portside. `filters` is the policy's filters as JSON; a task's `tags` is JSON.
+replication_policies = Table(
+    "replication_policies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("src_registry_id", Integer, nullable=True),
+    Column("dest_registry_id", Integer, nullable=True),
+    Column("dest_namespace", String(255), nullable=False),
+    Column("dest_namespace_replace_count", Integer, nullable=False),
+    Column("filters", Text, nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("cron", String(64), nullable=False),
+    Column("next_run", DateTime(timezone=True), nullable=True),
+    Column("replicate_deletion", Boolean, nullable=False),
+    Column("override", Boolean, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("speed", Integer, nullable=False),
+    Column("copy_by_chunk", Boolean, nullable=False),
+    Column("single_active_replication", Boolean, nullable=False),
+    Column("creation_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+replication_executions = Table(
+    "replication_executions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("policy_id", Integer, ForeignKey("replication_policies.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_text", Text, nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("listed", Boolean, nullable=False),
+    Column("stop_requested", Boolean, nullable=False),
+    Column("listing_until", DateTime(timezone=True), nullable=True),  # the listing's lease
+    Column("listing_failed", Boolean, nullable=False),
+    Column("start_time", DateTime(timezone=True), nullable=False),
+    Column("end_time", DateTime(timezone=True), nullable=True),
+    Index("ix_replication_executions_policy", "policy_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+replication_tasks = Table(
+    "replication_tasks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("execution_id", Integer, ForeignKey("replication_executions.id", ondelete="CASCADE"), nullable=False),
+    Column("policy_id", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("operation", String(16), nullable=False),
+    Column("resource_type", String(16), nullable=False),
+    Column("src_repository", String(1024), nullable=False),
+    Column("reference", String(1024), nullable=False),
+    Column("dst_repository", String(1024), nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("src_resource", Text, nullable=False),
+    Column("dst_resource", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("unreachable", Boolean, nullable=False),  # it failed for good because a side was down
+    Column("next_attempt", DateTime(timezone=True), nullable=False),
+    Column("worker", String(64), nullable=False),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("log", Text, nullable=False),
+    Column("start_time", DateTime(timezone=True), nullable=True),
+    Column("end_time", DateTime(timezone=True), nullable=True),
+    Index("ix_replication_tasks_execution", "execution_id", "id"),
+    Index("ix_replication_tasks_due", "status", "next_attempt"),
+    sqlite_autoincrement=True,
+)

@@ -1,8 +1,8 @@
 """Pages: administration. Users, system robots, quotas, garbage collection, the scrub,
 vulnerability scanning (the database's status and scan-all), the scanners
 (views/admin_scanners.py), the security hub's findings (views/admin_security.py), the
-registries (views/admin_registries.py), the system's trust policy (views/admin_trust.py)
-and the audit log, under `/admin`, with a left navigation across them.
+registries (views/admin_registries.py), replication (views/admin_replication.py), the
+system's trust policy (views/admin_trust.py) and the audit log, under `/admin`, with a left navigation across them.
 
 Each section is what one system permission lists (`user`, `robot`, `quota`,
 `garbage-collection`, `scrub`, `scan-all`, `scanner`, `security-hub`, `registry`,
@@ -69,6 +69,7 @@ _SECTIONS = (
     ("scanners", "Scanners", "/admin/scanners", "scanner"),
     ("security", "Security", "/admin/security", "security-hub"),
     ("registries", "Registries", "/admin/registries", "registry"),
+    ("replication", "Replication", "/admin/replication", "replication-policy"),
     ("preheat", "P2P preheat", "/admin/preheat", "preheat-instance"),
     ("trust", "Trust policy", "/admin/trust", "system-trust"),
     ("audit", "Audit log", AUDIT, "audit-log"),
@@ -88,6 +89,7 @@ _OPTIONAL = {
     "scanners": "scans",
     "security": "scans",
     "registries": "registries",
+    "replication": "replication",
     "preheat": "preheat",
     "trust": "trust",
 }
