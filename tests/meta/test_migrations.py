@@ -17,7 +17,7 @@ from portside.meta.sql.schema import metadata
 from portside.meta.sql.store import SqlDatabase
 from tests.meta.conftest import Database, blob, image, push
 
-HEAD = "0020_replication"  # after 0021: the line the merges re-chained
+HEAD = "0022"
 
 
 async def _version(engine: AsyncEngine) -> str | None:

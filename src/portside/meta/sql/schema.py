@@ -675,7 +675,7 @@ preheat_cursors = Table(
     Column("position", BigInteger, nullable=False),
 )
 
-# --- replication (0020_replication) -----------------------------------------------------
+# --- replication (0022) -------------------------------------------------------------------
 # Replication policies, their executions and tasks (meta/replication.py). A registry id of
 # NULL is this Portside. `filters` is the policy's filters as JSON; a task's `tags` is JSON.
 replication_policies = Table(

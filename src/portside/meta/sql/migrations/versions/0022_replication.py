@@ -1,14 +1,14 @@
 """Replication: policies, their executions, and the tasks that copy (or delete) one
 artifact each, with their attempts, leases and logs.
 
-Revision ID: 0020_replication
+Revision ID: 0022
 Revises: 0021
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020_replication"
+revision = "0022"
 down_revision = "0021"
 branch_labels = None
 depends_on = None
