@@ -6,30 +6,17 @@ from __future__ import annotations
 
 import httpx
 
-from portside.remote.adapters.base import (
-    FilterStyle,
-    ProviderInfo,
-    RegistryInfo,
-    Target,
-    ping_distribution,
-    standard_url,
-)
+from portside.remote.adapters.base import FilterStyle, RegistryInfo, Target, ping_distribution
+from portside.remote.adapters.distribution import DistributionAdapter
 from portside.remote.errors import RemoteProtocolError, RemoteUnreachable
 
 __all__ = ["HarborAdapter"]
 
 
-class HarborAdapter:
+class HarborAdapter(DistributionAdapter):
+    """A Distribution registry (its URLs and names are the same) with Harbor's API beside."""
+
     type = "harbor"
-
-    def normalise(self, url: str) -> str:
-        return standard_url(url)
-
-    def registry_url(self, url: str) -> str:
-        return url
-
-    def repository(self, name: str) -> str:
-        return name
 
     def info(self) -> RegistryInfo:
         return RegistryInfo(
@@ -44,9 +31,6 @@ class HarborAdapter:
             triggers=("manual", "scheduled"),
             copy_by_chunk=True,
         )
-
-    def provider(self) -> ProviderInfo:
-        return ProviderInfo(endpoint_type="EndpointPatternTypeStandard")
 
     async def ping(self, target: Target) -> None:
         # The management API first (anonymous, as Harbor's ping is): a registry without it
