@@ -247,8 +247,13 @@ def _kill(process: asyncio.subprocess.Process) -> None:
 
 async def _feed(process: asyncio.subprocess.Process, data: bytes) -> None:
     assert process.stdin is not None
-    # A program that does not read its input (a public key command) closes the pipe early.
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+    # A program that does not read its input (a public key command, a broken signer that
+    # exits at once) closes the pipe early: what it printed and its exit status then say
+    # what happened. uvloop reports a pipe already closed as RuntimeError, asyncio as
+    # BrokenPipeError.
+    if process.stdin.is_closing():
+        return
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
         process.stdin.write(data)
         await process.stdin.drain()
         process.stdin.close()
